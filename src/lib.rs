@@ -1,0 +1,3 @@
+//! Stroom: HR-driven identity provisioning from Visma Nmbrs.
+
+pub mod rules;

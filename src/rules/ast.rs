@@ -1,0 +1,394 @@
+//! The syntax tree of a rule file, as written. Names are not resolved here; the checker
+//! does that. Every node has a [`Span`] (ignored by equality).
+
+use super::span::Span;
+
+/// A name as written, with its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    /// The text.
+    pub name: String,
+    /// Where it stands.
+    pub span: Span,
+}
+
+/// A string literal (escapes already resolved).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrLit {
+    /// The value.
+    pub value: String,
+    /// Where it stands, quotes included.
+    pub span: Span,
+}
+
+/// Units of a duration literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationUnit {
+    /// `day` / `days`
+    Days,
+    /// `week` / `weeks`
+    Weeks,
+}
+
+/// A duration literal such as `14 days`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationLit {
+    /// The number as written.
+    pub amount: i64,
+    /// The unit as written.
+    pub unit: DurationUnit,
+    /// Where it stands.
+    pub span: Span,
+}
+
+impl DurationLit {
+    /// The length in days.
+    pub fn days(&self) -> i64 {
+        match self.unit {
+            DurationUnit::Days => self.amount,
+            DurationUnit::Weeks => self.amount.saturating_mul(7),
+        }
+    }
+}
+
+/// A literal value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// `"text"`
+    Str(String),
+    /// `42`
+    Int(i64),
+    /// `16.5`, kept as written so formatting is exact.
+    Dec(String),
+    /// `true` / `false`
+    Bool(bool),
+    /// `null`
+    Null,
+    /// `2026-01-01`
+    Date(chrono::NaiveDate),
+    /// `14 days`
+    Duration(i64, DurationUnit),
+    /// `today`
+    Today,
+}
+
+/// Binary operators, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    /// `or`
+    Or,
+    /// `and`
+    And,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `in`
+    In,
+    /// `not in`
+    NotIn,
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+}
+
+impl BinOp {
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Or => "or",
+            BinOp::And => "and",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::In => "in",
+            BinOp::NotIn => "not in",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+        }
+    }
+
+    /// Binding strength: higher binds tighter. `not` sits at 3.
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinOp::Or => 1,
+            BinOp::And => 2,
+            BinOp::Eq
+            | BinOp::Ne
+            | BinOp::Lt
+            | BinOp::Le
+            | BinOp::Gt
+            | BinOp::Ge
+            | BinOp::In
+            | BinOp::NotIn => 4,
+            BinOp::Add | BinOp::Sub => 6,
+        }
+    }
+
+    /// True for the comparison operators.
+    pub fn is_comparison(self) -> bool {
+        self.precedence() == 4
+    }
+}
+
+/// An expression node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// A literal.
+    Literal(Literal),
+    /// `department`, `contract.start`, `manager.email`: segments as written.
+    Path(Vec<Ident>),
+    /// `lower(x)`
+    Call {
+        /// Function name.
+        name: Ident,
+        /// Arguments.
+        args: Vec<Expr>,
+    },
+    /// `[a, b]`
+    List(Vec<Expr>),
+    /// `not x`
+    Not(Box<Expr>),
+    /// `a OP b`
+    Binary {
+        /// Operator.
+        op: BinOp,
+        /// Left side.
+        lhs: Box<Expr>,
+        /// Right side.
+        rhs: Box<Expr>,
+    },
+    /// `x is empty` / `x is not empty`
+    IsEmpty {
+        /// The tested value.
+        expr: Box<Expr>,
+        /// True for `is not empty`.
+        negated: bool,
+    },
+}
+
+/// An expression with its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    /// What it is.
+    pub kind: ExprKind,
+    /// Where it stands.
+    pub span: Span,
+}
+
+/// `KIND NAME [on RESOURCE] [in TARGET]`, as in grants and forbids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entitlement {
+    /// `group`, `license`, `mailbox`, `permission`.
+    pub kind: Ident,
+    /// The entitlement's name.
+    pub name: Expr,
+    /// For permissions: the object the permission is on.
+    pub on: Option<Expr>,
+    /// The target, or the rule set's default.
+    pub target: Option<Ident>,
+    /// The whole entitlement.
+    pub span: Span,
+}
+
+/// Where a write-back value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WritebackSource {
+    /// `from entra.mail`: an attribute of the person's account in a target.
+    Account {
+        /// The target.
+        target: Ident,
+        /// The account attribute.
+        attribute: Ident,
+    },
+    /// `= EXPR`
+    Expr(Expr),
+}
+
+/// An action under `when` (or standing alone).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `grant KIND NAME ...`
+    Grant(Entitlement),
+    /// `writeback FIELD from TARGET.ATTR` or `writeback FIELD = EXPR`
+    Writeback {
+        /// The Nmbrs person field to write.
+        field: Ident,
+        /// The value.
+        source: WritebackSource,
+        /// The whole action.
+        span: Span,
+    },
+}
+
+impl Action {
+    /// Where the action stands.
+    pub fn span(&self) -> Span {
+        match self {
+            Action::Grant(e) => e.span,
+            Action::Writeback { span, .. } => *span,
+        }
+    }
+}
+
+/// The value of an account attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    /// A plain expression.
+    Expr(Expr),
+    /// `unique [candidates] [max N] [ending EXPR]`
+    Unique {
+        /// Candidates, tried in order.
+        candidates: Vec<Expr>,
+        /// Longest value allowed (without the ending).
+        max: Option<(u32, Span)>,
+        /// Appended after the candidate and any number (e.g. `"@" + domain`).
+        ending: Option<Expr>,
+        /// The whole `unique ...`.
+        span: Span,
+    },
+}
+
+/// One line of an `account in TARGET { ... }` block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AccountItem {
+    /// `when COND`: which persons get an account.
+    When(Expr),
+    /// `create N days before start`
+    Create(DurationLit),
+    /// `disable N days after end`
+    Disable(DurationLit),
+    /// `delete N days after disable`
+    Delete(DurationLit),
+    /// `set ATTR = VALUE`
+    Set {
+        /// Attribute name in the target.
+        attribute: Ident,
+        /// Its value.
+        value: AttrValue,
+        /// The whole line.
+        span: Span,
+    },
+}
+
+/// `account in TARGET { ... }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountBlock {
+    /// The target.
+    pub target: Ident,
+    /// Its lines.
+    pub items: Vec<AccountItem>,
+}
+
+/// One key of `primary contract by ...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    /// Contract field.
+    pub field: Ident,
+    /// True for `desc`.
+    pub descending: bool,
+}
+
+/// One limit of a threshold: a count or a percentage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    /// The number.
+    pub value: u64,
+    /// True when written with `%`.
+    pub percent: bool,
+    /// Where it stands.
+    pub span: Span,
+}
+
+/// A statement node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StmtKind {
+    /// `let NAME = EXPR`
+    Let {
+        /// The name.
+        name: Ident,
+        /// The value or condition.
+        value: Expr,
+    },
+    /// `default target NAME`
+    DefaultTarget(Ident),
+    /// `target NAME`: declares a generic (SCIM) target.
+    Target(Ident),
+    /// `include "file.stroom"`
+    Include(StrLit),
+    /// `scope from N days before start until M days after end`
+    Scope {
+        /// How long before a contract's start it is in scope.
+        before: Option<DurationLit>,
+        /// How long after its end it stays in scope.
+        after: Option<DurationLit>,
+    },
+    /// `primary contract by key [asc|desc], ...`
+    Primary(Vec<SortKey>),
+    /// `forbid ENT with ENT`
+    Forbid(Entitlement, Entitlement),
+    /// `threshold OP max LIMIT [or LIMIT]`
+    Threshold {
+        /// The plan operation limited.
+        op: Ident,
+        /// One or two limits.
+        limits: Vec<Limit>,
+    },
+    /// `rule "name" { ... }`
+    Rule {
+        /// The name.
+        name: StrLit,
+        /// Its statements.
+        body: Vec<Stmt>,
+    },
+    /// `when COND ACTION...`
+    When {
+        /// The condition.
+        cond: Expr,
+        /// What it grants or writes back.
+        actions: Vec<Action>,
+    },
+    /// An action with no condition: applies to every person in scope.
+    Action(Action),
+    /// `account in TARGET { ... }`
+    Account(AccountBlock),
+}
+
+/// A statement with its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    /// What it is.
+    pub kind: StmtKind,
+    /// Where it stands.
+    pub span: Span,
+}
+
+/// A comment (`# ...`) with its place, kept for the formatter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comment {
+    /// The text after `#`.
+    pub text: String,
+    /// Where it stands.
+    pub span: Span,
+}
+
+/// One parsed rule file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct File {
+    /// Statements in order.
+    pub stmts: Vec<Stmt>,
+    /// Comments in order (not compared by meaning).
+    pub comments: Vec<Comment>,
+}

@@ -1,0 +1,877 @@
+//! Rule text → AST. The grammar is `grammar/stroom.pest`; operator precedence is applied
+//! here with pest's Pratt parser. A file is cut into top-level statements first, so that
+//! one syntax error does not hide the others.
+
+use super::ast::*;
+use super::diagnostic::{Diagnostic, Problem};
+use super::span::Span;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser as _;
+use std::sync::OnceLock;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/stroom.pest"]
+struct Grammar;
+
+/// Words that can only begin a top-level statement; a line starting with one at brace
+/// depth 0 starts a new chunk for error recovery.
+const STATEMENT_STARTS: &[&str] = &[
+    "let", "when", "rule", "account", "default", "target", "scope", "primary", "include",
+    "forbid", "threshold",
+];
+/// Of those, the ones that can never stand inside a `{ ... }` block: seeing one resets
+/// the brace depth, so a missing `}` costs one statement, not the rest of the file.
+const TOP_LEVEL_ONLY: &[&str] = &[
+    "let", "rule", "default", "scope", "primary", "include", "forbid", "threshold",
+];
+
+fn pratt() -> &'static PrattParser<Rule> {
+    static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
+    PRATT.get_or_init(|| {
+        PrattParser::new()
+            .op(Op::infix(Rule::or, Assoc::Left))
+            .op(Op::infix(Rule::and, Assoc::Left))
+            .op(Op::prefix(Rule::not))
+            .op(Op::infix(Rule::eq, Assoc::Left)
+                | Op::infix(Rule::ne, Assoc::Left)
+                | Op::infix(Rule::lt, Assoc::Left)
+                | Op::infix(Rule::le, Assoc::Left)
+                | Op::infix(Rule::gt, Assoc::Left)
+                | Op::infix(Rule::ge, Assoc::Left)
+                | Op::infix(Rule::in_op, Assoc::Left)
+                | Op::infix(Rule::not_in, Assoc::Left))
+            .op(Op::postfix(Rule::is_empty) | Op::postfix(Rule::is_not_empty))
+            .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+    })
+}
+
+/// Parses one file. Returns the statements that parsed and a diagnostic for every
+/// statement that did not.
+pub fn parse_file(file: u32, text: &str) -> (File, Vec<Diagnostic>) {
+    let mut out = File {
+        stmts: Vec::new(),
+        comments: scan_comments(file, text),
+    };
+    let mut diags = Vec::new();
+    for (start, end) in chunks(text) {
+        let chunk = &text[start..end];
+        let mut builder = Builder {
+            file,
+            base: start,
+            diags: &mut diags,
+        };
+        match Grammar::parse(Rule::file, chunk) {
+            Ok(mut pairs) => {
+                if let Some(file_pair) = pairs.next() {
+                    for pair in file_pair.into_inner() {
+                        if pair.as_rule() != Rule::EOI {
+                            if let Some(stmt) = builder.stmt(pair) {
+                                out.stmts.push(stmt);
+                            }
+                        }
+                    }
+                }
+            }
+            Err(err) => diags.push(syntax_error(file, start, chunk, &err)),
+        }
+    }
+    (out, diags)
+}
+
+/// Parses a lone expression (used by `stroom explain` and rule tests).
+pub fn parse_expr(file: u32, text: &str) -> Result<Expr, Diagnostic> {
+    let parsed = Grammar::parse(Rule::expr, text).map_err(|e| syntax_error(file, 0, text, &e))?;
+    let consumed = parsed.as_str().len();
+    if text[consumed..].trim().is_empty() {
+        let mut diags = Vec::new();
+        let mut builder = Builder {
+            file,
+            base: 0,
+            diags: &mut diags,
+        };
+        let pair = parsed.into_iter().next();
+        let expr = pair.map(|p| builder.expr(p));
+        match (expr, diags.into_iter().next()) {
+            (_, Some(d)) => Err(d),
+            (Some(e), None) => Ok(e),
+            (None, None) => Err(unexpected_end(file, text.len())),
+        }
+    } else {
+        Err(Diagnostic::new(
+            Problem::Syntax {
+                expected: "end of the expression".into(),
+                found: describe_found(&text[consumed..]),
+            },
+            Span::new(file, consumed, text.len()),
+            "unexpected text",
+            "remove what follows the expression",
+        ))
+    }
+}
+
+/// Parses `KIND NAME [on X] [in TARGET]` as written in rule tests.
+pub fn parse_entitlement(file: u32, text: &str) -> Result<Entitlement, Diagnostic> {
+    let mut parsed =
+        Grammar::parse(Rule::entitlement, text).map_err(|e| syntax_error(file, 0, text, &e))?;
+    let consumed = parsed.as_str().len();
+    if !text[consumed..].trim().is_empty() {
+        return Err(Diagnostic::new(
+            Problem::Syntax {
+                expected: "end of the entitlement".into(),
+                found: describe_found(&text[consumed..]),
+            },
+            Span::new(file, consumed, text.len()),
+            "unexpected text",
+            "write it as in a grant: group \"Name\" in ad",
+        ));
+    }
+    let mut diags = Vec::new();
+    let mut builder = Builder {
+        file,
+        base: 0,
+        diags: &mut diags,
+    };
+    let ent = parsed
+        .next()
+        .map(|p| builder.entitlement(p))
+        .ok_or_else(|| unexpected_end(file, text.len()))?;
+    match diags.into_iter().next() {
+        Some(d) => Err(d),
+        None => Ok(ent),
+    }
+}
+
+fn unexpected_end(file: u32, at: usize) -> Diagnostic {
+    Diagnostic::new(
+        Problem::Syntax {
+            expected: "more text".into(),
+            found: "end of input".into(),
+        },
+        Span::new(file, at, at),
+        "ends here",
+        "",
+    )
+}
+
+/// Cuts a file into top-level statement chunks (byte ranges) by scanning for statement
+/// keywords at the start of a line outside braces, strings and comments.
+fn chunks(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut starts = vec![0usize];
+    let mut depth: i32 = 0;
+    let mut i = 0;
+    let mut line_start = true;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if line_start && !b.is_ascii_whitespace() {
+            line_start = false;
+            let word_end = bytes[i..]
+                .iter()
+                .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                .map_or(bytes.len(), |n| i + n);
+            let word = &text[i..word_end];
+            if TOP_LEVEL_ONLY.contains(&word) {
+                depth = 0;
+            }
+            if depth == 0 && STATEMENT_STARTS.contains(&word) && i > 0 {
+                starts.push(i);
+            }
+        }
+        match b {
+            b'\n' => line_start = true,
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'{' => depth += 1,
+            b'}' => depth = (depth - 1).max(0),
+            _ => {}
+        }
+        i += 1;
+    }
+    starts.dedup();
+    let mut out = Vec::with_capacity(starts.len());
+    for (n, s) in starts.iter().enumerate() {
+        let e = starts.get(n + 1).copied().unwrap_or(text.len());
+        out.push((*s, e));
+    }
+    out
+}
+
+/// Finds `# ...` comments outside strings.
+fn scan_comments(file: u32, text: &str) -> Vec<Comment> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'#' => {
+                let start = i;
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                out.push(Comment {
+                    text: text[start + 1..i].trim_end().to_string(),
+                    span: Span::new(file, start, i),
+                });
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+fn rule_words(rule: Rule) -> &'static str {
+    match rule {
+        Rule::EOI => "end of file",
+        Rule::ident => "a name",
+        Rule::string | Rule::string_inner => "a string",
+        Rule::expr | Rule::paren | Rule::call | Rule::list | Rule::path | Rule::not => {
+            "an expression"
+        }
+        Rule::name_expr => "a name expression",
+        Rule::date => "a date",
+        Rule::duration => "a duration (e.g. `14 days`)",
+        Rule::unit => "`days` or `weeks`",
+        Rule::int | Rule::limit => "a number",
+        Rule::decimal => "a number",
+        Rule::boolean => "`true` or `false`",
+        Rule::null => "`null`",
+        Rule::today => "`today`",
+        Rule::or => "`or`",
+        Rule::and => "`and`",
+        Rule::eq => "`==`",
+        Rule::ne => "`!=`",
+        Rule::lt => "`<`",
+        Rule::le => "`<=`",
+        Rule::gt => "`>`",
+        Rule::ge => "`>=`",
+        Rule::in_op => "`in`",
+        Rule::not_in => "`not in`",
+        Rule::add => "`+`",
+        Rule::sub => "`-`",
+        Rule::is_empty | Rule::is_not_empty => "`is empty`",
+        Rule::grant => "`grant`",
+        Rule::writeback => "`writeback`",
+        Rule::writeback_from => "`from TARGET.ATTRIBUTE`",
+        Rule::writeback_expr => "`= EXPRESSION`",
+        Rule::entitlement => "an entitlement (e.g. `group \"Name\"`)",
+        Rule::let_decl
+        | Rule::default_target
+        | Rule::target_decl
+        | Rule::scope_decl
+        | Rule::primary_decl
+        | Rule::include
+        | Rule::forbid
+        | Rule::threshold
+        | Rule::rule_block
+        | Rule::when_stmt
+        | Rule::account_block => "a statement (`when`, `rule`, `let`, `account`, ...)",
+        Rule::scope_from => "`from N days before start`",
+        Rule::scope_until => "`until N days after end`",
+        Rule::sort_key => "a contract field",
+        Rule::sort_dir => "`asc` or `desc`",
+        Rule::percent => "`%`",
+        Rule::account_when
+        | Rule::account_create
+        | Rule::account_disable
+        | Rule::account_delete
+        | Rule::account_set => "an account line (`when`, `create`, `disable`, `delete`, `set`)",
+        Rule::unique => "`unique [...]`",
+        _ => "more text",
+    }
+}
+
+fn describe_found(rest: &str) -> String {
+    let rest = rest.trim_start();
+    if rest.is_empty() {
+        return "end of file".into();
+    }
+    let token: String = if rest.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+        rest.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    } else if rest.starts_with('"') {
+        let end = rest[1..].find('"').map_or(rest.len().min(20), |n| n + 2);
+        rest[..end].to_string()
+    } else {
+        rest.chars()
+            .take_while(|c| !c.is_alphanumeric() && !c.is_whitespace() && *c != '"')
+            .take(3)
+            .collect()
+    };
+    format!("found `{token}`")
+}
+
+/// Turns a pest error into a diagnostic with expectations in words and help for the
+/// slips people make most.
+fn syntax_error(file: u32, base: usize, chunk: &str, err: &pest::error::Error<Rule>) -> Diagnostic {
+    let pos = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: Vec<&str> = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().map(|r| rule_words(*r)).collect()
+        }
+        ErrorVariant::CustomError { .. } => vec!["valid syntax"],
+    };
+    expected.sort_unstable();
+    expected.dedup();
+    let expected_text = match expected.len() {
+        0 => "something else".to_string(),
+        1 => expected[0].to_string(),
+        n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
+    };
+    let rest = &chunk[pos.min(chunk.len())..];
+    let trimmed = rest.trim_start();
+    let at = pos + (rest.len() - trimmed.len());
+    let token_len = describe_found(trimmed)
+        .trim_start_matches("found `")
+        .trim_end_matches('`')
+        .len()
+        .max(1)
+        .min(trimmed.len().max(1));
+    let span_end = if trimmed.is_empty() { at } else { at + token_len };
+    let wants_action = expected.contains(&"`grant`");
+    let first_word: String = trimmed
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    let (label, help) = if trimmed.starts_with("&&") {
+        ("`&&` is not Stroom".to_string(), "write `and` to require both conditions".to_string())
+    } else if trimmed.starts_with("||") {
+        ("`||` is not Stroom".to_string(), "write `or` when either condition will do".to_string())
+    } else if trimmed.starts_with('=') && !trimmed.starts_with("==") {
+        (
+            "a single `=` assigns".to_string(),
+            "to compare, write `==` (`department == \"Sales\"`); `=` only appears in `let`, `set` and `writeback`".to_string(),
+        )
+    } else if trimmed.starts_with('!') && !trimmed.starts_with("!=") {
+        ("`!` is not Stroom".to_string(), "write `not` to negate a condition".to_string())
+    } else if trimmed.starts_with('\'') {
+        ("single quotes are not strings".to_string(), "write strings in double quotes: \"Sales\"".to_string())
+    } else if trimmed.starts_with("=>") || trimmed.starts_with("=<") {
+        ("operator written backwards".to_string(), "write `>=` or `<=`".to_string())
+    } else if wants_action
+        && (trimmed.is_empty() || STATEMENT_STARTS.contains(&first_word.as_str()) || trimmed.starts_with('}'))
+    {
+        (
+            "the condition ends here without an action".to_string(),
+            "a `when` condition must be followed by `grant KIND \"NAME\"` or `writeback FIELD ...`".to_string(),
+        )
+    } else if expected.contains(&"a name") && matches!(first_word.as_str(), "and" | "or" | "not" | "in" | "is" | "when" | "grant" | "rule" | "let" | "true" | "false" | "null" | "today" | "on" | "with") {
+        (
+            format!("`{first_word}` is a reserved word"),
+            "reserved words cannot be used as names; choose another name".to_string(),
+        )
+    } else if trimmed.is_empty() {
+        ("the statement is cut off here".to_string(), format!("complete it with {expected_text}"))
+    } else {
+        (format!("expected {expected_text}"), String::new())
+    };
+    Diagnostic::new(
+        Problem::Syntax {
+            expected: expected_text,
+            found: describe_found(trimmed),
+        },
+        Span::new(file, base + at, base + span_end),
+        label,
+        help,
+    )
+}
+
+/// Turns pest pairs into AST nodes with absolute spans.
+struct Builder<'d> {
+    file: u32,
+    base: usize,
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+impl Builder<'_> {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, self.base + s.start(), self.base + s.end())
+    }
+
+    fn ident(&self, pair: Pair<Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
+    }
+
+    fn string(&mut self, pair: Pair<Rule>) -> StrLit {
+        let span = self.span(&pair);
+        let raw = pair.into_inner().next().map_or("", |p| p.as_str());
+        let mut value = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                value.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('"') => value.push('"'),
+                Some('\\') => value.push('\\'),
+                Some('n') => value.push('\n'),
+                Some('t') => value.push('\t'),
+                other => {
+                    let shown = other.map(String::from).unwrap_or_default();
+                    self.diags.push(Diagnostic::new(
+                        Problem::BadLiteral {
+                            what: "escape",
+                            detail: format!("`\\{shown}` is not an escape"),
+                        },
+                        span,
+                        "in this string",
+                        "the escapes are \\\" \\\\ \\n and \\t; write \\\\ for a backslash",
+                    ));
+                }
+            }
+        }
+        StrLit { value, span }
+    }
+
+    fn int(&mut self, pair: &Pair<Rule>) -> i64 {
+        match pair.as_str().parse::<i64>() {
+            Ok(v) => v,
+            Err(_) => {
+                self.diags.push(Diagnostic::new(
+                    Problem::BadLiteral {
+                        what: "number",
+                        detail: format!("{} is too large", pair.as_str()),
+                    },
+                    self.span(pair),
+                    "too large",
+                    "numbers must fit in 64 bits",
+                ));
+                0
+            }
+        }
+    }
+
+    fn duration(&mut self, pair: Pair<Rule>) -> DurationLit {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let amount = inner.next().map_or(0, |p| self.int(&p));
+        let unit = match inner.next().map(|p| p.as_str()) {
+            Some(u) if u.starts_with("week") => DurationUnit::Weeks,
+            _ => DurationUnit::Days,
+        };
+        DurationLit { amount, unit, span }
+    }
+
+    fn stmt(&mut self, pair: Pair<Rule>) -> Option<Stmt> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        let kind = match rule {
+            Rule::let_decl => {
+                let name = self.ident(inner.next()?);
+                let value = self.expr(inner.next()?);
+                StmtKind::Let { name, value }
+            }
+            Rule::default_target => StmtKind::DefaultTarget(self.ident(inner.next()?)),
+            Rule::target_decl => StmtKind::Target(self.ident(inner.next()?)),
+            Rule::include => StmtKind::Include(self.string(inner.next()?)),
+            Rule::scope_decl => {
+                let (mut before, mut after) = (None, None);
+                for part in inner {
+                    let is_from = part.as_rule() == Rule::scope_from;
+                    let d = self.duration(part.into_inner().next()?);
+                    if is_from {
+                        before = Some(d);
+                    } else {
+                        after = Some(d);
+                    }
+                }
+                StmtKind::Scope { before, after }
+            }
+            Rule::primary_decl => StmtKind::Primary(
+                inner
+                    .map(|key| {
+                        let mut parts = key.into_inner();
+                        let field = parts.next().map(|p| self.ident(p));
+                        let descending = parts.next().is_some_and(|d| d.as_str() == "desc");
+                        field.map(|field| SortKey { field, descending })
+                    })
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+            Rule::forbid => {
+                let a = self.entitlement(inner.next()?);
+                let b = self.entitlement(inner.next()?);
+                StmtKind::Forbid(a, b)
+            }
+            Rule::threshold => {
+                let op = self.ident(inner.next()?);
+                let limits = inner
+                    .map(|l| {
+                        let span = self.span(&l);
+                        let mut parts = l.into_inner();
+                        let value = parts.next().map_or(0, |p| self.int(&p)).max(0) as u64;
+                        Limit {
+                            value,
+                            percent: parts.next().is_some(),
+                            span,
+                        }
+                    })
+                    .collect();
+                StmtKind::Threshold { op, limits }
+            }
+            Rule::rule_block => {
+                let name = self.string(inner.next()?);
+                let body = inner.filter_map(|p| self.stmt(p)).collect();
+                StmtKind::Rule { name, body }
+            }
+            Rule::when_stmt => {
+                let cond = self.expr(inner.next()?);
+                let actions = inner.filter_map(|p| self.action(p)).collect();
+                StmtKind::When { cond, actions }
+            }
+            Rule::grant | Rule::writeback => StmtKind::Action(self.action_from(rule, span, inner)?),
+            Rule::account_block => {
+                let target = self.ident(inner.next()?);
+                let items = inner.filter_map(|p| self.account_item(p)).collect();
+                StmtKind::Account(AccountBlock { target, items })
+            }
+            _ => return None,
+        };
+        Some(Stmt { kind, span })
+    }
+
+    fn action(&mut self, pair: Pair<Rule>) -> Option<Action> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        self.action_from(rule, span, pair.into_inner())
+    }
+
+    fn action_from(&mut self, rule: Rule, span: Span, mut inner: Pairs<Rule>) -> Option<Action> {
+        match rule {
+            Rule::grant => Some(Action::Grant(self.entitlement(inner.next()?))),
+            Rule::writeback => {
+                let field = self.ident(inner.next()?);
+                let src = inner.next()?;
+                let source = if src.as_rule() == Rule::writeback_from {
+                    let mut parts = src.into_inner();
+                    WritebackSource::Account {
+                        target: self.ident(parts.next()?),
+                        attribute: self.ident(parts.next()?),
+                    }
+                } else {
+                    WritebackSource::Expr(self.expr(src.into_inner().next()?))
+                };
+                Some(Action::Writeback { field, source, span })
+            }
+            _ => None,
+        }
+    }
+
+    fn entitlement(&mut self, pair: Pair<Rule>) -> Entitlement {
+        let span = self.span(&pair);
+        let mut kind = None;
+        let mut name = None;
+        let mut on = None;
+        let mut target = None;
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::ident if kind.is_none() => kind = Some(self.ident(part)),
+                Rule::ident => target = Some(self.ident(part)),
+                Rule::name_expr if name.is_none() => name = Some(self.expr(part)),
+                Rule::name_expr => on = Some(self.expr(part)),
+                _ => {}
+            }
+        }
+        Entitlement {
+            kind: kind.unwrap_or(Ident {
+                name: String::new(),
+                span,
+            }),
+            name: name.unwrap_or(Expr {
+                kind: ExprKind::Literal(Literal::Null),
+                span,
+            }),
+            on,
+            target,
+            span,
+        }
+    }
+
+    fn account_item(&mut self, pair: Pair<Rule>) -> Option<AccountItem> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        Some(match rule {
+            Rule::account_when => AccountItem::When(self.expr(inner.next()?)),
+            Rule::account_create => AccountItem::Create(self.duration(inner.next()?)),
+            Rule::account_disable => AccountItem::Disable(self.duration(inner.next()?)),
+            Rule::account_delete => AccountItem::Delete(self.duration(inner.next()?)),
+            Rule::account_set => {
+                let attribute = self.ident(inner.next()?);
+                let v = inner.next()?;
+                let value = if v.as_rule() == Rule::unique {
+                    let uspan = self.span(&v);
+                    let mut candidates = Vec::new();
+                    let mut max = None;
+                    let mut ending = None;
+                    for part in v.into_inner() {
+                        match part.as_rule() {
+                            Rule::list => {
+                                candidates = part.into_inner().map(|e| self.expr(e)).collect()
+                            }
+                            Rule::int => {
+                                let n = self.int(&part).clamp(0, u32::MAX as i64) as u32;
+                                max = Some((n, self.span(&part)));
+                            }
+                            _ => ending = Some(self.expr(part)),
+                        }
+                    }
+                    AttrValue::Unique {
+                        candidates,
+                        max,
+                        ending,
+                        span: uspan,
+                    }
+                } else {
+                    AttrValue::Expr(self.expr(v))
+                };
+                AccountItem::Set {
+                    attribute,
+                    value,
+                    span,
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    fn expr(&mut self, pair: Pair<Rule>) -> Expr {
+        match pair.as_rule() {
+            Rule::expr | Rule::name_expr => self.pratt_expr(pair.into_inner()),
+            _ => self.operand(pair),
+        }
+    }
+
+    fn pratt_expr(&mut self, pairs: Pairs<Rule>) -> Expr {
+        // The Pratt parser's closures cannot borrow `self` mutably more than once, so
+        // diagnostics found inside are collected through a RefCell.
+        let cell = std::cell::RefCell::new(&mut *self);
+        let expr = pratt()
+            .map_primary(|p| cell.borrow_mut().operand(p))
+            .map_prefix(|op, rhs| {
+                let span = cell.borrow().span(&op).to(rhs.span);
+                Expr {
+                    kind: ExprKind::Not(Box::new(rhs)),
+                    span,
+                }
+            })
+            .map_postfix(|lhs, op| {
+                let span = lhs.span.to(cell.borrow().span(&op));
+                Expr {
+                    kind: ExprKind::IsEmpty {
+                        expr: Box::new(lhs),
+                        negated: op.as_rule() == Rule::is_not_empty,
+                    },
+                    span,
+                }
+            })
+            .map_infix(|lhs, op, rhs| {
+                let op = match op.as_rule() {
+                    Rule::or => BinOp::Or,
+                    Rule::and => BinOp::And,
+                    Rule::eq => BinOp::Eq,
+                    Rule::ne => BinOp::Ne,
+                    Rule::lt => BinOp::Lt,
+                    Rule::le => BinOp::Le,
+                    Rule::gt => BinOp::Gt,
+                    Rule::ge => BinOp::Ge,
+                    Rule::in_op => BinOp::In,
+                    Rule::not_in => BinOp::NotIn,
+                    Rule::add => BinOp::Add,
+                    _ => BinOp::Sub,
+                };
+                let span = lhs.span.to(rhs.span);
+                Expr {
+                    kind: ExprKind::Binary {
+                        op,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
+                    span,
+                }
+            })
+            .parse(pairs);
+        expr
+    }
+
+    fn operand(&mut self, pair: Pair<Rule>) -> Expr {
+        let span = self.span(&pair);
+        let lit = |l| Expr {
+            kind: ExprKind::Literal(l),
+            span,
+        };
+        match pair.as_rule() {
+            Rule::paren => match pair.into_inner().next() {
+                Some(inner) => {
+                    let mut e = self.expr(inner);
+                    e.span = span;
+                    e
+                }
+                None => lit(Literal::Null),
+            },
+            Rule::call => {
+                let mut inner = pair.into_inner();
+                let name = inner.next().map(|p| self.ident(p)).unwrap_or(Ident {
+                    name: String::new(),
+                    span,
+                });
+                let args = inner.map(|a| self.expr(a)).collect();
+                Expr {
+                    kind: ExprKind::Call { name, args },
+                    span,
+                }
+            }
+            Rule::list => {
+                let items = pair.into_inner().map(|a| self.expr(a)).collect();
+                Expr {
+                    kind: ExprKind::List(items),
+                    span,
+                }
+            }
+            Rule::path => {
+                let segments = pair.into_inner().map(|p| self.ident(p)).collect();
+                Expr {
+                    kind: ExprKind::Path(segments),
+                    span,
+                }
+            }
+            Rule::string => {
+                let s = self.string(pair);
+                lit(Literal::Str(s.value))
+            }
+            Rule::int => {
+                let v = self.int(&pair);
+                lit(Literal::Int(v))
+            }
+            Rule::decimal => lit(Literal::Dec(pair.as_str().to_string())),
+            Rule::boolean => lit(Literal::Bool(pair.as_str() == "true")),
+            Rule::null => lit(Literal::Null),
+            Rule::today => lit(Literal::Today),
+            Rule::date => match chrono::NaiveDate::parse_from_str(pair.as_str(), "%Y-%m-%d") {
+                Ok(d) => lit(Literal::Date(d)),
+                Err(_) => {
+                    self.diags.push(Diagnostic::new(
+                        Problem::BadLiteral {
+                            what: "date",
+                            detail: format!("{} is not a calendar date", pair.as_str()),
+                        },
+                        span,
+                        "no such day",
+                        "dates are YYYY-MM-DD with a real month and day, e.g. 2026-02-28",
+                    ));
+                    lit(Literal::Null)
+                }
+            },
+            Rule::duration => {
+                let d = self.duration(pair);
+                lit(Literal::Duration(d.amount, d.unit))
+            }
+            Rule::expr | Rule::name_expr => self.expr(pair),
+            _ => lit(Literal::Null),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(text: &str) -> File {
+        let (file, diags) = parse_file(0, text);
+        assert!(diags.is_empty(), "{diags:#?}");
+        file
+    }
+
+    #[test]
+    fn precedence_follows_the_contract() {
+        let f = parse_ok("let x = a or b and not c == d + e");
+        let StmtKind::Let { value, .. } = &f.stmts[0].kind else {
+            panic!("not a let")
+        };
+        let ExprKind::Binary { op: BinOp::Or, rhs, .. } = &value.kind else {
+            panic!("or is weakest: {value:?}")
+        };
+        let ExprKind::Binary { op: BinOp::And, rhs, .. } = &rhs.kind else {
+            panic!("and next")
+        };
+        let ExprKind::Not(inner) = &rhs.kind else {
+            panic!("not next")
+        };
+        let ExprKind::Binary { op: BinOp::Eq, rhs, .. } = &inner.kind else {
+            panic!("comparison inside not")
+        };
+        assert!(matches!(rhs.kind, ExprKind::Binary { op: BinOp::Add, .. }));
+    }
+
+    #[test]
+    fn grant_name_stops_before_in_target() {
+        let f = parse_ok("when contract.active grant group \"DEP-\" + lower(department) in ad");
+        let StmtKind::When { actions, .. } = &f.stmts[0].kind else {
+            panic!()
+        };
+        let Action::Grant(e) = &actions[0] else { panic!() };
+        assert_eq!(e.target.as_ref().map(|t| t.name.as_str()), Some("ad"));
+        assert!(matches!(e.name.kind, ExprKind::Binary { op: BinOp::Add, .. }));
+    }
+
+    #[test]
+    fn several_errors_in_one_run() {
+        let (file, diags) = parse_file(
+            0,
+            "when department = \"Sales\" grant group \"A\"\nlet ok = 1\nwhen a && b grant group \"B\"\n",
+        );
+        assert_eq!(diags.len(), 2, "{diags:#?}");
+        assert_eq!(file.stmts.len(), 1);
+        assert!(diags[0].help.contains("=="));
+        assert!(diags[1].help.contains("and"));
+    }
+
+    #[test]
+    fn missing_grant_gets_specific_help() {
+        let (_, diags) = parse_file(0, "when department == \"Sales\"\nwhen x grant group \"B\"\n");
+        assert!(diags[0].help.contains("must be followed by `grant"), "{diags:#?}");
+    }
+
+    #[test]
+    fn not_in_and_is_not_empty() {
+        let f = parse_ok("let x = department not in [\"A\"] and manager.id is not empty");
+        let StmtKind::Let { value, .. } = &f.stmts[0].kind else { panic!() };
+        let ExprKind::Binary { lhs, rhs, .. } = &value.kind else { panic!() };
+        assert!(matches!(lhs.kind, ExprKind::Binary { op: BinOp::NotIn, .. }));
+        assert!(matches!(rhs.kind, ExprKind::IsEmpty { negated: true, .. }));
+    }
+}
