@@ -1,3 +1,9 @@
 //! Stroom: HR-driven identity provisioning from Visma Nmbrs.
+//!
+//! The modules follow the pipeline: [`source`] reads person records and state,
+//! [`model`] holds them, [`rules`] parses, checks and evaluates rule files, and
+//! [`plan`] turns the result into an ordered list of actions.
 
+pub mod model;
 pub mod rules;
+pub mod source;

@@ -1,0 +1,401 @@
+//! Reads a persons file (`schemas/persons.schema.json`): a JSON array of person records
+//! or JSON Lines. Every record is validated; all problems are reported together and a
+//! file with problems is refused whole, so a bad export can never look like leavers.
+
+use super::{DataError, DataErrors};
+use crate::model::{Contract, NameConvention, Person};
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// Nmbrs employee types.
+pub const EMPLOYEE_TYPES: &[&str] = &[
+    "applicant",
+    "newHire",
+    "payroll",
+    "formerPayroll",
+    "external",
+    "formerExternal",
+    "rejectedApplicant",
+];
+
+const PERSON_KEYS: &[&str] = &[
+    "id", "employee_number", "company", "employee_type", "first_name", "first_name_full",
+    "initials", "prefix", "last_name", "partner_prefix", "partner_last_name",
+    "name_convention", "gender", "birth_date", "business_email", "private_email",
+    "business_phone", "business_mobile", "manager_id", "extra", "contracts",
+];
+const CONTRACT_KEYS: &[&str] = &[
+    "id", "start", "end", "hours_per_week", "department", "department_code", "function",
+    "function_code", "cost_center", "cost_center_code", "manager_id",
+];
+
+/// Parses and validates a persons file.
+pub fn parse_persons(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> {
+    let records = split_records(file, text).map_err(|e| DataErrors(vec![e]))?;
+    let mut errors = Vec::new();
+    let mut persons = Vec::with_capacity(records.len());
+    let mut seen = HashSet::with_capacity(records.len());
+    for (n, record) in records.into_iter().enumerate() {
+        let mut r = RecordReader {
+            file,
+            record: n + 1,
+            id: None,
+            errors: &mut errors,
+        };
+        let person = r.person(&record);
+        let fresh = r.id.clone().is_none_or(|id| seen.insert(id));
+        if !fresh {
+            r.error(Some("id".into()), "duplicate id: another record already has it".into());
+        } else if let Some(p) = person {
+            persons.push(p);
+        }
+    }
+    if errors.is_empty() {
+        Ok(persons)
+    } else {
+        Err(DataErrors(errors))
+    }
+}
+
+/// The records of a JSON array or of JSON Lines (blank lines skipped).
+fn split_records(file: &str, text: &str) -> Result<Vec<Value>, DataError> {
+    let err = |record: Option<usize>, message: String| DataError {
+        file: file.to_string(),
+        record,
+        id: None,
+        field: None,
+        message,
+    };
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.starts_with('[') {
+        return serde_json::from_str::<Vec<Value>>(trimmed).map_err(|e| {
+            err(
+                None,
+                format!("not a valid JSON array of person records: {e}"),
+            )
+        });
+    }
+    let mut out = Vec::new();
+    for (n, line) in trimmed.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v = serde_json::from_str::<Value>(line).map_err(|e| {
+            err(
+                Some(out.len() + 1),
+                format!("line {} is not a JSON object: {e}", n + 1),
+            )
+        })?;
+        out.push(v);
+    }
+    Ok(out)
+}
+
+struct RecordReader<'a> {
+    file: &'a str,
+    record: usize,
+    id: Option<String>,
+    errors: &'a mut Vec<DataError>,
+}
+
+impl RecordReader<'_> {
+    fn error(&mut self, field: Option<String>, message: String) {
+        self.errors.push(DataError {
+            file: self.file.to_string(),
+            record: Some(self.record),
+            id: self.id.clone(),
+            field,
+            message,
+        });
+    }
+
+    fn unknown_keys(&mut self, obj: &Map<String, Value>, known: &[&str], prefix: &str) {
+        for key in obj.keys() {
+            if !known.contains(&key.as_str()) {
+                let hint = crate::rules::diagnostic::did_you_mean(key, known.iter().copied())
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_else(|| "; put free fields under `extra`".into());
+                self.error(Some(format!("{prefix}{key}")), format!("unknown field{hint}"));
+            }
+        }
+    }
+
+    fn string(&mut self, obj: &Map<String, Value>, key: &str, path: &str) -> Option<String> {
+        match obj.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.error(
+                    Some(format!("{path}{key}")),
+                    format!("expected a string or null, found {}", kind_of(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, obj: &Map<String, Value>, key: &str, path: &str) -> Option<String> {
+        match self.string(obj, key, path) {
+            Some(s) if !s.trim().is_empty() => Some(s),
+            Some(_) => {
+                self.error(Some(format!("{path}{key}")), "must not be empty".into());
+                None
+            }
+            None if obj.get(key).is_none_or(Value::is_null) => {
+                self.error(Some(format!("{path}{key}")), "is required".into());
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn date(&mut self, obj: &Map<String, Value>, key: &str, path: &str) -> Option<NaiveDate> {
+        let s = self.string(obj, key, path)?;
+        match NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
+            Ok(d) if s.len() == 10 => Some(d),
+            _ => {
+                self.error(
+                    Some(format!("{path}{key}")),
+                    format!("{s:?} is not a date; write YYYY-MM-DD, e.g. 2026-01-31"),
+                );
+                None
+            }
+        }
+    }
+
+    fn one_of(&mut self, obj: &Map<String, Value>, key: &str, allowed: &[&str]) -> Option<String> {
+        let s = self.string(obj, key, "")?;
+        if allowed.contains(&s.as_str()) {
+            Some(s)
+        } else {
+            self.error(
+                Some(key.into()),
+                format!("{s:?} is not one of: {}", allowed.join(", ")),
+            );
+            None
+        }
+    }
+
+    fn person(&mut self, v: &Value) -> Option<Person> {
+        let Some(obj) = v.as_object() else {
+            self.error(None, format!("expected a JSON object, found {}", kind_of(v)));
+            return None;
+        };
+        let before = self.errors.len();
+        let id = match obj.get("id") {
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => self.required_string(obj, "id", ""),
+        };
+        self.id = id.clone();
+        self.unknown_keys(obj, PERSON_KEYS, "");
+        let last_name = self.required_string(obj, "last_name", "");
+        let employee_number = match obj.get("employee_number") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+            Some(other) => {
+                self.error(
+                    Some("employee_number".into()),
+                    format!("expected a whole number or null, found {}", kind_of(other)),
+                );
+                None
+            }
+        };
+        let name_convention = self
+            .one_of(obj, "name_convention", &["own", "partner", "own_partner", "partner_own"])
+            .and_then(|s| NameConvention::parse(&s));
+        let mut extra = BTreeMap::new();
+        match obj.get("extra") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) => {
+                for (k, v) in m {
+                    match v {
+                        Value::String(s) => {
+                            extra.insert(k.clone(), s.clone());
+                        }
+                        Value::Number(_) | Value::Bool(_) => {
+                            extra.insert(k.clone(), v.to_string());
+                        }
+                        Value::Null => {}
+                        other => self.error(
+                            Some(format!("extra.{k}")),
+                            format!("expected text, a number or a boolean, found {}", kind_of(other)),
+                        ),
+                    }
+                }
+            }
+            Some(other) => self.error(
+                Some("extra".into()),
+                format!("expected an object, found {}", kind_of(other)),
+            ),
+        }
+        let contracts = match obj.get("contracts") {
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut ids = HashSet::new();
+                for (i, c) in items.iter().enumerate() {
+                    let path = format!("contracts[{i}].");
+                    if let Some(c) = self.contract(c, &path) {
+                        if ids.insert(c.id.clone()) {
+                            out.push(c);
+                        } else {
+                            self.error(
+                                Some(format!("{path}id")),
+                                format!("duplicate contract id {:?} in this person", c.id),
+                            );
+                        }
+                    }
+                }
+                out
+            }
+            None | Some(Value::Null) => {
+                self.error(
+                    Some("contracts".into()),
+                    "is required (use [] for a person without contracts)".into(),
+                );
+                Vec::new()
+            }
+            Some(other) => {
+                self.error(
+                    Some("contracts".into()),
+                    format!("expected an array, found {}", kind_of(other)),
+                );
+                Vec::new()
+            }
+        };
+        let mut person = Person {
+            id: Arc::from(id.unwrap_or_default().as_str()),
+            employee_number,
+            company: self.string(obj, "company", ""),
+            employee_type: self.one_of(obj, "employee_type", EMPLOYEE_TYPES),
+            first_name: self.string(obj, "first_name", ""),
+            first_name_full: self.string(obj, "first_name_full", ""),
+            initials: self.string(obj, "initials", ""),
+            prefix: self.string(obj, "prefix", ""),
+            last_name: last_name.unwrap_or_default(),
+            partner_prefix: self.string(obj, "partner_prefix", ""),
+            partner_last_name: self.string(obj, "partner_last_name", ""),
+            name_convention,
+            gender: self.string(obj, "gender", ""),
+            birth_date: self.date(obj, "birth_date", ""),
+            business_email: self.string(obj, "business_email", ""),
+            private_email: self.string(obj, "private_email", ""),
+            business_phone: self.string(obj, "business_phone", ""),
+            business_mobile: self.string(obj, "business_mobile", ""),
+            manager_id: self.string(obj, "manager_id", ""),
+            extra,
+            contracts,
+            ..Person::default()
+        };
+        if self.errors.len() > before {
+            return None;
+        }
+        person.compute_names();
+        Some(person)
+    }
+
+    fn contract(&mut self, v: &Value, path: &str) -> Option<Contract> {
+        let Some(obj) = v.as_object() else {
+            self.error(
+                Some(path.trim_end_matches('.').into()),
+                format!("expected a contract object, found {}", kind_of(v)),
+            );
+            return None;
+        };
+        self.unknown_keys(obj, CONTRACT_KEYS, path);
+        let id = match obj.get("id") {
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => self.required_string(obj, "id", path),
+        };
+        let start = self.date(obj, "start", path);
+        let end = self.date(obj, "end", path);
+        if let (Some(s), Some(e)) = (start, end) {
+            if e < s {
+                self.error(
+                    Some(format!("{path}end")),
+                    format!("ends ({e}) before it starts ({s})"),
+                );
+            }
+        }
+        let hours_per_week = match obj.get("hours_per_week") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_f64().filter(|h| (0.0..=168.0).contains(h)).or_else(|| {
+                self.error(
+                    Some(format!("{path}hours_per_week")),
+                    format!("{n} is not between 0 and 168"),
+                );
+                None
+            }),
+            Some(other) => {
+                self.error(
+                    Some(format!("{path}hours_per_week")),
+                    format!("expected a number or null, found {}", kind_of(other)),
+                );
+                None
+            }
+        };
+        Some(Contract {
+            id: id?,
+            start,
+            end,
+            hours_per_week,
+            department: self.string(obj, "department", path),
+            department_code: self.string(obj, "department_code", path),
+            function: self.string(obj, "function", path),
+            function_code: self.string(obj, "function_code", path),
+            cost_center: self.string(obj, "cost_center", path),
+            cost_center_code: self.string(obj, "cost_center_code", path),
+            manager_id: self.string(obj, "manager_id", path),
+        })
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_array_and_json_lines_alike() {
+        let rec = r#"{"id":"p1","last_name":"Berg","prefix":"van der","first_name":"Jan","contracts":[{"id":"c1","start":"2026-01-01"}]}"#;
+        let a = parse_persons("a.json", &format!("[{rec}]")).unwrap();
+        let b = parse_persons("b.jsonl", &format!("{rec}\n\n")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a[0].display_name, "Jan van der Berg");
+    }
+
+    #[test]
+    fn reports_every_bad_record_with_place() {
+        let text = r#"[
+          {"id":"p1","contracts":[]},
+          {"id":"p2","last_name":"X","contracts":[{"id":"c","start":"2026-13-01"}]},
+          {"id":"p2","last_name":"Y","contracts":[]},
+          {"id":"p4","last_name":"Z","lastname":"Z","contracts":[{"id":"c","start":"2026-02-01","end":"2026-01-01"}]}
+        ]"#;
+        let errs = parse_persons("p.json", text).unwrap_err().0;
+        let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        assert!(shown[0].contains("record 1 (id \"p1\"), field `last_name`: is required"), "{shown:#?}");
+        assert!(shown.iter().any(|s| s.contains("record 2") && s.contains("contracts[0].start")));
+        assert!(shown.iter().any(|s| s.contains("record 3") && s.contains("duplicate id")));
+        assert!(shown.iter().any(|s| s.contains("`lastname`") && s.contains("did you mean `last_name`")));
+        assert!(shown.iter().any(|s| s.contains("ends (2026-01-01) before it starts")));
+    }
+
+    #[test]
+    fn broken_json_is_one_clear_error() {
+        let errs = parse_persons("p.json", "[{\"id\": }]").unwrap_err().0;
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].message.contains("line 1"), "{}", errs[0]);
+    }
+}
