@@ -1,0 +1,623 @@
+//! Evaluation: a [`Program`] applied to persons on a date gives, per person, the wanted
+//! entitlements, accounts and write-backs, each with the statements that caused it.
+//! Evaluation never fails and never panics on data: missing values are `null`, and
+//! comparisons with `null` are false (except `== null` and `is empty`).
+
+use super::program::*;
+use crate::model::person::ContractField;
+use crate::model::{Contract, Person, Value};
+use chrono::{Days, NaiveDate};
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+/// The persons of one evaluation, with a lookup by id (for managers).
+pub struct Population<'p> {
+    /// All persons.
+    pub persons: &'p [Person],
+    by_id: HashMap<&'p str, usize>,
+}
+
+impl<'p> Population<'p> {
+    /// Indexes the persons by id.
+    pub fn new(persons: &'p [Person]) -> Self {
+        let by_id = persons.iter().enumerate().map(|(i, p)| (&*p.id, i)).collect();
+        Population { persons, by_id }
+    }
+
+    /// The person with this id.
+    pub fn get(&self, id: &str) -> Option<&'p Person> {
+        self.by_id.get(id).map(|&i| &self.persons[i])
+    }
+}
+
+/// Everything one expression can read.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The person.
+    pub person: &'a Person,
+    /// The bound contract (per-contract statements).
+    pub contract: Option<&'a Contract>,
+    /// The person's primary contract.
+    pub primary: Option<&'a Contract>,
+    /// The manager's record.
+    pub manager: Option<&'a Person>,
+    /// The manager's primary contract.
+    pub manager_primary: Option<&'a Contract>,
+    /// The evaluation date.
+    pub today: NaiveDate,
+}
+
+/// Whether two values are equal (numbers across integer and decimal).
+pub fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(x), Value::Dec(y)) | (Value::Dec(y), Value::Int(x)) => (*x as f64) == *y,
+        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b)),
+        _ => a == b,
+    }
+}
+
+fn order(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Int(x), Value::Dec(y)) => (*x as f64).partial_cmp(y),
+        (Value::Dec(x), Value::Int(y)) => x.partial_cmp(&(*y as f64)),
+        (Value::Dec(x), Value::Dec(y)) => x.partial_cmp(y),
+        (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
+        (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
+        (Value::Days(x), Value::Days(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+fn is_null_literal(e: &CExpr) -> bool {
+    matches!(e.kind, CKind::Const(Value::Null))
+}
+
+/// Evaluates an expression.
+pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
+    match &e.kind {
+        CKind::Const(v) => borrow(v),
+        CKind::Today => Value::Date(ctx.today),
+        CKind::Person(f) => f.get(ctx.person),
+        CKind::Extra(k) => extra(ctx.person, k),
+        CKind::Contract(f) => contract_field(ctx.contract, *f, ctx.today),
+        CKind::Primary(f) => contract_field(ctx.primary, *f, ctx.today),
+        CKind::ManagerPerson(f) => ctx.manager.map_or(Value::Null, |m| f.get(m)),
+        CKind::ManagerContract(f) => contract_field(ctx.manager_primary, *f, ctx.today),
+        CKind::ManagerExtra(k) => ctx.manager.map_or(Value::Null, |m| extra(m, k)),
+        CKind::Not(x) => Value::Bool(!eval(x, ctx).is_true()),
+        CKind::And(parts) => Value::Bool(parts.iter().all(|p| eval(p, ctx).is_true())),
+        CKind::Or(parts) => Value::Bool(parts.iter().any(|p| eval(p, ctx).is_true())),
+        CKind::Cmp(op, a, b) => {
+            let (va, vb) = (eval(a, ctx), eval(b, ctx));
+            Value::Bool(compare(*op, &va, &vb, is_null_literal(a) || is_null_literal(b)))
+        }
+        CKind::InSet(x, set, negated) => {
+            let v = eval(x, ctx);
+            let found = match &v {
+                Value::Null => return Value::Bool(false),
+                Value::Str(s) => set.strings.contains(s.as_ref()),
+                other => set.others.iter().any(|o| values_equal(o, other)),
+            };
+            Value::Bool(found != *negated)
+        }
+        CKind::In(x, list, negated) => {
+            let v = eval(x, ctx);
+            match (v, eval(list, ctx)) {
+                (Value::Null, _) => Value::Bool(false),
+                (v, Value::List(items)) => Value::Bool(items.iter().any(|i| values_equal(i, &v)) != *negated),
+                _ => Value::Bool(false),
+            }
+        }
+        CKind::Add(a, b) => add(eval(a, ctx), eval(b, ctx)),
+        CKind::Sub(a, b) => sub(eval(a, ctx), eval(b, ctx)),
+        CKind::List(items) => Value::List(items.iter().map(|i| eval(i, ctx)).collect()),
+        CKind::Call(f, args) => f.apply(args.iter().map(|a| eval(a, ctx)).collect()),
+        CKind::Matches(x, re) => match eval(x, ctx) {
+            Value::Str(s) => Value::Bool(re.is_match(&s)),
+            _ => Value::Null,
+        },
+        CKind::IsEmpty(x, negated) => Value::Bool(eval(x, ctx).is_empty() != *negated),
+    }
+}
+
+/// Compares two values. With `null` on either side only `==`/`!=` against the literal
+/// `null` can be true.
+pub fn compare(op: CmpOp, a: &Value, b: &Value, against_null_literal: bool) -> bool {
+    if a.is_null() || b.is_null() {
+        if !against_null_literal {
+            return false;
+        }
+        let both = a.is_null() && b.is_null();
+        return match op {
+            CmpOp::Eq => both,
+            CmpOp::Ne => !both,
+            _ => false,
+        };
+    }
+    match op {
+        CmpOp::Eq => values_equal(a, b),
+        CmpOp::Ne => !values_equal(a, b),
+        CmpOp::Lt => order(a, b) == Some(Ordering::Less),
+        CmpOp::Le => matches!(order(a, b), Some(Ordering::Less | Ordering::Equal)),
+        CmpOp::Gt => order(a, b) == Some(Ordering::Greater),
+        CmpOp::Ge => matches!(order(a, b), Some(Ordering::Greater | Ordering::Equal)),
+    }
+}
+
+fn borrow<'a>(v: &'a Value<'static>) -> Value<'a> {
+    match v {
+        Value::Str(s) => Value::Str(Cow::Borrowed(s.as_ref())),
+        Value::List(items) => Value::List(items.iter().map(borrow).collect()),
+        other => other.clone(),
+    }
+}
+
+fn extra<'a>(p: &'a Person, key: &str) -> Value<'a> {
+    p.extra
+        .get(key)
+        .map_or(Value::Null, |v| Value::Str(Cow::Borrowed(v.as_str())))
+}
+
+fn contract_field(c: Option<&Contract>, f: ContractField, today: NaiveDate) -> Value<'_> {
+    c.map_or(Value::Null, |c| f.get(c, today))
+}
+
+fn shift(d: NaiveDate, days: i64) -> Option<NaiveDate> {
+    if days >= 0 {
+        d.checked_add_days(Days::new(days as u64))
+    } else {
+        d.checked_sub_days(Days::new(days.unsigned_abs()))
+    }
+}
+
+fn add<'a>(a: Value<'a>, b: Value<'a>) -> Value<'a> {
+    match (a, b) {
+        (Value::Null, _) | (_, Value::Null) => Value::Null,
+        (Value::Str(x), Value::Str(y)) => Value::Str(Cow::Owned(format!("{x}{y}"))),
+        (Value::Str(x), y @ (Value::Int(_) | Value::Dec(_))) => Value::Str(Cow::Owned(format!("{x}{y}"))),
+        (x @ (Value::Int(_) | Value::Dec(_)), Value::Str(y)) => Value::Str(Cow::Owned(format!("{x}{y}"))),
+        (Value::Int(x), Value::Int(y)) => x.checked_add(y).map_or(Value::Null, Value::Int),
+        (Value::Int(x), Value::Dec(y)) | (Value::Dec(y), Value::Int(x)) => Value::Dec(x as f64 + y),
+        (Value::Dec(x), Value::Dec(y)) => Value::Dec(x + y),
+        (Value::Date(d), Value::Days(n)) | (Value::Days(n), Value::Date(d)) => {
+            shift(d, n).map_or(Value::Null, Value::Date)
+        }
+        (Value::Days(x), Value::Days(y)) => x.checked_add(y).map_or(Value::Null, Value::Days),
+        _ => Value::Null,
+    }
+}
+
+fn sub<'a>(a: Value<'a>, b: Value<'a>) -> Value<'a> {
+    match (a, b) {
+        (Value::Null, _) | (_, Value::Null) => Value::Null,
+        (Value::Int(x), Value::Int(y)) => x.checked_sub(y).map_or(Value::Null, Value::Int),
+        (Value::Int(x), Value::Dec(y)) => Value::Dec(x as f64 - y),
+        (Value::Dec(x), Value::Int(y)) => Value::Dec(x - y as f64),
+        (Value::Dec(x), Value::Dec(y)) => Value::Dec(x - y),
+        (Value::Date(d), Value::Days(n)) => n.checked_neg().and_then(|n| shift(d, n)).map_or(Value::Null, Value::Date),
+        (Value::Date(x), Value::Date(y)) => Value::Days((x - y).num_days()),
+        (Value::Days(x), Value::Days(y)) => x.checked_sub(y).map_or(Value::Null, Value::Days),
+        _ => Value::Null,
+    }
+}
+
+/// True if the contract is in scope on `today` under the program's scope window.
+pub fn in_scope(program: &Program, c: &Contract, today: NaiveDate) -> bool {
+    let Some(start) = c.start else { return false };
+    let from = shift(start, -program.scope_before_days).unwrap_or(start);
+    let until = c.end.map(|e| shift(e, program.scope_after_days).unwrap_or(e));
+    from <= today && until.is_none_or(|u| today <= u)
+}
+
+/// The primary contract: chosen among in-scope contracts (or all, if none is in scope)
+/// by the program's sort keys, then by start (earliest) and id.
+pub fn primary_contract<'p>(program: &Program, p: &'p Person, today: NaiveDate) -> Option<&'p Contract> {
+    let scoped: Vec<&Contract> = p.contracts.iter().filter(|c| in_scope(program, c, today)).collect();
+    let pool: Vec<&Contract> = if scoped.is_empty() { p.contracts.iter().collect() } else { scoped };
+    let default_keys = [(ContractField::HoursPerWeek, true), (ContractField::Start, false), (ContractField::Id, false)];
+    let keys: &[(ContractField, bool)] = if program.primary_by.is_empty() { &default_keys } else { &program.primary_by };
+    pool.into_iter().min_by(|a, b| {
+        for (f, desc) in keys.iter().chain(&[(ContractField::Start, false), (ContractField::Id, false)]) {
+            let (va, vb) = (f.get(a, today), f.get(b, today));
+            // Missing values sort last whatever the direction.
+            let o = match (va.is_null(), vb.is_null()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                _ => {
+                    let o = order(&va, &vb).unwrap_or(Ordering::Equal);
+                    if *desc { o.reverse() } else { o }
+                }
+            };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    })
+}
+
+/// An entitlement a person should hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Granted<'a> {
+    /// Target.
+    pub target: TargetId,
+    /// Kind.
+    pub kind: Kind,
+    /// Name.
+    pub name: Cow<'a, str>,
+    /// For permissions: the object.
+    pub on: Option<Cow<'a, str>>,
+    /// The statements that grant it, in program order.
+    pub because: Vec<OriginId>,
+}
+
+/// A value to write back to Nmbrs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WritebackWanted<'a> {
+    /// The Nmbrs person field.
+    pub field: &'a str,
+    /// Where the value comes from.
+    pub value: WritebackOf<'a>,
+    /// The statement.
+    pub because: OriginId,
+}
+
+/// The value of a write-back, as far as evaluation can know it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WritebackOf<'a> {
+    /// A computed value.
+    Value(Cow<'a, str>),
+    /// An account attribute, known once the plan has the account.
+    Account {
+        /// Target.
+        target: TargetId,
+        /// Attribute.
+        attribute: &'a str,
+    },
+}
+
+/// What the account lifecycle wants for a person in one target today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountWant {
+    /// A contract is active (or ended within the disable delay): enabled.
+    Enabled,
+    /// Within `create N days before start`: exists, disabled.
+    PreStart,
+    /// Every relevant contract ended more than the delay ago: disabled since this day.
+    Ended(NaiveDate),
+    /// No relevant contract (condition false or no contracts): no account wanted.
+    None,
+}
+
+/// A unique attribute's candidates for one person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UniqueCandidates {
+    /// Candidate values in order (nulls and empties dropped), cut to `max`.
+    pub candidates: Vec<String>,
+    /// Longest value without the ending.
+    pub max: Option<usize>,
+    /// The ending.
+    pub ending: String,
+}
+
+/// An account attribute value as the rules compute it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrWanted {
+    /// A plain value.
+    Value(serde_json::Value),
+    /// A value to choose uniquely.
+    Unique(UniqueCandidates),
+}
+
+/// The account a person should have in one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountWanted {
+    /// Target.
+    pub target: TargetId,
+    /// Lifecycle state wanted today.
+    pub want: AccountWant,
+    /// Attributes in the order written.
+    pub attributes: Vec<(String, AttrWanted)>,
+    /// The account block.
+    pub because: OriginId,
+}
+
+/// The result of evaluating one person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonEval<'a> {
+    /// The person.
+    pub person: &'a Person,
+    /// True if at least one contract is in scope.
+    pub in_scope: bool,
+    /// Entitlements, sorted by target, kind, name, on.
+    pub grants: Vec<Granted<'a>>,
+    /// Accounts, one per account block.
+    pub accounts: Vec<AccountWanted>,
+    /// Write-backs, sorted by field.
+    pub writebacks: Vec<WritebackWanted<'a>>,
+    /// Things worth telling (e.g. a grant whose name came out empty).
+    pub notes: Vec<String>,
+}
+
+/// Evaluates every person, on all cores. The result is in person order.
+pub fn evaluate_all<'a>(program: &'a Program, population: &'a Population<'a>, today: NaiveDate) -> Vec<PersonEval<'a>> {
+    let needs_manager = program_reads_manager(program);
+    population
+        .persons
+        .par_iter()
+        .with_min_len(256)
+        .map(|p| evaluate_person(program, population, p, today, needs_manager))
+        .collect()
+}
+
+/// True if any expression reads `manager.*` (finding the manager costs a lookup).
+pub fn program_reads_manager(program: &Program) -> bool {
+    let mut found = false;
+    let mut look = |e: &CExpr| {
+        e.visit(&mut |n| {
+            found |= matches!(n.kind, CKind::ManagerPerson(_) | CKind::ManagerContract(_) | CKind::ManagerExtra(_))
+        })
+    };
+    for s in &program.statements {
+        if let Some(c) = &s.cond {
+            look(c);
+        }
+        for a in &s.actions {
+            match a {
+                CAction::Grant { name, on, .. } => {
+                    look(name);
+                    if let Some(on) = on {
+                        look(on);
+                    }
+                }
+                CAction::Writeback { source: WritebackValue::Expr(e), .. } => look(e),
+                CAction::Writeback { .. } => {}
+            }
+        }
+    }
+    for a in &program.accounts {
+        if let Some(c) = &a.cond {
+            look(c);
+        }
+        for (_, rule) in &a.attributes {
+            match rule {
+                AttrRule::Expr(e) => look(e),
+                AttrRule::Unique { candidates, ending, .. } => {
+                    candidates.iter().for_each(&mut look);
+                    if let Some(e) = ending {
+                        look(e);
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The base context of a person: primary contract and manager.
+pub fn person_ctx<'a>(program: &Program, population: &Population<'a>, person: &'a Person, today: NaiveDate, with_manager: bool) -> Ctx<'a> {
+    let primary = primary_contract(program, person, today);
+    let manager = if with_manager {
+        primary
+            .and_then(|c| c.manager_id.as_deref())
+            .or(person.manager_id.as_deref())
+            .filter(|id| *id != &*person.id)
+            .and_then(|id| population.get(id))
+    } else {
+        None
+    };
+    Ctx {
+        person,
+        contract: None,
+        primary,
+        manager,
+        manager_primary: manager.and_then(|m| primary_contract(program, m, today)),
+        today,
+    }
+}
+
+/// Evaluates one person.
+pub fn evaluate_person<'a>(
+    program: &'a Program,
+    population: &Population<'a>,
+    person: &'a Person,
+    today: NaiveDate,
+    needs_manager: bool,
+) -> PersonEval<'a> {
+    let ctx = person_ctx(program, population, person, today, needs_manager);
+    let scoped: Vec<&Contract> = person.contracts.iter().filter(|c| in_scope(program, c, today)).collect();
+    let mut out = PersonEval {
+        person,
+        in_scope: !scoped.is_empty(),
+        grants: Vec::new(),
+        accounts: Vec::new(),
+        writebacks: Vec::new(),
+        notes: Vec::new(),
+    };
+    if out.in_scope {
+        let mut candidates = candidates(program, &program.index.person_always, &program.index.person_keyed, &ctx);
+        for &i in &candidates {
+            run_statement(program, &program.statements[i as usize], &ctx, &mut out);
+        }
+        for c in &scoped {
+            let cctx = Ctx { contract: Some(c), ..ctx };
+            candidates = self::candidates(program, &program.index.contract_always, &program.index.contract_keyed, &cctx);
+            for &i in &candidates {
+                run_statement(program, &program.statements[i as usize], &cctx, &mut out);
+            }
+        }
+        merge_grants(&mut out.grants);
+        out.writebacks.sort_by(|a, b| a.field.cmp(b.field).then(a.because.cmp(&b.because)));
+        out.writebacks.dedup_by(|b, a| a.field == b.field && a.value == b.value);
+    }
+    for spec in &program.accounts {
+        out.accounts.push(account(spec, &ctx, person));
+    }
+    out
+}
+
+fn candidates(program: &Program, always: &[u32], keyed: &[(IndexField, HashMap<std::sync::Arc<str>, Vec<u32>>)], ctx: &Ctx) -> Vec<u32> {
+    let mut out: Vec<u32> = always.to_vec();
+    for (field, map) in keyed {
+        let v = match field {
+            IndexField::Person(f) => f.get(ctx.person),
+            IndexField::Contract(f) => contract_field(ctx.contract, *f, ctx.today),
+            IndexField::Primary(f) => contract_field(ctx.primary, *f, ctx.today),
+        };
+        if let Value::Str(s) = v {
+            if let Some(list) = map.get(s.as_ref()) {
+                out.extend_from_slice(list);
+            }
+        }
+    }
+    if out.len() > always.len() {
+        out.sort_unstable();
+        out.dedup();
+    }
+    let _ = program;
+    out
+}
+
+fn run_statement<'a>(program: &'a Program, st: &'a Statement, ctx: &Ctx<'a>, out: &mut PersonEval<'a>) {
+    if let Some(cond) = &st.cond {
+        if !eval(cond, ctx).is_true() {
+            return;
+        }
+    }
+    for action in &st.actions {
+        match action {
+            CAction::Grant { target, kind, name, on } => {
+                let name = match eval(name, ctx) {
+                    Value::Str(s) if !s.trim().is_empty() => s,
+                    _ => {
+                        let o = &program.origins[st.origin as usize];
+                        out.notes.push(format!(
+                            "{}:{}: the {} name came out empty for this person; nothing granted",
+                            o.file, o.line, kind.as_str()
+                        ));
+                        continue;
+                    }
+                };
+                let on = match on.as_ref().map(|e| eval(e, ctx)) {
+                    None => None,
+                    Some(Value::Str(s)) if !s.trim().is_empty() => Some(s),
+                    Some(_) => continue,
+                };
+                out.grants.push(Granted {
+                    target: *target,
+                    kind: *kind,
+                    name,
+                    on,
+                    because: vec![st.origin],
+                });
+            }
+            CAction::Writeback { field, source } => {
+                let value = match source {
+                    WritebackValue::Account { target, attribute } => WritebackOf::Account { target: *target, attribute },
+                    WritebackValue::Expr(e) => match eval(e, ctx) {
+                        Value::Str(s) => WritebackOf::Value(s),
+                        _ => continue,
+                    },
+                };
+                out.writebacks.push(WritebackWanted { field, value, because: st.origin });
+            }
+        }
+    }
+}
+
+/// Sorts grants and merges duplicates, keeping every reason once.
+fn merge_grants(grants: &mut Vec<Granted>) {
+    grants.sort_by(|a, b| {
+        (a.target, a.kind, &a.name, &a.on)
+            .cmp(&(b.target, b.kind, &b.name, &b.on))
+            .then(a.because.cmp(&b.because))
+    });
+    grants.dedup_by(|b, a| {
+        let same = a.target == b.target && a.kind == b.kind && a.name == b.name && a.on == b.on;
+        if same {
+            for o in b.because.drain(..) {
+                if !a.because.contains(&o) {
+                    a.because.push(o);
+                }
+            }
+            a.because.sort_unstable();
+        }
+        same
+    });
+}
+
+fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
+    let today = ctx.today;
+    let relevant: Vec<&Contract> = person
+        .contracts
+        .iter()
+        .filter(|c| c.start.is_some())
+        .filter(|c| {
+            spec.cond
+                .as_ref()
+                .is_none_or(|cond| eval(cond, &Ctx { contract: Some(c), ..*ctx }).is_true())
+        })
+        .collect();
+    let active = relevant.iter().any(|c| c.is_active_on(today));
+    let prestart = relevant.iter().any(|c| {
+        c.start.is_some_and(|s| today < s && shift(s, -spec.create_before_days).is_some_and(|from| from <= today))
+    });
+    let started: Vec<&&Contract> = relevant.iter().filter(|c| c.start.is_some_and(|s| s <= today)).collect();
+    let last_end = if started.iter().any(|c| c.end.is_none()) {
+        None
+    } else {
+        started.iter().filter_map(|c| c.end).max()
+    };
+    let want = if active {
+        AccountWant::Enabled
+    } else if prestart {
+        AccountWant::PreStart
+    } else if let Some(end) = last_end {
+        let disable_on = shift(end, spec.disable_after_days + 1).unwrap_or(end);
+        if today < disable_on {
+            AccountWant::Enabled
+        } else {
+            AccountWant::Ended(disable_on)
+        }
+    } else {
+        AccountWant::None
+    };
+    let mut attributes = Vec::with_capacity(spec.attributes.len());
+    if want != AccountWant::None {
+        for (name, rule) in &spec.attributes {
+            let v = match rule {
+                AttrRule::Expr(e) => AttrWanted::Value(eval(e, ctx).to_json()),
+                AttrRule::Unique { candidates, max, ending } => {
+                    let mut list: Vec<String> = Vec::new();
+                    for c in candidates {
+                        if let Value::Str(s) = eval(c, ctx) {
+                            let s: String = match max {
+                                Some(m) => s.chars().take(*m).collect(),
+                                None => s.into_owned(),
+                            };
+                            if !s.trim().is_empty() && !list.contains(&s) {
+                                list.push(s);
+                            }
+                        }
+                    }
+                    let ending = match ending.as_ref().map(|e| eval(e, ctx)) {
+                        Some(Value::Str(s)) => s.into_owned(),
+                        _ => String::new(),
+                    };
+                    AttrWanted::Unique(UniqueCandidates { candidates: list, max: *max, ending })
+                }
+            };
+            attributes.push((name.to_string(), v));
+        }
+    }
+    AccountWanted {
+        target: spec.target,
+        want,
+        attributes,
+        because: spec.origin,
+    }
+}

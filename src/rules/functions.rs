@@ -1,0 +1,340 @@
+//! The built-in functions: their signatures (for the checker) and their behaviour.
+//! Every function of `null` gives `null`, except `coalesce`.
+
+use crate::model::{Ty, Value};
+use std::borrow::Cow;
+use unicode_normalization::UnicodeNormalization;
+
+/// A built-in function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Func {
+    /// `lower(s)`
+    Lower,
+    /// `upper(s)`
+    Upper,
+    /// `trim(s)`
+    Trim,
+    /// `ascii(s)`
+    Ascii,
+    /// `left(s, n)`
+    Left,
+    /// `right(s, n)`
+    Right,
+    /// `substring(s, start[, length])`
+    Substring,
+    /// `replace(s, from, to)`
+    Replace,
+    /// `starts_with(s, prefix)`
+    StartsWith,
+    /// `ends_with(s, suffix)`
+    EndsWith,
+    /// `contains(s_or_list, x)`
+    Contains,
+    /// `matches(s, "regex")`
+    Matches,
+    /// `coalesce(a, b, ...)`
+    Coalesce,
+    /// `length(s_or_list)`
+    Length,
+    /// `year(date)`
+    Year,
+    /// `days(duration)`
+    Days,
+}
+
+/// Name, function, minimum and maximum argument count, one-line description.
+pub const FUNCTIONS: &[(&str, Func, usize, usize, &str)] = &[
+    ("lower", Func::Lower, 1, 1, "lower case"),
+    ("upper", Func::Upper, 1, 1, "upper case"),
+    ("trim", Func::Trim, 1, 1, "strip white space at both ends and collapse inner runs"),
+    ("ascii", Func::Ascii, 1, 1, "transliterate to ASCII letters (é→e, ß→ss, Ĳ→IJ), drop the rest"),
+    ("left", Func::Left, 2, 2, "the first n characters"),
+    ("right", Func::Right, 2, 2, "the last n characters"),
+    ("substring", Func::Substring, 2, 3, "characters from start (0-based), optionally only length of them"),
+    ("replace", Func::Replace, 3, 3, "every occurrence of from replaced by to"),
+    ("starts_with", Func::StartsWith, 2, 2, "true if s begins with prefix"),
+    ("ends_with", Func::EndsWith, 2, 2, "true if s ends with suffix"),
+    ("contains", Func::Contains, 2, 2, "true if the string has the substring, or the list the element"),
+    ("matches", Func::Matches, 2, 2, "true if the regular expression (a string literal) matches"),
+    ("coalesce", Func::Coalesce, 1, usize::MAX, "the first argument that is not null or blank"),
+    ("length", Func::Length, 1, 1, "number of characters, or of list elements"),
+    ("year", Func::Year, 1, 1, "the year of a date"),
+    ("days", Func::Days, 1, 1, "a duration as a number of days"),
+];
+
+impl Func {
+    /// Looks a function up by name: (function, min args, max args).
+    pub fn by_name(name: &str) -> Option<(Func, usize, usize)> {
+        FUNCTIONS
+            .iter()
+            .find(|(n, ..)| *n == name)
+            .map(|(_, f, min, max, _)| (*f, *min, *max))
+    }
+
+    /// The expected argument types (`Any` where several fit) and the result type, or a
+    /// description of the mismatch.
+    pub fn check(self, args: &[Ty]) -> Result<Ty, String> {
+        let want = |i: usize, t: &Ty, what: &str| -> Result<(), String> {
+            match args.get(i) {
+                Some(a) if a == t || *a == Ty::Null || *a == Ty::Any => Ok(()),
+                Some(a) if t.is_number() && a.is_number() => Ok(()),
+                Some(a) => Err(format!("argument {} must be {what}, found {a}", i + 1)),
+                None => Ok(()),
+            }
+        };
+        let s = "a string";
+        match self {
+            Func::Lower | Func::Upper | Func::Trim | Func::Ascii => {
+                want(0, &Ty::Str, s)?;
+                Ok(Ty::Str)
+            }
+            Func::Left | Func::Right => {
+                want(0, &Ty::Str, s)?;
+                want(1, &Ty::Int, "an integer")?;
+                Ok(Ty::Str)
+            }
+            Func::Substring => {
+                want(0, &Ty::Str, s)?;
+                want(1, &Ty::Int, "an integer")?;
+                want(2, &Ty::Int, "an integer")?;
+                Ok(Ty::Str)
+            }
+            Func::Replace => {
+                for i in 0..3 {
+                    want(i, &Ty::Str, s)?;
+                }
+                Ok(Ty::Str)
+            }
+            Func::StartsWith | Func::EndsWith | Func::Matches => {
+                want(0, &Ty::Str, s)?;
+                want(1, &Ty::Str, s)?;
+                Ok(Ty::Bool)
+            }
+            Func::Contains => match &args[0] {
+                Ty::List(elem) => {
+                    if elem.comparable_with(&args[1]) {
+                        Ok(Ty::Bool)
+                    } else {
+                        Err(format!("a {} cannot be an element of a list of {elem}", args[1]))
+                    }
+                }
+                _ => {
+                    want(0, &Ty::Str, "a string or a list")?;
+                    want(1, &Ty::Str, s)?;
+                    Ok(Ty::Bool)
+                }
+            },
+            Func::Coalesce => {
+                let known: Vec<&Ty> = args.iter().filter(|t| !matches!(t, Ty::Null | Ty::Any)).collect();
+                match known.first() {
+                    None => Ok(Ty::Any),
+                    Some(first) => {
+                        if let Some(other) = known.iter().find(|t| !t.comparable_with(first)) {
+                            Err(format!("all arguments must have one type: {first} and {other}"))
+                        } else {
+                            Ok((*first).clone())
+                        }
+                    }
+                }
+            }
+            Func::Length => match &args[0] {
+                Ty::List(_) | Ty::Str | Ty::Null | Ty::Any => Ok(Ty::Int),
+                other => Err(format!("argument 1 must be a string or a list, found {other}")),
+            },
+            Func::Year => {
+                want(0, &Ty::Date, "a date")?;
+                Ok(Ty::Int)
+            }
+            Func::Days => {
+                want(0, &Ty::Duration, "a duration")?;
+                Ok(Ty::Int)
+            }
+        }
+    }
+
+    /// Applies the function. `matches` is compiled separately (its pattern is checked
+    /// once) and never reaches here.
+    pub fn apply<'a>(self, mut args: Vec<Value<'a>>) -> Value<'a> {
+        if self == Func::Coalesce {
+            return args
+                .into_iter()
+                .find(|v| !v.is_empty() || matches!(v, Value::List(_)))
+                .unwrap_or(Value::Null);
+        }
+        if args.iter().any(Value::is_null) {
+            return Value::Null;
+        }
+        let int = |v: &Value| match v {
+            Value::Int(i) => *i,
+            Value::Dec(d) => *d as i64,
+            _ => 0,
+        };
+        let args = &mut args;
+        let take_str = |args: &mut Vec<Value<'a>>, i: usize| match args.get_mut(i).map(|v| std::mem::replace(v, Value::Null)) {
+            Some(Value::Str(s)) => s,
+            _ => Cow::Borrowed(""),
+        };
+        match self {
+            Func::Lower => Value::Str(Cow::Owned(take_str(args, 0).to_lowercase())),
+            Func::Upper => Value::Str(Cow::Owned(take_str(args, 0).to_uppercase())),
+            Func::Trim => {
+                let s = take_str(args, 0);
+                Value::Str(Cow::Owned(s.split_whitespace().collect::<Vec<_>>().join(" ")))
+            }
+            Func::Ascii => Value::Str(Cow::Owned(ascii(&take_str(args, 0)))),
+            Func::Left | Func::Right => {
+                let n = int(&args[1]).max(0) as usize;
+                let s = take_str(args, 0);
+                let count = s.chars().count();
+                let out: String = if self == Func::Left {
+                    s.chars().take(n).collect()
+                } else {
+                    s.chars().skip(count.saturating_sub(n)).collect()
+                };
+                Value::Str(Cow::Owned(out))
+            }
+            Func::Substring => {
+                let start = int(&args[1]).max(0) as usize;
+                let len = args.get(2).map_or(usize::MAX, |v| int(v).max(0) as usize);
+                let s = take_str(args, 0);
+                Value::Str(Cow::Owned(s.chars().skip(start).take(len).collect()))
+            }
+            Func::Replace => {
+                let to = take_str(args, 2);
+                let from = take_str(args, 1);
+                let s = take_str(args, 0);
+                if from.is_empty() {
+                    Value::Str(s)
+                } else {
+                    Value::Str(Cow::Owned(s.replace(from.as_ref(), &to)))
+                }
+            }
+            Func::StartsWith => {
+                let p = take_str(args, 1);
+                Value::Bool(take_str(args, 0).starts_with(p.as_ref()))
+            }
+            Func::EndsWith => {
+                let p = take_str(args, 1);
+                Value::Bool(take_str(args, 0).ends_with(p.as_ref()))
+            }
+            Func::Contains => match &args[0] {
+                Value::List(items) => Value::Bool(items.iter().any(|i| super::eval::values_equal(i, &args[1]))),
+                _ => {
+                    let p = take_str(args, 1);
+                    Value::Bool(take_str(args, 0).contains(p.as_ref()))
+                }
+            },
+            Func::Length => match &args[0] {
+                Value::List(items) => Value::Int(items.len() as i64),
+                Value::Str(s) => Value::Int(s.chars().count() as i64),
+                _ => Value::Null,
+            },
+            Func::Year => match &args[0] {
+                Value::Date(d) => Value::Int(chrono::Datelike::year(d) as i64),
+                _ => Value::Null,
+            },
+            Func::Days => match &args[0] {
+                Value::Days(d) => Value::Int(*d),
+                _ => Value::Null,
+            },
+            Func::Matches | Func::Coalesce => Value::Null,
+        }
+    }
+}
+
+/// Transliterates to ASCII: letters lose their accents (é→e, ü→u), ligatures and special
+/// letters are spelled out (ß→ss, æ→ae, ø→o, ł→l, Ĳ→IJ), and what has no letter form is
+/// dropped. ASCII text passes unchanged.
+pub fn ascii(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        if let Some(spelled) = special_letter(c) {
+            out.push_str(spelled);
+            continue;
+        }
+        for d in c.nfd() {
+            if d.is_ascii() {
+                out.push(d);
+            } else if let Some(spelled) = special_letter(d) {
+                out.push_str(spelled);
+            }
+        }
+    }
+    out
+}
+
+fn special_letter(c: char) -> Option<&'static str> {
+    Some(match c {
+        'ß' => "ss",
+        'ẞ' => "SS",
+        'æ' => "ae",
+        'Æ' => "AE",
+        'œ' => "oe",
+        'Œ' => "OE",
+        'ø' => "o",
+        'Ø' => "O",
+        'ł' => "l",
+        'Ł' => "L",
+        'đ' => "d",
+        'Đ' => "D",
+        'ð' => "d",
+        'Ð' => "D",
+        'þ' => "th",
+        'Þ' => "TH",
+        'ı' => "i",
+        'ĳ' => "ij",
+        'Ĳ' => "IJ",
+        'ﬁ' => "fi",
+        'ﬂ' => "fl",
+        '\u{2019}' | '\u{2018}' | '\u{02BC}' => "'",
+        '\u{2010}' | '\u{2011}' | '\u{2013}' => "-",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_transliterates_as_the_contract_says() {
+        assert_eq!(ascii("é ü ß æ ø ł Ĳ"), "e u ss ae o l IJ");
+        assert_eq!(ascii("Ĳsselmeer"), "IJsselmeer");
+        assert_eq!(ascii("Zoë Dijkstra-Özdemir"), "Zoe Dijkstra-Ozdemir");
+        assert_eq!(ascii("Łukasz Wałęsa"), "Lukasz Walesa");
+        assert_eq!(ascii("名前 Chloë"), " Chloe");
+        assert_eq!(ascii("d\u{2019}Hondt"), "d'Hondt");
+    }
+
+    fn s(v: &str) -> Value<'static> {
+        Value::Str(Cow::Owned(v.to_string()))
+    }
+
+    #[test]
+    fn functions_of_null_are_null() {
+        for (name, f, min, _, _) in FUNCTIONS {
+            if *f == Func::Coalesce || *f == Func::Matches {
+                continue;
+            }
+            let args = vec![Value::Null; *min];
+            assert_eq!(f.apply(args), Value::Null, "{name}");
+        }
+    }
+
+    #[test]
+    fn string_functions_count_characters_not_bytes() {
+        assert_eq!(Func::Left.apply(vec![s("Ömer"), Value::Int(2)]), s("Öm"));
+        assert_eq!(Func::Right.apply(vec![s("Ömer"), Value::Int(9)]), s("Ömer"));
+        assert_eq!(Func::Substring.apply(vec![s("Ömer"), Value::Int(1), Value::Int(2)]), s("me"));
+        assert_eq!(Func::Length.apply(vec![s("Ĳs")]), Value::Int(2));
+        assert_eq!(Func::Trim.apply(vec![s("  a   b ")]), s("a b"));
+        assert_eq!(Func::Coalesce.apply(vec![Value::Null, s(" "), s("x")]), s("x"));
+    }
+}

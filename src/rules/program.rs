@@ -1,0 +1,431 @@
+//! The checked, compiled form of a rule set: names resolved, `let`s inlined, types
+//! known, conditions indexed. Only the checker builds a [`Program`]; evaluation and
+//! planning read it.
+
+use super::functions::Func;
+use super::span::{SourceMap, Span};
+use crate::model::person::{ContractField, PersonField};
+use crate::model::Value;
+use regex::Regex;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Index of a target in [`Program::targets`].
+pub type TargetId = u16;
+/// Index of a statement in [`Program::origins`]: what plans cite in `because`.
+pub type OriginId = u32;
+
+/// What kind of system a target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    /// Active Directory (`ad`).
+    ActiveDirectory,
+    /// Entra ID (`entra`).
+    Entra,
+    /// Exchange Online (`exchange`).
+    Exchange,
+    /// A declared generic (SCIM) target.
+    Scim,
+    /// Write-back to Nmbrs (`nmbrs`).
+    Nmbrs,
+}
+
+/// A target a rule set can provision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Its name in rules and plans.
+    pub name: Arc<str>,
+    /// Its kind.
+    pub kind: TargetKind,
+}
+
+/// Entitlement kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A group membership.
+    Group,
+    /// A licence (Entra).
+    License,
+    /// A mailbox (Exchange).
+    Mailbox,
+    /// A permission on an object (Exchange: FullAccess, SendAs ...).
+    Permission,
+}
+
+impl Kind {
+    /// The name as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Group => "group",
+            Kind::License => "license",
+            Kind::Mailbox => "mailbox",
+            Kind::Permission => "permission",
+        }
+    }
+
+    /// Parses the name as written.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "group" => Some(Kind::Group),
+            "license" => Some(Kind::License),
+            "mailbox" => Some(Kind::Mailbox),
+            "permission" => Some(Kind::Permission),
+            _ => None,
+        }
+    }
+}
+
+/// Where a planned action comes from: a statement in a rule file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The rule's name (`rule "name"`), or `file:line` for an unnamed statement.
+    pub rule: Arc<str>,
+    /// The file.
+    pub file: Arc<str>,
+    /// 1-based line of the statement.
+    pub line: usize,
+    /// The statement.
+    pub span: Span,
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// A compiled expression with its source place (for `explain`).
+#[derive(Debug, Clone)]
+pub struct CExpr {
+    /// What it computes.
+    pub kind: CKind,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// Compiled expression nodes.
+#[derive(Debug, Clone)]
+pub enum CKind {
+    /// A constant.
+    Const(Value<'static>),
+    /// The evaluation date.
+    Today,
+    /// A person field.
+    Person(PersonField),
+    /// `extra.KEY` of the person.
+    Extra(Arc<str>),
+    /// A field of the bound contract.
+    Contract(ContractField),
+    /// A field of the primary contract.
+    Primary(ContractField),
+    /// A field of the manager's person record.
+    ManagerPerson(PersonField),
+    /// A field of the manager's primary contract.
+    ManagerContract(ContractField),
+    /// `manager.extra.KEY`
+    ManagerExtra(Arc<str>),
+    /// `not x`
+    Not(Box<CExpr>),
+    /// `a and b and ...`
+    And(Vec<CExpr>),
+    /// `a or b or ...`
+    Or(Vec<CExpr>),
+    /// `a OP b`
+    Cmp(CmpOp, Box<CExpr>, Box<CExpr>),
+    /// `x in [constants]`, precompiled to a set (negated for `not in`).
+    InSet(Box<CExpr>, Arc<ConstSet>, bool),
+    /// `x in list` with a computed list (negated for `not in`).
+    In(Box<CExpr>, Box<CExpr>, bool),
+    /// `a + b`
+    Add(Box<CExpr>, Box<CExpr>),
+    /// `a - b`
+    Sub(Box<CExpr>, Box<CExpr>),
+    /// `[a, b]`
+    List(Vec<CExpr>),
+    /// `f(args)`
+    Call(Func, Vec<CExpr>),
+    /// `matches(s, "regex")`
+    Matches(Box<CExpr>, Arc<Regex>),
+    /// `x is empty` (negated for `is not empty`)
+    IsEmpty(Box<CExpr>, bool),
+}
+
+/// The constant elements of an `in [...]` list, for fast membership tests.
+#[derive(Debug, Clone, Default)]
+pub struct ConstSet {
+    /// String elements.
+    pub strings: HashSet<Arc<str>>,
+    /// Other elements (numbers, dates), compared one by one.
+    pub others: Vec<Value<'static>>,
+}
+
+impl CExpr {
+    /// True if this expression reads a field of the bound contract.
+    pub fn mentions_contract(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| found |= matches!(e.kind, CKind::Contract(_)));
+        found
+    }
+
+    /// Calls `f` on this node and every node below it.
+    pub fn visit(&self, f: &mut dyn FnMut(&CExpr)) {
+        f(self);
+        match &self.kind {
+            CKind::Not(e) | CKind::IsEmpty(e, _) | CKind::Matches(e, _) | CKind::InSet(e, _, _) => {
+                e.visit(f)
+            }
+            CKind::And(v) | CKind::Or(v) | CKind::List(v) | CKind::Call(_, v) => {
+                v.iter().for_each(|e| e.visit(f))
+            }
+            CKind::Cmp(_, a, b) | CKind::In(a, b, _) | CKind::Add(a, b) | CKind::Sub(a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Something a statement does for the persons it fires for.
+#[derive(Debug, Clone)]
+pub enum CAction {
+    /// Grant an entitlement.
+    Grant {
+        /// Target.
+        target: TargetId,
+        /// Kind.
+        kind: Kind,
+        /// Name (a constant in most rules).
+        name: CExpr,
+        /// For permissions: the object.
+        on: Option<CExpr>,
+    },
+    /// Write a value back to an Nmbrs person field.
+    Writeback {
+        /// The person field.
+        field: Arc<str>,
+        /// Where the value comes from.
+        source: WritebackValue,
+    },
+}
+
+/// The value of a write-back.
+#[derive(Debug, Clone)]
+pub enum WritebackValue {
+    /// An attribute of the person's account in a target.
+    Account {
+        /// Target.
+        target: TargetId,
+        /// Attribute.
+        attribute: Arc<str>,
+    },
+    /// A computed value.
+    Expr(CExpr),
+}
+
+/// A `when` statement (or a bare action) with its actions.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// Where it comes from.
+    pub origin: OriginId,
+    /// The condition; `None` means always.
+    pub cond: Option<CExpr>,
+    /// True if the statement reads contract fields: it is evaluated per contract.
+    pub per_contract: bool,
+    /// What it does.
+    pub actions: Vec<CAction>,
+}
+
+/// How an account attribute gets its value.
+#[derive(Debug, Clone)]
+pub enum AttrRule {
+    /// Computed each run; changes become `update_account`.
+    Expr(CExpr),
+    /// Chosen once from candidates, then kept.
+    Unique {
+        /// Candidates in order.
+        candidates: Vec<CExpr>,
+        /// Longest value without the ending.
+        max: Option<usize>,
+        /// Appended after candidate and number.
+        ending: Option<CExpr>,
+    },
+}
+
+/// An `account in TARGET { ... }` block.
+#[derive(Debug, Clone)]
+pub struct AccountSpec {
+    /// The target.
+    pub target: TargetId,
+    /// Where it comes from.
+    pub origin: OriginId,
+    /// Which contracts give an account; `None` = all.
+    pub cond: Option<CExpr>,
+    /// Create this many days before the first contract starts (disabled).
+    pub create_before_days: i64,
+    /// Disable this many days after the last contract ends.
+    pub disable_after_days: i64,
+    /// Delete this many days after disabling; `None` = never.
+    pub delete_after_days: Option<i64>,
+    /// Attributes in the order written.
+    pub attributes: Vec<(Arc<str>, AttrRule)>,
+}
+
+/// A segregation-of-duties constraint.
+#[derive(Debug, Clone)]
+pub struct Forbid {
+    /// One side: target, kind, name.
+    pub a: (TargetId, Kind, Arc<str>),
+    /// The other side.
+    pub b: (TargetId, Kind, Arc<str>),
+    /// Where it comes from.
+    pub origin: OriginId,
+}
+
+/// Plan operations a threshold can limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpKind {
+    /// `create_account`
+    Create,
+    /// `update_account`
+    Update,
+    /// `enable_account`
+    Enable,
+    /// `disable_account`
+    Disable,
+    /// `delete_account`
+    Delete,
+    /// `grant`
+    Grant,
+    /// `revoke`
+    Revoke,
+    /// `writeback`
+    Writeback,
+}
+
+impl OpKind {
+    /// All operations, in plan order.
+    pub const ALL: [OpKind; 8] = [
+        OpKind::Create,
+        OpKind::Update,
+        OpKind::Enable,
+        OpKind::Grant,
+        OpKind::Revoke,
+        OpKind::Writeback,
+        OpKind::Disable,
+        OpKind::Delete,
+    ];
+
+    /// The name in plans (`create_account`, `grant`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Create => "create_account",
+            OpKind::Update => "update_account",
+            OpKind::Enable => "enable_account",
+            OpKind::Disable => "disable_account",
+            OpKind::Delete => "delete_account",
+            OpKind::Grant => "grant",
+            OpKind::Revoke => "revoke",
+            OpKind::Writeback => "writeback",
+        }
+    }
+
+    /// Parses a threshold's operation: the plan name or its short form (`create`).
+    pub fn parse(s: &str) -> Option<OpKind> {
+        OpKind::ALL
+            .into_iter()
+            .find(|op| op.as_str() == s || op.as_str().strip_suffix("_account") == Some(s))
+    }
+}
+
+/// `threshold OP max N [or P%]`
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    /// The operation.
+    pub op: OpKind,
+    /// Largest count allowed.
+    pub max_count: Option<u64>,
+    /// Largest percentage allowed.
+    pub max_percent: Option<u64>,
+    /// Where it comes from.
+    pub origin: OriginId,
+}
+
+/// A checked rule set, ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// The rule files.
+    pub sources: SourceMap,
+    /// Targets: built-in ones first, then declared ones; plan order follows this.
+    pub targets: Vec<Target>,
+    /// The statements' origins.
+    pub origins: Vec<Origin>,
+    /// Days before a contract's start from which it is in scope.
+    pub scope_before_days: i64,
+    /// Days after a contract's end until which it is in scope.
+    pub scope_after_days: i64,
+    /// Primary contract sort keys: field and descending.
+    pub primary_by: Vec<(ContractField, bool)>,
+    /// `when` statements and bare actions.
+    pub statements: Vec<Statement>,
+    /// Account blocks, one per target at most.
+    pub accounts: Vec<AccountSpec>,
+    /// Constraints.
+    pub forbids: Vec<Forbid>,
+    /// Thresholds.
+    pub thresholds: Vec<Threshold>,
+    /// Statements indexed by the equality tests in their conditions.
+    pub index: RuleIndex,
+}
+
+impl Program {
+    /// The target with this name.
+    pub fn target_id(&self, name: &str) -> Option<TargetId> {
+        self.targets
+            .iter()
+            .position(|t| &*t.name == name)
+            .map(|i| i as TargetId)
+    }
+
+    /// The account block of a target.
+    pub fn account_spec(&self, target: TargetId) -> Option<&AccountSpec> {
+        self.accounts.iter().find(|a| a.target == target)
+    }
+}
+
+/// A field a statement can be indexed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IndexField {
+    /// A person field.
+    Person(PersonField),
+    /// A field of the bound contract.
+    Contract(ContractField),
+    /// A field of the primary contract.
+    Primary(ContractField),
+}
+
+/// Statements grouped for fast evaluation: a statement whose condition requires
+/// `field == "value"` (or `field in [...]`) is looked up by the person's value of that
+/// field instead of being evaluated for everyone.
+#[derive(Debug, Clone, Default)]
+pub struct RuleIndex {
+    /// Person-level statements that must always be evaluated.
+    pub person_always: Vec<u32>,
+    /// Person-level statements by field and value.
+    pub person_keyed: Vec<(IndexField, HashMap<Arc<str>, Vec<u32>>)>,
+    /// Per-contract statements that must always be evaluated.
+    pub contract_always: Vec<u32>,
+    /// Per-contract statements by field and value.
+    pub contract_keyed: Vec<(IndexField, HashMap<Arc<str>, Vec<u32>>)>,
+}
