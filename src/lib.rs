@@ -5,5 +5,7 @@
 //! [`plan`] turns the result into an ordered list of actions.
 
 pub mod model;
+pub mod plan;
 pub mod rules;
+pub mod ruletest;
 pub mod source;

@@ -1288,6 +1288,7 @@ impl<'a> Checker<'a> {
             sources: self.sources.clone(),
             targets: self.targets.clone(),
             origins: std::mem::take(&mut self.origins),
+            default_target: self.default_target,
             scope_before_days: self.scope.0,
             scope_after_days: self.scope.1,
             primary_by: std::mem::take(&mut self.primary_by),

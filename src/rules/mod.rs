@@ -7,6 +7,8 @@ pub mod ast;
 pub mod check;
 pub mod diagnostic;
 pub mod eval;
+pub mod explain;
+pub mod fmt;
 pub mod functions;
 pub mod index;
 pub mod lint;

@@ -371,6 +371,8 @@ pub struct Program {
     pub targets: Vec<Target>,
     /// The statements' origins.
     pub origins: Vec<Origin>,
+    /// `default target NAME`, if declared.
+    pub default_target: Option<TargetId>,
     /// Days before a contract's start from which it is in scope.
     pub scope_before_days: i64,
     /// Days after a contract's end until which it is in scope.

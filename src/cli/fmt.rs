@@ -1,0 +1,86 @@
+//! `stroom fmt`
+
+use super::{FAILED, OK, UNUSABLE};
+use std::path::{Path, PathBuf};
+use stroom::rules::diagnostic::render_human;
+use stroom::rules::fmt::{format_source, FormatError};
+use stroom::rules::span::{SourceFile, SourceMap};
+
+fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+                for e in entries.flatten() {
+                    let path = e.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if path.extension().is_some_and(|x| x == "stroom") {
+                        out.push(path);
+                    }
+                }
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("stroom.fmt-tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+pub fn run(paths: &[PathBuf], check: bool) -> u8 {
+    let files = match files(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return UNUSABLE;
+        }
+    };
+    let mut status = OK;
+    for path in files {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return UNUSABLE;
+            }
+        };
+        match format_source(&text) {
+            Ok(out) if out == text => {}
+            Ok(out) => {
+                if check {
+                    println!("{}: not formatted", path.display());
+                    status = FAILED;
+                } else if let Err(e) = write_atomically(&path, &out) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return UNUSABLE;
+                } else {
+                    println!("{}: formatted", path.display());
+                }
+            }
+            Err(FormatError::Syntax(diags)) => {
+                let mut sources = SourceMap::new();
+                sources.add(SourceFile::new(path.display().to_string(), text));
+                eprint!("{}", render_human(&diags, &sources, false));
+                eprintln!("error: {} has syntax errors; not formatted", path.display());
+                status = FAILED;
+            }
+            Err(FormatError::Changed) => {
+                eprintln!(
+                    "error: formatting {} would change its meaning; file left as it is (please report this)",
+                    path.display()
+                );
+                status = FAILED;
+            }
+        }
+    }
+    status
+}

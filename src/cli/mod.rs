@@ -1,0 +1,150 @@
+//! Command-line interface: argument parsing and the commands. Library code never
+//! prints; everything shown to the user is written here.
+
+mod check;
+mod explain;
+mod fmt;
+mod plan;
+mod test;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use stroom::rules::check::Checked;
+use stroom::rules::diagnostic::{render_human, to_json, Diagnostic};
+
+/// Stroom: HR-driven identity provisioning from Visma Nmbrs, from plain-text rules.
+#[derive(Parser)]
+#[command(name = "stroom", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format for data.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Human,
+    /// For tools.
+    Json,
+}
+
+/// Output format of `stroom plan`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// An aligned table for people.
+    Table,
+    /// The plan document (schemas/plan.schema.json).
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check rule files and report every problem (alias: lint).
+    #[command(alias = "lint")]
+    Check {
+        /// Rule files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Treat warnings as errors (exit 1).
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Evaluate the rules against persons and current state; print the ordered plan.
+    Plan(plan::PlanArgs),
+    /// Show why each rule fired or did not fire for one person.
+    Explain(explain::ExplainArgs),
+    /// Format rule files canonically (comments kept).
+    Fmt {
+        /// Rule files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Do not write; exit 1 if a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run rule test files (*.stroomtest.toml): expected entitlements per person.
+    Test(test::TestArgs),
+}
+
+/// Runs the command line and returns the process status.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check {
+            paths,
+            format,
+            deny_warnings,
+        } => check::run(&paths, format, deny_warnings),
+        Command::Plan(args) => plan::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Test(args) => test::run(&args),
+    };
+    ExitCode::from(code)
+}
+
+/// Exit status: success.
+pub const OK: u8 = 0;
+/// Exit status: problems in the input (rules, data) or failed tests.
+pub const FAILED: u8 = 1;
+/// Exit status: the command could not run (unreadable file, bad arguments).
+pub const UNUSABLE: u8 = 2;
+/// Exit status: the plan is blocked by a threshold or constraint.
+pub const BLOCKED: u8 = 3;
+
+fn color(stream_is_tty: bool) -> bool {
+    stream_is_tty && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Prints diagnostics to stderr for people.
+pub fn eprint_diagnostics(checked: &Checked, diags: &[Diagnostic]) {
+    eprint!("{}", render_human(diags, &checked.sources, color(std::io::stderr().is_terminal())));
+}
+
+/// Loads and checks rule paths; prints problems to stderr. `None` if unusable.
+pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program, u8> {
+    let parsed = match stroom::rules::load::load_paths(paths) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(UNUSABLE);
+        }
+    };
+    let checked = stroom::rules::check::check(parsed);
+    let errors: Vec<Diagnostic> = checked.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    if !errors.is_empty() {
+        eprint_diagnostics(&checked, &errors);
+        eprintln!("error: the rules have {} error(s); run `stroom check` for details", errors.len());
+        return Err(FAILED);
+    }
+    checked.program.ok_or(FAILED)
+}
+
+/// Prints a JSON value to stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> u8 {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => {
+            println!("{s}");
+            OK
+        }
+        Err(e) => {
+            eprintln!("error: cannot write JSON: {e}");
+            UNUSABLE
+        }
+    }
+}
+
+/// Renders diagnostics as JSON.
+pub fn diagnostics_json(checked: &Checked) -> serde_json::Value {
+    serde_json::json!({
+        "errors": checked.diagnostics.iter().filter(|d| d.is_error()).count(),
+        "warnings": checked.diagnostics.iter().filter(|d| !d.is_error()).count(),
+        "diagnostics": to_json(&checked.diagnostics, &checked.sources),
+    })
+}

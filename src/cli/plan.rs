@@ -1,0 +1,101 @@
+//! `stroom plan`
+
+use super::{load_program, print_json, PlanFormat, BLOCKED, FAILED, OK, UNUSABLE};
+use chrono::NaiveDate;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use stroom::model::{Person, State};
+use stroom::plan::{build_plan, render_table, PlanInput};
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// Rule file or directory.
+    #[arg(long, required = true)]
+    pub rules: Vec<PathBuf>,
+    /// Persons file (JSON array or JSON Lines).
+    #[arg(long)]
+    pub persons: PathBuf,
+    /// Current state file; without it nothing is provisioned yet.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Evaluation date (YYYY-MM-DD); default: today.
+    #[arg(long, value_parser = parse_date)]
+    pub today: Option<NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+}
+
+/// Parses `--today`.
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date; write YYYY-MM-DD"))
+}
+
+/// The evaluation date: the flag, or the local date.
+pub fn today_or_now(today: Option<NaiveDate>) -> NaiveDate {
+    today.unwrap_or_else(|| chrono::Local::now().date_naive())
+}
+
+fn read(path: &Path) -> Result<String, u8> {
+    std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", path.display());
+        UNUSABLE
+    })
+}
+
+/// Reads and validates a persons file, printing problems.
+pub fn load_persons(path: &Path) -> Result<Vec<Person>, u8> {
+    let text = read(path)?;
+    stroom::source::persons::parse_persons(&path.display().to_string(), &text).map_err(|e| {
+        eprint!("{e}");
+        eprintln!("error: the persons file has {} problem(s); nothing was planned", e.0.len());
+        FAILED
+    })
+}
+
+/// Reads a state file (none: empty state), printing problems.
+pub fn load_state(path: Option<&Path>) -> Result<State, u8> {
+    let Some(path) = path else { return Ok(State::default()) };
+    let text = read(path)?;
+    stroom::source::state::parse_state(&path.display().to_string(), &text).map_err(|e| {
+        eprintln!("error: {e}");
+        FAILED
+    })
+}
+
+pub fn run(args: &PlanArgs) -> u8 {
+    let program = match load_program(&args.rules) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let persons = match load_persons(&args.persons) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let state = match load_state(args.state.as_deref()) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let plan = build_plan(&PlanInput {
+        program: &program,
+        persons: &persons,
+        state: &state,
+        today: today_or_now(args.today),
+    });
+    let code = match args.format {
+        PlanFormat::Json => print_json(&plan),
+        PlanFormat::Table => {
+            print!("{}", render_table(&plan));
+            OK
+        }
+    };
+    if code != OK {
+        return code;
+    }
+    if let Some(b) = &plan.blocked {
+        eprintln!("blocked: {}", b.message());
+        return BLOCKED;
+    }
+    let _ = FAILED;
+    OK
+}

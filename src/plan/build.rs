@@ -1,0 +1,508 @@
+//! The planner: wanted state (from evaluation) against current state → ordered actions.
+
+use super::unique::Taken;
+use super::{Action, Because, Blocked, Plan};
+use crate::model::{AccountState, GrantState, Person, State};
+use crate::rules::eval::{self, AccountWant, AccountWanted, AttrWanted, PersonEval, Population, WritebackOf};
+use crate::rules::program::{Kind, OpKind, Program, TargetId};
+use chrono::{Days, NaiveDate};
+use rayon::prelude::*;
+use serde_json::{Map, Value as Json};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// What a plan is made from.
+pub struct PlanInput<'a> {
+    /// The checked rules.
+    pub program: &'a Program,
+    /// The HR data.
+    pub persons: &'a [Person],
+    /// What is provisioned now.
+    pub state: &'a State,
+    /// The evaluation date.
+    pub today: NaiveDate,
+}
+
+/// The state of one person, by target.
+#[derive(Default)]
+struct PersonState<'s> {
+    accounts: Vec<&'s AccountState>,
+    grants: Vec<&'s GrantState>,
+}
+
+/// Evaluates the rules and builds the plan. Deterministic: the same input gives the
+/// same plan, byte for byte.
+pub fn build_plan(input: &PlanInput) -> Plan {
+    let population = Population::new(input.persons);
+    let evals = eval::evaluate_all(input.program, &population, input.today);
+    plan_from_evals(input, &evals)
+}
+
+/// Builds the plan from evaluation results (one per person, in person order).
+pub fn plan_from_evals(input: &PlanInput, evals: &[PersonEval]) -> Plan {
+    let program = input.program;
+    let mut by_person: HashMap<&str, PersonState> = HashMap::new();
+    for a in &input.state.accounts {
+        by_person.entry(a.person.as_str()).or_default().accounts.push(a);
+    }
+    for g in &input.state.grants {
+        by_person.entry(g.person.as_str()).or_default().grants.push(g);
+    }
+    let empty = PersonState::default();
+    let uniques = assign_unique_values(input, evals, &by_person);
+
+    let mut per_person: Vec<(usize, Vec<Action>, Vec<String>)> = evals
+        .par_iter()
+        .enumerate()
+        .with_min_len(256)
+        .map(|(i, ev)| {
+            let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
+            let (actions, notes) = person_actions(program, ev, st, &uniques, i, input.today);
+            (i, actions, notes)
+        })
+        .collect();
+    per_person.sort_by(|a, b| input.persons[a.0].id.cmp(&input.persons[b.0].id));
+
+    let mut actions = Vec::with_capacity(per_person.iter().map(|p| p.1.len()).sum());
+    let mut notes = Vec::new();
+    for (_, acts, n) in per_person {
+        actions.extend(acts);
+        notes.extend(n);
+    }
+    for (seq, a) in actions.iter_mut().enumerate() {
+        a.seq = seq + 1;
+    }
+    for ev in evals {
+        notes.extend(ev.notes.iter().map(|n| format!("person {}: {n}", ev.person.id)));
+    }
+    let known: std::collections::HashSet<&str> = input.persons.iter().map(|p| &*p.id).collect();
+    let mut missing: Vec<&str> = by_person.keys().filter(|p| !known.contains(*p)).copied().collect();
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        notes.push(format!(
+            "{} person(s) in the state are not in the HR data and were left alone (missing HR data never counts as leaving): {}",
+            missing.len(),
+            missing.iter().take(10).copied().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let mut all_blocks = forbid_violations(program, evals, input, &by_person);
+    all_blocks.extend(threshold_violations(program, &actions, input));
+    Plan {
+        today: input.today,
+        actions,
+        blocked: all_blocks.first().cloned(),
+        all_blocks,
+        notes,
+    }
+}
+
+type UniqueMap = HashMap<(usize, TargetId), Vec<(String, Option<String>)>>;
+
+/// Chooses unique values for accounts that need them. Values already in the state are
+/// kept and reserved first; then new values go to persons in order of their first
+/// contract start, then id, so that the result does not depend on file order.
+fn assign_unique_values(input: &PlanInput, evals: &[PersonEval], by_person: &HashMap<&str, PersonState>) -> UniqueMap {
+    let program = input.program;
+    let mut taken: HashMap<(TargetId, String), Taken> = HashMap::new();
+    for a in &input.state.accounts {
+        let Some(t) = program.target_id(&a.target) else { continue };
+        for (name, v) in &a.attributes {
+            if let Json::String(s) = v {
+                taken.entry((t, name.to_lowercase())).or_default().insert(s);
+            }
+        }
+    }
+    let mut needing: Vec<(Option<NaiveDate>, &str, usize, &AccountWanted)> = Vec::new();
+    for (i, ev) in evals.iter().enumerate() {
+        for acc in &ev.accounts {
+            if !matches!(acc.want, AccountWant::Enabled | AccountWant::PreStart) {
+                continue;
+            }
+            let existing = existing_account(program, by_person.get(&*ev.person.id), acc.target);
+            let needs = acc.attributes.iter().any(|(name, w)| {
+                matches!(w, AttrWanted::Unique(_)) && existing.is_none_or(|a| attr_missing(a, name))
+            });
+            if needs {
+                let first_start = ev.person.contracts.iter().filter_map(|c| c.start).min();
+                needing.push((first_start, &ev.person.id, i, acc));
+            }
+        }
+    }
+    needing.sort_by(|a, b| (a.0, a.1, a.3.target).cmp(&(b.0, b.1, b.3.target)));
+    let mut out: UniqueMap = HashMap::new();
+    for (_, _, i, acc) in needing {
+        let existing = existing_account(program, by_person.get(&*evals[i].person.id), acc.target);
+        for (name, w) in &acc.attributes {
+            if let AttrWanted::Unique(c) = w {
+                if existing.is_some_and(|a| !attr_missing(a, name)) {
+                    continue;
+                }
+                let value = taken.entry((acc.target, name.to_lowercase())).or_default().assign(c);
+                out.entry((i, acc.target)).or_default().push((name.clone(), value));
+            }
+        }
+    }
+    out
+}
+
+fn attr_missing(a: &AccountState, name: &str) -> bool {
+    a.attributes.get(name).is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.is_empty()))
+}
+
+fn existing_account<'s>(program: &Program, st: Option<&PersonState<'s>>, target: TargetId) -> Option<&'s AccountState> {
+    let name = &program.targets[target as usize].name;
+    st?.accounts.iter().find(|a| *a.target == **name).copied()
+}
+
+/// Orders a person's actions: lifecycle and grants for persons in scope, or the
+/// leaver sequence (disable, revoke, delete) for persons out of scope.
+fn rank(op: OpKind, leaving: bool) -> u8 {
+    match (leaving, op) {
+        (true, OpKind::Disable) => 0,
+        (true, OpKind::Revoke) => 1,
+        (true, OpKind::Delete) => 2,
+        (_, OpKind::Create) => 3,
+        (_, OpKind::Update) => 4,
+        (_, OpKind::Enable) => 5,
+        (_, OpKind::Grant) => 6,
+        (_, OpKind::Revoke) => 7,
+        (_, OpKind::Writeback) => 8,
+        (_, OpKind::Disable) => 9,
+        (_, OpKind::Delete) => 10,
+    }
+}
+
+struct Builder<'a> {
+    program: &'a Program,
+    person: &'a Person,
+    actions: Vec<(u8, TargetId, Action)>,
+    leaving: bool,
+}
+
+impl Builder<'_> {
+    fn push(&mut self, op: OpKind, target: TargetId, because: Vec<Because>, reason: Option<String>) -> &mut Action {
+        let t = &self.program.targets[target as usize];
+        self.actions.push((
+            rank(op, self.leaving),
+            target,
+            Action {
+                seq: 0,
+                op,
+                person: self.person.id.clone(),
+                target: t.name.clone(),
+                kind: None,
+                name: None,
+                on: None,
+                attributes: None,
+                changes: None,
+                field: None,
+                value: None,
+                because,
+                reason,
+            },
+        ));
+        let last = self.actions.len() - 1;
+        &mut self.actions[last].2
+    }
+
+    fn because(&self, origins: &[u32]) -> Vec<Because> {
+        origins.iter().map(|o| Because::from(&self.program.origins[*o as usize])).collect()
+    }
+}
+
+fn add_days(d: NaiveDate, n: i64) -> NaiveDate {
+    if n >= 0 {
+        d.checked_add_days(Days::new(n as u64)).unwrap_or(d)
+    } else {
+        d.checked_sub_days(Days::new(n.unsigned_abs())).unwrap_or(d)
+    }
+}
+
+fn person_actions(
+    program: &Program,
+    ev: &PersonEval,
+    st: &PersonState,
+    uniques: &UniqueMap,
+    index: usize,
+    today: NaiveDate,
+) -> (Vec<Action>, Vec<String>) {
+    let mut notes = Vec::new();
+    let person = ev.person;
+    // A record without contracts may be an incomplete export: never a reason to take
+    // access away.
+    if person.contracts.is_empty() && (!st.accounts.is_empty() || !st.grants.is_empty()) {
+        notes.push(format!(
+            "person {} has no contracts in the HR data but holds accounts or grants; left alone",
+            person.id
+        ));
+        return (Vec::new(), notes);
+    }
+    let mut b = Builder {
+        program,
+        person,
+        actions: Vec::new(),
+        leaving: !ev.in_scope,
+    };
+    // Targets where the person has (or gets) a usable account, with the account's
+    // attribute values after this plan.
+    let mut usable: HashMap<TargetId, Map<String, Json>> = HashMap::new();
+    for acc in &ev.accounts {
+        let existing = st.accounts.iter().find(|a| *a.target == *program.targets[acc.target as usize].name).copied();
+        let because = b.because(&[acc.because]);
+        let spec = program.account_spec(acc.target);
+        let assigned = uniques.get(&(index, acc.target));
+        let wanted_attrs = || {
+            let mut m = Map::new();
+            for (name, w) in &acc.attributes {
+                let v = match w {
+                    AttrWanted::Value(v) => v.clone(),
+                    AttrWanted::Unique(_) => {
+                        let kept = existing.and_then(|a| a.attributes.get(name)).filter(|v| !v.is_null());
+                        match kept {
+                            Some(v) => v.clone(),
+                            None => assigned
+                                .and_then(|list| list.iter().find(|(n, _)| n == name))
+                                .and_then(|(_, v)| v.clone())
+                                .map_or(Json::Null, Json::String),
+                        }
+                    }
+                };
+                m.insert(name.clone(), v);
+            }
+            m
+        };
+        match (acc.want, existing) {
+            (AccountWant::Enabled | AccountWant::PreStart, None) => {
+                let attrs = wanted_attrs();
+                for (name, v) in &attrs {
+                    if v.is_null() && acc.attributes.iter().any(|(n, w)| n == name && matches!(w, AttrWanted::Unique(_))) {
+                        notes.push(format!(
+                            "person {}: no value could be found for unique attribute `{name}` in {}",
+                            person.id, program.targets[acc.target as usize].name
+                        ));
+                    }
+                }
+                let reason = if acc.want == AccountWant::PreStart {
+                    "joiner: created disabled before the contract starts"
+                } else {
+                    "joiner: contract active"
+                };
+                b.push(OpKind::Create, acc.target, because.clone(), Some(reason.into())).attributes = Some(attrs.clone());
+                if acc.want == AccountWant::Enabled {
+                    b.push(OpKind::Enable, acc.target, because, Some("contract active".into()));
+                }
+                usable.insert(acc.target, attrs);
+            }
+            (AccountWant::Enabled | AccountWant::PreStart, Some(a)) => {
+                let attrs = wanted_attrs();
+                let mut changes = Map::new();
+                for (name, new) in &attrs {
+                    let old = a.attributes.get(name).cloned().unwrap_or(Json::Null);
+                    if old != *new && !(old.is_null() && new.is_null()) {
+                        changes.insert(name.clone(), Json::Array(vec![old, new.clone()]));
+                    }
+                }
+                if !changes.is_empty() {
+                    b.push(OpKind::Update, acc.target, because.clone(), None).changes = Some(changes);
+                }
+                match (acc.want, a.enabled) {
+                    (AccountWant::Enabled, false) => {
+                        b.push(OpKind::Enable, acc.target, because, Some("contract active (rehire or start)".into()));
+                    }
+                    (AccountWant::PreStart, true) => {
+                        b.push(OpKind::Disable, acc.target, because, Some("no active contract yet".into()));
+                    }
+                    _ => {}
+                }
+                let mut merged = a.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>();
+                merged.extend(attrs);
+                usable.insert(acc.target, merged);
+            }
+            (AccountWant::Ended(_) | AccountWant::None, Some(a)) => {
+                let since = match acc.want {
+                    AccountWant::Ended(d) => d,
+                    _ => today,
+                };
+                if a.enabled {
+                    let reason = match acc.want {
+                        AccountWant::Ended(d) => format!("leaver: last contract ended {}", add_days(d, -1)),
+                        _ => "no contract gives an account in this target any more".into(),
+                    };
+                    b.push(OpKind::Disable, acc.target, because, Some(reason));
+                } else if let Some(days) = spec.and_then(|s| s.delete_after_days) {
+                    let disabled_on = a.disabled_on.unwrap_or(since);
+                    if add_days(disabled_on, days) <= today {
+                        b.push(
+                            OpKind::Delete,
+                            acc.target,
+                            because,
+                            Some(format!("disabled since {disabled_on}, retention of {days} days passed")),
+                        );
+                    }
+                }
+            }
+            (AccountWant::Ended(_) | AccountWant::None, None) => {}
+        }
+    }
+
+    // Grants: wanted while in scope, and only where the target's account (if the target
+    // manages accounts) exists or is being created.
+    let mut wanted: BTreeSet<(TargetId, Kind, &str, Option<&str>)> = BTreeSet::new();
+    if ev.in_scope {
+        for g in &ev.grants {
+            if program.account_spec(g.target).is_some() && !usable.contains_key(&g.target) {
+                continue;
+            }
+            wanted.insert((g.target, g.kind, &g.name, g.on.as_deref()));
+            if !st.grants.iter().any(|s| same_grant(program, s, g.target, g.kind, &g.name, g.on.as_deref())) {
+                let because = b.because(&g.because);
+                let a = b.push(OpKind::Grant, g.target, because, None);
+                a.kind = Some(g.kind);
+                a.name = Some(g.name.to_string());
+                a.on = g.on.as_ref().map(|s| s.to_string());
+            }
+        }
+    }
+    for s in &st.grants {
+        let (Some(t), Some(k)) = (program.target_id(&s.target), Kind::parse(&s.kind)) else {
+            notes.push(format!(
+                "person {}: grant {} {:?} in {} is not a known target/kind; left alone",
+                person.id, s.kind, s.name, s.target
+            ));
+            continue;
+        };
+        if !wanted.contains(&(t, k, s.name.as_str(), s.on.as_deref())) {
+            let reason = if ev.in_scope { "no rule grants this any more" } else { "person out of scope" };
+            let a = b.push(OpKind::Revoke, t, Vec::new(), Some(reason.into()));
+            a.kind = Some(k);
+            a.name = Some(s.name.clone());
+            a.on = s.on.clone();
+        }
+    }
+
+    // Write-backs, once the value exists.
+    if ev.in_scope {
+        if let Some(nmbrs) = program.target_id("nmbrs") {
+            let mut done: Vec<&str> = Vec::new();
+            for w in &ev.writebacks {
+                if done.contains(&w.field) {
+                    continue;
+                }
+                let value = match &w.value {
+                    WritebackOf::Value(v) => Some(v.to_string()),
+                    WritebackOf::Account { target, attribute } => usable
+                        .get(target)
+                        .and_then(|attrs| attrs.get(*attribute))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                };
+                let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
+                done.push(w.field);
+                let current = match w.field {
+                    "business_email" => person.business_email.as_deref(),
+                    "business_phone" => person.business_phone.as_deref(),
+                    "business_mobile" => person.business_mobile.as_deref(),
+                    "private_email" => person.private_email.as_deref(),
+                    _ => None,
+                };
+                if current != Some(value.as_str()) {
+                    let because = b.because(&[w.because]);
+                    let a = b.push(OpKind::Writeback, nmbrs, because, None);
+                    a.field = Some(w.field.to_string());
+                    a.value = Some(value);
+                }
+            }
+        }
+    }
+
+    let mut actions = b.actions;
+    actions.sort_by(|x, y| {
+        (x.0, x.1, x.2.kind, &x.2.name, &x.2.on, &x.2.field).cmp(&(y.0, y.1, y.2.kind, &y.2.name, &y.2.on, &y.2.field))
+    });
+    (actions.into_iter().map(|(_, _, a)| a).collect(), notes)
+}
+
+fn same_grant(program: &Program, s: &GrantState, target: TargetId, kind: Kind, name: &str, on: Option<&str>) -> bool {
+    *s.target == *program.targets[target as usize].name && s.kind == kind.as_str() && s.name == name && s.on.as_deref() == on
+}
+
+/// Persons whose wanted grants (after this plan) hold both sides of a `forbid`.
+fn forbid_violations(program: &Program, evals: &[PersonEval], input: &PlanInput, by_person: &HashMap<&str, PersonState>) -> Vec<Blocked> {
+    let mut out = Vec::new();
+    if program.forbids.is_empty() {
+        return out;
+    }
+    for ev in evals {
+        if !ev.in_scope {
+            continue;
+        }
+        let has = |(t, k, n): &(TargetId, Kind, Arc<str>)| {
+            ev.grants.iter().any(|g| g.target == *t && g.kind == *k && *g.name == **n)
+        };
+        for f in &program.forbids {
+            if has(&f.a) && has(&f.b) {
+                let origin = &program.origins[f.origin as usize];
+                let tname = |t: TargetId| program.targets[t as usize].name.clone();
+                out.push(Blocked::Forbid {
+                    person: ev.person.id.clone(),
+                    rule: Because::from(origin),
+                    message: format!(
+                        "person {} would get both {} \"{}\" in {} and {} \"{}\" in {}, which {}:{} forbids",
+                        ev.person.id,
+                        f.a.1.as_str(),
+                        f.a.2,
+                        tname(f.a.0),
+                        f.b.1.as_str(),
+                        f.b.2,
+                        tname(f.b.0),
+                        origin.file,
+                        origin.line
+                    ),
+                });
+            }
+        }
+    }
+    let _ = (input, by_person);
+    out
+}
+
+/// Thresholds passed by this plan. Percentages of account operations count against
+/// the persons in the HR data; of grants and revokes against the grants in the state
+/// (a percentage against an empty state does not apply).
+fn threshold_violations(program: &Program, actions: &[Action], input: &PlanInput) -> Vec<Blocked> {
+    let mut out = Vec::new();
+    for t in &program.thresholds {
+        let count = actions.iter().filter(|a| a.op == t.op).count() as u64;
+        let base = match t.op {
+            OpKind::Grant | OpKind::Revoke => input.state.grants.len(),
+            _ => input.persons.len(),
+        } as u64;
+        let origin = &program.origins[t.origin as usize];
+        let mut fail = |limit: String, detail: String| {
+            out.push(Blocked::Threshold {
+                op: t.op,
+                count,
+                limit: limit.clone(),
+                rule: Because::from(origin),
+                message: format!(
+                    "the plan holds {count} {} action(s), more than the threshold of {limit} at {}:{} ({detail}); check the HR data, then raise the threshold or apply in parts",
+                    t.op.as_str(),
+                    origin.file,
+                    origin.line
+                ),
+            });
+        };
+        if let Some(max) = t.max_count {
+            if count > max {
+                fail(max.to_string(), format!("{count} > {max}"));
+                continue;
+            }
+        }
+        if let Some(pct) = t.max_percent {
+            if base > 0 && count * 100 > pct * base {
+                fail(format!("{pct}%"), format!("{count} of {base} is {:.1}%", count as f64 * 100.0 / base as f64));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,88 @@
+//! The plan as a readable table for people.
+
+use super::Plan;
+use std::fmt::Write;
+
+/// Renders the plan as an aligned text table with a summary line.
+pub fn render_table(plan: &Plan) -> String {
+    let mut rows: Vec<[String; 6]> = Vec::with_capacity(plan.actions.len());
+    for a in &plan.actions {
+        let what = match (a.kind, &a.name, &a.field) {
+            (Some(k), Some(n), _) => match &a.on {
+                Some(on) => format!("{} {n:?} on {on:?}", k.as_str()),
+                None => format!("{} {n:?}", k.as_str()),
+            },
+            (_, _, Some(f)) => format!("{f} = {:?}", a.value.as_deref().unwrap_or("")),
+            _ => match (&a.attributes, &a.changes) {
+                (Some(attrs), _) => attrs
+                    .iter()
+                    .take(2)
+                    .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                (_, Some(ch)) => ch
+                    .iter()
+                    .map(|(k, v)| {
+                        let pair = v.as_array();
+                        let show = |i: usize| pair.and_then(|p| p.get(i)).map_or(String::new(), |x| x.to_string());
+                        format!("{k}: {} → {}", show(0), show(1))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => String::new(),
+            },
+        };
+        let why = match a.because.first() {
+            Some(b) => format!("{} ({}:{})", b.rule, b.file.rsplit('/').next().unwrap_or(&b.file), b.line),
+            None => a.reason.clone().unwrap_or_default(),
+        };
+        rows.push([a.seq.to_string(), a.op.as_str().into(), a.person.to_string(), a.target.to_string(), what, why]);
+    }
+    let head = ["#", "op", "person", "target", "what", "because"];
+    let mut width = head.map(str::len);
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: [&str; 6]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i == 5 {
+                s.push_str(c);
+            } else {
+                let pad = width[i].saturating_sub(c.chars().count());
+                if i == 0 {
+                    s.push_str(&" ".repeat(pad));
+                    s.push_str(c);
+                } else {
+                    s.push_str(c);
+                    s.push_str(&" ".repeat(pad));
+                }
+                s.push_str("  ");
+            }
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, head);
+    for r in &rows {
+        line(&mut out, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+    }
+    let summary: Vec<String> = plan.summary().iter().map(|(op, n)| format!("{n} {}", op.as_str())).collect();
+    let _ = writeln!(
+        out,
+        "\n{} action(s) on {}: {}",
+        plan.actions.len(),
+        plan.today,
+        if summary.is_empty() { "nothing to do".into() } else { summary.join(", ") }
+    );
+    for n in &plan.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    for b in &plan.all_blocks {
+        let _ = writeln!(out, "BLOCKED: {}", b.message());
+    }
+    out
+}
