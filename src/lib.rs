@@ -4,6 +4,7 @@
 //! [`model`] holds them, [`rules`] parses, checks and evaluates rule files, and
 //! [`plan`] turns the result into an ordered list of actions.
 
+pub mod generate;
 pub mod model;
 pub mod plan;
 pub mod rules;

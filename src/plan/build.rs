@@ -323,6 +323,7 @@ fn person_actions(
                     AccountWant::Ended(d) => d,
                     _ => today,
                 };
+                let mut deleted = false;
                 if a.enabled {
                     let reason = match acc.want {
                         AccountWant::Ended(d) => format!("leaver: last contract ended {}", add_days(d, -1)),
@@ -338,7 +339,13 @@ fn person_actions(
                             because,
                             Some(format!("disabled since {disabled_on}, retention of {days} days passed")),
                         );
+                        deleted = true;
                     }
+                }
+                if !deleted {
+                    // A disabled account keeps what the rules still grant while the
+                    // person is in scope (the scope window after the end).
+                    usable.insert(acc.target, a.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
                 }
             }
             (AccountWant::Ended(_) | AccountWant::None, None) => {}
@@ -346,7 +353,7 @@ fn person_actions(
     }
 
     // Grants: wanted while in scope, and only where the target's account (if the target
-    // manages accounts) exists or is being created.
+    // manages accounts) exists after this plan.
     let mut wanted: BTreeSet<(TargetId, Kind, &str, Option<&str>)> = BTreeSet::new();
     if ev.in_scope {
         for g in &ev.grants {

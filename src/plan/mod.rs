@@ -2,10 +2,12 @@
 //! what the rules want (see `schemas/plan.schema.json`).
 
 mod build;
+mod state_after;
 mod table;
 mod unique;
 
-pub use build::{build_plan, PlanInput};
+pub use build::{build_plan, plan_from_evals, PlanInput};
+pub use state_after::state_after;
 pub use table::render_table;
 
 use crate::rules::program::{Kind, OpKind, Origin};

@@ -405,6 +405,36 @@ fn syntax_error(file: u32, base: usize, chunk: &str, err: &pest::error::Error<Ru
     )
 }
 
+/// Length of `text` without trailing white space and comments.
+fn content_len(text: &str) -> usize {
+    let mut end = text.len();
+    loop {
+        let trimmed = text[..end].trim_end();
+        end = trimmed.len();
+        let line_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        match comment_start(&trimmed[line_start..]) {
+            Some(c) => end = line_start + c,
+            None => return end,
+        }
+    }
+}
+
+/// Where a `#` comment starts in one line, outside strings.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '#' if !in_string => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Turns pest pairs into AST nodes with absolute spans.
 struct Builder<'d> {
     file: u32,
@@ -413,9 +443,11 @@ struct Builder<'d> {
 }
 
 impl Builder<'_> {
+    /// The pair's place, without the white space and comments pest may leave at its end.
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, self.base + s.start(), self.base + s.end())
+        let end = s.start() + content_len(pair.as_str());
+        Span::new(self.file, self.base + s.start(), self.base + end)
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {

@@ -1,0 +1,198 @@
+//! Deterministic generators of realistic test data: Dutch persons (prefixes, partner
+//! names, diacritics, part-timers, future starters, leavers, two contracts, rehires)
+//! and large rule sets, for the examples, the tests and the benchmarks.
+
+use serde_json::{json, Value};
+
+/// A small deterministic random source (SplitMix64), so that generated data is the same
+/// on every machine.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// True with probability `percent`%.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+
+    /// One element of a non-empty slice.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const FIRST_NAMES: &[(&str, &str)] = &[
+    ("Jan", "male"), ("Pieter", "male"), ("Daan", "male"), ("Sem", "male"), ("Lucas", "male"),
+    ("Bram", "male"), ("Thijs", "male"), ("Ruben", "male"), ("Joël", "male"), ("Stijn", "male"),
+    ("Mohammed", "male"), ("Mehmet", "male"), ("Wouter", "male"), ("Sjoerd", "male"), ("Gert-Jan", "male"),
+    ("Anna", "female"), ("Emma", "female"), ("Sophie", "female"), ("Julia", "female"), ("Zoë", "female"),
+    ("Noëlle", "female"), ("Fleur", "female"), ("Lotte", "female"), ("Sanne", "female"), ("Ilse", "female"),
+    ("Fatima", "female"), ("Aïcha", "female"), ("Marieke", "female"), ("Renée", "female"), ("Inge", "female"),
+    ("Chloë", "female"), ("Eline", "female"), ("Maaike", "female"), ("Søren", "male"), ("Łukasz", "male"),
+];
+const PREFIXES: &[&str] = &["van", "de", "van der", "van den", "van de", "ter", "den", "in 't", "van 't", "op de"];
+const LAST_NAMES: &[&str] = &[
+    "Jong", "Vries", "Berg", "Dijk", "Bakker", "Janssen", "Visser", "Smit", "Meijer", "Boer",
+    "Mulder", "Groot", "Bos", "Vos", "Peters", "Hendriks", "Leeuwen", "Dekker", "Brouwer", "Wit",
+    "Dijkstra", "Smits", "Graaf", "Linden", "Kok", "Jacobs", "Haan", "Vermeulen", "Heuvel", "Veen",
+    "Broek", "Bruijn", "Schouten", "Beek", "Willems", "Hoekstra", "Koster", "Prins", "Huisman", "Kuipers",
+    "Yılmaz", "El Amrani", "Öztürk", "Nguyễn", "Müller", "Çelik", "Wijnaldum", "IJzerman", "Ĳsselstein", "Hart",
+];
+const PREFIXED: &[&str] = &["Berg", "Dijk", "Vries", "Leeuwen", "Heuvel", "Veen", "Broek", "Beek", "Linden", "Hart", "Graaf", "Wit", "Haan", "Jong", "Boer"];
+
+/// The companies of the example group.
+pub const COMPANIES: &[&str] = &["Van Dijk Holding B.V.", "Van Dijk Logistiek B.V.", "Van Dijk Techniek B.V."];
+
+/// Departments with their functions (name, code).
+pub const DEPARTMENTS: &[(&str, &str, &[&str])] = &[
+    ("Directie", "10", &["Directeur", "Office Manager"]),
+    ("Finance", "20", &["Controller", "Financieel Medewerker", "Payroll Administrator", "Payroll Approver"]),
+    ("HR", "30", &["HR Adviseur", "Recruiter", "HR Manager"]),
+    ("Sales", "40", &["Account Manager", "Sales Manager"]),
+    ("Inside Sales", "41", &["Inside Sales Medewerker"]),
+    ("Marketing", "50", &["Marketeer", "Content Specialist"]),
+    ("IT", "60", &["Developer", "DevOps", "Servicedesk Medewerker", "IT Manager"]),
+    ("Engineering", "70", &["Werkvoorbereider", "Monteur", "Engineer"]),
+    ("Logistiek", "80", &["Chauffeur", "Planner", "Magazijnmedewerker"]),
+    ("Klantenservice", "90", &["Klantenservice Medewerker", "Teamleider Klantenservice"]),
+];
+
+fn date(days_from_epoch_2026: i64) -> String {
+    let base = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+    let d = if days_from_epoch_2026 >= 0 {
+        base.checked_add_days(chrono::Days::new(days_from_epoch_2026 as u64))
+    } else {
+        base.checked_sub_days(chrono::Days::new(days_from_epoch_2026.unsigned_abs()))
+    };
+    d.unwrap_or(base).format("%Y-%m-%d").to_string()
+}
+
+fn contract(rng: &mut Rng, id: String, start: i64, end: Option<i64>, manager: Option<&str>) -> Value {
+    let (dept, code, functions) = rng.pick(DEPARTMENTS);
+    let function = rng.pick(functions);
+    let hours = *rng.pick(&[40.0, 40.0, 40.0, 36.0, 32.0, 32.0, 24.0, 20.0, 16.0, 12.0, 8.0]);
+    json!({
+        "id": id,
+        "start": date(start),
+        "end": end.map(date),
+        "hours_per_week": hours,
+        "department": dept,
+        "department_code": code,
+        "function": function,
+        "function_code": format!("{code}{}", functions.iter().position(|f| f == function).unwrap_or(0)),
+        "cost_center": dept,
+        "cost_center_code": format!("{code}00"),
+        "manager_id": manager,
+    })
+}
+
+/// Generates `n` person records as JSON. Dates are spread around 2026 so that a plan
+/// on 2026-12-01 has joiners, future starters (within and beyond 14 days), leavers,
+/// people with two contracts and rehires. Deterministic for a seed.
+pub fn persons(n: usize, seed: u64) -> Vec<Value> {
+    let mut rng = Rng::new(seed);
+    let managers = (n / 12).max(1);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", seed as u32, i);
+        let (first, gender) = *rng.pick(FIRST_NAMES);
+        let prefixed = rng.chance(30);
+        let (prefix, last) = if prefixed {
+            (Some(*rng.pick(PREFIXES)), *rng.pick(PREFIXED))
+        } else {
+            (None, *rng.pick(LAST_NAMES))
+        };
+        let married = rng.chance(25);
+        let (partner_prefix, partner_last, convention) = if married {
+            let pp = rng.chance(40).then(|| *rng.pick(PREFIXES));
+            let pl = if pp.is_some() { *rng.pick(PREFIXED) } else { *rng.pick(LAST_NAMES) };
+            (pp, Some(pl), *rng.pick(&["own", "partner", "own_partner", "partner_own"]))
+        } else {
+            (None, None, "own")
+        };
+        let manager = (i >= managers).then(|| format!("{:08x}-0000-4000-8000-{:012x}", seed as u32, rng.below(managers)));
+        let external = i >= managers && rng.chance(8);
+        // Scenario mix: most are current staff; some start later, some left, some have
+        // two contracts, a few are rehires.
+        let scenario = if i < managers { 0 } else { rng.below(100) };
+        let mut r = |n: usize| rng.below(n) as i64;
+        let spans: Vec<(i64, Option<i64>)> = match scenario {
+            0..=64 => vec![(-r(2500), None)],
+            65..=71 => vec![(334 + r(40), None)],
+            72..=81 => vec![(-r(1500) - 60, Some(300 + r(60)))],
+            82..=89 => vec![(-r(1500), None), (-r(300), Some(400 + r(300)))],
+            90..=94 => vec![(-900, Some(-200)), (320 + r(30), None)],
+            _ => vec![(-r(1000) - 400, Some(-r(200)))],
+        };
+        let contracts: Vec<Value> = spans
+            .into_iter()
+            .enumerate()
+            .map(|(k, (start, end))| contract(&mut rng, format!("{id}-{}", k + 1), start, end, manager.as_deref()))
+            .collect();
+        let employee_type = if external { "external" } else if scenario >= 95 { "formerPayroll" } else { "payroll" };
+        let initials: String = first.chars().next().map(|c| format!("{c}.")).unwrap_or_default();
+        out.push(json!({
+            "id": id,
+            "employee_number": 1000 + i,
+            "company": rng.pick(COMPANIES),
+            "employee_type": employee_type,
+            "first_name": first,
+            "first_name_full": first,
+            "initials": initials,
+            "prefix": prefix,
+            "last_name": last,
+            "partner_prefix": partner_prefix,
+            "partner_last_name": partner_last,
+            "name_convention": convention,
+            "gender": gender,
+            "birth_date": date(-(8000 + rng.below(12000) as i64)),
+            "business_email": null,
+            "private_email": format!("{}.{}@example.org", crate::rules::functions::ascii(&first.to_lowercase()), i),
+            "business_phone": null,
+            "business_mobile": rng.chance(60).then(|| format!("+3161{:07}", rng.below(10_000_000))),
+            "manager_id": manager,
+            "extra": { "Badge": format!("B-{:05}", i) },
+            "contracts": contracts,
+        }));
+    }
+    out
+}
+
+/// Generates a rule set of about `n` statements in the shape real matrices have: most
+/// test department or function (so the index narrows them), some combine several
+/// conditions, a few apply to everyone.
+pub fn rules(n: usize, seed: u64) -> String {
+    let mut rng = Rng::new(seed);
+    let mut out = String::from("default target ad\nscope from 14 days before start until 30 days after end\n\n");
+    for i in 0..n {
+        let (dept, _, functions) = *rng.pick(DEPARTMENTS);
+        let f = rng.pick(functions);
+        let line = match rng.below(10) {
+            0..=3 => format!("when department == \"{dept}\" and contract.hours_per_week >= {}\n  grant group \"G{i}-{dept}\"\n", rng.below(30)),
+            4..=6 => format!("when function == \"{f}\" and company != \"X{i}\"\n  grant group \"F{i}\" in entra\n"),
+            7 => format!("when department in [\"{dept}\", \"D{i}\"] and contract.start <= today - {} days\n  grant group \"S{i}\"\n", rng.below(400)),
+            8 => format!("when function_code == \"{i}\" or department_code == \"C{i}\"\n  grant group \"C{i}\"\n"),
+            _ => format!("rule \"r{i}\" {{\n  when department == \"{dept}\" and starts_with(lower(function), \"{}\")\n    grant group \"R{i}\"\n}}\n", f.chars().next().map(|c| c.to_lowercase().to_string()).unwrap_or_default()),
+        };
+        out.push_str(&line);
+    }
+    out
+}
