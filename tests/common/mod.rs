@@ -1,0 +1,65 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use chrono::NaiveDate;
+use stroom::model::{Person, State};
+use stroom::plan::{build_plan, Plan, PlanInput};
+use stroom::rules::check::{check, Checked};
+use stroom::rules::load::parse_sources;
+use stroom::rules::program::Program;
+
+pub fn checked(src: &str) -> Checked {
+    check(parse_sources(&[("test.stroom", src)]))
+}
+
+pub fn program(src: &str) -> Program {
+    let c = checked(src);
+    let errors: Vec<_> = c.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "unexpected errors: {errors:#?}");
+    c.program.expect("program")
+}
+
+pub fn persons(v: serde_json::Value) -> Vec<Person> {
+    stroom::source::persons::parse_persons("persons.json", &v.to_string()).expect("valid persons")
+}
+
+pub fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+pub fn plan(program: &Program, persons: &[Person], state: &State, today: &str) -> Plan {
+    build_plan(&PlanInput {
+        program,
+        persons,
+        state,
+        today: day(today),
+    })
+}
+
+/// One line per action: `op person target detail`.
+pub fn lines(plan: &Plan) -> Vec<String> {
+    plan.actions
+        .iter()
+        .map(|a| {
+            let detail = match (&a.kind, &a.name, &a.field) {
+                (Some(k), Some(n), _) => format!("{} {n}", k.as_str()),
+                (_, _, Some(f)) => format!("{f}={}", a.value.clone().unwrap_or_default()),
+                _ => match (&a.attributes, &a.changes) {
+                    (Some(attrs), _) => serde_json::to_string(attrs).unwrap_or_default(),
+                    (_, Some(ch)) => serde_json::to_string(ch).unwrap_or_default(),
+                    _ => String::new(),
+                },
+            };
+            format!("{} {} {} {}", a.op.as_str(), a.person, a.target, detail).trim_end().to_string()
+        })
+        .collect()
+}
+
+/// The grants (`target kind name`) a plan gives a person.
+pub fn granted(plan: &Plan, person: &str) -> Vec<String> {
+    plan.actions
+        .iter()
+        .filter(|a| a.op.as_str() == "grant" && &*a.person == person)
+        .map(|a| format!("{} {} {}", a.target, a.kind.map(|k| k.as_str()).unwrap_or(""), a.name.clone().unwrap_or_default()))
+        .collect()
+}
