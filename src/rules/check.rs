@@ -1162,7 +1162,8 @@ impl<'a> Checker<'a> {
             } else {
                 format!("{min} to {max}")
             };
-            let sig = FUNCTIONS.iter().find(|f| f.0 == name.name).map_or("", |f| f.4);
+            let what = FUNCTIONS.iter().find(|f| f.0 == name.name).map_or("", |f| f.4);
+            let sig = format!("`{}`: {what}", Func::signature(&name.name));
             self.error(
                 Problem::WrongArity {
                     name: name.name.clone(),
@@ -1171,7 +1172,7 @@ impl<'a> Checker<'a> {
                 },
                 span,
                 format!("{} given", args.len()),
-                format!("`{}`: {sig}", name.name),
+                format!("write {sig}"),
             );
             return any;
         }
@@ -1183,7 +1184,7 @@ impl<'a> Checker<'a> {
                     Problem::TypeMismatch { detail: format!("{}: {detail}", name.name) },
                     span,
                     "wrong argument type",
-                    format!("`{}`: {}", name.name, FUNCTIONS.iter().find(|f| f.0 == name.name).map_or("", |f| f.4)),
+                    format!("`{}`: {}", Func::signature(&name.name), FUNCTIONS.iter().find(|f| f.0 == name.name).map_or("", |f| f.4)),
                 );
                 return any;
             }

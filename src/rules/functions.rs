@@ -63,6 +63,29 @@ pub const FUNCTIONS: &[(&str, Func, usize, usize, &str)] = &[
 ];
 
 impl Func {
+    /// How a call is written, e.g. `left(text, n)`.
+    pub fn signature(name: &str) -> &'static str {
+        match name {
+            "lower" => "lower(text)",
+            "upper" => "upper(text)",
+            "trim" => "trim(text)",
+            "ascii" => "ascii(text)",
+            "left" => "left(text, n)",
+            "right" => "right(text, n)",
+            "substring" => "substring(text, start, length?)",
+            "replace" => "replace(text, from, to)",
+            "starts_with" => "starts_with(text, prefix)",
+            "ends_with" => "ends_with(text, suffix)",
+            "contains" => "contains(text_or_list, x)",
+            "matches" => "matches(text, \"regex\")",
+            "coalesce" => "coalesce(a, b, ...)",
+            "length" => "length(text_or_list)",
+            "year" => "year(date)",
+            "days" => "days(duration)",
+            _ => "",
+        }
+    }
+
     /// Looks a function up by name: (function, min args, max args).
     pub fn by_name(name: &str) -> Option<(Func, usize, usize)> {
         FUNCTIONS

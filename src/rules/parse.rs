@@ -245,6 +245,10 @@ fn scan_comments(file: u32, text: &str) -> Vec<Comment> {
     out
 }
 
+const OPERATOR_WORDS: &[&str] = &[
+    "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`in`", "`not in`", "`+`", "`-`", "`and`", "`or`", "`is empty`",
+];
+
 fn rule_words(rule: Rule) -> &'static str {
     match rule {
         Rule::EOI => "end of file",
@@ -309,7 +313,7 @@ fn rule_words(rule: Rule) -> &'static str {
 fn describe_found(rest: &str) -> String {
     let rest = rest.trim_start();
     if rest.is_empty() {
-        return "end of file".into();
+        return "the statement ends".into();
     }
     let token: String = if rest.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
         rest.chars()
@@ -340,6 +344,17 @@ fn syntax_error(file: u32, base: usize, chunk: &str, err: &pest::error::Error<Ru
         }
         ErrorVariant::CustomError { .. } => vec!["valid syntax"],
     };
+    let rest = &chunk[pos.min(chunk.len())..];
+    let found_word = rest.trim_start().starts_with(|c: char| c.is_alphabetic());
+    // Many operators at once read as noise: say "an operator" once.
+    let operators = expected.iter().filter(|e| OPERATOR_WORDS.contains(e)).count();
+    if operators > 2 {
+        expected.retain(|e| !OPERATOR_WORDS.contains(e));
+        expected.push("an operator");
+    }
+    if !found_word {
+        expected.retain(|e| *e != "`days` or `weeks`");
+    }
     expected.sort_unstable();
     expected.dedup();
     let expected_text = match expected.len() {
@@ -347,9 +362,13 @@ fn syntax_error(file: u32, base: usize, chunk: &str, err: &pest::error::Error<Ru
         1 => expected[0].to_string(),
         n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
-    let rest = &chunk[pos.min(chunk.len())..];
     let trimmed = rest.trim_start();
-    let at = pos + (rest.len() - trimmed.len());
+    // At the end of a statement, point just behind its last word, not at the next line.
+    let at = if trimmed.is_empty() {
+        content_len(&chunk[..pos.min(chunk.len())])
+    } else {
+        pos + (rest.len() - trimmed.len())
+    };
     let token_len = describe_found(trimmed)
         .trim_start_matches("found `")
         .trim_end_matches('`')
