@@ -107,7 +107,11 @@ impl Printer<'_> {
             if i > 0 && (self.blank_line_before(self.first_pos(s)) || matches!(s.kind, StmtKind::Rule { .. } | StmtKind::Account(_))) {
                 self.ensure_blank();
             }
+            let emitted = self.next;
             self.comments_before(s.span.start, depth, true);
+            if self.next > emitted && self.blank_line_before(s.span.start) {
+                self.ensure_blank();
+            }
             self.stmt(s, depth);
             self.trailing_comment(s.span.end);
             if matches!(s.kind, StmtKind::Rule { .. } | StmtKind::Account(_)) && i + 1 < stmts.len() {
@@ -152,7 +156,7 @@ impl Printer<'_> {
             StmtKind::Primary(keys) => {
                 let keys: Vec<String> = keys
                     .iter()
-                    .map(|k| if k.descending { format!("{} desc", k.field.name) } else { k.field.name.clone() })
+                    .map(|k| format!("{} {}", k.field.name, if k.descending { "desc" } else { "asc" }))
                     .collect();
                 let _ = writeln!(self.out, "primary contract by {}", keys.join(", "));
             }

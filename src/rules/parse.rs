@@ -320,8 +320,15 @@ fn describe_found(rest: &str) -> String {
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect()
     } else if rest.starts_with('"') {
-        let end = rest[1..].find('"').map_or(rest.len().min(20), |n| n + 2);
-        rest[..end].to_string()
+        // The string up to its closing quote, or its first 20 characters.
+        let mut token = String::from("\"");
+        for c in rest.chars().skip(1).take(20) {
+            token.push(c);
+            if c == '"' {
+                break;
+            }
+        }
+        token
     } else {
         rest.chars()
             .take_while(|c| !c.is_alphanumeric() && !c.is_whitespace() && *c != '"')
