@@ -1,7 +1,8 @@
 //! The planner: wanted state (from evaluation) against current state → ordered actions.
 
 use super::unique::Taken;
-use super::{Action, Because, Blocked, Plan};
+use super::{Action, Because, Blocked, Plan, Reasons};
+use std::borrow::Cow;
 use crate::model::{AccountState, GrantState, Person, State};
 use crate::rules::eval::{self, AccountWant, AccountWanted, AttrWanted, PersonEval, Population, WritebackOf};
 use crate::rules::program::{Kind, OpKind, Program, TargetId};
@@ -93,6 +94,7 @@ pub fn plan_from_evals(input: &PlanInput, evals: &[PersonEval]) -> Plan {
         blocked: all_blocks.first().cloned(),
         all_blocks,
         notes,
+        origins: program.origins.iter().map(Because::from).collect(),
     }
 }
 
@@ -180,7 +182,7 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn push(&mut self, op: OpKind, target: TargetId, because: Vec<Because>, reason: Option<String>) -> &mut Action {
+    fn push(&mut self, op: OpKind, target: TargetId, because: Reasons, reason: Option<Cow<'static, str>>) -> &mut Action {
         let t = &self.program.targets[target as usize];
         self.actions.push((
             rank(op, self.leaving),
@@ -205,8 +207,8 @@ impl Builder<'_> {
         &mut self.actions[last].2
     }
 
-    fn because(&self, origins: &[u32]) -> Vec<Because> {
-        origins.iter().map(|o| Because::from(&self.program.origins[*o as usize])).collect()
+    fn because(&self, origins: &[u32]) -> Reasons {
+        origins.iter().copied().collect()
     }
 }
 
@@ -287,9 +289,9 @@ fn person_actions(
                 } else {
                     "joiner: contract active"
                 };
-                b.push(OpKind::Create, acc.target, because.clone(), Some(reason.into())).attributes = Some(attrs.clone());
+                b.push(OpKind::Create, acc.target, because.clone(), Some(Cow::Borrowed(reason))).attributes = Some(Box::new(attrs.clone()));
                 if acc.want == AccountWant::Enabled {
-                    b.push(OpKind::Enable, acc.target, because, Some("contract active".into()));
+                    b.push(OpKind::Enable, acc.target, because, Some(Cow::Borrowed("contract active")));
                 }
                 usable.insert(acc.target, attrs);
             }
@@ -303,14 +305,14 @@ fn person_actions(
                     }
                 }
                 if !changes.is_empty() {
-                    b.push(OpKind::Update, acc.target, because.clone(), None).changes = Some(changes);
+                    b.push(OpKind::Update, acc.target, because.clone(), None).changes = Some(Box::new(changes));
                 }
                 match (acc.want, a.enabled) {
                     (AccountWant::Enabled, false) => {
-                        b.push(OpKind::Enable, acc.target, because, Some("contract active (rehire or start)".into()));
+                        b.push(OpKind::Enable, acc.target, because, Some(Cow::Borrowed("contract active (rehire or start)")));
                     }
                     (AccountWant::PreStart, true) => {
-                        b.push(OpKind::Disable, acc.target, because, Some("no active contract yet".into()));
+                        b.push(OpKind::Disable, acc.target, because, Some(Cow::Borrowed("no active contract yet")));
                     }
                     _ => {}
                 }
@@ -326,8 +328,8 @@ fn person_actions(
                 let mut deleted = false;
                 if a.enabled {
                     let reason = match acc.want {
-                        AccountWant::Ended(d) => format!("leaver: last contract ended {}", add_days(d, -1)),
-                        _ => "no contract gives an account in this target any more".into(),
+                        AccountWant::Ended(d) => Cow::Owned(format!("leaver: last contract ended {}", add_days(d, -1))),
+                        _ => Cow::Borrowed("no contract gives an account in this target any more"),
                     };
                     b.push(OpKind::Disable, acc.target, because, Some(reason));
                 } else if let Some(days) = spec.and_then(|s| s.delete_after_days) {
@@ -337,7 +339,7 @@ fn person_actions(
                             OpKind::Delete,
                             acc.target,
                             because,
-                            Some(format!("disabled since {disabled_on}, retention of {days} days passed")),
+                            Some(Cow::Owned(format!("disabled since {disabled_on}, retention of {days} days passed"))),
                         );
                         deleted = true;
                     }
@@ -360,13 +362,13 @@ fn person_actions(
             if program.account_spec(g.target).is_some() && !usable.contains_key(&g.target) {
                 continue;
             }
-            wanted.insert((g.target, g.kind, &g.name, g.on.as_deref()));
+            wanted.insert((g.target, g.kind, &*g.name, g.on.as_deref()));
             if !st.grants.iter().any(|s| same_grant(program, s, g.target, g.kind, &g.name, g.on.as_deref())) {
                 let because = b.because(&g.because);
                 let a = b.push(OpKind::Grant, g.target, because, None);
                 a.kind = Some(g.kind);
-                a.name = Some(g.name.to_string());
-                a.on = g.on.as_ref().map(|s| s.to_string());
+                a.name = Some(g.name.clone());
+                a.on = g.on.as_deref().map(Arc::from);
             }
         }
     }
@@ -380,10 +382,10 @@ fn person_actions(
         };
         if !wanted.contains(&(t, k, s.name.as_str(), s.on.as_deref())) {
             let reason = if ev.in_scope { "no rule grants this any more" } else { "person out of scope" };
-            let a = b.push(OpKind::Revoke, t, Vec::new(), Some(reason.into()));
+            let a = b.push(OpKind::Revoke, t, Reasons::new(), Some(Cow::Borrowed(reason)));
             a.kind = Some(k);
-            a.name = Some(s.name.clone());
-            a.on = s.on.clone();
+            a.name = Some(Arc::from(s.name.as_str()));
+            a.on = s.on.as_deref().map(Arc::from);
         }
     }
 
@@ -415,8 +417,8 @@ fn person_actions(
                 if current != Some(value.as_str()) {
                     let because = b.because(&[w.because]);
                     let a = b.push(OpKind::Writeback, nmbrs, because, None);
-                    a.field = Some(w.field.to_string());
-                    a.value = Some(value);
+                    a.field = Some(Arc::from(w.field));
+                    a.value = Some(Arc::from(value));
                 }
             }
         }

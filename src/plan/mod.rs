@@ -10,7 +10,9 @@ pub use build::{build_plan, plan_from_evals, PlanInput};
 pub use state_after::state_after;
 pub use table::render_table;
 
+pub use crate::rules::eval::Reasons;
 use crate::rules::program::{Kind, OpKind, Origin};
+use std::borrow::Cow;
 use chrono::NaiveDate;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -41,51 +43,77 @@ fn op_name<S: Serializer>(op: &OpKind, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(op.as_str())
 }
 
-fn kind_name<S: Serializer>(k: &Option<Kind>, s: S) -> Result<S::Ok, S::Error> {
-    match k {
-        Some(k) => s.serialize_str(k.as_str()),
-        None => s.serialize_none(),
-    }
-}
-
-/// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One step of a plan. Shared text (person ids, target and entitlement names) is
+/// reference-counted, so a plan of millions of actions stays small.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Action {
     /// 1-based position in the plan.
     pub seq: usize,
     /// What to do.
-    #[serde(serialize_with = "op_name")]
     pub op: OpKind,
     /// The person's id.
     pub person: Arc<str>,
     /// The target's name.
     pub target: Arc<str>,
     /// Entitlement kind (grant, revoke).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "kind_name")]
     pub kind: Option<Kind>,
     /// Entitlement name (grant, revoke).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     /// Object of a permission.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub on: Option<String>,
+    pub on: Option<Arc<str>>,
     /// All attributes of a new account, in rule order.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    pub attributes: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Attribute → [old, new] (update_account).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub changes: Option<serde_json::Map<String, serde_json::Value>>,
+    pub changes: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Nmbrs field (writeback).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub field: Option<Arc<str>>,
     /// New value (writeback).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    /// The statements that caused it.
-    pub because: Vec<Because>,
+    pub value: Option<Arc<str>>,
+    /// The statements that caused it: indexes into [`Plan::origins`].
+    pub because: Reasons,
     /// Why, in words, where no rule says it (revokes, lifecycle steps).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Cow<'static, str>>,
+}
+
+/// An action as JSON, with its reasons spelled out.
+struct ActionJson<'a>(&'a Action, &'a [Because]);
+
+impl Serialize for ActionJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let a = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("seq", &a.seq)?;
+        m.serialize_entry("op", a.op.as_str())?;
+        m.serialize_entry("person", &*a.person)?;
+        m.serialize_entry("target", &*a.target)?;
+        if let Some(k) = a.kind {
+            m.serialize_entry("kind", k.as_str())?;
+        }
+        if let Some(n) = &a.name {
+            m.serialize_entry("name", &**n)?;
+        }
+        if let Some(on) = &a.on {
+            m.serialize_entry("on", &**on)?;
+        }
+        if let Some(attrs) = &a.attributes {
+            m.serialize_entry("attributes", attrs)?;
+        }
+        if let Some(ch) = &a.changes {
+            m.serialize_entry("changes", ch)?;
+        }
+        if let Some(f) = &a.field {
+            m.serialize_entry("field", &**f)?;
+        }
+        if let Some(v) = &a.value {
+            m.serialize_entry("value", &**v)?;
+        }
+        let because: Vec<&Because> = a.because.iter().filter_map(|o| self.1.get(*o as usize)).collect();
+        m.serialize_entry("because", &because)?;
+        if let Some(r) = &a.reason {
+            m.serialize_entry("reason", r)?;
+        }
+        m.end()
+    }
 }
 
 /// Why a plan may not be carried out.
@@ -139,9 +167,16 @@ pub struct Plan {
     pub all_blocks: Vec<Blocked>,
     /// Notes worth a look (persons left alone, empty names ...).
     pub notes: Vec<String>,
+    /// The statements actions cite, by [`Action::because`] index.
+    pub origins: Vec<Because>,
 }
 
 impl Plan {
+    /// The statements behind an action.
+    pub fn because<'a>(&'a self, action: &'a Action) -> impl Iterator<Item = &'a Because> + 'a {
+        action.because.iter().filter_map(|o| self.origins.get(*o as usize))
+    }
+
     /// Number of actions per operation, in plan-operation order, zero counts left out.
     pub fn summary(&self) -> Vec<(OpKind, usize)> {
         OpKind::ALL
@@ -172,7 +207,13 @@ impl Serialize for Plan {
         if self.all_blocks.len() > 1 {
             m.serialize_entry("all_blocks", &self.all_blocks)?;
         }
-        m.serialize_entry("actions", &self.actions)?;
+        struct Actions<'a>(&'a Plan);
+        impl Serialize for Actions<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.actions.iter().map(|a| ActionJson(a, &self.0.origins)))
+            }
+        }
+        m.serialize_entry("actions", &Actions(self))?;
         m.serialize_entry("notes", &self.notes)?;
         m.end()
     }

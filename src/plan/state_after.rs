@@ -29,7 +29,7 @@ pub fn state_after(state: &State, plan: &Plan) -> State {
             }
             OpKind::Update => {
                 if let (Some(acc), Some(changes)) = (next.accounts.iter_mut().find(|s| is_account(s)), &a.changes) {
-                    for (k, pair) in changes {
+                    for (k, pair) in changes.iter() {
                         let new = pair.as_array().and_then(|p| p.get(1)).cloned().unwrap_or_default();
                         acc.attributes.insert(k.clone(), new);
                     }
@@ -52,15 +52,15 @@ pub fn state_after(state: &State, plan: &Plan) -> State {
                 person: a.person.to_string(),
                 target: a.target.to_string(),
                 kind: a.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
-                name: a.name.clone().unwrap_or_default(),
-                on: a.on.clone(),
+                name: a.name.as_deref().unwrap_or_default().to_string(),
+                on: a.on.as_deref().map(str::to_string),
             }),
             OpKind::Revoke => next.grants.retain(|g| {
                 !(*g.person == *a.person
                     && *g.target == *a.target
                     && a.kind.is_some_and(|k| k.as_str() == g.kind)
                     && a.name.as_deref() == Some(g.name.as_str())
-                    && a.on == g.on)
+                    && a.on.as_deref() == g.on.as_deref())
             }),
             OpKind::Writeback => {}
         }

@@ -32,9 +32,9 @@ pub fn render_table(plan: &Plan) -> String {
                 _ => String::new(),
             },
         };
-        let why = match a.because.first() {
+        let why = match plan.because(a).next() {
             Some(b) => format!("{} ({}:{})", b.rule, b.file.rsplit('/').next().unwrap_or(&b.file), b.line),
-            None => a.reason.clone().unwrap_or_default(),
+            None => a.reason.as_deref().unwrap_or_default().to_string(),
         };
         rows.push([a.seq.to_string(), a.op.as_str().into(), a.person.to_string(), a.target.to_string(), what, why]);
     }

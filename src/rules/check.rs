@@ -537,10 +537,16 @@ impl<'a> Checker<'a> {
                 if !self.kind_fits(e, kind, target) {
                     return None;
                 }
+                let name = name?;
+                let fixed_name = match &name.kind {
+                    CKind::Const(Value::Str(s)) if !s.trim().is_empty() => Some(Arc::from(s.as_ref())),
+                    _ => None,
+                };
                 Some(CAction::Grant {
                     target,
                     kind,
-                    name: name?,
+                    name,
+                    fixed_name,
                     on,
                 })
             }

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The persons of one evaluation, with a lookup by id (for managers).
 pub struct Population<'p> {
@@ -248,12 +249,15 @@ pub struct Granted<'a> {
     /// Kind.
     pub kind: Kind,
     /// Name.
-    pub name: Cow<'a, str>,
+    pub name: Arc<str>,
     /// For permissions: the object.
     pub on: Option<Cow<'a, str>>,
     /// The statements that grant it, in program order.
-    pub because: Vec<OriginId>,
+    pub because: Reasons,
 }
+
+/// The statements behind a result: almost always one or two, kept inline.
+pub type Reasons = smallvec::SmallVec<[OriginId; 2]>;
 
 /// A value to write back to Nmbrs.
 #[derive(Debug, Clone, PartialEq)]
@@ -460,7 +464,7 @@ pub fn evaluate_person<'a>(
     out
 }
 
-fn candidates(program: &Program, always: &[u32], keyed: &[(IndexField, HashMap<std::sync::Arc<str>, Vec<u32>>)], ctx: &Ctx) -> Vec<u32> {
+fn candidates(program: &Program, always: &[u32], keyed: &[(IndexField, HashMap<Arc<str>, Vec<u32>>)], ctx: &Ctx) -> Vec<u32> {
     let mut out: Vec<u32> = always.to_vec();
     for (field, map) in keyed {
         let v = match field {
@@ -490,9 +494,10 @@ fn run_statement<'a>(program: &'a Program, st: &'a Statement, ctx: &Ctx<'a>, out
     }
     for action in &st.actions {
         match action {
-            CAction::Grant { target, kind, name, on } => {
-                let name = match eval(name, ctx) {
-                    Value::Str(s) if !s.trim().is_empty() => s,
+            CAction::Grant { target, kind, name, fixed_name, on } => {
+                let name: Arc<str> = match (fixed_name, eval(name, ctx)) {
+                    (Some(fixed), _) => fixed.clone(),
+                    (None, Value::Str(s)) if !s.trim().is_empty() => Arc::from(s.as_ref()),
                     _ => {
                         let o = &program.origins[st.origin as usize];
                         out.notes.push(format!(
@@ -512,7 +517,7 @@ fn run_statement<'a>(program: &'a Program, st: &'a Statement, ctx: &Ctx<'a>, out
                     kind: *kind,
                     name,
                     on,
-                    because: vec![st.origin],
+                    because: smallvec::smallvec![st.origin],
                 });
             }
             CAction::Writeback { field, source } => {

@@ -208,6 +208,8 @@ pub enum CAction {
         kind: Kind,
         /// Name (a constant in most rules).
         name: CExpr,
+        /// The name, when it is a constant (shared by every grant, no copying).
+        fixed_name: Option<Arc<str>>,
         /// For permissions: the object.
         on: Option<CExpr>,
     },

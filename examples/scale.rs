@@ -1,0 +1,40 @@
+//! Times one evaluate+plan run at a given size and prints peak memory (for the book):
+//! `cargo run --release --example scale -- 300000 5000`
+
+use std::time::Instant;
+use stroom::model::State;
+use stroom::plan::{build_plan, PlanInput};
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let (n, rules) = (args.first().copied().unwrap_or(100_000), args.get(1).copied().unwrap_or(1_000));
+    let t = Instant::now();
+    let json = serde_json::Value::Array(stroom::generate::persons(n, 42)).to_string();
+    let people = match stroom::source::persons::parse_persons("scale.json", &json) {
+        Ok(p) => p,
+        Err(e) => return eprintln!("{e}"),
+    };
+    drop(json);
+    let text = stroom::generate::rules(rules, 7);
+    let t_check = Instant::now();
+    let Some(program) = stroom::check_sources(&[("scale.stroom", &text)]).program else {
+        return eprintln!("generated rules do not check");
+    };
+    let check = t_check.elapsed();
+    println!("generate+load {n} persons: {:.2?}; parse+check {rules} rules: {check:.2?}", t.elapsed() - check);
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default();
+    for run in 1..=3 {
+        let t = Instant::now();
+        let plan = build_plan(&PlanInput { program: &program, persons: &people, state: &State::default(), today });
+        println!("run {run}: evaluate+plan {:.2?}, {} actions", t.elapsed(), plan.actions.len());
+    }
+    println!("peak memory: {:.0} MB", peak_rss_mb());
+}
