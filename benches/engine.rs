@@ -10,8 +10,8 @@ use std::time::Duration;
 use stroom::model::{Person, State};
 use stroom::plan::{build_plan, PlanInput};
 
-fn persons(n: usize) -> Vec<Person> {
-    let json = serde_json::Value::Array(stroom::generate::persons(n, 42)).to_string();
+fn persons(n: usize, rules: usize) -> Vec<Person> {
+    let json = serde_json::Value::Array(stroom::generate::persons_for_rules(n, 42, rules)).to_string();
     stroom::source::persons::parse_persons("bench.json", &json).unwrap_or_default()
 }
 
@@ -43,7 +43,7 @@ fn plan(c: &mut Criterion) {
     let mut g = c.benchmark_group("plan");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     for (n, rules) in sizes {
-        let people = persons(n);
+        let people = persons(n, rules);
         let program = program(rules);
         g.bench_function(format!("evaluate+plan {n} persons x {rules} rules"), |b| {
             b.iter(|| {

@@ -5,19 +5,25 @@ use std::time::Instant;
 use stroom::model::State;
 use stroom::plan::{build_plan, PlanInput};
 
-fn peak_rss_mb() -> f64 {
+/// A memory figure of this process from /proc/self/status, in MB.
+fn status_mb(key: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|s| s.lines().find(|l| l.starts_with(key)).map(str::to_string))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Resets the peak-memory mark, so that it measures what follows.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (n, rules) = (args.first().copied().unwrap_or(100_000), args.get(1).copied().unwrap_or(1_000));
     let t = Instant::now();
-    let json = serde_json::Value::Array(stroom::generate::persons(n, 42)).to_string();
+    let json = serde_json::Value::Array(stroom::generate::persons_for_rules(n, 42, rules)).to_string();
     let people = match stroom::source::persons::parse_persons("scale.json", &json) {
         Ok(p) => p,
         Err(e) => return eprintln!("{e}"),
@@ -31,10 +37,13 @@ fn main() {
     let check = t_check.elapsed();
     println!("generate+load {n} persons: {:.2?}; parse+check {rules} rules: {check:.2?}", t.elapsed() - check);
     let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default();
-    for run in 1..=3 {
+    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    println!("memory before planning: {:.0} MB (persons and rules loaded)", status_mb("VmRSS:"));
+    reset_peak();
+    for run in 1..=runs {
         let t = Instant::now();
         let plan = build_plan(&PlanInput { program: &program, persons: &people, state: &State::default(), today });
         println!("run {run}: evaluate+plan {:.2?}, {} actions", t.elapsed(), plan.actions.len());
     }
-    println!("peak memory: {:.0} MB", peak_rss_mb());
+    println!("peak memory while planning: {:.0} MB", status_mb("VmHWM:"));
 }

@@ -176,21 +176,53 @@ pub fn persons(n: usize, seed: u64) -> Vec<Value> {
     out
 }
 
-/// Generates a rule set of about `n` statements in the shape real matrices have: most
-/// test department or function (so the index narrows them), some combine several
-/// conditions, a few apply to everyone.
+/// Department and function names of the large generated data sets: a rule set of `n`
+/// statements has about n/10 departments and n/5 functions, as real matrices do.
+pub fn scale_names(n_rules: usize) -> (Vec<String>, Vec<String>) {
+    let departments = (0..(n_rules / 10).max(10)).map(|k| format!("Afdeling {k:04}")).collect();
+    let functions = (0..(n_rules / 5).max(10)).map(|k| format!("Functie {k:04}")).collect();
+    (departments, functions)
+}
+
+/// Persons for a rule set of `n_rules` statements (see [`scale_names`]): the person mix
+/// of [`persons`], with departments and functions drawn from the larger sets.
+pub fn persons_for_rules(n: usize, seed: u64, n_rules: usize) -> Vec<Value> {
+    let (departments, functions) = scale_names(n_rules);
+    let mut rng = Rng::new(seed ^ 0x5EED);
+    let mut out = persons(n, seed);
+    for p in &mut out {
+        if let Some(contracts) = p["contracts"].as_array_mut() {
+            for c in contracts {
+                let d = rng.pick(&departments).clone();
+                let f = rng.pick(&functions).clone();
+                c["department_code"] = Value::String(d[9..].to_string());
+                c["department"] = Value::String(d);
+                c["function_code"] = Value::String(f[8..].to_string());
+                c["function"] = Value::String(f);
+            }
+        }
+    }
+    out
+}
+
+/// Generates a rule set of `n` statements in the shape real matrices have: most test a
+/// department or a function (so the index narrows them), some a list or an `or` of
+/// those, and about 1% apply to everyone with a non-indexable test.
 pub fn rules(n: usize, seed: u64) -> String {
     let mut rng = Rng::new(seed);
+    let (departments, functions) = scale_names(n);
     let mut out = String::from("default target ad\nscope from 14 days before start until 30 days after end\n\n");
     for i in 0..n {
-        let (dept, _, functions) = *rng.pick(DEPARTMENTS);
-        let f = rng.pick(functions);
-        let line = match rng.below(10) {
-            0..=3 => format!("when department == \"{dept}\" and contract.hours_per_week >= {}\n  grant group \"G{i}-{dept}\"\n", rng.below(30)),
-            4..=6 => format!("when function == \"{f}\" and company != \"X{i}\"\n  grant group \"F{i}\" in entra\n"),
-            7 => format!("when department in [\"{dept}\", \"D{i}\"] and contract.start <= today - {} days\n  grant group \"S{i}\"\n", rng.below(400)),
-            8 => format!("when function_code == \"{i}\" or department_code == \"C{i}\"\n  grant group \"C{i}\"\n"),
-            _ => format!("rule \"r{i}\" {{\n  when department == \"{dept}\" and starts_with(lower(function), \"{}\")\n    grant group \"R{i}\"\n}}\n", f.chars().next().map(|c| c.to_lowercase().to_string()).unwrap_or_default()),
+        let dept = rng.pick(&departments).clone();
+        let other = rng.pick(&departments).clone();
+        let f = rng.pick(&functions).clone();
+        let line = match rng.below(100) {
+            0..=44 => format!("when department == \"{dept}\" and contract.hours_per_week >= {}\n  grant group \"G{i}\"\n", rng.below(30)),
+            45..=74 => format!("when function == \"{f}\" and company != \"X{i}\"\n  grant group \"F{i}\" in entra\n"),
+            75..=84 => format!("when department in [\"{dept}\", \"{other}\"] and contract.start <= today - {} days\n  grant group \"S{i}\"\n", rng.below(400)),
+            85..=94 => format!("rule \"r{i}\" {{\n  when function == \"{f}\" or department_code == \"{}\"\n    grant group \"R{i}\"\n}}\n", &dept[9..]),
+            95..=98 => format!("when lower(department) == \"{}\" and starts_with(function, \"Functie\")\n  grant group \"L{i}\"\n", dept.to_lowercase()),
+            _ => format!("when contract.hours_per_week >= {} and ends_with(function, \"{}\")\n  grant group \"U{i}\"\n", 8 + rng.below(30), rng.below(10)),
         };
         out.push_str(&line);
     }

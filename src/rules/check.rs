@@ -105,6 +105,8 @@ struct Checker<'a> {
     forbids: Vec<Forbid>,
     thresholds: Vec<Threshold>,
     place: Place,
+    file_names: HashMap<u32, Arc<str>>,
+    rule_names: HashMap<String, Arc<str>>,
 }
 
 impl<'a> Checker<'a> {
@@ -130,6 +132,8 @@ impl<'a> Checker<'a> {
             forbids: Vec::new(),
             thresholds: Vec::new(),
             place: Place::Rule,
+            file_names: HashMap::new(),
+            rule_names: HashMap::new(),
         }
     }
 
@@ -317,15 +321,27 @@ impl<'a> Checker<'a> {
     }
 
     fn origin(&mut self, rule: Option<&str>, span: Span) -> OriginId {
-        let (file, line) = self.sources.location(span);
-        let short = file.rsplit('/').next().unwrap_or(&file).to_string();
-        let rule = rule.map_or_else(|| format!("{short}:{line}"), str::to_string);
-        self.origins.push(Origin {
-            rule: Arc::from(rule),
-            file: Arc::from(file),
-            line,
-            span,
-        });
+        let line = self.sources.get(span.file).map_or(0, |f| f.line_of(span.start));
+        let file = match self.file_names.get(&span.file) {
+            Some(f) => f.clone(),
+            None => {
+                let name: Arc<str> = Arc::from(self.sources.get(span.file).map_or("<unknown>", |f| f.name.as_str()));
+                self.file_names.insert(span.file, name.clone());
+                name
+            }
+        };
+        let rule: Arc<str> = match rule {
+            Some(r) => match self.rule_names.get(r) {
+                Some(a) => a.clone(),
+                None => {
+                    let a: Arc<str> = Arc::from(r);
+                    self.rule_names.insert(r.to_string(), a.clone());
+                    a
+                }
+            },
+            None => Arc::from(format!("{}:{line}", file.rsplit('/').next().unwrap_or(&file))),
+        };
+        self.origins.push(Origin { rule, file, line, span });
         (self.origins.len() - 1) as OriginId
     }
 

@@ -443,13 +443,13 @@ pub fn evaluate_person<'a>(
         notes: Vec::new(),
     };
     if out.in_scope {
-        let mut candidates = candidates(program, &program.index.person_always, &program.index.person_keyed, &ctx);
+        let mut candidates = candidates(&program.index.person_always, &program.index.person_keyed, &ctx);
         for &i in &candidates {
             run_statement(program, &program.statements[i as usize], &ctx, &mut out);
         }
         for c in &scoped {
             let cctx = Ctx { contract: Some(c), ..ctx };
-            candidates = self::candidates(program, &program.index.contract_always, &program.index.contract_keyed, &cctx);
+            candidates = self::candidates(&program.index.contract_always, &program.index.contract_keyed, &cctx);
             for &i in &candidates {
                 run_statement(program, &program.statements[i as usize], &cctx, &mut out);
             }
@@ -464,16 +464,21 @@ pub fn evaluate_person<'a>(
     out
 }
 
-fn candidates(program: &Program, always: &[u32], keyed: &[(IndexField, HashMap<Arc<str>, Vec<u32>>)], ctx: &Ctx) -> Vec<u32> {
+fn candidates(always: &[u32], keyed: &[IndexBucket], ctx: &Ctx) -> Vec<u32> {
     let mut out: Vec<u32> = always.to_vec();
-    for (field, map) in keyed {
-        let v = match field {
+    for bucket in keyed {
+        let v = match bucket.field {
             IndexField::Person(f) => f.get(ctx.person),
-            IndexField::Contract(f) => contract_field(ctx.contract, *f, ctx.today),
-            IndexField::Primary(f) => contract_field(ctx.primary, *f, ctx.today),
+            IndexField::Contract(f) => contract_field(ctx.contract, f, ctx.today),
+            IndexField::Primary(f) => contract_field(ctx.primary, f, ctx.today),
         };
         if let Value::Str(s) = v {
-            if let Some(list) = map.get(s.as_ref()) {
+            let found = if bucket.folded {
+                bucket.statements.get(s.to_lowercase().as_str())
+            } else {
+                bucket.statements.get(s.as_ref())
+            };
+            if let Some(list) = found {
                 out.extend_from_slice(list);
             }
         }
@@ -482,7 +487,6 @@ fn candidates(program: &Program, always: &[u32], keyed: &[(IndexField, HashMap<A
         out.sort_unstable();
         out.dedup();
     }
-    let _ = program;
     out
 }
 

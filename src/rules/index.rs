@@ -1,36 +1,44 @@
 //! Indexes statements by the equality tests their conditions require, so that a person
 //! is only evaluated against the statements that can fire for them. A statement whose
-//! condition is `department == "Sales" and ...` is filed under department = Sales; one
-//! without such a test is evaluated for everyone.
+//! condition is `department == "Sales" and ...` is filed under department = Sales, one
+//! with `function == "A" or department == "B"` under both; a statement without such a
+//! test is evaluated for everyone.
 
-use super::program::{CExpr, CKind, CmpOp, IndexField, RuleIndex, Statement};
+use super::functions::Func;
+use super::program::{CExpr, CKind, CmpOp, IndexBucket, IndexField, RuleIndex, Statement};
 use crate::model::Value;
-use std::collections::HashMap;
 use std::sync::Arc;
+
+/// A field to look up, lower-cased or not, and the value a statement needs there.
+type Key = (IndexField, bool, Arc<str>);
 
 /// Builds the index of a program's statements.
 pub fn build(statements: &[Statement]) -> RuleIndex {
     let mut index = RuleIndex::default();
     for (i, st) in statements.iter().enumerate() {
         let i = i as u32;
-        let key = st.cond.as_ref().and_then(index_key);
+        let keys = st.cond.as_ref().and_then(index_keys);
         let (always, keyed) = if st.per_contract {
             (&mut index.contract_always, &mut index.contract_keyed)
         } else {
             (&mut index.person_always, &mut index.person_keyed)
         };
-        match key {
+        match keys {
             None => always.push(i),
-            Some((field, values)) => {
-                let slot = match keyed.iter().position(|(f, _)| *f == field) {
-                    Some(p) => p,
-                    None => {
-                        keyed.push((field, HashMap::new()));
-                        keyed.len() - 1
-                    }
-                };
-                for v in values {
-                    let list = keyed[slot].1.entry(v).or_default();
+            Some(keys) => {
+                for (field, folded, value) in keys {
+                    let slot = match keyed.iter().position(|b| b.field == field && b.folded == folded) {
+                        Some(p) => p,
+                        None => {
+                            keyed.push(IndexBucket {
+                                field,
+                                folded,
+                                statements: Default::default(),
+                            });
+                            keyed.len() - 1
+                        }
+                    };
+                    let list = keyed[slot].statements.entry(value).or_default();
                     if list.last() != Some(&i) {
                         list.push(i);
                     }
@@ -41,28 +49,40 @@ pub fn build(statements: &[Statement]) -> RuleIndex {
     index
 }
 
-/// The first conjunct of the form `field == "x"` or `field in ["x", "y"]`.
-fn index_key(cond: &CExpr) -> Option<(IndexField, Vec<Arc<str>>)> {
-    let conjuncts: &[CExpr] = match &cond.kind {
-        CKind::And(parts) => parts,
-        _ => std::slice::from_ref(cond),
-    };
-    conjuncts.iter().find_map(|c| match &c.kind {
-        CKind::Cmp(CmpOp::Eq, a, b) => {
-            let (field, value) = match (&a.kind, &b.kind) {
-                (_, CKind::Const(Value::Str(s))) => (field_of(a)?, s),
-                (CKind::Const(Value::Str(s)), _) => (field_of(b)?, s),
-                _ => return None,
-            };
-            Some((field, vec![Arc::from(value.as_ref())]))
-        }
+/// The (field, value) pairs one of which a person must have for the condition to be
+/// true: `field == "x"` or `field in [...]`; for `and`, those of the first part that has
+/// any; for `or`, those of every part (if every part has some).
+fn index_keys(cond: &CExpr) -> Option<Vec<Key>> {
+    match &cond.kind {
+        CKind::Cmp(CmpOp::Eq, a, b) => match (&a.kind, &b.kind) {
+            (_, CKind::Const(Value::Str(s))) => Some(vec![key(a, s)?]),
+            (CKind::Const(Value::Str(s)), _) => Some(vec![key(b, s)?]),
+            _ => None,
+        },
         CKind::InSet(e, set, false) if set.others.is_empty() => {
-            let mut values: Vec<Arc<str>> = set.strings.iter().cloned().collect();
+            let mut values: Vec<&Arc<str>> = set.strings.iter().collect();
             values.sort();
-            Some((field_of(e)?, values))
+            values.into_iter().map(|v| key(e, v)).collect()
+        }
+        CKind::And(parts) => parts.iter().find_map(index_keys),
+        CKind::Or(parts) => {
+            let mut all = Vec::new();
+            for p in parts {
+                all.extend(index_keys(p)?);
+            }
+            Some(all)
         }
         _ => None,
-    })
+    }
+}
+
+/// The key for `e == value`: a plain field, or `lower(field)` (looked up lower-cased;
+/// a value with capitals can never match it, which the index then simply never finds).
+fn key(e: &CExpr, value: &str) -> Option<Key> {
+    match &e.kind {
+        CKind::Call(Func::Lower, args) if args.len() == 1 => Some((field_of(&args[0])?, true, Arc::from(value))),
+        _ => Some((field_of(e)?, false, Arc::from(value))),
+    }
 }
 
 fn field_of(e: &CExpr) -> Option<IndexField> {

@@ -16,7 +16,7 @@ pub fn lint(program: &Program) -> Vec<Diagnostic> {
         .chain(program.accounts.iter().filter_map(|a| a.cond.as_ref()));
     for cond in conds {
         let atoms = atoms_of(cond, true);
-        if contradicts(&atoms) {
+        if (atoms.len() > 1 || matches!(atoms.first(), Some(Atom::False))) && contradicts(&atoms) {
             out.push(Diagnostic::new(
                 Problem::NeverFires,
                 cond.span,

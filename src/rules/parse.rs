@@ -54,30 +54,47 @@ pub fn parse_file(file: u32, text: &str) -> (File, Vec<Diagnostic>) {
         stmts: Vec::new(),
         comments: scan_comments(file, text),
     };
+    // Statements parse independently, so the chunks are parsed on all cores and put
+    // back in order.
+    use rayon::prelude::*;
+    let parsed: Vec<(Vec<Stmt>, Vec<Diagnostic>)> = chunks(text)
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|(start, end)| parse_chunk(file, text, start, end))
+        .collect();
     let mut diags = Vec::new();
-    for (start, end) in chunks(text) {
-        let chunk = &text[start..end];
-        let mut builder = Builder {
-            file,
-            base: start,
-            diags: &mut diags,
-        };
-        match Grammar::parse(Rule::file, chunk) {
-            Ok(mut pairs) => {
-                if let Some(file_pair) = pairs.next() {
-                    for pair in file_pair.into_inner() {
-                        if pair.as_rule() != Rule::EOI {
-                            if let Some(stmt) = builder.stmt(pair) {
-                                out.stmts.push(stmt);
-                            }
+    for (stmts, d) in parsed {
+        out.stmts.extend(stmts);
+        diags.extend(d);
+    }
+    (out, diags)
+}
+
+/// Parses the statements of one chunk of a file.
+fn parse_chunk(file: u32, text: &str, start: usize, end: usize) -> (Vec<Stmt>, Vec<Diagnostic>) {
+    let chunk = &text[start..end];
+    let mut stmts = Vec::new();
+    let mut diags = Vec::new();
+    let mut builder = Builder {
+        file,
+        base: start,
+        diags: &mut diags,
+    };
+    match Grammar::parse(Rule::file, chunk) {
+        Ok(mut pairs) => {
+            if let Some(file_pair) = pairs.next() {
+                for pair in file_pair.into_inner() {
+                    if pair.as_rule() != Rule::EOI {
+                        if let Some(stmt) = builder.stmt(pair) {
+                            stmts.push(stmt);
                         }
                     }
                 }
             }
-            Err(err) => diags.push(syntax_error(file, start, chunk, &err)),
         }
+        Err(err) => diags.push(syntax_error(file, start, chunk, &err)),
     }
-    (out, diags)
+    (stmts, diags)
 }
 
 /// Parses a lone expression (used by `stroom explain` and rule tests).

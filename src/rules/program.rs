@@ -7,7 +7,8 @@ use super::span::{SourceMap, Span};
 use crate::model::person::{ContractField, PersonField};
 use crate::model::Value;
 use regex::Regex;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Index of a target in [`Program::targets`].
@@ -419,6 +420,17 @@ pub enum IndexField {
     Primary(ContractField),
 }
 
+/// Statements filed under one field's values.
+#[derive(Debug, Clone)]
+pub struct IndexBucket {
+    /// The field.
+    pub field: IndexField,
+    /// True if the values are lower-cased (from `lower(field) == "x"`).
+    pub folded: bool,
+    /// Value → statements (in program order).
+    pub statements: FxHashMap<Arc<str>, Vec<u32>>,
+}
+
 /// Statements grouped for fast evaluation: a statement whose condition requires
 /// `field == "value"` (or `field in [...]`) is looked up by the person's value of that
 /// field instead of being evaluated for everyone.
@@ -427,9 +439,9 @@ pub struct RuleIndex {
     /// Person-level statements that must always be evaluated.
     pub person_always: Vec<u32>,
     /// Person-level statements by field and value.
-    pub person_keyed: Vec<(IndexField, HashMap<Arc<str>, Vec<u32>>)>,
+    pub person_keyed: Vec<IndexBucket>,
     /// Per-contract statements that must always be evaluated.
     pub contract_always: Vec<u32>,
     /// Per-contract statements by field and value.
-    pub contract_keyed: Vec<(IndexField, HashMap<Arc<str>, Vec<u32>>)>,
+    pub contract_keyed: Vec<IndexBucket>,
 }
