@@ -1,7 +1,8 @@
 //! Times one evaluate+plan run at a given size and prints peak memory (for the book):
-//! `cargo run --release --example scale -- 300000 5000`
+//! `cargo run --release --example scale -- 300000 5000 [persons.json]`
 
 use std::time::Instant;
+
 use stroom::model::State;
 use stroom::plan::{build_plan, PlanInput};
 
@@ -20,10 +21,15 @@ fn reset_peak() {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<usize> = raw.iter().filter_map(|a| a.parse().ok()).collect();
     let (n, rules) = (args.first().copied().unwrap_or(100_000), args.get(1).copied().unwrap_or(1_000));
     let t = Instant::now();
-    let json = serde_json::Value::Array(stroom::generate::persons_for_rules(n, 42, rules)).to_string();
+    // A persons file written by `stroom-gen scale-persons N RULES`, or generated here.
+    let json = match raw.get(2) {
+        Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+        None => serde_json::Value::Array(stroom::generate::persons_for_rules(n, 42, rules)).to_string(),
+    };
     let people = match stroom::source::persons::parse_persons("scale.json", &json) {
         Ok(p) => p,
         Err(e) => return eprintln!("{e}"),

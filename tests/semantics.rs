@@ -154,7 +154,7 @@ fn unique_values_avoid_state_and_each_other_deterministically() {
         .actions
         .iter()
         .filter(|a| a.op.as_str() == "create_account")
-        .map(|a| format!("{}={}", a.person, a.attributes.as_ref().and_then(|m| m["sAMAccountName"].as_str()).unwrap_or("")))
+        .map(|a| format!("{}={}", a.person, a.attributes().and_then(|m| m["sAMAccountName"].as_str()).unwrap_or("")))
         .collect();
     // Earliest start first; "jberg" is taken (case-insensitively) in the state. Jan and
     // Jeroen get their second candidate (cut to 8), and J, whose candidates are all

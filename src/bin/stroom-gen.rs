@@ -2,6 +2,7 @@
 //!
 //! stroom-gen persons 250 [SEED]   # JSON array of person records
 //! stroom-gen rules 1000 [SEED]    # a rule file
+//! stroom-gen scale-persons 300000 5000  # persons for a generated rule set of that size
 //! stroom-gen state RULES PERSONS YYYY-MM-DD
 //!     # the state after carrying out the plan of that day, with every 15th person
 //!     # in another department then (so that a later plan shows movers)
@@ -22,6 +23,16 @@ fn main() -> ExitCode {
             }
         },
         (Some("rules"), Some(n)) => print!("{}", stroom::generate::rules(n, seed)),
+        (Some("scale-persons"), Some(n)) => {
+            let rules = args.get(2).and_then(|s| s.parse::<usize>().ok()).unwrap_or(1000);
+            match serde_json::to_string(&stroom::generate::persons_for_rules(n, 42, rules)) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         (Some("state"), _) if args.len() == 4 => match earlier_state(&args[1], &args[2], &args[3]) {
             Ok(s) => println!("{s}"),
             Err(e) => {
@@ -30,7 +41,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: stroom-gen persons|rules COUNT [SEED] | stroom-gen state RULES PERSONS DATE");
+            eprintln!("usage: stroom-gen persons|rules COUNT [SEED] | scale-persons COUNT RULES | state RULES PERSONS DATE");
             return ExitCode::from(2);
         }
     }

@@ -9,7 +9,7 @@ use crate::rules::program::{Kind, OpKind, Program, TargetId};
 use chrono::{Days, NaiveDate};
 use rayon::prelude::*;
 use serde_json::{Map, Value as Json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What a plan is made from.
@@ -33,15 +33,15 @@ struct PersonState<'s> {
 
 /// Evaluates the rules and builds the plan. Deterministic: the same input gives the
 /// same plan, byte for byte.
+///
+/// Persons are evaluated and planned in one pass on all cores, in person-id order, so
+/// that no evaluation result outlives its person. Only persons who need a new unique
+/// value (a joiner's account name) wait for a short sequential pass that hands those
+/// out, because each choice depends on the ones before it.
 pub fn build_plan(input: &PlanInput) -> Plan {
-    let population = Population::new(input.persons);
-    let evals = eval::evaluate_all(input.program, &population, input.today);
-    plan_from_evals(input, &evals)
-}
-
-/// Builds the plan from evaluation results (one per person, in person order).
-pub fn plan_from_evals(input: &PlanInput, evals: &[PersonEval]) -> Plan {
     let program = input.program;
+    let population = Population::new(input.persons);
+    let needs_manager = eval::program_reads_manager(program);
     let mut by_person: HashMap<&str, PersonState> = HashMap::new();
     for a in &input.state.accounts {
         by_person.entry(a.person.as_str()).or_default().accounts.push(a);
@@ -50,31 +50,53 @@ pub fn plan_from_evals(input: &PlanInput, evals: &[PersonEval]) -> Plan {
         by_person.entry(g.person.as_str()).or_default().grants.push(g);
     }
     let empty = PersonState::default();
-    let uniques = assign_unique_values(input, evals, &by_person);
+    let mut order: Vec<usize> = (0..input.persons.len()).collect();
+    order.par_sort_unstable_by(|a, b| input.persons[*a].id.cmp(&input.persons[*b].id));
 
-    let mut per_person: Vec<(usize, Vec<Action>, Vec<String>)> = evals
-        .par_iter()
-        .enumerate()
-        .with_min_len(256)
-        .map(|(i, ev)| {
-            let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
-            let (actions, notes) = person_actions(program, ev, st, &uniques, i, input.today);
-            (i, actions, notes)
+    // Persons are planned in chunks: one list of actions per chunk keeps allocations
+    // few and large. A chunk with a person who needs unique values waits for them.
+    let outcomes: Vec<Outcome> = order
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let evals: Vec<PersonEval> = chunk
+                .iter()
+                .map(|&i| eval::evaluate_person(program, &population, &input.persons[i], input.today, needs_manager))
+                .collect();
+            let state_of = |ev: &PersonEval| by_person.get(&*ev.person.id).unwrap_or(&empty);
+            if evals.iter().any(|ev| needs_unique_values(program, ev, state_of(ev))) {
+                Outcome::Waiting(evals)
+            } else {
+                Outcome::Done(plan_persons(program, &evals, &by_person, &HashMap::new(), input.today))
+            }
         })
         .collect();
-    per_person.sort_by(|a, b| input.persons[a.0].id.cmp(&input.persons[b.0].id));
 
-    let mut actions = Vec::with_capacity(per_person.iter().map(|p| p.1.len()).sum());
+    let waiting: Vec<&PersonEval> = outcomes
+        .iter()
+        .flat_map(|o| match o {
+            Outcome::Waiting(evals) => evals.iter().filter(|ev| needs_unique_values(program, ev, by_person.get(&*ev.person.id).unwrap_or(&empty))).collect(),
+            Outcome::Done(_) => Vec::new(),
+        })
+        .collect();
+    let assigned = assign_unique_values(input, &waiting, &by_person);
+    let outcomes: Vec<ChunkPlan> = outcomes
+        .into_par_iter()
+        .map(|o| match o {
+            Outcome::Done(p) => p,
+            Outcome::Waiting(evals) => plan_persons(program, &evals, &by_person, &assigned, input.today),
+        })
+        .collect();
+
+    let mut actions = Vec::with_capacity(outcomes.iter().map(|p| p.actions.len()).sum());
     let mut notes = Vec::new();
-    for (_, acts, n) in per_person {
-        actions.extend(acts);
-        notes.extend(n);
+    let mut all_blocks = Vec::new();
+    for p in outcomes {
+        actions.extend(p.actions);
+        notes.extend(p.notes);
+        all_blocks.extend(p.blocks);
     }
     for (seq, a) in actions.iter_mut().enumerate() {
-        a.seq = seq + 1;
-    }
-    for ev in evals {
-        notes.extend(ev.notes.iter().map(|n| format!("person {}: {n}", ev.person.id)));
+        a.seq = seq as u32 + 1;
     }
     let known: std::collections::HashSet<&str> = input.persons.iter().map(|p| &*p.id).collect();
     let mut missing: Vec<&str> = by_person.keys().filter(|p| !known.contains(*p)).copied().collect();
@@ -86,7 +108,6 @@ pub fn plan_from_evals(input: &PlanInput, evals: &[PersonEval]) -> Plan {
             missing.iter().take(10).copied().collect::<Vec<_>>().join(", ")
         ));
     }
-    let mut all_blocks = forbid_violations(program, evals, input, &by_person);
     all_blocks.extend(threshold_violations(program, &actions, input));
     Plan {
         today: input.today,
@@ -98,13 +119,72 @@ pub fn plan_from_evals(input: &PlanInput, evals: &[PersonEval]) -> Plan {
     }
 }
 
-type UniqueMap = HashMap<(usize, TargetId), Vec<(String, Option<String>)>>;
+/// Persons per unit of parallel work.
+const CHUNK: usize = 256;
+
+/// A chunk of persons after the first pass.
+enum Outcome<'a> {
+    /// Planned.
+    Done(ChunkPlan),
+    /// Some person needs unique values first.
+    Waiting(Vec<PersonEval<'a>>),
+}
+
+/// The plan of a chunk of persons.
+struct ChunkPlan {
+    actions: Vec<Action>,
+    notes: Vec<String>,
+    blocks: Vec<Blocked>,
+}
+
+/// Unique values handed to one person: target, attribute, value.
+type Assigned = Vec<(TargetId, String, Option<String>)>;
+
+fn plan_persons(
+    program: &Program,
+    evals: &[PersonEval],
+    by_person: &HashMap<&str, PersonState>,
+    assigned: &HashMap<Arc<str>, Assigned>,
+    today: NaiveDate,
+) -> ChunkPlan {
+    let empty = PersonState::default();
+    let mut plan = ChunkPlan {
+        actions: Vec::new(),
+        notes: Vec::new(),
+        blocks: Vec::new(),
+    };
+    for ev in evals {
+        let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
+        let mine = assigned.get(&*ev.person.id).map_or(&[][..], Vec::as_slice);
+        person_actions(program, ev, st, mine, today, &mut plan.actions, &mut plan.notes);
+        plan.notes.extend(ev.notes.iter().map(|n| format!("person {}: {n}", ev.person.id)));
+        plan.blocks.extend(forbid_violations(program, ev));
+    }
+    plan
+}
+
+/// True if the person gets (or keeps) an account with a unique attribute that has no
+/// value yet.
+fn needs_unique_values(program: &Program, ev: &PersonEval, st: &PersonState) -> bool {
+    ev.accounts.iter().any(|acc| {
+        matches!(acc.want, AccountWant::Enabled | AccountWant::PreStart) && {
+            let existing = existing_account(program, Some(st), acc.target);
+            acc.attributes.iter().any(|(name, w)| {
+                matches!(w, AttrWanted::Unique(_)) && existing.is_none_or(|a| attr_missing(a, name))
+            })
+        }
+    })
+}
 
 /// Chooses unique values for accounts that need them. Values already in the state are
 /// kept and reserved first; then new values go to persons in order of their first
 /// contract start, then id, so that the result does not depend on file order.
-fn assign_unique_values(input: &PlanInput, evals: &[PersonEval], by_person: &HashMap<&str, PersonState>) -> UniqueMap {
+fn assign_unique_values(input: &PlanInput, waiting: &[&PersonEval], by_person: &HashMap<&str, PersonState>) -> HashMap<Arc<str>, Assigned> {
     let program = input.program;
+    let mut out: HashMap<Arc<str>, Assigned> = HashMap::new();
+    if waiting.is_empty() {
+        return out;
+    }
     let mut taken: HashMap<(TargetId, String), Taken> = HashMap::new();
     for a in &input.state.accounts {
         let Some(t) = program.target_id(&a.target) else { continue };
@@ -114,33 +194,25 @@ fn assign_unique_values(input: &PlanInput, evals: &[PersonEval], by_person: &Has
             }
         }
     }
-    let mut needing: Vec<(Option<NaiveDate>, &str, usize, &AccountWanted)> = Vec::new();
-    for (i, ev) in evals.iter().enumerate() {
+    let mut queue: Vec<(Option<NaiveDate>, &str, &PersonEval, &AccountWanted)> = Vec::new();
+    for ev in waiting {
         for acc in &ev.accounts {
-            if !matches!(acc.want, AccountWant::Enabled | AccountWant::PreStart) {
-                continue;
-            }
-            let existing = existing_account(program, by_person.get(&*ev.person.id), acc.target);
-            let needs = acc.attributes.iter().any(|(name, w)| {
-                matches!(w, AttrWanted::Unique(_)) && existing.is_none_or(|a| attr_missing(a, name))
-            });
-            if needs {
+            if matches!(acc.want, AccountWant::Enabled | AccountWant::PreStart) {
                 let first_start = ev.person.contracts.iter().filter_map(|c| c.start).min();
-                needing.push((first_start, &ev.person.id, i, acc));
+                queue.push((first_start, &ev.person.id, ev, acc));
             }
         }
     }
-    needing.sort_by(|a, b| (a.0, a.1, a.3.target).cmp(&(b.0, b.1, b.3.target)));
-    let mut out: UniqueMap = HashMap::new();
-    for (_, _, i, acc) in needing {
-        let existing = existing_account(program, by_person.get(&*evals[i].person.id), acc.target);
+    queue.sort_by(|a, b| (a.0, a.1, a.3.target).cmp(&(b.0, b.1, b.3.target)));
+    for (_, _, ev, acc) in queue {
+        let existing = existing_account(program, by_person.get(&*ev.person.id), acc.target);
         for (name, w) in &acc.attributes {
             if let AttrWanted::Unique(c) = w {
                 if existing.is_some_and(|a| !attr_missing(a, name)) {
                     continue;
                 }
                 let value = taken.entry((acc.target, name.to_lowercase())).or_default().assign(c);
-                out.entry((i, acc.target)).or_default().push((name.clone(), value));
+                out.entry(ev.person.id.clone()).or_default().push((acc.target, name.clone(), value));
             }
         }
     }
@@ -174,37 +246,32 @@ fn rank(op: OpKind, leaving: bool) -> u8 {
     }
 }
 
-struct Builder<'a> {
+/// Appends one person's actions to a shared list. Until the plan is numbered, an
+/// action's `seq` holds its order within the person (operation rank, then target), so
+/// that no second list is needed.
+struct Builder<'a, 'o> {
     program: &'a Program,
     person: &'a Person,
-    actions: Vec<(u8, TargetId, Action)>,
+    out: &'o mut Vec<Action>,
     leaving: bool,
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     fn push(&mut self, op: OpKind, target: TargetId, because: Reasons, reason: Option<Cow<'static, str>>) -> &mut Action {
         let t = &self.program.targets[target as usize];
-        self.actions.push((
-            rank(op, self.leaving),
-            target,
-            Action {
-                seq: 0,
-                op,
-                person: self.person.id.clone(),
-                target: t.name.clone(),
-                kind: None,
-                name: None,
-                on: None,
-                attributes: None,
-                changes: None,
-                field: None,
-                value: None,
-                because,
-                reason,
-            },
-        ));
-        let last = self.actions.len() - 1;
-        &mut self.actions[last].2
+        self.out.push(Action {
+            seq: (u32::from(rank(op, self.leaving)) << 16) | u32::from(target),
+            op,
+            kind: None,
+            person: self.person.id.clone(),
+            target: t.name.clone(),
+            name: None,
+            because,
+            reason,
+            detail: None,
+        });
+        let last = self.out.len() - 1;
+        &mut self.out[last]
     }
 
     fn because(&self, origins: &[u32]) -> Reasons {
@@ -220,15 +287,17 @@ fn add_days(d: NaiveDate, n: i64) -> NaiveDate {
     }
 }
 
+/// Appends a person's actions, in order, to `out`; notes go to `notes`.
 fn person_actions(
     program: &Program,
     ev: &PersonEval,
     st: &PersonState,
-    uniques: &UniqueMap,
-    index: usize,
+    assigned: &[(TargetId, String, Option<String>)],
     today: NaiveDate,
-) -> (Vec<Action>, Vec<String>) {
-    let mut notes = Vec::new();
+    out: &mut Vec<Action>,
+    notes: &mut Vec<String>,
+) {
+    let start = out.len();
     let person = ev.person;
     // A record without contracts may be an incomplete export: never a reason to take
     // access away.
@@ -237,12 +306,12 @@ fn person_actions(
             "person {} has no contracts in the HR data but holds accounts or grants; left alone",
             person.id
         ));
-        return (Vec::new(), notes);
+        return;
     }
     let mut b = Builder {
         program,
         person,
-        actions: Vec::new(),
+        out,
         leaving: !ev.in_scope,
     };
     // Targets where the person has (or gets) a usable account, with the account's
@@ -252,7 +321,6 @@ fn person_actions(
         let existing = st.accounts.iter().find(|a| *a.target == *program.targets[acc.target as usize].name).copied();
         let because = b.because(&[acc.because]);
         let spec = program.account_spec(acc.target);
-        let assigned = uniques.get(&(index, acc.target));
         let wanted_attrs = || {
             let mut m = Map::new();
             for (name, w) in &acc.attributes {
@@ -263,8 +331,9 @@ fn person_actions(
                         match kept {
                             Some(v) => v.clone(),
                             None => assigned
-                                .and_then(|list| list.iter().find(|(n, _)| n == name))
-                                .and_then(|(_, v)| v.clone())
+                                .iter()
+                                .find(|(t, n, _)| *t == acc.target && n == name)
+                                .and_then(|(_, _, v)| v.clone())
                                 .map_or(Json::Null, Json::String),
                         }
                     }
@@ -289,7 +358,7 @@ fn person_actions(
                 } else {
                     "joiner: contract active"
                 };
-                b.push(OpKind::Create, acc.target, because.clone(), Some(Cow::Borrowed(reason))).attributes = Some(Box::new(attrs.clone()));
+                b.push(OpKind::Create, acc.target, because.clone(), Some(Cow::Borrowed(reason))).detail_mut().attributes = Some(attrs.clone());
                 if acc.want == AccountWant::Enabled {
                     b.push(OpKind::Enable, acc.target, because, Some(Cow::Borrowed("contract active")));
                 }
@@ -305,7 +374,7 @@ fn person_actions(
                     }
                 }
                 if !changes.is_empty() {
-                    b.push(OpKind::Update, acc.target, because.clone(), None).changes = Some(Box::new(changes));
+                    b.push(OpKind::Update, acc.target, because.clone(), None).detail_mut().changes = Some(changes);
                 }
                 match (acc.want, a.enabled) {
                     (AccountWant::Enabled, false) => {
@@ -356,22 +425,26 @@ fn person_actions(
 
     // Grants: wanted while in scope, and only where the target's account (if the target
     // manages accounts) exists after this plan.
-    let mut wanted: BTreeSet<(TargetId, Kind, &str, Option<&str>)> = BTreeSet::new();
+    let mut wanted: Vec<(TargetId, Kind, &str, Option<&str>)> = Vec::with_capacity(ev.grants.len());
     if ev.in_scope {
         for g in &ev.grants {
             if program.account_spec(g.target).is_some() && !usable.contains_key(&g.target) {
                 continue;
             }
-            wanted.insert((g.target, g.kind, &*g.name, g.on.as_deref()));
+            wanted.push((g.target, g.kind, &*g.name, g.on.as_deref()));
             if !st.grants.iter().any(|s| same_grant(program, s, g.target, g.kind, &g.name, g.on.as_deref())) {
                 let because = b.because(&g.because);
                 let a = b.push(OpKind::Grant, g.target, because, None);
                 a.kind = Some(g.kind);
                 a.name = Some(g.name.clone());
-                a.on = g.on.as_deref().map(Arc::from);
+                if let Some(on) = g.on.as_deref() {
+                    a.detail_mut().on = Some(Arc::from(on));
+                }
             }
         }
     }
+    // Grants arrive sorted and unique from evaluation.
+    debug_assert!(wanted.windows(2).all(|w| w[0] < w[1]));
     for s in &st.grants {
         let (Some(t), Some(k)) = (program.target_id(&s.target), Kind::parse(&s.kind)) else {
             notes.push(format!(
@@ -380,12 +453,14 @@ fn person_actions(
             ));
             continue;
         };
-        if !wanted.contains(&(t, k, s.name.as_str(), s.on.as_deref())) {
+        if wanted.binary_search(&(t, k, s.name.as_str(), s.on.as_deref())).is_err() {
             let reason = if ev.in_scope { "no rule grants this any more" } else { "person out of scope" };
             let a = b.push(OpKind::Revoke, t, Reasons::new(), Some(Cow::Borrowed(reason)));
             a.kind = Some(k);
             a.name = Some(Arc::from(s.name.as_str()));
-            a.on = s.on.as_deref().map(Arc::from);
+            if let Some(on) = s.on.as_deref() {
+                a.detail_mut().on = Some(Arc::from(on));
+            }
         }
     }
 
@@ -417,61 +492,50 @@ fn person_actions(
                 if current != Some(value.as_str()) {
                     let because = b.because(&[w.because]);
                     let a = b.push(OpKind::Writeback, nmbrs, because, None);
-                    a.field = Some(Arc::from(w.field));
-                    a.value = Some(Arc::from(value));
+                    let d = a.detail_mut();
+                    d.field = Some(Arc::from(w.field));
+                    d.value = Some(Arc::from(value));
                 }
             }
         }
     }
 
-    let mut actions = b.actions;
-    actions.sort_by(|x, y| {
-        (x.0, x.1, x.2.kind, &x.2.name, &x.2.on, &x.2.field).cmp(&(y.0, y.1, y.2.kind, &y.2.name, &y.2.on, &y.2.field))
-    });
-    (actions.into_iter().map(|(_, _, a)| a).collect(), notes)
+    b.out[start..].sort_by(|x, y| (x.seq, x.kind, &x.name, x.on(), x.field()).cmp(&(y.seq, y.kind, &y.name, y.on(), y.field())));
 }
 
 fn same_grant(program: &Program, s: &GrantState, target: TargetId, kind: Kind, name: &str, on: Option<&str>) -> bool {
     *s.target == *program.targets[target as usize].name && s.kind == kind.as_str() && s.name == name && s.on.as_deref() == on
 }
 
-/// Persons whose wanted grants (after this plan) hold both sides of a `forbid`.
-fn forbid_violations(program: &Program, evals: &[PersonEval], input: &PlanInput, by_person: &HashMap<&str, PersonState>) -> Vec<Blocked> {
+/// The `forbid` pairs whose both sides this person would get.
+fn forbid_violations(program: &Program, ev: &PersonEval) -> Vec<Blocked> {
     let mut out = Vec::new();
-    if program.forbids.is_empty() {
+    if program.forbids.is_empty() || !ev.in_scope {
         return out;
     }
-    for ev in evals {
-        if !ev.in_scope {
-            continue;
-        }
-        let has = |(t, k, n): &(TargetId, Kind, Arc<str>)| {
-            ev.grants.iter().any(|g| g.target == *t && g.kind == *k && *g.name == **n)
-        };
-        for f in &program.forbids {
-            if has(&f.a) && has(&f.b) {
-                let origin = &program.origins[f.origin as usize];
-                let tname = |t: TargetId| program.targets[t as usize].name.clone();
-                out.push(Blocked::Forbid {
-                    person: ev.person.id.clone(),
-                    rule: Because::from(origin),
-                    message: format!(
-                        "person {} would get both {} \"{}\" in {} and {} \"{}\" in {}, which {}:{} forbids",
-                        ev.person.id,
-                        f.a.1.as_str(),
-                        f.a.2,
-                        tname(f.a.0),
-                        f.b.1.as_str(),
-                        f.b.2,
-                        tname(f.b.0),
-                        origin.file,
-                        origin.line
-                    ),
-                });
-            }
+    let has = |(t, k, n): &(TargetId, Kind, Arc<str>)| ev.grants.iter().any(|g| g.target == *t && g.kind == *k && *g.name == **n);
+    for f in &program.forbids {
+        if has(&f.a) && has(&f.b) {
+            let origin = &program.origins[f.origin as usize];
+            let tname = |t: TargetId| program.targets[t as usize].name.clone();
+            out.push(Blocked::Forbid {
+                person: ev.person.id.clone(),
+                rule: Because::from(origin),
+                message: format!(
+                    "person {} would get both {} \"{}\" in {} and {} \"{}\" in {}, which {}:{} forbids",
+                    ev.person.id,
+                    f.a.1.as_str(),
+                    f.a.2,
+                    tname(f.a.0),
+                    f.b.1.as_str(),
+                    f.b.2,
+                    tname(f.b.0),
+                    origin.file,
+                    origin.line
+                ),
+            });
         }
     }
-    let _ = (input, by_person);
     out
 }
 

@@ -6,7 +6,7 @@ mod state_after;
 mod table;
 mod unique;
 
-pub use build::{build_plan, plan_from_evals, PlanInput};
+pub use build::{build_plan, PlanInput};
 pub use state_after::state_after;
 pub use table::render_table;
 
@@ -44,35 +44,75 @@ fn op_name<S: Serializer>(op: &OpKind, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// One step of a plan. Shared text (person ids, target and entitlement names) is
-/// reference-counted, so a plan of millions of actions stays small.
+/// reference-counted and what few actions have sits behind [`Action::detail`], so a
+/// plan of millions of actions stays small.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Action {
     /// 1-based position in the plan.
-    pub seq: usize,
+    pub seq: u32,
     /// What to do.
     pub op: OpKind,
+    /// Entitlement kind (grant, revoke).
+    pub kind: Option<Kind>,
     /// The person's id.
     pub person: Arc<str>,
     /// The target's name.
     pub target: Arc<str>,
-    /// Entitlement kind (grant, revoke).
-    pub kind: Option<Kind>,
     /// Entitlement name (grant, revoke).
     pub name: Option<Arc<str>>,
-    /// Object of a permission.
-    pub on: Option<Arc<str>>,
-    /// All attributes of a new account, in rule order.
-    pub attributes: Option<Box<serde_json::Map<String, serde_json::Value>>>,
-    /// Attribute → [old, new] (update_account).
-    pub changes: Option<Box<serde_json::Map<String, serde_json::Value>>>,
-    /// Nmbrs field (writeback).
-    pub field: Option<Arc<str>>,
-    /// New value (writeback).
-    pub value: Option<Arc<str>>,
     /// The statements that caused it: indexes into [`Plan::origins`].
     pub because: Reasons,
     /// Why, in words, where no rule says it (revokes, lifecycle steps).
     pub reason: Option<Cow<'static, str>>,
+    /// Permission object, account attributes and changes, write-back field and value.
+    pub detail: Option<Box<Detail>>,
+}
+
+/// The parts of an action that only some operations have.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Detail {
+    /// Object of a permission (grant, revoke).
+    pub on: Option<Arc<str>>,
+    /// All attributes of a new account, in rule order (create_account).
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Attribute → [old, new] (update_account).
+    pub changes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Nmbrs field (writeback).
+    pub field: Option<Arc<str>>,
+    /// New value (writeback).
+    pub value: Option<Arc<str>>,
+}
+
+impl Action {
+    /// The object of a permission.
+    pub fn on(&self) -> Option<&str> {
+        self.detail.as_ref().and_then(|d| d.on.as_deref())
+    }
+
+    /// The attributes of a new account.
+    pub fn attributes(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.detail.as_ref().and_then(|d| d.attributes.as_ref())
+    }
+
+    /// The attribute changes of an update.
+    pub fn changes(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.detail.as_ref().and_then(|d| d.changes.as_ref())
+    }
+
+    /// The Nmbrs field of a write-back.
+    pub fn field(&self) -> Option<&str> {
+        self.detail.as_ref().and_then(|d| d.field.as_deref())
+    }
+
+    /// The value of a write-back.
+    pub fn value(&self) -> Option<&str> {
+        self.detail.as_ref().and_then(|d| d.value.as_deref())
+    }
+
+    /// The detail, created on first use.
+    pub fn detail_mut(&mut self) -> &mut Detail {
+        self.detail.get_or_insert_with(Default::default)
+    }
 }
 
 /// An action as JSON, with its reasons spelled out.
@@ -92,20 +132,20 @@ impl Serialize for ActionJson<'_> {
         if let Some(n) = &a.name {
             m.serialize_entry("name", &**n)?;
         }
-        if let Some(on) = &a.on {
-            m.serialize_entry("on", &**on)?;
+        if let Some(on) = a.on() {
+            m.serialize_entry("on", on)?;
         }
-        if let Some(attrs) = &a.attributes {
+        if let Some(attrs) = a.attributes() {
             m.serialize_entry("attributes", attrs)?;
         }
-        if let Some(ch) = &a.changes {
+        if let Some(ch) = a.changes() {
             m.serialize_entry("changes", ch)?;
         }
-        if let Some(f) = &a.field {
-            m.serialize_entry("field", &**f)?;
+        if let Some(f) = a.field() {
+            m.serialize_entry("field", f)?;
         }
-        if let Some(v) = &a.value {
-            m.serialize_entry("value", &**v)?;
+        if let Some(v) = a.value() {
+            m.serialize_entry("value", v)?;
         }
         let because: Vec<&Because> = a.because.iter().filter_map(|o| self.1.get(*o as usize)).collect();
         m.serialize_entry("because", &because)?;

@@ -19,16 +19,12 @@ pub fn state_after(state: &State, plan: &Plan) -> State {
                         id: None,
                         enabled: false,
                         disabled_on: None,
-                        attributes: a
-                            .attributes
-                            .clone()
-                            .map(|m| m.into_iter().collect())
-                            .unwrap_or_default(),
+                        attributes: a.attributes().map(|m| m.clone().into_iter().collect()).unwrap_or_default(),
                     });
                 }
             }
             OpKind::Update => {
-                if let (Some(acc), Some(changes)) = (next.accounts.iter_mut().find(|s| is_account(s)), &a.changes) {
+                if let (Some(acc), Some(changes)) = (next.accounts.iter_mut().find(|s| is_account(s)), a.changes()) {
                     for (k, pair) in changes.iter() {
                         let new = pair.as_array().and_then(|p| p.get(1)).cloned().unwrap_or_default();
                         acc.attributes.insert(k.clone(), new);
@@ -53,14 +49,14 @@ pub fn state_after(state: &State, plan: &Plan) -> State {
                 target: a.target.to_string(),
                 kind: a.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
                 name: a.name.as_deref().unwrap_or_default().to_string(),
-                on: a.on.as_deref().map(str::to_string),
+                on: a.on().map(str::to_string),
             }),
             OpKind::Revoke => next.grants.retain(|g| {
                 !(*g.person == *a.person
                     && *g.target == *a.target
                     && a.kind.is_some_and(|k| k.as_str() == g.kind)
                     && a.name.as_deref() == Some(g.name.as_str())
-                    && a.on.as_deref() == g.on.as_deref())
+                    && a.on() == g.on.as_deref())
             }),
             OpKind::Writeback => {}
         }

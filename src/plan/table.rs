@@ -7,13 +7,13 @@ use std::fmt::Write;
 pub fn render_table(plan: &Plan) -> String {
     let mut rows: Vec<[String; 6]> = Vec::with_capacity(plan.actions.len());
     for a in &plan.actions {
-        let what = match (a.kind, &a.name, &a.field) {
-            (Some(k), Some(n), _) => match &a.on {
+        let what = match (a.kind, &a.name, a.field()) {
+            (Some(k), Some(n), _) => match a.on() {
                 Some(on) => format!("{} {n:?} on {on:?}", k.as_str()),
                 None => format!("{} {n:?}", k.as_str()),
             },
-            (_, _, Some(f)) => format!("{f} = {:?}", a.value.as_deref().unwrap_or("")),
-            _ => match (&a.attributes, &a.changes) {
+            (_, _, Some(f)) => format!("{f} = {:?}", a.value().unwrap_or("")),
+            _ => match (a.attributes(), a.changes()) {
                 (Some(attrs), _) => attrs
                     .iter()
                     .take(2)

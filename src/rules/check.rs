@@ -1241,6 +1241,15 @@ impl<'a> Checker<'a> {
                 }
             };
         }
+        if let (Func::StartsWith | Func::EndsWith | Func::Contains, [_, CExpr { kind: CKind::Const(Value::Str(needle)), .. }]) =
+            (func, cs.as_slice())
+        {
+            if types[0] == Ty::Str || types[0] == Ty::Null {
+                let needle: Arc<str> = Arc::from(needle.as_ref());
+                let subject = cs.swap_remove(0);
+                return (CExpr { kind: CKind::TextTest(func, Box::new(subject), needle), span }, ty);
+            }
+        }
         (CExpr { kind: CKind::Call(func, cs), span }, ty)
     }
 
@@ -1329,7 +1338,7 @@ fn to_primary(mut c: CExpr) -> CExpr {
     fn walk(c: &mut CExpr) {
         match &mut c.kind {
             CKind::Contract(f) => c.kind = CKind::Primary(*f),
-            CKind::Not(e) | CKind::IsEmpty(e, _) | CKind::Matches(e, _) | CKind::InSet(e, _, _) => walk(e),
+            CKind::Not(e) | CKind::IsEmpty(e, _) | CKind::Matches(e, _) | CKind::InSet(e, _, _) | CKind::TextTest(_, e, _) => walk(e),
             CKind::And(v) | CKind::Or(v) | CKind::List(v) | CKind::Call(_, v) => v.iter_mut().for_each(walk),
             CKind::Cmp(_, a, b) | CKind::In(a, b, _) | CKind::Add(a, b) | CKind::Sub(a, b) => {
                 walk(a);

@@ -3,6 +3,7 @@
 //! Evaluation never fails and never panics on data: missing values are `null`, and
 //! comparisons with `null` are false (except `== null` and `is empty`).
 
+use super::functions::Func;
 use super::program::*;
 use crate::model::person::ContractField;
 use crate::model::{Contract, Person, Value};
@@ -92,8 +93,13 @@ pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
         CKind::And(parts) => Value::Bool(parts.iter().all(|p| eval(p, ctx).is_true())),
         CKind::Or(parts) => Value::Bool(parts.iter().any(|p| eval(p, ctx).is_true())),
         CKind::Cmp(op, a, b) => {
-            let (va, vb) = (eval(a, ctx), eval(b, ctx));
-            Value::Bool(compare(*op, &va, &vb, is_null_literal(a) || is_null_literal(b)))
+            // A constant on the right (the usual case) is compared in place.
+            let va = eval(a, ctx);
+            let result = match &b.kind {
+                CKind::Const(vb) => compare(*op, &va, vb, is_null_literal(a) || vb.is_null()),
+                _ => compare(*op, &va, &eval(b, ctx), is_null_literal(a) || is_null_literal(b)),
+            };
+            Value::Bool(result)
         }
         CKind::InSet(x, set, negated) => {
             let v = eval(x, ctx);
@@ -116,6 +122,14 @@ pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
         CKind::Sub(a, b) => sub(eval(a, ctx), eval(b, ctx)),
         CKind::List(items) => Value::List(items.iter().map(|i| eval(i, ctx)).collect()),
         CKind::Call(f, args) => f.apply(args.iter().map(|a| eval(a, ctx)).collect()),
+        CKind::TextTest(f, x, needle) => match eval(x, ctx) {
+            Value::Str(s) => Value::Bool(match f {
+                Func::StartsWith => s.starts_with(&**needle),
+                Func::EndsWith => s.ends_with(&**needle),
+                _ => s.contains(&**needle),
+            }),
+            _ => Value::Null,
+        },
         CKind::Matches(x, re) => match eval(x, ctx) {
             Value::Str(s) => Value::Bool(re.is_match(&s)),
             _ => Value::Null,

@@ -181,7 +181,7 @@ fn part(program: &Program, e: &CExpr, ctx: &Ctx) -> ConditionPart {
             operand(a);
             operand(b);
         }
-        CKind::InSet(a, _, _) | CKind::IsEmpty(a, _) | CKind::Matches(a, _) => operand(a),
+        CKind::InSet(a, _, _) | CKind::IsEmpty(a, _) | CKind::Matches(a, _) | CKind::TextTest(_, a, _) => operand(a),
         CKind::Call(_, args) => args.iter().for_each(operand),
         _ => {}
     }

@@ -7,8 +7,7 @@ use super::span::{SourceMap, Span};
 use crate::model::person::{ContractField, PersonField};
 use crate::model::Value;
 use regex::Regex;
-use rustc_hash::FxHashMap;
-use std::collections::HashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 /// Index of a target in [`Program::targets`].
@@ -158,6 +157,9 @@ pub enum CKind {
     Call(Func, Vec<CExpr>),
     /// `matches(s, "regex")`
     Matches(Box<CExpr>, Arc<Regex>),
+    /// `starts_with`, `ends_with` or `contains` of a text and a constant: the common
+    /// case, compiled without an argument list.
+    TextTest(Func, Box<CExpr>, Arc<str>),
     /// `x is empty` (negated for `is not empty`)
     IsEmpty(Box<CExpr>, bool),
 }
@@ -166,7 +168,7 @@ pub enum CKind {
 #[derive(Debug, Clone, Default)]
 pub struct ConstSet {
     /// String elements.
-    pub strings: HashSet<Arc<str>>,
+    pub strings: FxHashSet<Arc<str>>,
     /// Other elements (numbers, dates), compared one by one.
     pub others: Vec<Value<'static>>,
 }
@@ -183,7 +185,7 @@ impl CExpr {
     pub fn visit(&self, f: &mut dyn FnMut(&CExpr)) {
         f(self);
         match &self.kind {
-            CKind::Not(e) | CKind::IsEmpty(e, _) | CKind::Matches(e, _) | CKind::InSet(e, _, _) => {
+            CKind::Not(e) | CKind::IsEmpty(e, _) | CKind::Matches(e, _) | CKind::InSet(e, _, _) | CKind::TextTest(_, e, _) => {
                 e.visit(f)
             }
             CKind::And(v) | CKind::Or(v) | CKind::List(v) | CKind::Call(_, v) => {

@@ -31,16 +31,18 @@ const CONTRACT_KEYS: &[&str] = &[
     "function_code", "cost_center", "cost_center_code", "manager_id",
 ];
 
-/// Parses and validates a persons file.
+/// Parses and validates a persons file. Records are read one at a time, so memory
+/// holds the persons, not a syntax tree of the whole file.
 pub fn parse_persons(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> {
-    let records = split_records(file, text).map_err(|e| DataErrors(vec![e]))?;
     let mut errors = Vec::new();
-    let mut persons = Vec::with_capacity(records.len());
-    let mut seen = HashSet::with_capacity(records.len());
-    for (n, record) in records.into_iter().enumerate() {
+    let mut persons = Vec::new();
+    let mut seen = HashSet::new();
+    let mut n = 0;
+    let read = for_each_record(file, text, &mut |record: Value| {
+        n += 1;
         let mut r = RecordReader {
             file,
-            record: n + 1,
+            record: n,
             id: None,
             errors: &mut errors,
         };
@@ -51,6 +53,9 @@ pub fn parse_persons(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> 
         } else if let Some(p) = person {
             persons.push(p);
         }
+    });
+    if let Err(e) = read {
+        return Err(DataErrors(vec![e]));
     }
     if errors.is_empty() {
         Ok(persons)
@@ -59,8 +64,35 @@ pub fn parse_persons(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> 
     }
 }
 
-/// The records of a JSON array or of JSON Lines (blank lines skipped).
-fn split_records(file: &str, text: &str) -> Result<Vec<Value>, DataError> {
+/// Calls `f` with each element of a JSON array.
+struct EachRecord<'f>(&'f mut dyn FnMut(Value));
+
+impl<'de> serde::de::Visitor<'de> for EachRecord<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of person records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<Value>()? {
+            (self.0)(v);
+        }
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for EachRecord<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+/// Feeds each record of a JSON array or of JSON Lines (blank lines skipped) to `f`.
+fn for_each_record(file: &str, text: &str, f: &mut dyn FnMut(Value)) -> Result<(), DataError> {
+    use serde::de::DeserializeSeed;
     let err = |record: Option<usize>, message: String| DataError {
         file: file.to_string(),
         record,
@@ -70,27 +102,23 @@ fn split_records(file: &str, text: &str) -> Result<Vec<Value>, DataError> {
     };
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('[') {
-        return serde_json::from_str::<Vec<Value>>(trimmed).map_err(|e| {
-            err(
-                None,
-                format!("not a valid JSON array of person records: {e}"),
-            )
-        });
+        let mut de = serde_json::Deserializer::from_str(trimmed);
+        return EachRecord(f)
+            .deserialize(&mut de)
+            .and_then(|()| de.end())
+            .map_err(|e| err(None, format!("not a valid JSON array of person records: {e}")));
     }
-    let mut out = Vec::new();
+    let mut count = 0;
     for (n, line) in trimmed.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let v = serde_json::from_str::<Value>(line).map_err(|e| {
-            err(
-                Some(out.len() + 1),
-                format!("line {} is not a JSON object: {e}", n + 1),
-            )
-        })?;
-        out.push(v);
+        count += 1;
+        let v = serde_json::from_str::<Value>(line)
+            .map_err(|e| err(Some(count), format!("line {} is not a JSON object: {e}", n + 1)))?;
+        f(v);
     }
-    Ok(out)
+    Ok(())
 }
 
 struct RecordReader<'a> {

@@ -41,10 +41,10 @@ pub fn lines(plan: &Plan) -> Vec<String> {
     plan.actions
         .iter()
         .map(|a| {
-            let detail = match (&a.kind, &a.name, &a.field) {
+            let detail = match (&a.kind, &a.name, a.field()) {
                 (Some(k), Some(n), _) => format!("{} {n}", k.as_str()),
-                (_, _, Some(f)) => format!("{f}={}", a.value.clone().unwrap_or_default()),
-                _ => match (&a.attributes, &a.changes) {
+                (_, _, Some(f)) => format!("{f}={}", a.value().unwrap_or_default()),
+                _ => match (a.attributes(), a.changes()) {
                     (Some(attrs), _) => serde_json::to_string(attrs).unwrap_or_default(),
                     (_, Some(ch)) => serde_json::to_string(ch).unwrap_or_default(),
                     _ => String::new(),
