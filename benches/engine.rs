@@ -11,7 +11,8 @@ use stroom::model::{Person, State};
 use stroom::plan::{build_plan, PlanInput};
 
 fn persons(n: usize, rules: usize) -> Vec<Person> {
-    let json = serde_json::Value::Array(stroom::generate::persons_for_rules(n, 42, rules)).to_string();
+    let json =
+        serde_json::Value::Array(stroom::generate::persons_for_rules(n, 42, rules)).to_string();
     stroom::source::persons::parse_persons("bench.json", &json).unwrap_or_default()
 }
 

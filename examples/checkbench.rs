@@ -2,7 +2,10 @@
 //! `cargo run --release --example checkbench -- 10000`
 
 fn main() {
-    let n = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let n = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
     let text = stroom::generate::rules(n, 7);
     for _ in 0..5 {
         let t = std::time::Instant::now();

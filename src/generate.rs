@@ -40,39 +40,151 @@ impl Rng {
 }
 
 const FIRST_NAMES: &[(&str, &str)] = &[
-    ("Jan", "male"), ("Pieter", "male"), ("Daan", "male"), ("Sem", "male"), ("Lucas", "male"),
-    ("Bram", "male"), ("Thijs", "male"), ("Ruben", "male"), ("Joël", "male"), ("Stijn", "male"),
-    ("Mohammed", "male"), ("Mehmet", "male"), ("Wouter", "male"), ("Sjoerd", "male"), ("Gert-Jan", "male"),
-    ("Anna", "female"), ("Emma", "female"), ("Sophie", "female"), ("Julia", "female"), ("Zoë", "female"),
-    ("Noëlle", "female"), ("Fleur", "female"), ("Lotte", "female"), ("Sanne", "female"), ("Ilse", "female"),
-    ("Fatima", "female"), ("Aïcha", "female"), ("Marieke", "female"), ("Renée", "female"), ("Inge", "female"),
-    ("Chloë", "female"), ("Eline", "female"), ("Maaike", "female"), ("Søren", "male"), ("Łukasz", "male"),
+    ("Jan", "male"),
+    ("Pieter", "male"),
+    ("Daan", "male"),
+    ("Sem", "male"),
+    ("Lucas", "male"),
+    ("Bram", "male"),
+    ("Thijs", "male"),
+    ("Ruben", "male"),
+    ("Joël", "male"),
+    ("Stijn", "male"),
+    ("Mohammed", "male"),
+    ("Mehmet", "male"),
+    ("Wouter", "male"),
+    ("Sjoerd", "male"),
+    ("Gert-Jan", "male"),
+    ("Anna", "female"),
+    ("Emma", "female"),
+    ("Sophie", "female"),
+    ("Julia", "female"),
+    ("Zoë", "female"),
+    ("Noëlle", "female"),
+    ("Fleur", "female"),
+    ("Lotte", "female"),
+    ("Sanne", "female"),
+    ("Ilse", "female"),
+    ("Fatima", "female"),
+    ("Aïcha", "female"),
+    ("Marieke", "female"),
+    ("Renée", "female"),
+    ("Inge", "female"),
+    ("Chloë", "female"),
+    ("Eline", "female"),
+    ("Maaike", "female"),
+    ("Søren", "male"),
+    ("Łukasz", "male"),
 ];
-const PREFIXES: &[&str] = &["van", "de", "van der", "van den", "van de", "ter", "den", "in 't", "van 't", "op de"];
+const PREFIXES: &[&str] = &[
+    "van", "de", "van der", "van den", "van de", "ter", "den", "in 't", "van 't", "op de",
+];
 const LAST_NAMES: &[&str] = &[
-    "Jong", "Vries", "Berg", "Dijk", "Bakker", "Janssen", "Visser", "Smit", "Meijer", "Boer",
-    "Mulder", "Groot", "Bos", "Vos", "Peters", "Hendriks", "Leeuwen", "Dekker", "Brouwer", "Wit",
-    "Dijkstra", "Smits", "Graaf", "Linden", "Kok", "Jacobs", "Haan", "Vermeulen", "Heuvel", "Veen",
-    "Broek", "Bruijn", "Schouten", "Beek", "Willems", "Hoekstra", "Koster", "Prins", "Huisman", "Kuipers",
-    "Yılmaz", "El Amrani", "Öztürk", "Nguyễn", "Müller", "Çelik", "Wijnaldum", "IJzerman", "Ĳsselstein", "Hart",
+    "Jong",
+    "Vries",
+    "Berg",
+    "Dijk",
+    "Bakker",
+    "Janssen",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "Boer",
+    "Mulder",
+    "Groot",
+    "Bos",
+    "Vos",
+    "Peters",
+    "Hendriks",
+    "Leeuwen",
+    "Dekker",
+    "Brouwer",
+    "Wit",
+    "Dijkstra",
+    "Smits",
+    "Graaf",
+    "Linden",
+    "Kok",
+    "Jacobs",
+    "Haan",
+    "Vermeulen",
+    "Heuvel",
+    "Veen",
+    "Broek",
+    "Bruijn",
+    "Schouten",
+    "Beek",
+    "Willems",
+    "Hoekstra",
+    "Koster",
+    "Prins",
+    "Huisman",
+    "Kuipers",
+    "Yılmaz",
+    "El Amrani",
+    "Öztürk",
+    "Nguyễn",
+    "Müller",
+    "Çelik",
+    "Wijnaldum",
+    "IJzerman",
+    "Ĳsselstein",
+    "Hart",
 ];
-const PREFIXED: &[&str] = &["Berg", "Dijk", "Vries", "Leeuwen", "Heuvel", "Veen", "Broek", "Beek", "Linden", "Hart", "Graaf", "Wit", "Haan", "Jong", "Boer"];
+const PREFIXED: &[&str] = &[
+    "Berg", "Dijk", "Vries", "Leeuwen", "Heuvel", "Veen", "Broek", "Beek", "Linden", "Hart",
+    "Graaf", "Wit", "Haan", "Jong", "Boer",
+];
 
 /// The companies of the example group.
-pub const COMPANIES: &[&str] = &["Van Dijk Holding B.V.", "Van Dijk Logistiek B.V.", "Van Dijk Techniek B.V."];
+pub const COMPANIES: &[&str] = &[
+    "Van Dijk Holding B.V.",
+    "Van Dijk Logistiek B.V.",
+    "Van Dijk Techniek B.V.",
+];
 
 /// Departments with their functions (name, code).
 pub const DEPARTMENTS: &[(&str, &str, &[&str])] = &[
     ("Directie", "10", &["Directeur", "Office Manager"]),
-    ("Finance", "20", &["Controller", "Financieel Medewerker", "Payroll Administrator", "Payroll Approver"]),
+    (
+        "Finance",
+        "20",
+        &[
+            "Controller",
+            "Financieel Medewerker",
+            "Payroll Administrator",
+            "Payroll Approver",
+        ],
+    ),
     ("HR", "30", &["HR Adviseur", "Recruiter", "HR Manager"]),
     ("Sales", "40", &["Account Manager", "Sales Manager"]),
     ("Inside Sales", "41", &["Inside Sales Medewerker"]),
     ("Marketing", "50", &["Marketeer", "Content Specialist"]),
-    ("IT", "60", &["Developer", "DevOps", "Servicedesk Medewerker", "IT Manager"]),
-    ("Engineering", "70", &["Werkvoorbereider", "Monteur", "Engineer"]),
-    ("Logistiek", "80", &["Chauffeur", "Planner", "Magazijnmedewerker"]),
-    ("Klantenservice", "90", &["Klantenservice Medewerker", "Teamleider Klantenservice"]),
+    (
+        "IT",
+        "60",
+        &[
+            "Developer",
+            "DevOps",
+            "Servicedesk Medewerker",
+            "IT Manager",
+        ],
+    ),
+    (
+        "Engineering",
+        "70",
+        &["Werkvoorbereider", "Monteur", "Engineer"],
+    ),
+    (
+        "Logistiek",
+        "80",
+        &["Chauffeur", "Planner", "Magazijnmedewerker"],
+    ),
+    (
+        "Klantenservice",
+        "90",
+        &["Klantenservice Medewerker", "Teamleider Klantenservice"],
+    ),
 ];
 
 fn date(days_from_epoch_2026: i64) -> String {
@@ -85,10 +197,18 @@ fn date(days_from_epoch_2026: i64) -> String {
     d.unwrap_or(base).format("%Y-%m-%d").to_string()
 }
 
-fn contract(rng: &mut Rng, id: String, start: i64, end: Option<i64>, manager: Option<&str>) -> Value {
+fn contract(
+    rng: &mut Rng,
+    id: String,
+    start: i64,
+    end: Option<i64>,
+    manager: Option<&str>,
+) -> Value {
     let (dept, code, functions) = rng.pick(DEPARTMENTS);
     let function = rng.pick(functions);
-    let hours = *rng.pick(&[40.0, 40.0, 40.0, 36.0, 32.0, 32.0, 24.0, 20.0, 16.0, 12.0, 8.0]);
+    let hours = *rng.pick(&[
+        40.0, 40.0, 40.0, 36.0, 32.0, 32.0, 24.0, 20.0, 16.0, 12.0, 8.0,
+    ]);
     json!({
         "id": id,
         "start": date(start),
@@ -123,12 +243,26 @@ pub fn persons(n: usize, seed: u64) -> Vec<Value> {
         let married = rng.chance(25);
         let (partner_prefix, partner_last, convention) = if married {
             let pp = rng.chance(40).then(|| *rng.pick(PREFIXES));
-            let pl = if pp.is_some() { *rng.pick(PREFIXED) } else { *rng.pick(LAST_NAMES) };
-            (pp, Some(pl), *rng.pick(&["own", "partner", "own_partner", "partner_own"]))
+            let pl = if pp.is_some() {
+                *rng.pick(PREFIXED)
+            } else {
+                *rng.pick(LAST_NAMES)
+            };
+            (
+                pp,
+                Some(pl),
+                *rng.pick(&["own", "partner", "own_partner", "partner_own"]),
+            )
         } else {
             (None, None, "own")
         };
-        let manager = (i >= managers).then(|| format!("{:08x}-0000-4000-8000-{:012x}", seed as u32, rng.below(managers)));
+        let manager = (i >= managers).then(|| {
+            format!(
+                "{:08x}-0000-4000-8000-{:012x}",
+                seed as u32,
+                rng.below(managers)
+            )
+        });
         let external = i >= managers && rng.chance(8);
         // Scenario mix: most are current staff; some start later, some left, some have
         // two contracts, a few are rehires.
@@ -145,10 +279,28 @@ pub fn persons(n: usize, seed: u64) -> Vec<Value> {
         let contracts: Vec<Value> = spans
             .into_iter()
             .enumerate()
-            .map(|(k, (start, end))| contract(&mut rng, format!("{id}-{}", k + 1), start, end, manager.as_deref()))
+            .map(|(k, (start, end))| {
+                contract(
+                    &mut rng,
+                    format!("{id}-{}", k + 1),
+                    start,
+                    end,
+                    manager.as_deref(),
+                )
+            })
             .collect();
-        let employee_type = if external { "external" } else if scenario >= 95 { "formerPayroll" } else { "payroll" };
-        let initials: String = first.chars().next().map(|c| format!("{c}.")).unwrap_or_default();
+        let employee_type = if external {
+            "external"
+        } else if scenario >= 95 {
+            "formerPayroll"
+        } else {
+            "payroll"
+        };
+        let initials: String = first
+            .chars()
+            .next()
+            .map(|c| format!("{c}."))
+            .unwrap_or_default();
         out.push(json!({
             "id": id,
             "employee_number": 1000 + i,
@@ -179,8 +331,12 @@ pub fn persons(n: usize, seed: u64) -> Vec<Value> {
 /// Department and function names of the large generated data sets: a rule set of `n`
 /// statements has about n/10 departments and n/5 functions, as real matrices do.
 pub fn scale_names(n_rules: usize) -> (Vec<String>, Vec<String>) {
-    let departments = (0..(n_rules / 10).max(10)).map(|k| format!("Afdeling {k:04}")).collect();
-    let functions = (0..(n_rules / 5).max(10)).map(|k| format!("Functie {k:04}")).collect();
+    let departments = (0..(n_rules / 10).max(10))
+        .map(|k| format!("Afdeling {k:04}"))
+        .collect();
+    let functions = (0..(n_rules / 5).max(10))
+        .map(|k| format!("Functie {k:04}"))
+        .collect();
     (departments, functions)
 }
 
@@ -211,7 +367,9 @@ pub fn persons_for_rules(n: usize, seed: u64, n_rules: usize) -> Vec<Value> {
 pub fn rules(n: usize, seed: u64) -> String {
     let mut rng = Rng::new(seed);
     let (departments, functions) = scale_names(n);
-    let mut out = String::from("default target ad\nscope from 14 days before start until 30 days after end\n\n");
+    let mut out = String::from(
+        "default target ad\nscope from 14 days before start until 30 days after end\n\n",
+    );
     for i in 0..n {
         let dept = rng.pick(&departments).clone();
         let other = rng.pick(&departments).clone();

@@ -56,6 +56,12 @@
 //! assert!(text.contains("a.stroom:1:6"));
 //! ```
 
+// Input must never crash Stroom: no unwrap, expect or panic outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod generate;
 pub mod model;
 pub mod plan;

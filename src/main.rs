@@ -1,5 +1,11 @@
 //! The `stroom` command line.
 
+// Input must never crash Stroom: no unwrap, expect or panic outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod cli;
 
 fn main() -> std::process::ExitCode {

@@ -90,23 +90,39 @@ pub fn persons_json(persons: &[toml::Value]) -> String {
         match v {
             toml::Value::String(s) => s.clone().into(),
             toml::Value::Integer(i) => (*i).into(),
-            toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            toml::Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+            }
             toml::Value::Boolean(b) => (*b).into(),
             toml::Value::Datetime(d) => d.to_string().into(),
             toml::Value::Array(a) => a.iter().map(conv).collect::<Vec<_>>().into(),
-            toml::Value::Table(t) => t.iter().map(|(k, v)| (k.clone(), conv(v))).collect::<serde_json::Map<_, _>>().into(),
+            toml::Value::Table(t) => t
+                .iter()
+                .map(|(k, v)| (k.clone(), conv(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
         }
     }
     serde_json::Value::Array(persons.iter().map(conv).collect()).to_string()
 }
 
 fn date(s: &str, what: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{what}: {s:?} is not a date (YYYY-MM-DD)"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{what}: {s:?} is not a date (YYYY-MM-DD)"))
 }
 
-fn resolve(program: &Program, text: &str) -> Result<(TargetId, Kind, String, Option<String>), String> {
-    let e = parse_entitlement(0, text).map_err(|d| format!("{text:?}: {}; write it as in a grant: group \"Name\" in ad", d.problem))?;
-    let kind = Kind::parse(&e.kind.name).ok_or_else(|| format!("{text:?}: unknown kind `{}`", e.kind.name))?;
+fn resolve(
+    program: &Program,
+    text: &str,
+) -> Result<(TargetId, Kind, String, Option<String>), String> {
+    let e = parse_entitlement(0, text).map_err(|d| {
+        format!(
+            "{text:?}: {}; write it as in a grant: group \"Name\" in ad",
+            d.problem
+        )
+    })?;
+    let kind = Kind::parse(&e.kind.name)
+        .ok_or_else(|| format!("{text:?}: unknown kind `{}`", e.kind.name))?;
     let lit = |x: &crate::rules::ast::Expr| match &x.kind {
         crate::rules::ast::ExprKind::Literal(crate::rules::ast::Literal::Str(s)) => Ok(s.clone()),
         _ => Err(format!("{text:?}: write the name as a plain string")),
@@ -114,28 +130,50 @@ fn resolve(program: &Program, text: &str) -> Result<(TargetId, Kind, String, Opt
     let name = lit(&e.name)?;
     let on = e.on.as_ref().map(lit).transpose()?;
     let target = match &e.target {
-        Some(t) => program.target_id(&t.name).ok_or_else(|| format!("{text:?}: unknown target `{}`", t.name))?,
-        None => program.default_target.ok_or_else(|| format!("{text:?}: add `in TARGET` (the rules have no default target)"))?,
+        Some(t) => program
+            .target_id(&t.name)
+            .ok_or_else(|| format!("{text:?}: unknown target `{}`", t.name))?,
+        None => program.default_target.ok_or_else(|| {
+            format!("{text:?}: add `in TARGET` (the rules have no default target)")
+        })?,
     };
     Ok((target, kind, name, on))
 }
 
 /// Runs the cases of a test file against a program.
-pub fn run_cases(program: &Program, persons: &[Person], file: &TestFile) -> Result<FileResult, String> {
+pub fn run_cases(
+    program: &Program,
+    persons: &[Person],
+    file: &TestFile,
+) -> Result<FileResult, String> {
     let population = Population::new(persons);
-    let default_today = file.today.as_deref().map(|d| date(d, "today")).transpose()?;
+    let default_today = file
+        .today
+        .as_deref()
+        .map(|d| date(d, "today"))
+        .transpose()?;
     let with_manager = program_reads_manager(program);
     let mut fired = BTreeSet::new();
     let mut cases = Vec::new();
     for (n, case) in file.cases.iter().enumerate() {
-        let name = case.name.clone().unwrap_or_else(|| format!("case {} ({})", n + 1, case.person));
+        let name = case
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("case {} ({})", n + 1, case.person));
         let today = match (&case.today, default_today) {
             (Some(d), _) => date(d, &name)?,
             (None, Some(d)) => d,
-            (None, None) => return Err(format!("{name}: no date; set `today` in the file or the case")),
+            (None, None) => {
+                return Err(format!(
+                    "{name}: no date; set `today` in the file or the case"
+                ))
+            }
         };
         let Some(person) = population.get(&case.person) else {
-            return Err(format!("{name}: no person with id {:?} in this file", case.person));
+            return Err(format!(
+                "{name}: no person with id {:?} in this file",
+                case.person
+            ));
         };
         let ev = evaluate_person(program, &population, person, today, with_manager);
         for g in &ev.grants {
@@ -143,12 +181,20 @@ pub fn run_cases(program: &Program, persons: &[Person], file: &TestFile) -> Resu
         }
         fired.extend(ev.writebacks.iter().map(|w| w.because));
         let has = |want: &(TargetId, Kind, String, Option<String>)| {
-            ev.grants.iter().any(|g| g.target == want.0 && g.kind == want.1 && *g.name == *want.2 && g.on.as_deref() == want.3.as_deref())
+            ev.grants.iter().any(|g| {
+                g.target == want.0
+                    && g.kind == want.1
+                    && *g.name == *want.2
+                    && g.on.as_deref() == want.3.as_deref()
+            })
         };
         let mut failures = Vec::new();
         for m in &case.must {
             if !has(&resolve(program, m)?) {
-                failures.push(format!("must get {m}, did not (see `stroom explain --person {}`)", case.person));
+                failures.push(format!(
+                    "must get {m}, did not (see `stroom explain --person {}`)",
+                    case.person
+                ));
             }
         }
         for m in &case.must_not {

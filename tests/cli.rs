@@ -13,7 +13,11 @@ fn stroom(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn temp_file(dir: &Path, name: &str, content: &str) -> PathBuf {
@@ -43,12 +47,19 @@ fn check_passes_on_the_examples() {
 #[test]
 fn check_fails_with_located_errors_and_json() {
     let dir = tempfile::tempdir().expect("tmp");
-    let f = temp_file(dir.path(), "bad.stroom", "default target ad\nwhen departmnet == \"Sales\" grant group \"X\"\n");
+    let f = temp_file(
+        dir.path(),
+        "bad.stroom",
+        "default target ad\nwhen departmnet == \"Sales\" grant group \"X\"\n",
+    );
     let f = f.to_str().expect("utf-8 path");
     let o = stroom(&["check", f]);
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o);
-    assert!(out.contains("stroom::unknown_field") && out.contains("did you mean `department`?"), "{out}");
+    assert!(
+        out.contains("stroom::unknown_field") && out.contains("did you mean `department`?"),
+        "{out}"
+    );
     assert!(out.contains("bad.stroom:2:6"), "{out}");
 
     let o = stroom(&["lint", "--format", "json", f]);
@@ -65,7 +76,10 @@ fn deny_warnings_turns_warnings_into_failure() {
     let f = temp_file(dir.path(), "w.stroom", "let unused = 1\n");
     let f = f.to_str().expect("utf-8 path");
     assert_eq!(stroom(&["check", f]).status.code(), Some(0));
-    assert_eq!(stroom(&["check", "--deny-warnings", f]).status.code(), Some(1));
+    assert_eq!(
+        stroom(&["check", "--deny-warnings", f]).status.code(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -82,7 +96,10 @@ fn plan_table_and_json() {
     let o = stroom(&args);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let out = text(&o);
-    assert!(out.contains("create_account") && out.contains("ad-account (10-accounts.stroom:4)"), "{out}");
+    assert!(
+        out.contains("create_account") && out.contains("ad-account (10-accounts.stroom:4)"),
+        "{out}"
+    );
     args.extend_from_slice(&["--format", "json"]);
     let o = stroom(&args);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json plan");
@@ -105,7 +122,11 @@ fn blocked_plan_exits_3_and_says_why() {
     args.extend_from_slice(&EXAMPLE[2..]);
     let o = stroom(&args);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(text(&o).contains("more than the threshold of 5"), "{}", text(&o));
+    assert!(
+        text(&o).contains("more than the threshold of 5"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -116,20 +137,40 @@ fn bad_persons_file_names_record_and_field() {
         "p.json",
         r#"[{"id":"a","last_name":"B","contracts":[{"id":"1","start":"01-01-2026"}]}]"#,
     );
-    let o = stroom(&["plan", "--rules", "rules-examples/vandijk", "--persons", persons.to_str().expect("path"), "--today", "2026-12-01"]);
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        persons.to_str().expect("path"),
+        "--today",
+        "2026-12-01",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o);
-    assert!(out.contains("record 1 (id \"a\"), field `contracts[0].start`"), "{out}");
+    assert!(
+        out.contains("record 1 (id \"a\"), field `contracts[0].start`"),
+        "{out}"
+    );
     assert!(out.contains("nothing was planned"), "{out}");
 }
 
 #[test]
 fn bad_state_file_names_the_field() {
     let dir = tempfile::tempdir().expect("tmp");
-    let state = temp_file(dir.path(), "s.json", r#"{"accounts":[{"person":"a","target":"ad"}]}"#);
+    let state = temp_file(
+        dir.path(),
+        "s.json",
+        r#"{"accounts":[{"person":"a","target":"ad"}]}"#,
+    );
     let mut args: Vec<&str> = vec!["plan"];
     args.extend_from_slice(&EXAMPLE[..4]);
-    args.extend_from_slice(&["--state", state.to_str().expect("path"), "--today", "2026-12-01"]);
+    args.extend_from_slice(&[
+        "--state",
+        state.to_str().expect("path"),
+        "--today",
+        "2026-12-01",
+    ]);
     let o = stroom(&args);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("missing field `enabled`"), "{}", text(&o));
@@ -137,7 +178,11 @@ fn bad_state_file_names_the_field() {
 
 #[test]
 fn explain_shows_sub_conditions() {
-    let mut args = vec!["explain", "--person", "000007ea-0000-4000-8000-000000000017"];
+    let mut args = vec![
+        "explain",
+        "--person",
+        "000007ea-0000-4000-8000-000000000017",
+    ];
     args.extend_from_slice(&EXAMPLE[..4]);
     args.extend_from_slice(&["--today", "2026-12-01"]);
     let o = stroom(&args);
@@ -145,14 +190,26 @@ fn explain_shows_sub_conditions() {
     let out = text(&o);
     assert!(out.contains("not met all-staff"), "{out}");
     assert!(out.contains("contract.active → false"), "{out}");
-    let o = stroom(&["explain", "--person", "nobody", "--rules", "rules-examples/vandijk", "--persons", "rules-examples/vandijk-persons.json"]);
+    let o = stroom(&[
+        "explain",
+        "--person",
+        "nobody",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+    ]);
     assert_eq!(o.status.code(), Some(1));
 }
 
 #[test]
 fn fmt_check_and_write() {
     let dir = tempfile::tempdir().expect("tmp");
-    let f = temp_file(dir.path(), "a.stroom", "default target ad\nwhen department==\"Sales\" grant group \"X\" # note\n");
+    let f = temp_file(
+        dir.path(),
+        "a.stroom",
+        "default target ad\nwhen department==\"Sales\" grant group \"X\" # note\n",
+    );
     let p = f.to_str().expect("path");
     assert_eq!(stroom(&["fmt", "--check", p]).status.code(), Some(1));
     assert_eq!(stroom(&["fmt", p]).status.code(), Some(0));
@@ -162,7 +219,10 @@ fn fmt_check_and_write() {
     );
     assert_eq!(stroom(&["fmt", "--check", p]).status.code(), Some(0));
     // The shipped examples are formatted.
-    assert_eq!(stroom(&["fmt", "--check", "rules-examples"]).status.code(), Some(0));
+    assert_eq!(
+        stroom(&["fmt", "--check", "rules-examples"]).status.code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -172,7 +232,7 @@ fn rule_tests_pass_fail_and_coverage() {
     assert!(text(&o).contains("passed, 0 failed"), "{}", text(&o));
 
     let dir = tempfile::tempdir().expect("tmp");
-    let rules = temp_file(dir.path(), "r.stroom", "default target ad\nwhen department == \"Sales\" grant group \"CRM\"\nwhen department == \"IT\" grant group \"Dev\"\n");
+    temp_file(dir.path(), "r.stroom", "default target ad\nwhen department == \"Sales\" grant group \"CRM\"\nwhen department == \"IT\" grant group \"Dev\"\n");
     let t = temp_file(
         dir.path(),
         "x.stroomtest.toml",
@@ -181,7 +241,13 @@ fn rule_tests_pass_fail_and_coverage() {
     let o = stroom(&["test", t.to_str().expect("path")]);
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o);
-    assert!(out.contains("FAIL") && out.contains("must not get group \"CRM\" in ad, did"), "{out}");
-    assert!(out.contains("1 statement(s) no test made fire") && out.contains("r.stroom:3"), "{out}");
+    assert!(
+        out.contains("FAIL") && out.contains("must not get group \"CRM\" in ad, did"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 statement(s) no test made fire") && out.contains("r.stroom:3"),
+        "{out}"
+    );
     assert!(out.contains("0 passed, 1 failed"), "{out}");
 }

@@ -72,7 +72,13 @@ fn all_errors_of_a_file_in_one_run() {
     got.sort_unstable();
     assert_eq!(
         got,
-        vec!["stroom::syntax", "stroom::syntax", "stroom::type_mismatch", "stroom::unknown_field", "stroom::unknown_kind"]
+        vec![
+            "stroom::syntax",
+            "stroom::syntax",
+            "stroom::type_mismatch",
+            "stroom::unknown_field",
+            "stroom::unknown_kind"
+        ]
     );
 }
 

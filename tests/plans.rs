@@ -76,11 +76,23 @@ fn joiner_mover_leaver_plan() {
 #[test]
 fn example_plan_table() {
     let dir = format!("{}/rules-examples/vandijk", env!("CARGO_MANIFEST_DIR"));
-    let program = stroom::rules::check::check(stroom::rules::load::load_paths(&[dir]).expect("rules")).program.expect("checks");
-    let text = std::fs::read_to_string(format!("{}/rules-examples/vandijk-persons.json", env!("CARGO_MANIFEST_DIR"))).expect("persons");
-    let people = stroom::source::persons::parse_persons("vandijk-persons.json", &text).expect("valid");
+    let program =
+        stroom::rules::check::check(stroom::rules::load::load_paths(&[dir]).expect("rules"))
+            .program
+            .expect("checks");
+    let text = std::fs::read_to_string(format!(
+        "{}/rules-examples/vandijk-persons.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("persons");
+    let people =
+        stroom::source::persons::parse_persons("vandijk-persons.json", &text).expect("valid");
     let state: stroom::model::State = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/rules-examples/vandijk-state.json", env!("CARGO_MANIFEST_DIR"))).expect("state"),
+        &std::fs::read_to_string(format!(
+            "{}/rules-examples/vandijk-state.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("state"),
     )
     .expect("state");
     assert!(people.len() >= 200);
@@ -90,5 +102,8 @@ fn example_plan_table() {
     let head: Vec<&str> = table.lines().take(14).collect();
     let tail: Vec<&str> = table.lines().rev().take_while(|l| !l.is_empty()).collect();
     insta::assert_snapshot!("example_plan_head", head.join("\n"));
-    insta::assert_snapshot!("example_plan_summary", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    insta::assert_snapshot!(
+        "example_plan_summary",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
 }

@@ -8,11 +8,74 @@ use stroom::rules::parse::parse_file;
 
 /// Fragments rule files are made of, so random text looks like almost-rules.
 const TOKENS: &[&str] = &[
-    "when", "grant", "group", "license", "in", "ad", "entra", "rule", "\"x\"", "{", "}", "(", ")", "[", "]", ",",
-    "and", "or", "not", "==", "=", "!=", "<=", ">", "+", "-", "department", "contract.start", "today", "2026-01-01",
-    "14 days", "1 week", "null", "true", "let", "a", "=", "lower(", "is empty", "is not empty", "#c\n", "\n", "\"é\\\"\"",
-    "account", "set", "unique", "max", "20", "ending", "forbid", "with", "threshold", "5%", "scope", "from", "before",
-    "start", "until", "after", "end", "include", "writeback", "business_email", "primary", "by", "desc", "&&", "'",
+    "when",
+    "grant",
+    "group",
+    "license",
+    "in",
+    "ad",
+    "entra",
+    "rule",
+    "\"x\"",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "and",
+    "or",
+    "not",
+    "==",
+    "=",
+    "!=",
+    "<=",
+    ">",
+    "+",
+    "-",
+    "department",
+    "contract.start",
+    "today",
+    "2026-01-01",
+    "14 days",
+    "1 week",
+    "null",
+    "true",
+    "let",
+    "a",
+    "=",
+    "lower(",
+    "is empty",
+    "is not empty",
+    "#c\n",
+    "\n",
+    "\"é\\\"\"",
+    "account",
+    "set",
+    "unique",
+    "max",
+    "20",
+    "ending",
+    "forbid",
+    "with",
+    "threshold",
+    "5%",
+    "scope",
+    "from",
+    "before",
+    "start",
+    "until",
+    "after",
+    "end",
+    "include",
+    "writeback",
+    "business_email",
+    "primary",
+    "by",
+    "desc",
+    "&&",
+    "'",
 ];
 
 fn almost_rules() -> impl Strategy<Value = String> {
@@ -21,7 +84,13 @@ fn almost_rules() -> impl Strategy<Value = String> {
 
 /// Valid statements, composed, for the formatter round trip.
 fn valid_rules() -> impl Strategy<Value = String> {
-    let field = prop::sample::select(vec!["department", "function", "contract.hours_per_week", "person.company", "primary.department"]);
+    let field = prop::sample::select(vec![
+        "department",
+        "function",
+        "contract.hours_per_week",
+        "person.company",
+        "primary.department",
+    ]);
     let value = prop::sample::select(vec!["\"Sales\"", "\"IT\"", "\"a\\\"b\"", "\"Zoë\""]);
     let cmp = (field, prop::sample::select(vec!["==", "!="]), value).prop_map(|(f, o, v)| {
         if f == "contract.hours_per_week" {
@@ -32,7 +101,11 @@ fn valid_rules() -> impl Strategy<Value = String> {
     });
     let cond = prop::collection::vec(cmp, 1..4).prop_flat_map(|parts| {
         let n = parts.len();
-        (Just(parts), prop::collection::vec(prop::sample::select(vec![" and ", " or "]), n), any::<bool>())
+        (
+            Just(parts),
+            prop::collection::vec(prop::sample::select(vec![" and ", " or "]), n),
+            any::<bool>(),
+        )
     });
     let stmt = cond.prop_map(|(parts, joins, paren)| {
         let mut s = String::new();
@@ -47,7 +120,8 @@ fn valid_rules() -> impl Strategy<Value = String> {
         }
         format!("when {s}   # why\n grant group \"G-\" + lower(department) in ad\n")
     });
-    prop::collection::vec(stmt, 1..6).prop_map(|v| format!("# rules\nlet x = 1\n\n{}", v.join("\n")))
+    prop::collection::vec(stmt, 1..6)
+        .prop_map(|v| format!("# rules\nlet x = 1\n\n{}", v.join("\n")))
 }
 
 proptest! {
@@ -82,7 +156,9 @@ proptest! {
 fn index_never_changes_results() {
     use stroom::rules::eval::{evaluate_person, Population};
     let program = common::program(&stroom::generate::rules(300, 7));
-    let people = common::persons(serde_json::Value::Array(stroom::generate::persons_for_rules(400, 11, 300)));
+    let people = common::persons(serde_json::Value::Array(
+        stroom::generate::persons_for_rules(400, 11, 300),
+    ));
     let population = Population::new(&people);
     let mut unindexed = program.clone();
     unindexed.index = stroom::rules::program::RuleIndex::default();
@@ -101,5 +177,8 @@ fn index_never_changes_results() {
         assert_eq!(a.grants, b.grants, "person {}", p.id);
         total += a.grants.len();
     }
-    assert!(total > 2000, "the generated rules should grant plenty ({total})");
+    assert!(
+        total > 2000,
+        "the generated rules should grant plenty ({total})"
+    );
 }

@@ -25,26 +25,46 @@ fn errors(s: &jsonschema::JSONSchema, v: &Value) -> Vec<String> {
 
 #[test]
 fn examples_validate() {
-    assert_eq!(errors(&schema("persons"), &example("vandijk-persons.json")), Vec::<String>::new());
-    assert_eq!(errors(&schema("state"), &example("vandijk-state.json")), Vec::<String>::new());
+    assert_eq!(
+        errors(&schema("persons"), &example("vandijk-persons.json")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        errors(&schema("state"), &example("vandijk-state.json")),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
 fn plans_validate() {
     let dir = format!("{}/rules-examples/vandijk", env!("CARGO_MANIFEST_DIR"));
     let parsed = stroom::rules::load::load_paths(&[dir]).expect("rules");
-    let program = stroom::rules::check::check(parsed).program.expect("example rules check");
+    let program = stroom::rules::check::check(parsed)
+        .program
+        .expect("example rules check");
     let people = common::persons(example("vandijk-persons.json"));
-    let state: stroom::model::State = serde_json::from_value(example("vandijk-state.json")).expect("state");
+    let state: stroom::model::State =
+        serde_json::from_value(example("vandijk-state.json")).expect("state");
     let plan = common::plan(&program, &people, &state, "2026-12-01");
     let v = serde_json::to_value(&plan).expect("plan JSON");
     assert_eq!(errors(&schema("plan"), &v), Vec::<String>::new());
-    let ops: std::collections::BTreeSet<&str> = v["actions"].as_array().expect("actions").iter().filter_map(|a| a["op"].as_str()).collect();
+    let ops: std::collections::BTreeSet<&str> = v["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a["op"].as_str())
+        .collect();
     assert!(ops.len() >= 6, "a varied plan: {ops:?}");
 
     // A blocked plan too.
-    let small = common::program("account in ad { set cn = display_name }\nthreshold create max 1\n");
-    let blocked = common::plan(&small, &people, &stroom::model::State::default(), "2026-12-01");
+    let small =
+        common::program("account in ad { set cn = display_name }\nthreshold create max 1\n");
+    let blocked = common::plan(
+        &small,
+        &people,
+        &stroom::model::State::default(),
+        "2026-12-01",
+    );
     assert!(blocked.blocked.is_some());
     let v = serde_json::to_value(&blocked).expect("plan JSON");
     assert_eq!(errors(&schema("plan"), &v), Vec::<String>::new());
@@ -63,6 +83,9 @@ fn what_the_reader_refuses_the_schema_refuses() {
     ];
     for doc in bad {
         assert!(!errors(&s, &doc).is_empty(), "schema accepts {doc}");
-        assert!(stroom::source::persons::parse_persons("p.json", &doc.to_string()).is_err(), "reader accepts {doc}");
+        assert!(
+            stroom::source::persons::parse_persons("p.json", &doc.to_string()).is_err(),
+            "reader accepts {doc}"
+        );
     }
 }

@@ -7,24 +7,38 @@
 //!     # the state after carrying out the plan of that day, with every 15th person
 //!     # in another department then (so that a later plan shows movers)
 
+// Input must never crash Stroom: no unwrap, expect or panic outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let what = args.first().map(String::as_str);
     let n = args.get(1).and_then(|s| s.parse::<usize>().ok());
-    let seed = args.get(2).and_then(|s| s.parse::<u64>().ok()).unwrap_or(2026);
+    let seed = args
+        .get(2)
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(2026);
     match (what, n) {
-        (Some("persons"), Some(n)) => match serde_json::to_string_pretty(&stroom::generate::persons(n, seed)) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
+        (Some("persons"), Some(n)) => {
+            match serde_json::to_string_pretty(&stroom::generate::persons(n, seed)) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
         (Some("rules"), Some(n)) => print!("{}", stroom::generate::rules(n, seed)),
         (Some("scale-persons"), Some(n)) => {
-            let rules = args.get(2).and_then(|s| s.parse::<usize>().ok()).unwrap_or(1000);
+            let rules = args
+                .get(2)
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(1000);
             match serde_json::to_string(&stroom::generate::persons_for_rules(n, 42, rules)) {
                 Ok(s) => println!("{s}"),
                 Err(e) => {
@@ -33,13 +47,15 @@ fn main() -> ExitCode {
                 }
             }
         }
-        (Some("state"), _) if args.len() == 4 => match earlier_state(&args[1], &args[2], &args[3]) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
+        (Some("state"), _) if args.len() == 4 => {
+            match earlier_state(&args[1], &args[2], &args[3]) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
             }
-        },
+        }
         _ => {
             eprintln!("usage: stroom-gen persons|rules COUNT [SEED] | scale-persons COUNT RULES | state RULES PERSONS DATE");
             return ExitCode::from(2);
@@ -51,9 +67,12 @@ fn main() -> ExitCode {
 fn earlier_state(rules: &str, persons: &str, day: &str) -> Result<String, String> {
     let parsed = stroom::rules::load::load_paths(&[rules]).map_err(|e| e.to_string())?;
     let checked = stroom::rules::check::check(parsed);
-    let program = checked.program.ok_or("the rules have errors; run stroom check")?;
+    let program = checked
+        .program
+        .ok_or("the rules have errors; run stroom check")?;
     let text = std::fs::read_to_string(persons).map_err(|e| format!("{persons}: {e}"))?;
-    let mut people = stroom::source::persons::parse_persons(persons, &text).map_err(|e| e.to_string())?;
+    let mut people =
+        stroom::source::persons::parse_persons(persons, &text).map_err(|e| e.to_string())?;
     let departments = stroom::generate::DEPARTMENTS;
     for (i, p) in people.iter_mut().enumerate() {
         if i % 15 == 7 {
@@ -62,9 +81,15 @@ fn earlier_state(rules: &str, persons: &str, day: &str) -> Result<String, String
             }
         }
     }
-    let today = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| format!("{day:?} is not a date"))?;
+    let today = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .map_err(|_| format!("{day:?} is not a date"))?;
     let empty = stroom::model::State::default();
-    let plan = stroom::plan::build_plan(&stroom::plan::PlanInput { program: &program, persons: &people, state: &empty, today });
+    let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
+        program: &program,
+        persons: &people,
+        state: &empty,
+        today,
+    });
     let state = stroom::plan::state_after(&empty, &plan);
     serde_json::to_string_pretty(&state).map_err(|e| e.to_string())
 }

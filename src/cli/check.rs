@@ -24,9 +24,16 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 {
         Format::Human => {
             print!(
                 "{}",
-                render_human(&checked.diagnostics, &checked.sources, color(std::io::stdout().is_terminal()))
+                render_human(
+                    &checked.diagnostics,
+                    &checked.sources,
+                    color(std::io::stdout().is_terminal())
+                )
             );
-            let rules = checked.program.as_ref().map_or(0, |p| p.statements.len() + p.accounts.len());
+            let rules = checked
+                .program
+                .as_ref()
+                .map_or(0, |p| p.statements.len() + p.accounts.len());
             if errors == 0 {
                 println!("checked {files} file(s): {rules} statement(s), {warnings} warning(s), no errors");
             } else {

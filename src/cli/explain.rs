@@ -38,7 +38,11 @@ pub fn run(args: &ExplainArgs) -> u8 {
     };
     let population = Population::new(&persons);
     let Some(person) = population.get(&args.person) else {
-        eprintln!("error: no person with id {:?} in {}", args.person, args.persons.display());
+        eprintln!(
+            "error: no person with id {:?} in {}",
+            args.person,
+            args.persons.display()
+        );
         return FAILED;
     };
     let x = explain_person(&program, &population, person, today_or_now(args.today));

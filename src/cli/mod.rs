@@ -104,7 +104,14 @@ fn color(stream_is_tty: bool) -> bool {
 
 /// Prints diagnostics to stderr for people.
 pub fn eprint_diagnostics(checked: &Checked, diags: &[Diagnostic]) {
-    eprint!("{}", render_human(diags, &checked.sources, color(std::io::stderr().is_terminal())));
+    eprint!(
+        "{}",
+        render_human(
+            diags,
+            &checked.sources,
+            color(std::io::stderr().is_terminal())
+        )
+    );
 }
 
 /// Loads and checks rule paths; prints problems to stderr. `None` if unusable.
@@ -117,10 +124,18 @@ pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program
         }
     };
     let checked = stroom::rules::check::check(parsed);
-    let errors: Vec<Diagnostic> = checked.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    let errors: Vec<Diagnostic> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
     if !errors.is_empty() {
         eprint_diagnostics(&checked, &errors);
-        eprintln!("error: the rules have {} error(s); run `stroom check` for details", errors.len());
+        eprintln!(
+            "error: the rules have {} error(s); run `stroom check` for details",
+            errors.len()
+        );
         return Err(FAILED);
     }
     checked.program.ok_or(FAILED)

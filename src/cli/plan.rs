@@ -28,7 +28,8 @@ pub struct PlanArgs {
 
 /// Parses `--today`.
 pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date; write YYYY-MM-DD"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{s:?} is not a date; write YYYY-MM-DD"))
 }
 
 /// The evaluation date: the flag, or the local date.
@@ -48,14 +49,19 @@ pub fn load_persons(path: &Path) -> Result<Vec<Person>, u8> {
     let text = read(path)?;
     stroom::source::persons::parse_persons(&path.display().to_string(), &text).map_err(|e| {
         eprint!("{e}");
-        eprintln!("error: the persons file has {} problem(s); nothing was planned", e.0.len());
+        eprintln!(
+            "error: the persons file has {} problem(s); nothing was planned",
+            e.0.len()
+        );
         FAILED
     })
 }
 
 /// Reads a state file (none: empty state), printing problems.
 pub fn load_state(path: Option<&Path>) -> Result<State, u8> {
-    let Some(path) = path else { return Ok(State::default()) };
+    let Some(path) = path else {
+        return Ok(State::default());
+    };
     let text = read(path)?;
     stroom::source::state::parse_state(&path.display().to_string(), &text).map_err(|e| {
         eprintln!("error: {e}");

@@ -70,7 +70,10 @@ pub fn run(args: &TestArgs) -> u8 {
             (Some(r), _) => r.clone(),
             (None, Some(r)) => base.join(r),
             (None, None) => {
-                eprintln!("error: {}: name the rules with `rules = \"...\"` or --rules", file.display());
+                eprintln!(
+                    "error: {}: name the rules with `rules = \"...\"` or --rules",
+                    file.display()
+                );
                 return FAILED;
             }
         };
@@ -79,7 +82,10 @@ pub fn run(args: &TestArgs) -> u8 {
             Err(code) => return code,
         };
         let mut persons_text = persons_json(&spec.persons);
-        let mut persons = match stroom::source::persons::parse_persons(&file.display().to_string(), &persons_text) {
+        let mut persons = match stroom::source::persons::parse_persons(
+            &file.display().to_string(),
+            &persons_text,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 eprint!("{e}");
@@ -95,7 +101,8 @@ pub fn run(args: &TestArgs) -> u8 {
                     return UNUSABLE;
                 }
             };
-            match stroom::source::persons::parse_persons(&path.display().to_string(), &persons_text) {
+            match stroom::source::persons::parse_persons(&path.display().to_string(), &persons_text)
+            {
                 Ok(more) => persons.extend(more),
                 Err(e) => {
                     eprint!("{e}");
@@ -129,13 +136,19 @@ pub fn run(args: &TestArgs) -> u8 {
                 failed += 1;
             }
             if args.format == Format::Human {
-                println!("{} {}: {}", if c.passed { "PASS" } else { "FAIL" }, file.display(), c.name);
+                println!(
+                    "{} {}: {}",
+                    if c.passed { "PASS" } else { "FAIL" },
+                    file.display(),
+                    c.name
+                );
                 for f in &c.failures {
                     println!("     {f}");
                 }
             }
         }
-        report.push(serde_json::json!({ "file": file.display().to_string(), "cases": result.cases }));
+        report
+            .push(serde_json::json!({ "file": file.display().to_string(), "cases": result.cases }));
     }
     let never_fired = never_fired.unwrap_or_default();
     match args.format {
@@ -146,7 +159,10 @@ pub fn run(args: &TestArgs) -> u8 {
         }
         Format::Human => {
             if !never_fired.is_empty() {
-                println!("\ncoverage: {} statement(s) no test made fire:", never_fired.len());
+                println!(
+                    "\ncoverage: {} statement(s) no test made fire:",
+                    never_fired.len()
+                );
                 for r in &never_fired {
                     println!("  {r}");
                 }

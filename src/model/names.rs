@@ -53,8 +53,8 @@ pub fn capitalize_first(s: &str) -> String {
 pub fn compose(p: &Person) -> ComposedName {
     let last = clean(Some(&p.last_name)).unwrap_or_default();
     let own = with_prefix(p.prefix.as_deref(), &last);
-    let partner = clean(p.partner_last_name.as_deref())
-        .map(|n| with_prefix(p.partner_prefix.as_deref(), &n));
+    let partner =
+        clean(p.partner_last_name.as_deref()).map(|n| with_prefix(p.partner_prefix.as_deref(), &n));
     let family = match (p.name_convention.unwrap_or_default(), partner) {
         (NameConvention::Own, _) | (_, None) => own,
         (NameConvention::Partner, Some(partner)) => partner,
@@ -103,8 +103,16 @@ mod tests {
         let cases = [
             (NameConvention::Own, "Jan van der Berg", "Van der Berg"),
             (NameConvention::Partner, "Jan de Vries", "De Vries"),
-            (NameConvention::OwnPartner, "Jan van der Berg-de Vries", "Van der Berg-de Vries"),
-            (NameConvention::PartnerOwn, "Jan de Vries-van der Berg", "De Vries-van der Berg"),
+            (
+                NameConvention::OwnPartner,
+                "Jan van der Berg-de Vries",
+                "Van der Berg-de Vries",
+            ),
+            (
+                NameConvention::PartnerOwn,
+                "Jan de Vries-van der Berg",
+                "De Vries-van der Berg",
+            ),
         ];
         for (conv, display, family) in cases {
             let n = compose(&person(conv));

@@ -194,27 +194,112 @@ pub enum PersonField {
 /// Person fields: name, field, type, description (for the book and did-you-mean).
 pub const PERSON_FIELDS: &[(&str, PersonField, Ty, &str)] = &[
     ("id", PersonField::Id, Ty::Str, "stable person id"),
-    ("employee_number", PersonField::EmployeeNumber, Ty::Int, "Nmbrs employee number"),
+    (
+        "employee_number",
+        PersonField::EmployeeNumber,
+        Ty::Int,
+        "Nmbrs employee number",
+    ),
     ("company", PersonField::Company, Ty::Str, "company name"),
-    ("employee_type", PersonField::EmployeeType, Ty::Str, "payroll, external, newHire, ..."),
-    ("first_name", PersonField::FirstName, Ty::Str, "given name as used"),
-    ("first_name_full", PersonField::FirstNameFull, Ty::Str, "all given names"),
+    (
+        "employee_type",
+        PersonField::EmployeeType,
+        Ty::Str,
+        "payroll, external, newHire, ...",
+    ),
+    (
+        "first_name",
+        PersonField::FirstName,
+        Ty::Str,
+        "given name as used",
+    ),
+    (
+        "first_name_full",
+        PersonField::FirstNameFull,
+        Ty::Str,
+        "all given names",
+    ),
     ("initials", PersonField::Initials, Ty::Str, "initials"),
-    ("prefix", PersonField::Prefix, Ty::Str, "own name prefix (van der)"),
-    ("last_name", PersonField::LastName, Ty::Str, "own family name"),
-    ("partner_prefix", PersonField::PartnerPrefix, Ty::Str, "partner's name prefix"),
-    ("partner_last_name", PersonField::PartnerLastName, Ty::Str, "partner's family name"),
-    ("name_convention", PersonField::NameConvention, Ty::Str, "own, partner, own_partner, partner_own"),
+    (
+        "prefix",
+        PersonField::Prefix,
+        Ty::Str,
+        "own name prefix (van der)",
+    ),
+    (
+        "last_name",
+        PersonField::LastName,
+        Ty::Str,
+        "own family name",
+    ),
+    (
+        "partner_prefix",
+        PersonField::PartnerPrefix,
+        Ty::Str,
+        "partner's name prefix",
+    ),
+    (
+        "partner_last_name",
+        PersonField::PartnerLastName,
+        Ty::Str,
+        "partner's family name",
+    ),
+    (
+        "name_convention",
+        PersonField::NameConvention,
+        Ty::Str,
+        "own, partner, own_partner, partner_own",
+    ),
     ("gender", PersonField::Gender, Ty::Str, "gender"),
     ("birth_date", PersonField::BirthDate, Ty::Date, "birth date"),
-    ("business_email", PersonField::BusinessEmail, Ty::Str, "business e-mail"),
-    ("private_email", PersonField::PrivateEmail, Ty::Str, "private e-mail"),
-    ("business_phone", PersonField::BusinessPhone, Ty::Str, "business phone"),
-    ("business_mobile", PersonField::BusinessMobile, Ty::Str, "business mobile"),
-    ("manager_id", PersonField::ManagerId, Ty::Str, "manager's person id"),
-    ("display_name", PersonField::DisplayName, Ty::Str, "computed: Jan van der Berg-de Vries"),
-    ("family_name", PersonField::FamilyName, Ty::Str, "computed: Van der Berg-de Vries"),
-    ("name_last_first", PersonField::NameLastFirst, Ty::Str, "computed: Van der Berg-de Vries, Jan"),
+    (
+        "business_email",
+        PersonField::BusinessEmail,
+        Ty::Str,
+        "business e-mail",
+    ),
+    (
+        "private_email",
+        PersonField::PrivateEmail,
+        Ty::Str,
+        "private e-mail",
+    ),
+    (
+        "business_phone",
+        PersonField::BusinessPhone,
+        Ty::Str,
+        "business phone",
+    ),
+    (
+        "business_mobile",
+        PersonField::BusinessMobile,
+        Ty::Str,
+        "business mobile",
+    ),
+    (
+        "manager_id",
+        PersonField::ManagerId,
+        Ty::Str,
+        "manager's person id",
+    ),
+    (
+        "display_name",
+        PersonField::DisplayName,
+        Ty::Str,
+        "computed: Jan van der Berg-de Vries",
+    ),
+    (
+        "family_name",
+        PersonField::FamilyName,
+        Ty::Str,
+        "computed: Van der Berg-de Vries",
+    ),
+    (
+        "name_last_first",
+        PersonField::NameLastFirst,
+        Ty::Str,
+        "computed: Van der Berg-de Vries, Jan",
+    ),
 ];
 
 fn opt(s: &Option<String>) -> Value<'_> {
@@ -243,9 +328,9 @@ impl PersonField {
             PersonField::LastName => text(&p.last_name),
             PersonField::PartnerPrefix => opt(&p.partner_prefix),
             PersonField::PartnerLastName => opt(&p.partner_last_name),
-            PersonField::NameConvention => p
-                .name_convention
-                .map_or(Value::Null, |c| text(c.as_str())),
+            PersonField::NameConvention => {
+                p.name_convention.map_or(Value::Null, |c| text(c.as_str()))
+            }
             PersonField::Gender => opt(&p.gender),
             PersonField::BirthDate => p.birth_date.map_or(Value::Null, Value::Date),
             PersonField::BusinessEmail => opt(&p.business_email),
@@ -301,16 +386,66 @@ pub enum ContractField {
 pub const CONTRACT_FIELDS: &[(&str, ContractField, Ty, &str)] = &[
     ("id", ContractField::Id, Ty::Str, "contract id"),
     ("start", ContractField::Start, Ty::Date, "first day"),
-    ("end", ContractField::End, Ty::Date, "last day (null: indefinite)"),
-    ("hours_per_week", ContractField::HoursPerWeek, Ty::Dec, "contract hours"),
-    ("department", ContractField::Department, Ty::Str, "department name"),
-    ("department_code", ContractField::DepartmentCode, Ty::Str, "department code"),
-    ("function", ContractField::Function, Ty::Str, "function (job title)"),
-    ("function_code", ContractField::FunctionCode, Ty::Str, "function code"),
-    ("cost_center", ContractField::CostCenter, Ty::Str, "cost center name"),
-    ("cost_center_code", ContractField::CostCenterCode, Ty::Str, "cost center code"),
-    ("manager_id", ContractField::ManagerId, Ty::Str, "manager's person id"),
-    ("active", ContractField::Active, Ty::Bool, "computed: start <= today <= end"),
+    (
+        "end",
+        ContractField::End,
+        Ty::Date,
+        "last day (null: indefinite)",
+    ),
+    (
+        "hours_per_week",
+        ContractField::HoursPerWeek,
+        Ty::Dec,
+        "contract hours",
+    ),
+    (
+        "department",
+        ContractField::Department,
+        Ty::Str,
+        "department name",
+    ),
+    (
+        "department_code",
+        ContractField::DepartmentCode,
+        Ty::Str,
+        "department code",
+    ),
+    (
+        "function",
+        ContractField::Function,
+        Ty::Str,
+        "function (job title)",
+    ),
+    (
+        "function_code",
+        ContractField::FunctionCode,
+        Ty::Str,
+        "function code",
+    ),
+    (
+        "cost_center",
+        ContractField::CostCenter,
+        Ty::Str,
+        "cost center name",
+    ),
+    (
+        "cost_center_code",
+        ContractField::CostCenterCode,
+        Ty::Str,
+        "cost center code",
+    ),
+    (
+        "manager_id",
+        ContractField::ManagerId,
+        Ty::Str,
+        "manager's person id",
+    ),
+    (
+        "active",
+        ContractField::Active,
+        Ty::Bool,
+        "computed: start <= today <= end",
+    ),
 ];
 
 impl ContractField {

@@ -2,13 +2,15 @@
 
 use super::unique::Taken;
 use super::{Action, Because, Blocked, Plan, Reasons};
-use std::borrow::Cow;
 use crate::model::{AccountState, GrantState, Person, State};
-use crate::rules::eval::{self, AccountWant, AccountWanted, AttrWanted, PersonEval, Population, WritebackOf};
+use crate::rules::eval::{
+    self, AccountWant, AccountWanted, AttrWanted, PersonEval, Population, WritebackOf,
+};
 use crate::rules::program::{Kind, OpKind, Program, TargetId};
 use chrono::{Days, NaiveDate};
 use rayon::prelude::*;
 use serde_json::{Map, Value as Json};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -44,10 +46,18 @@ pub fn build_plan(input: &PlanInput) -> Plan {
     let needs_manager = eval::program_reads_manager(program);
     let mut by_person: HashMap<&str, PersonState> = HashMap::new();
     for a in &input.state.accounts {
-        by_person.entry(a.person.as_str()).or_default().accounts.push(a);
+        by_person
+            .entry(a.person.as_str())
+            .or_default()
+            .accounts
+            .push(a);
     }
     for g in &input.state.grants {
-        by_person.entry(g.person.as_str()).or_default().grants.push(g);
+        by_person
+            .entry(g.person.as_str())
+            .or_default()
+            .grants
+            .push(g);
     }
     let empty = PersonState::default();
     let mut order: Vec<usize> = (0..input.persons.len()).collect();
@@ -60,13 +70,30 @@ pub fn build_plan(input: &PlanInput) -> Plan {
         .map(|chunk| {
             let evals: Vec<PersonEval> = chunk
                 .iter()
-                .map(|&i| eval::evaluate_person(program, &population, &input.persons[i], input.today, needs_manager))
+                .map(|&i| {
+                    eval::evaluate_person(
+                        program,
+                        &population,
+                        &input.persons[i],
+                        input.today,
+                        needs_manager,
+                    )
+                })
                 .collect();
             let state_of = |ev: &PersonEval| by_person.get(&*ev.person.id).unwrap_or(&empty);
-            if evals.iter().any(|ev| needs_unique_values(program, ev, state_of(ev))) {
+            if evals
+                .iter()
+                .any(|ev| needs_unique_values(program, ev, state_of(ev)))
+            {
                 Outcome::Waiting(evals)
             } else {
-                Outcome::Done(plan_persons(program, &evals, &by_person, &HashMap::new(), input.today))
+                Outcome::Done(plan_persons(
+                    program,
+                    &evals,
+                    &by_person,
+                    &HashMap::new(),
+                    input.today,
+                ))
             }
         })
         .collect();
@@ -74,7 +101,16 @@ pub fn build_plan(input: &PlanInput) -> Plan {
     let waiting: Vec<&PersonEval> = outcomes
         .iter()
         .flat_map(|o| match o {
-            Outcome::Waiting(evals) => evals.iter().filter(|ev| needs_unique_values(program, ev, by_person.get(&*ev.person.id).unwrap_or(&empty))).collect(),
+            Outcome::Waiting(evals) => evals
+                .iter()
+                .filter(|ev| {
+                    needs_unique_values(
+                        program,
+                        ev,
+                        by_person.get(&*ev.person.id).unwrap_or(&empty),
+                    )
+                })
+                .collect(),
             Outcome::Done(_) => Vec::new(),
         })
         .collect();
@@ -83,7 +119,9 @@ pub fn build_plan(input: &PlanInput) -> Plan {
         .into_par_iter()
         .map(|o| match o {
             Outcome::Done(p) => p,
-            Outcome::Waiting(evals) => plan_persons(program, &evals, &by_person, &assigned, input.today),
+            Outcome::Waiting(evals) => {
+                plan_persons(program, &evals, &by_person, &assigned, input.today)
+            }
         })
         .collect();
 
@@ -99,7 +137,11 @@ pub fn build_plan(input: &PlanInput) -> Plan {
         a.seq = seq as u32 + 1;
     }
     let known: std::collections::HashSet<&str> = input.persons.iter().map(|p| &*p.id).collect();
-    let mut missing: Vec<&str> = by_person.keys().filter(|p| !known.contains(*p)).copied().collect();
+    let mut missing: Vec<&str> = by_person
+        .keys()
+        .filter(|p| !known.contains(*p))
+        .copied()
+        .collect();
     if !missing.is_empty() {
         missing.sort_unstable();
         notes.push(format!(
@@ -156,8 +198,20 @@ fn plan_persons(
     for ev in evals {
         let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
         let mine = assigned.get(&*ev.person.id).map_or(&[][..], Vec::as_slice);
-        person_actions(program, ev, st, mine, today, &mut plan.actions, &mut plan.notes);
-        plan.notes.extend(ev.notes.iter().map(|n| format!("person {}: {n}", ev.person.id)));
+        person_actions(
+            program,
+            ev,
+            st,
+            mine,
+            today,
+            &mut plan.actions,
+            &mut plan.notes,
+        );
+        plan.notes.extend(
+            ev.notes
+                .iter()
+                .map(|n| format!("person {}: {n}", ev.person.id)),
+        );
         plan.blocks.extend(forbid_violations(program, ev));
     }
     plan
@@ -179,7 +233,11 @@ fn needs_unique_values(program: &Program, ev: &PersonEval, st: &PersonState) -> 
 /// Chooses unique values for accounts that need them. Values already in the state are
 /// kept and reserved first; then new values go to persons in order of their first
 /// contract start, then id, so that the result does not depend on file order.
-fn assign_unique_values(input: &PlanInput, waiting: &[&PersonEval], by_person: &HashMap<&str, PersonState>) -> HashMap<Arc<str>, Assigned> {
+fn assign_unique_values(
+    input: &PlanInput,
+    waiting: &[&PersonEval],
+    by_person: &HashMap<&str, PersonState>,
+) -> HashMap<Arc<str>, Assigned> {
     let program = input.program;
     let mut out: HashMap<Arc<str>, Assigned> = HashMap::new();
     if waiting.is_empty() {
@@ -187,7 +245,9 @@ fn assign_unique_values(input: &PlanInput, waiting: &[&PersonEval], by_person: &
     }
     let mut taken: HashMap<(TargetId, String), Taken> = HashMap::new();
     for a in &input.state.accounts {
-        let Some(t) = program.target_id(&a.target) else { continue };
+        let Some(t) = program.target_id(&a.target) else {
+            continue;
+        };
         for (name, v) in &a.attributes {
             if let Json::String(s) = v {
                 taken.entry((t, name.to_lowercase())).or_default().insert(s);
@@ -211,8 +271,15 @@ fn assign_unique_values(input: &PlanInput, waiting: &[&PersonEval], by_person: &
                 if existing.is_some_and(|a| !attr_missing(a, name)) {
                     continue;
                 }
-                let value = taken.entry((acc.target, name.to_lowercase())).or_default().assign(c);
-                out.entry(ev.person.id.clone()).or_default().push((acc.target, name.clone(), value));
+                let value = taken
+                    .entry((acc.target, name.to_lowercase()))
+                    .or_default()
+                    .assign(c);
+                out.entry(ev.person.id.clone()).or_default().push((
+                    acc.target,
+                    name.clone(),
+                    value,
+                ));
             }
         }
     }
@@ -220,10 +287,16 @@ fn assign_unique_values(input: &PlanInput, waiting: &[&PersonEval], by_person: &
 }
 
 fn attr_missing(a: &AccountState, name: &str) -> bool {
-    a.attributes.get(name).is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.is_empty()))
+    a.attributes
+        .get(name)
+        .is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.is_empty()))
 }
 
-fn existing_account<'s>(program: &Program, st: Option<&PersonState<'s>>, target: TargetId) -> Option<&'s AccountState> {
+fn existing_account<'s>(
+    program: &Program,
+    st: Option<&PersonState<'s>>,
+    target: TargetId,
+) -> Option<&'s AccountState> {
     let name = &program.targets[target as usize].name;
     st?.accounts.iter().find(|a| *a.target == **name).copied()
 }
@@ -257,7 +330,13 @@ struct Builder<'a, 'o> {
 }
 
 impl Builder<'_, '_> {
-    fn push(&mut self, op: OpKind, target: TargetId, because: Reasons, reason: Option<Cow<'static, str>>) -> &mut Action {
+    fn push(
+        &mut self,
+        op: OpKind,
+        target: TargetId,
+        because: Reasons,
+        reason: Option<Cow<'static, str>>,
+    ) -> &mut Action {
         let t = &self.program.targets[target as usize];
         self.out.push(Action {
             seq: (u32::from(rank(op, self.leaving)) << 16) | u32::from(target),
@@ -318,7 +397,11 @@ fn person_actions(
     // attribute values after this plan.
     let mut usable: HashMap<TargetId, Map<String, Json>> = HashMap::new();
     for acc in &ev.accounts {
-        let existing = st.accounts.iter().find(|a| *a.target == *program.targets[acc.target as usize].name).copied();
+        let existing = st
+            .accounts
+            .iter()
+            .find(|a| *a.target == *program.targets[acc.target as usize].name)
+            .copied();
         let because = b.because(&[acc.because]);
         let spec = program.account_spec(acc.target);
         let wanted_attrs = || {
@@ -327,7 +410,9 @@ fn person_actions(
                 let v = match w {
                     AttrWanted::Value(v) => v.clone(),
                     AttrWanted::Unique(_) => {
-                        let kept = existing.and_then(|a| a.attributes.get(name)).filter(|v| !v.is_null());
+                        let kept = existing
+                            .and_then(|a| a.attributes.get(name))
+                            .filter(|v| !v.is_null());
                         match kept {
                             Some(v) => v.clone(),
                             None => assigned
@@ -346,7 +431,12 @@ fn person_actions(
             (AccountWant::Enabled | AccountWant::PreStart, None) => {
                 let attrs = wanted_attrs();
                 for (name, v) in &attrs {
-                    if v.is_null() && acc.attributes.iter().any(|(n, w)| n == name && matches!(w, AttrWanted::Unique(_))) {
+                    if v.is_null()
+                        && acc
+                            .attributes
+                            .iter()
+                            .any(|(n, w)| n == name && matches!(w, AttrWanted::Unique(_)))
+                    {
                         notes.push(format!(
                             "person {}: no value could be found for unique attribute `{name}` in {}",
                             person.id, program.targets[acc.target as usize].name
@@ -358,9 +448,21 @@ fn person_actions(
                 } else {
                     "joiner: contract active"
                 };
-                b.push(OpKind::Create, acc.target, because.clone(), Some(Cow::Borrowed(reason))).detail_mut().attributes = Some(attrs.clone());
+                b.push(
+                    OpKind::Create,
+                    acc.target,
+                    because.clone(),
+                    Some(Cow::Borrowed(reason)),
+                )
+                .detail_mut()
+                .attributes = Some(attrs.clone());
                 if acc.want == AccountWant::Enabled {
-                    b.push(OpKind::Enable, acc.target, because, Some(Cow::Borrowed("contract active")));
+                    b.push(
+                        OpKind::Enable,
+                        acc.target,
+                        because,
+                        Some(Cow::Borrowed("contract active")),
+                    );
                 }
                 usable.insert(acc.target, attrs);
             }
@@ -374,18 +476,34 @@ fn person_actions(
                     }
                 }
                 if !changes.is_empty() {
-                    b.push(OpKind::Update, acc.target, because.clone(), None).detail_mut().changes = Some(changes);
+                    b.push(OpKind::Update, acc.target, because.clone(), None)
+                        .detail_mut()
+                        .changes = Some(changes);
                 }
                 match (acc.want, a.enabled) {
                     (AccountWant::Enabled, false) => {
-                        b.push(OpKind::Enable, acc.target, because, Some(Cow::Borrowed("contract active (rehire or start)")));
+                        b.push(
+                            OpKind::Enable,
+                            acc.target,
+                            because,
+                            Some(Cow::Borrowed("contract active (rehire or start)")),
+                        );
                     }
                     (AccountWant::PreStart, true) => {
-                        b.push(OpKind::Disable, acc.target, because, Some(Cow::Borrowed("no active contract yet")));
+                        b.push(
+                            OpKind::Disable,
+                            acc.target,
+                            because,
+                            Some(Cow::Borrowed("no active contract yet")),
+                        );
                     }
                     _ => {}
                 }
-                let mut merged = a.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>();
+                let mut merged = a
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<Map<_, _>>();
                 merged.extend(attrs);
                 usable.insert(acc.target, merged);
             }
@@ -397,7 +515,9 @@ fn person_actions(
                 let mut deleted = false;
                 if a.enabled {
                     let reason = match acc.want {
-                        AccountWant::Ended(d) => Cow::Owned(format!("leaver: last contract ended {}", add_days(d, -1))),
+                        AccountWant::Ended(d) => {
+                            Cow::Owned(format!("leaver: last contract ended {}", add_days(d, -1)))
+                        }
                         _ => Cow::Borrowed("no contract gives an account in this target any more"),
                     };
                     b.push(OpKind::Disable, acc.target, because, Some(reason));
@@ -408,7 +528,9 @@ fn person_actions(
                             OpKind::Delete,
                             acc.target,
                             because,
-                            Some(Cow::Owned(format!("disabled since {disabled_on}, retention of {days} days passed"))),
+                            Some(Cow::Owned(format!(
+                                "disabled since {disabled_on}, retention of {days} days passed"
+                            ))),
                         );
                         deleted = true;
                     }
@@ -416,7 +538,13 @@ fn person_actions(
                 if !deleted {
                     // A disabled account keeps what the rules still grant while the
                     // person is in scope (the scope window after the end).
-                    usable.insert(acc.target, a.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+                    usable.insert(
+                        acc.target,
+                        a.attributes
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    );
                 }
             }
             (AccountWant::Ended(_) | AccountWant::None, None) => {}
@@ -432,7 +560,11 @@ fn person_actions(
                 continue;
             }
             wanted.push((g.target, g.kind, &*g.name, g.on.as_deref()));
-            if !st.grants.iter().any(|s| same_grant(program, s, g.target, g.kind, &g.name, g.on.as_deref())) {
+            if !st
+                .grants
+                .iter()
+                .any(|s| same_grant(program, s, g.target, g.kind, &g.name, g.on.as_deref()))
+            {
                 let because = b.because(&g.because);
                 let a = b.push(OpKind::Grant, g.target, because, None);
                 a.kind = Some(g.kind);
@@ -453,9 +585,21 @@ fn person_actions(
             ));
             continue;
         };
-        if wanted.binary_search(&(t, k, s.name.as_str(), s.on.as_deref())).is_err() {
-            let reason = if ev.in_scope { "no rule grants this any more" } else { "person out of scope" };
-            let a = b.push(OpKind::Revoke, t, Reasons::new(), Some(Cow::Borrowed(reason)));
+        if wanted
+            .binary_search(&(t, k, s.name.as_str(), s.on.as_deref()))
+            .is_err()
+        {
+            let reason = if ev.in_scope {
+                "no rule grants this any more"
+            } else {
+                "person out of scope"
+            };
+            let a = b.push(
+                OpKind::Revoke,
+                t,
+                Reasons::new(),
+                Some(Cow::Borrowed(reason)),
+            );
             a.kind = Some(k);
             a.name = Some(Arc::from(s.name.as_str()));
             if let Some(on) = s.on.as_deref() {
@@ -480,7 +624,9 @@ fn person_actions(
                         .and_then(|v| v.as_str())
                         .map(str::to_string),
                 };
-                let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
+                let Some(value) = value.filter(|v| !v.is_empty()) else {
+                    continue;
+                };
                 done.push(w.field);
                 let current = match w.field {
                     "business_email" => person.business_email.as_deref(),
@@ -500,11 +646,29 @@ fn person_actions(
         }
     }
 
-    b.out[start..].sort_by(|x, y| (x.seq, x.kind, &x.name, x.on(), x.field()).cmp(&(y.seq, y.kind, &y.name, y.on(), y.field())));
+    b.out[start..].sort_by(|x, y| {
+        (x.seq, x.kind, &x.name, x.on(), x.field()).cmp(&(
+            y.seq,
+            y.kind,
+            &y.name,
+            y.on(),
+            y.field(),
+        ))
+    });
 }
 
-fn same_grant(program: &Program, s: &GrantState, target: TargetId, kind: Kind, name: &str, on: Option<&str>) -> bool {
-    *s.target == *program.targets[target as usize].name && s.kind == kind.as_str() && s.name == name && s.on.as_deref() == on
+fn same_grant(
+    program: &Program,
+    s: &GrantState,
+    target: TargetId,
+    kind: Kind,
+    name: &str,
+    on: Option<&str>,
+) -> bool {
+    *s.target == *program.targets[target as usize].name
+        && s.kind == kind.as_str()
+        && s.name == name
+        && s.on.as_deref() == on
 }
 
 /// The `forbid` pairs whose both sides this person would get.
@@ -513,7 +677,11 @@ fn forbid_violations(program: &Program, ev: &PersonEval) -> Vec<Blocked> {
     if program.forbids.is_empty() || !ev.in_scope {
         return out;
     }
-    let has = |(t, k, n): &(TargetId, Kind, Arc<str>)| ev.grants.iter().any(|g| g.target == *t && g.kind == *k && *g.name == **n);
+    let has = |(t, k, n): &(TargetId, Kind, Arc<str>)| {
+        ev.grants
+            .iter()
+            .any(|g| g.target == *t && g.kind == *k && *g.name == **n)
+    };
     for f in &program.forbids {
         if has(&f.a) && has(&f.b) {
             let origin = &program.origins[f.origin as usize];
@@ -573,7 +741,13 @@ fn threshold_violations(program: &Program, actions: &[Action], input: &PlanInput
         }
         if let Some(pct) = t.max_percent {
             if base > 0 && count * 100 > pct * base {
-                fail(format!("{pct}%"), format!("{count} of {base} is {:.1}%", count as f64 * 100.0 / base as f64));
+                fail(
+                    format!("{pct}%"),
+                    format!(
+                        "{count} of {base} is {:.1}%",
+                        count as f64 * 100.0 / base as f64
+                    ),
+                );
             }
         }
     }

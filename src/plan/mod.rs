@@ -12,10 +12,10 @@ pub use table::render_table;
 
 pub use crate::rules::eval::Reasons;
 use crate::rules::program::{Kind, OpKind, Origin};
-use std::borrow::Cow;
 use chrono::NaiveDate;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// One reason for an action: the statement that caused it.
@@ -147,7 +147,11 @@ impl Serialize for ActionJson<'_> {
         if let Some(v) = a.value() {
             m.serialize_entry("value", v)?;
         }
-        let because: Vec<&Because> = a.because.iter().filter_map(|o| self.1.get(*o as usize)).collect();
+        let because: Vec<&Because> = a
+            .because
+            .iter()
+            .filter_map(|o| self.1.get(*o as usize))
+            .collect();
         m.serialize_entry("because", &because)?;
         if let Some(r) = &a.reason {
             m.serialize_entry("reason", r)?;
@@ -214,7 +218,10 @@ pub struct Plan {
 impl Plan {
     /// The statements behind an action.
     pub fn because<'a>(&'a self, action: &'a Action) -> impl Iterator<Item = &'a Because> + 'a {
-        action.because.iter().filter_map(|o| self.origins.get(*o as usize))
+        action
+            .because
+            .iter()
+            .filter_map(|o| self.origins.get(*o as usize))
     }
 
     /// Number of actions per operation, in plan-operation order, zero counts left out.
@@ -250,7 +257,12 @@ impl Serialize for Plan {
         struct Actions<'a>(&'a Plan);
         impl Serialize for Actions<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.actions.iter().map(|a| ActionJson(a, &self.0.origins)))
+                s.collect_seq(
+                    self.0
+                        .actions
+                        .iter()
+                        .map(|a| ActionJson(a, &self.0.origins)),
+                )
             }
         }
         m.serialize_entry("actions", &Actions(self))?;

@@ -19,14 +19,24 @@ pub fn state_after(state: &State, plan: &Plan) -> State {
                         id: None,
                         enabled: false,
                         disabled_on: None,
-                        attributes: a.attributes().map(|m| m.clone().into_iter().collect()).unwrap_or_default(),
+                        attributes: a
+                            .attributes()
+                            .map(|m| m.clone().into_iter().collect())
+                            .unwrap_or_default(),
                     });
                 }
             }
             OpKind::Update => {
-                if let (Some(acc), Some(changes)) = (next.accounts.iter_mut().find(|s| is_account(s)), a.changes()) {
+                if let (Some(acc), Some(changes)) = (
+                    next.accounts.iter_mut().find(|s| is_account(s)),
+                    a.changes(),
+                ) {
                     for (k, pair) in changes.iter() {
-                        let new = pair.as_array().and_then(|p| p.get(1)).cloned().unwrap_or_default();
+                        let new = pair
+                            .as_array()
+                            .and_then(|p| p.get(1))
+                            .cloned()
+                            .unwrap_or_default();
                         acc.attributes.insert(k.clone(), new);
                     }
                 }

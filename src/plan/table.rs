@@ -17,14 +17,22 @@ pub fn render_table(plan: &Plan) -> String {
                 (Some(attrs), _) => attrs
                     .iter()
                     .take(2)
-                    .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={}",
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(" "),
                 (_, Some(ch)) => ch
                     .iter()
                     .map(|(k, v)| {
                         let pair = v.as_array();
-                        let show = |i: usize| pair.and_then(|p| p.get(i)).map_or(String::new(), |x| x.to_string());
+                        let show = |i: usize| {
+                            pair.and_then(|p| p.get(i))
+                                .map_or(String::new(), |x| x.to_string())
+                        };
                         format!("{k}: {} → {}", show(0), show(1))
                     })
                     .collect::<Vec<_>>()
@@ -33,10 +41,22 @@ pub fn render_table(plan: &Plan) -> String {
             },
         };
         let why = match plan.because(a).next() {
-            Some(b) => format!("{} ({}:{})", b.rule, b.file.rsplit('/').next().unwrap_or(&b.file), b.line),
+            Some(b) => format!(
+                "{} ({}:{})",
+                b.rule,
+                b.file.rsplit('/').next().unwrap_or(&b.file),
+                b.line
+            ),
             None => a.reason.as_deref().unwrap_or_default().to_string(),
         };
-        rows.push([a.seq.to_string(), a.op.as_str().into(), a.person.to_string(), a.target.to_string(), what, why]);
+        rows.push([
+            a.seq.to_string(),
+            a.op.as_str().into(),
+            a.person.to_string(),
+            a.target.to_string(),
+            what,
+            why,
+        ]);
     }
     let head = ["#", "op", "person", "target", "what", "because"];
     let mut width = head.map(str::len);
@@ -70,13 +90,21 @@ pub fn render_table(plan: &Plan) -> String {
     for r in &rows {
         line(&mut out, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
     }
-    let summary: Vec<String> = plan.summary().iter().map(|(op, n)| format!("{n} {}", op.as_str())).collect();
+    let summary: Vec<String> = plan
+        .summary()
+        .iter()
+        .map(|(op, n)| format!("{n} {}", op.as_str()))
+        .collect();
     let _ = writeln!(
         out,
         "\n{} action(s) on {}: {}",
         plan.actions.len(),
         plan.today,
-        if summary.is_empty() { "nothing to do".into() } else { summary.join(", ") }
+        if summary.is_empty() {
+            "nothing to do".into()
+        } else {
+            summary.join(", ")
+        }
     );
     for n in &plan.notes {
         let _ = writeln!(out, "note: {n}");

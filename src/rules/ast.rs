@@ -221,7 +221,7 @@ pub enum WritebackSource {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// `grant KIND NAME ...`
-    Grant(Entitlement),
+    Grant(Box<Entitlement>),
     /// `writeback FIELD from TARGET.ATTR` or `writeback FIELD = EXPR`
     Writeback {
         /// The Nmbrs person field to write.
@@ -338,7 +338,7 @@ pub enum StmtKind {
     /// `primary contract by key [asc|desc], ...`
     Primary(Vec<SortKey>),
     /// `forbid ENT with ENT`
-    Forbid(Entitlement, Entitlement),
+    Forbid(Box<Entitlement>, Box<Entitlement>),
     /// `threshold OP max LIMIT [or LIMIT]`
     Threshold {
         /// The plan operation limited.

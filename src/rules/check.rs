@@ -34,7 +34,12 @@ impl Checked {
 }
 
 /// Person fields Nmbrs accepts a write-back for.
-pub const WRITEBACK_FIELDS: &[&str] = &["business_email", "business_phone", "business_mobile", "private_email"];
+pub const WRITEBACK_FIELDS: &[&str] = &[
+    "business_email",
+    "business_phone",
+    "business_mobile",
+    "private_email",
+];
 
 const BUILTIN_TARGETS: &[(&str, TargetKind)] = &[
     ("ad", TargetKind::ActiveDirectory),
@@ -137,7 +142,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn error(&mut self, problem: Problem, span: Span, label: impl Into<String>, help: impl Into<String>) {
+    fn error(
+        &mut self,
+        problem: Problem,
+        span: Span,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.diags.push(Diagnostic::new(problem, span, label, help));
     }
 
@@ -194,23 +205,17 @@ impl<'a> Checker<'a> {
         let mut rule_names: HashMap<&str, Span> = HashMap::new();
         for s in &stmts {
             match &s.kind {
-                StmtKind::DefaultTarget(name) => {
-                    if once(self, "default target", s.span) {
-                        self.default_target = self.target(name);
-                    }
+                StmtKind::DefaultTarget(name) if once(self, "default target", s.span) => {
+                    self.default_target = self.target(name);
                 }
-                StmtKind::Scope { before, after } => {
-                    if once(self, "scope", s.span) {
-                        self.scope = (
-                            before.as_ref().map_or(0, |d| d.days()),
-                            after.as_ref().map_or(0, |d| d.days()),
-                        );
-                    }
+                StmtKind::Scope { before, after } if once(self, "scope", s.span) => {
+                    self.scope = (
+                        before.as_ref().map_or(0, |d| d.days()),
+                        after.as_ref().map_or(0, |d| d.days()),
+                    );
                 }
-                StmtKind::Primary(keys) => {
-                    if once(self, "primary contract", s.span) {
-                        self.primary_by = self.sort_keys(keys);
-                    }
+                StmtKind::Primary(keys) if once(self, "primary contract", s.span) => {
+                    self.primary_by = self.sort_keys(keys);
                 }
                 StmtKind::Let { name, value } => {
                     if let Some(first) = self.lets.get(&name.name) {
@@ -228,7 +233,10 @@ impl<'a> Checker<'a> {
                         );
                     } else if PersonField::by_name(&name.name).is_some()
                         || ContractField::by_name(&name.name).is_some()
-                        || matches!(name.name.as_str(), "person" | "contract" | "primary" | "manager" | "extra")
+                        || matches!(
+                            name.name.as_str(),
+                            "person" | "contract" | "primary" | "manager" | "extra"
+                        )
                     {
                         self.error(
                             Problem::DuplicateLet {
@@ -280,7 +288,9 @@ impl<'a> Checker<'a> {
                     let names = CONTRACT_FIELDS.iter().map(|(n, ..)| *n);
                     let help = match did_you_mean(&k.field.name, names) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => "sort by a contract field such as hours_per_week, start or id".into(),
+                        None => {
+                            "sort by a contract field such as hours_per_week, start or id".into()
+                        }
                     };
                     self.error(
                         Problem::BadSortKey {
@@ -302,7 +312,10 @@ impl<'a> Checker<'a> {
         }
         let names: Vec<&str> = self.targets.iter().map(|t| &*t.name).collect();
         let help = match did_you_mean(&name.name, names.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`? A generic (SCIM) target is declared with `target {}`", name.name),
+            Some(s) => format!(
+                "did you mean `{s}`? A generic (SCIM) target is declared with `target {}`",
+                name.name
+            ),
             None => format!(
                 "the targets are {}; declare a generic (SCIM) target with `target {}`",
                 names.join(", "),
@@ -321,11 +334,18 @@ impl<'a> Checker<'a> {
     }
 
     fn origin(&mut self, rule: Option<&str>, span: Span) -> OriginId {
-        let line = self.sources.get(span.file).map_or(0, |f| f.line_of(span.start));
+        let line = self
+            .sources
+            .get(span.file)
+            .map_or(0, |f| f.line_of(span.start));
         let file = match self.file_names.get(&span.file) {
             Some(f) => f.clone(),
             None => {
-                let name: Arc<str> = Arc::from(self.sources.get(span.file).map_or("<unknown>", |f| f.name.as_str()));
+                let name: Arc<str> = Arc::from(
+                    self.sources
+                        .get(span.file)
+                        .map_or("<unknown>", |f| f.name.as_str()),
+                );
                 self.file_names.insert(span.file, name.clone());
                 name
             }
@@ -339,9 +359,17 @@ impl<'a> Checker<'a> {
                     a
                 }
             },
-            None => Arc::from(format!("{}:{line}", file.rsplit('/').next().unwrap_or(&file))),
+            None => Arc::from(format!(
+                "{}:{line}",
+                file.rsplit('/').next().unwrap_or(&file)
+            )),
         };
-        self.origins.push(Origin { rule, file, line, span });
+        self.origins.push(Origin {
+            rule,
+            file,
+            line,
+            span,
+        });
         (self.origins.len() - 1) as OriginId
     }
 
@@ -372,7 +400,9 @@ impl<'a> Checker<'a> {
             StmtKind::Account(block) => self.account(block, rule, s.span),
             StmtKind::Forbid(a, b) => {
                 let origin = self.origin(rule, s.span);
-                if let (Some(a), Some(b)) = (self.constant_entitlement(a), self.constant_entitlement(b)) {
+                if let (Some(a), Some(b)) =
+                    (self.constant_entitlement(a), self.constant_entitlement(b))
+                {
                     self.forbids.push(Forbid { a, b, origin });
                 }
             }
@@ -400,7 +430,12 @@ impl<'a> Checker<'a> {
         Some(c)
     }
 
-    fn statement<'b>(&mut self, origin: OriginId, cond: Option<Option<CExpr>>, actions: impl Iterator<Item = &'b Action>) {
+    fn statement<'b>(
+        &mut self,
+        origin: OriginId,
+        cond: Option<Option<CExpr>>,
+        actions: impl Iterator<Item = &'b Action>,
+    ) {
         let mut out = Vec::new();
         for a in actions {
             if let Some(a) = self.action(a) {
@@ -477,11 +512,16 @@ impl<'a> Checker<'a> {
         let tk = self.targets[target as usize].kind;
         let name = self.targets[target as usize].name.clone();
         let problem = match (kind, tk) {
-            (_, TargetKind::Nmbrs) => Some("Nmbrs takes write-backs, not grants; use `writeback FIELD ...`".to_string()),
-            (Kind::License, t) if t != TargetKind::Entra => Some("licences are assigned in entra: write `in entra`".into()),
-            (Kind::Mailbox | Kind::Permission, t) if t != TargetKind::Exchange => {
-                Some(format!("{}s live in exchange: write `in exchange`", kind.as_str()))
+            (_, TargetKind::Nmbrs) => {
+                Some("Nmbrs takes write-backs, not grants; use `writeback FIELD ...`".to_string())
             }
+            (Kind::License, t) if t != TargetKind::Entra => {
+                Some("licences are assigned in entra: write `in entra`".into())
+            }
+            (Kind::Mailbox | Kind::Permission, t) if t != TargetKind::Exchange => Some(format!(
+                "{}s live in exchange: write `in exchange`",
+                kind.as_str()
+            )),
             _ => None,
         };
         if let Some(help) = problem {
@@ -555,7 +595,9 @@ impl<'a> Checker<'a> {
                 }
                 let name = name?;
                 let fixed_name = match &name.kind {
-                    CKind::Const(Value::Str(s)) if !s.trim().is_empty() => Some(Arc::from(s.as_ref())),
+                    CKind::Const(Value::Str(s)) if !s.trim().is_empty() => {
+                        Some(Arc::from(s.as_ref()))
+                    }
                     _ => None,
                 };
                 Some(CAction::Grant {
@@ -570,7 +612,9 @@ impl<'a> Checker<'a> {
                 if !WRITEBACK_FIELDS.contains(&field.name.as_str()) {
                     let help = match did_you_mean(&field.name, WRITEBACK_FIELDS.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("Nmbrs takes write-backs of {}", WRITEBACK_FIELDS.join(", ")),
+                        None => {
+                            format!("Nmbrs takes write-backs of {}", WRITEBACK_FIELDS.join(", "))
+                        }
                     };
                     self.error(
                         Problem::UnknownWritebackField {
@@ -592,7 +636,9 @@ impl<'a> Checker<'a> {
                             attribute: Arc::from(attribute.name.as_str()),
                         }
                     }
-                    ast::WritebackSource::Expr(e) => WritebackValue::Expr(self.string_expr(e, "a write-back value")?),
+                    ast::WritebackSource::Expr(e) => {
+                        WritebackValue::Expr(self.string_expr(e, "a write-back value")?)
+                    }
                 };
                 Some(CAction::Writeback {
                     field: Arc::from(field.name.as_str()),
@@ -625,7 +671,10 @@ impl<'a> Checker<'a> {
     fn threshold(&mut self, op: &ast::Ident, limits: &[ast::Limit], origin: OriginId) {
         let Some(kind) = OpKind::parse(&op.name) else {
             let names: Vec<&str> = OpKind::ALL.iter().map(|o| o.as_str()).collect();
-            let short: Vec<&str> = names.iter().map(|n| n.trim_end_matches("_account")).collect();
+            let short: Vec<&str> = names
+                .iter()
+                .map(|n| n.trim_end_matches("_account"))
+                .collect();
             let help = match did_you_mean(&op.name, short.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("limit one of: {}", short.join(", ")),
@@ -647,7 +696,11 @@ impl<'a> Checker<'a> {
             origin,
         };
         for l in limits {
-            let slot = if l.percent { &mut t.max_percent } else { &mut t.max_count };
+            let slot = if l.percent {
+                &mut t.max_percent
+            } else {
+                &mut t.max_count
+            };
             if slot.is_some() {
                 self.error(
                     Problem::BadThreshold {
@@ -674,7 +727,9 @@ impl<'a> Checker<'a> {
     }
 
     fn account(&mut self, block: &'a ast::AccountBlock, rule: Option<&str>, span: Span) {
-        let Some(target) = self.target(&block.target) else { return };
+        let Some(target) = self.target(&block.target) else {
+            return;
+        };
         let tk = self.targets[target as usize].kind;
         if tk == TargetKind::Nmbrs {
             self.error(
@@ -717,7 +772,9 @@ impl<'a> Checker<'a> {
                 AccountItem::When(e) => {
                     if spec.cond.is_some() {
                         self.error(
-                            Problem::DuplicateDeclaration { what: "account `when`".into() },
+                            Problem::DuplicateDeclaration {
+                                what: "account `when`".into(),
+                            },
                             e.span,
                             "second condition",
                             "combine the conditions with `and` in one `when`",
@@ -728,8 +785,14 @@ impl<'a> Checker<'a> {
                 AccountItem::Create(d) => spec.create_before_days = d.days(),
                 AccountItem::Disable(d) => spec.disable_after_days = d.days(),
                 AccountItem::Delete(d) => spec.delete_after_days = Some(d.days()),
-                AccountItem::Set { attribute, value, .. } => {
-                    if spec.attributes.iter().any(|(n, _)| n.eq_ignore_ascii_case(&attribute.name)) {
+                AccountItem::Set {
+                    attribute, value, ..
+                } => {
+                    if spec
+                        .attributes
+                        .iter()
+                        .any(|(n, _)| n.eq_ignore_ascii_case(&attribute.name))
+                    {
                         self.error(
                             Problem::DuplicateDeclaration {
                                 what: format!("set {}", attribute.name),
@@ -744,7 +807,8 @@ impl<'a> Checker<'a> {
                     let rule = self.attr_value(value);
                     self.place = Place::Rule;
                     if let Some(rule) = rule {
-                        spec.attributes.push((Arc::from(attribute.name.as_str()), rule));
+                        spec.attributes
+                            .push((Arc::from(attribute.name.as_str()), rule));
                     }
                 }
             }
@@ -814,7 +878,14 @@ impl<'a> Checker<'a> {
                     Literal::Null => (Value::Null, Ty::Null),
                     Literal::Date(d) => (Value::Date(*d), Ty::Date),
                     Literal::Duration(n, u) => (
-                        Value::Days(ast::DurationLit { amount: *n, unit: *u, span }.days()),
+                        Value::Days(
+                            ast::DurationLit {
+                                amount: *n,
+                                unit: *u,
+                                span,
+                            }
+                            .days(),
+                        ),
                         Ty::Duration,
                     ),
                     Literal::Today => return (mk(CKind::Today), Ty::Date),
@@ -901,7 +972,11 @@ impl<'a> Checker<'a> {
                 let mut parts = Vec::new();
                 flatten(l, &mut parts);
                 flatten(r, &mut parts);
-                let kind = if op == BinOp::And { CKind::And(parts) } else { CKind::Or(parts) };
+                let kind = if op == BinOp::And {
+                    CKind::And(parts)
+                } else {
+                    CKind::Or(parts)
+                };
                 (mk(kind), Ty::Bool)
             }
             BinOp::In | BinOp::NotIn => {
@@ -992,20 +1067,34 @@ impl<'a> Checker<'a> {
                     }
                 };
                 let (l, r) = (Box::new(l), Box::new(r));
-                (mk(if add { CKind::Add(l, r) } else { CKind::Sub(l, r) }), ty)
+                (
+                    mk(if add {
+                        CKind::Add(l, r)
+                    } else {
+                        CKind::Sub(l, r)
+                    }),
+                    ty,
+                )
             }
         }
     }
 
     fn mismatch(&mut self, lt: &Ty, rt: &Ty, lhs: &ast::Expr, rhs: &ast::Expr, op: BinOp) {
         let looks_like_date = |e: &ast::Expr| match &e.kind {
-            ExprKind::Literal(Literal::Str(s)) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+            ExprKind::Literal(Literal::Str(s)) => {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+            }
             _ => false,
         };
-        let is_number_literal = |e: &ast::Expr| matches!(e.kind, ExprKind::Literal(Literal::Int(_) | Literal::Dec(_)));
-        let help = if (*lt == Ty::Date && looks_like_date(rhs)) || (*rt == Ty::Date && looks_like_date(lhs)) {
+        let is_number_literal =
+            |e: &ast::Expr| matches!(e.kind, ExprKind::Literal(Literal::Int(_) | Literal::Dec(_)));
+        let help = if (*lt == Ty::Date && looks_like_date(rhs))
+            || (*rt == Ty::Date && looks_like_date(lhs))
+        {
             "write dates without quotes: contract.start <= 2026-01-01".to_string()
-        } else if (*lt == Ty::Duration && is_number_literal(rhs)) || (*rt == Ty::Duration && is_number_literal(lhs)) {
+        } else if (*lt == Ty::Duration && is_number_literal(rhs))
+            || (*rt == Ty::Duration && is_number_literal(lhs))
+        {
             "give the number its unit: 30 days, 2 weeks".to_string()
         } else if matches!((lt, rt), (Ty::Date, t) | (t, Ty::Date) if t.is_number()) {
             "add or subtract a duration with its unit: contract.start + 30 days".to_string()
@@ -1074,12 +1163,20 @@ impl<'a> Checker<'a> {
             }
             ["person" | "manager", "extra", key] | ["extra", key] => {
                 let key = Arc::from(*key);
-                let kind = if names[0] == "manager" { CKind::ManagerExtra(key) } else { CKind::Extra(key) };
+                let kind = if names[0] == "manager" {
+                    CKind::ManagerExtra(key)
+                } else {
+                    CKind::Extra(key)
+                };
                 (mk(kind), Ty::Str)
             }
             ["person", f] => match PersonField::by_name(f) {
                 Some((f, t)) => (mk(CKind::Person(f)), t),
-                None => self.unknown_field(&full, span, person_names().map(|n| format!("person.{n}")).collect()),
+                None => self.unknown_field(
+                    &full,
+                    span,
+                    person_names().map(|n| format!("person.{n}")).collect(),
+                ),
             },
             [scope @ ("contract" | "primary"), f] => match ContractField::by_name(f) {
                 Some((f, t)) if *scope == "contract" => (mk(contract(self, f)), t),
@@ -1096,14 +1193,21 @@ impl<'a> Checker<'a> {
                 } else if let Some((f, t)) = ContractField::by_name(f) {
                     (mk(CKind::ManagerContract(f)), t)
                 } else {
-                    let cands = person_names().chain(contract_names()).map(|n| format!("manager.{n}")).collect();
+                    let cands = person_names()
+                        .chain(contract_names())
+                        .map(|n| format!("manager.{n}"))
+                        .collect();
                     self.unknown_field(&full, span, cands)
                 }
             }
             _ => {
                 let mut cands: Vec<String> = Vec::new();
                 for p in ["person", "contract", "primary", "manager"] {
-                    cands.extend(person_names().chain(contract_names()).map(|n| format!("{p}.{n}")));
+                    cands.extend(
+                        person_names()
+                            .chain(contract_names())
+                            .map(|n| format!("{p}.{n}")),
+                    );
                 }
                 self.unknown_field(&full, span, cands)
             }
@@ -1112,13 +1216,23 @@ impl<'a> Checker<'a> {
 
     fn let_value(&mut self, name: &str, span: Span) -> (CExpr, Ty) {
         let Some(slot) = self.lets.get_mut(name) else {
-            return (CExpr { kind: CKind::Const(Value::Null), span }, Ty::Any);
+            return (
+                CExpr {
+                    kind: CKind::Const(Value::Null),
+                    span,
+                },
+                Ty::Any,
+            );
         };
         slot.used = true;
         match std::mem::replace(&mut slot.state, LetState::Visiting) {
             LetState::Done(c, t) => {
                 slot.state = LetState::Done(c.clone(), t.clone());
-                let c = if self.place == Place::Attribute { to_primary(c) } else { c };
+                let c = if self.place == Place::Attribute {
+                    to_primary(c)
+                } else {
+                    c
+                };
                 (c, t)
             }
             LetState::Pending(e) => {
@@ -1133,7 +1247,11 @@ impl<'a> Checker<'a> {
                         slot.state = LetState::Done(c.clone(), t.clone());
                     }
                 }
-                let c = if saved == Place::Attribute { to_primary(c) } else { c };
+                let c = if saved == Place::Attribute {
+                    to_primary(c)
+                } else {
+                    c
+                };
                 (c, t)
             }
             LetState::Visiting => {
@@ -1148,18 +1266,36 @@ impl<'a> Checker<'a> {
                     )
                     .with_related(span, "used here"),
                 );
-                (CExpr { kind: CKind::Const(Value::Null), span }, Ty::Any)
+                (
+                    CExpr {
+                        kind: CKind::Const(Value::Null),
+                        span,
+                    },
+                    Ty::Any,
+                )
             }
             LetState::Failed => {
                 slot.state = LetState::Failed;
-                (CExpr { kind: CKind::Const(Value::Null), span }, Ty::Any)
+                (
+                    CExpr {
+                        kind: CKind::Const(Value::Null),
+                        span,
+                    },
+                    Ty::Any,
+                )
             }
         }
     }
 
     fn call(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span) -> (CExpr, Ty) {
         let compiled: Vec<(CExpr, Ty)> = args.iter().map(|a| self.expr(a)).collect();
-        let any = (CExpr { kind: CKind::Const(Value::Null), span }, Ty::Any);
+        let any = (
+            CExpr {
+                kind: CKind::Const(Value::Null),
+                span,
+            },
+            Ty::Any,
+        );
         let Some((func, min, max)) = Func::by_name(&name.name) else {
             let help = match did_you_mean(&name.name, FUNCTIONS.iter().map(|f| f.0)) {
                 Some(s) => format!("did you mean `{s}`?"),
@@ -1169,7 +1305,9 @@ impl<'a> Checker<'a> {
                 ),
             };
             self.error(
-                Problem::UnknownFunction { name: name.name.clone() },
+                Problem::UnknownFunction {
+                    name: name.name.clone(),
+                },
                 name.span,
                 "no such function",
                 help,
@@ -1184,7 +1322,10 @@ impl<'a> Checker<'a> {
             } else {
                 format!("{min} to {max}")
             };
-            let what = FUNCTIONS.iter().find(|f| f.0 == name.name).map_or("", |f| f.4);
+            let what = FUNCTIONS
+                .iter()
+                .find(|f| f.0 == name.name)
+                .map_or("", |f| f.4);
             let sig = format!("`{}`: {what}", Func::signature(&name.name));
             self.error(
                 Problem::WrongArity {
@@ -1203,10 +1344,19 @@ impl<'a> Checker<'a> {
             Ok(t) => t,
             Err(detail) => {
                 self.error(
-                    Problem::TypeMismatch { detail: format!("{}: {detail}", name.name) },
+                    Problem::TypeMismatch {
+                        detail: format!("{}: {detail}", name.name),
+                    },
                     span,
                     "wrong argument type",
-                    format!("`{}`: {}", Func::signature(&name.name), FUNCTIONS.iter().find(|f| f.0 == name.name).map_or("", |f| f.4)),
+                    format!(
+                        "`{}`: {}",
+                        Func::signature(&name.name),
+                        FUNCTIONS
+                            .iter()
+                            .find(|f| f.0 == name.name)
+                            .map_or("", |f| f.4)
+                    ),
                 );
                 return any;
             }
@@ -1217,7 +1367,9 @@ impl<'a> Checker<'a> {
                 Some(CKind::Const(Value::Str(p))) => p.to_string(),
                 _ => {
                     self.error(
-                        Problem::Misplaced { detail: "the pattern of `matches` must be a string literal".into() },
+                        Problem::Misplaced {
+                            detail: "the pattern of `matches` must be a string literal".into(),
+                        },
                         args[1].span,
                         "not a literal",
                         "write the regular expression in quotes: matches(function, \"^Dev\")",
@@ -1228,7 +1380,13 @@ impl<'a> Checker<'a> {
             return match regex::Regex::new(&pattern) {
                 Ok(re) => {
                     let subject = cs.swap_remove(0);
-                    (CExpr { kind: CKind::Matches(Box::new(subject), Arc::new(re)), span }, Ty::Bool)
+                    (
+                        CExpr {
+                            kind: CKind::Matches(Box::new(subject), Arc::new(re)),
+                            span,
+                        },
+                        Ty::Bool,
+                    )
                 }
                 Err(e) => {
                     self.error(
@@ -1241,16 +1399,33 @@ impl<'a> Checker<'a> {
                 }
             };
         }
-        if let (Func::StartsWith | Func::EndsWith | Func::Contains, [_, CExpr { kind: CKind::Const(Value::Str(needle)), .. }]) =
-            (func, cs.as_slice())
+        if let (
+            Func::StartsWith | Func::EndsWith | Func::Contains,
+            [_, CExpr {
+                kind: CKind::Const(Value::Str(needle)),
+                ..
+            }],
+        ) = (func, cs.as_slice())
         {
             if types[0] == Ty::Str || types[0] == Ty::Null {
                 let needle: Arc<str> = Arc::from(needle.as_ref());
                 let subject = cs.swap_remove(0);
-                return (CExpr { kind: CKind::TextTest(func, Box::new(subject), needle), span }, ty);
+                return (
+                    CExpr {
+                        kind: CKind::TextTest(func, Box::new(subject), needle),
+                        span,
+                    },
+                    ty,
+                );
             }
         }
-        (CExpr { kind: CKind::Call(func, cs), span }, ty)
+        (
+            CExpr {
+                kind: CKind::Call(func, cs),
+                span,
+            },
+            ty,
+        )
     }
 
     fn unused_lets(&mut self) {
@@ -1338,8 +1513,14 @@ fn to_primary(mut c: CExpr) -> CExpr {
     fn walk(c: &mut CExpr) {
         match &mut c.kind {
             CKind::Contract(f) => c.kind = CKind::Primary(*f),
-            CKind::Not(e) | CKind::IsEmpty(e, _) | CKind::Matches(e, _) | CKind::InSet(e, _, _) | CKind::TextTest(_, e, _) => walk(e),
-            CKind::And(v) | CKind::Or(v) | CKind::List(v) | CKind::Call(_, v) => v.iter_mut().for_each(walk),
+            CKind::Not(e)
+            | CKind::IsEmpty(e, _)
+            | CKind::Matches(e, _)
+            | CKind::InSet(e, _, _)
+            | CKind::TextTest(_, e, _) => walk(e),
+            CKind::And(v) | CKind::Or(v) | CKind::List(v) | CKind::Call(_, v) => {
+                v.iter_mut().for_each(walk)
+            }
             CKind::Cmp(_, a, b) | CKind::In(a, b, _) | CKind::Add(a, b) | CKind::Sub(a, b) => {
                 walk(a);
                 walk(b);

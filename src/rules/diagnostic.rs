@@ -352,7 +352,11 @@ pub fn to_json(diags: &[Diagnostic], sources: &SourceMap) -> Vec<JsonDiagnostic>
         .iter()
         .map(|d| {
             let (file, (line, column), (end_line, end_column)) = match sources.get(d.span.file) {
-                Some(f) => (f.name.clone(), f.line_col(d.span.start), f.line_col(d.span.end)),
+                Some(f) => (
+                    f.name.clone(),
+                    f.line_col(d.span.start),
+                    f.line_col(d.span.end),
+                ),
                 None => (String::new(), (0, 0), (0, 0)),
             };
             JsonDiagnostic {
@@ -373,7 +377,10 @@ pub fn to_json(diags: &[Diagnostic], sources: &SourceMap) -> Vec<JsonDiagnostic>
 
 /// The closest candidate to `name` by edit distance, if it is close enough to be a
 /// likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()

@@ -24,7 +24,11 @@ pub struct Population<'p> {
 impl<'p> Population<'p> {
     /// Indexes the persons by id.
     pub fn new(persons: &'p [Person]) -> Self {
-        let by_id = persons.iter().enumerate().map(|(i, p)| (&*p.id, i)).collect();
+        let by_id = persons
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (&*p.id, i))
+            .collect();
         Population { persons, by_id }
     }
 
@@ -55,7 +59,9 @@ pub struct Ctx<'a> {
 pub fn values_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Int(x), Value::Dec(y)) | (Value::Dec(y), Value::Int(x)) => (*x as f64) == *y,
-        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b)),
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b))
+        }
         _ => a == b,
     }
 }
@@ -97,7 +103,12 @@ pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
             let va = eval(a, ctx);
             let result = match &b.kind {
                 CKind::Const(vb) => compare(*op, &va, vb, is_null_literal(a) || vb.is_null()),
-                _ => compare(*op, &va, &eval(b, ctx), is_null_literal(a) || is_null_literal(b)),
+                _ => compare(
+                    *op,
+                    &va,
+                    &eval(b, ctx),
+                    is_null_literal(a) || is_null_literal(b),
+                ),
             };
             Value::Bool(result)
         }
@@ -114,7 +125,9 @@ pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
             let v = eval(x, ctx);
             match (v, eval(list, ctx)) {
                 (Value::Null, _) => Value::Bool(false),
-                (v, Value::List(items)) => Value::Bool(items.iter().any(|i| values_equal(i, &v)) != *negated),
+                (v, Value::List(items)) => {
+                    Value::Bool(items.iter().any(|i| values_equal(i, &v)) != *negated)
+                }
                 _ => Value::Bool(false),
             }
         }
@@ -192,8 +205,12 @@ fn add<'a>(a: Value<'a>, b: Value<'a>) -> Value<'a> {
     match (a, b) {
         (Value::Null, _) | (_, Value::Null) => Value::Null,
         (Value::Str(x), Value::Str(y)) => Value::Str(Cow::Owned(format!("{x}{y}"))),
-        (Value::Str(x), y @ (Value::Int(_) | Value::Dec(_))) => Value::Str(Cow::Owned(format!("{x}{y}"))),
-        (x @ (Value::Int(_) | Value::Dec(_)), Value::Str(y)) => Value::Str(Cow::Owned(format!("{x}{y}"))),
+        (Value::Str(x), y @ (Value::Int(_) | Value::Dec(_))) => {
+            Value::Str(Cow::Owned(format!("{x}{y}")))
+        }
+        (x @ (Value::Int(_) | Value::Dec(_)), Value::Str(y)) => {
+            Value::Str(Cow::Owned(format!("{x}{y}")))
+        }
         (Value::Int(x), Value::Int(y)) => x.checked_add(y).map_or(Value::Null, Value::Int),
         (Value::Int(x), Value::Dec(y)) | (Value::Dec(y), Value::Int(x)) => Value::Dec(x as f64 + y),
         (Value::Dec(x), Value::Dec(y)) => Value::Dec(x + y),
@@ -212,7 +229,10 @@ fn sub<'a>(a: Value<'a>, b: Value<'a>) -> Value<'a> {
         (Value::Int(x), Value::Dec(y)) => Value::Dec(x as f64 - y),
         (Value::Dec(x), Value::Int(y)) => Value::Dec(x - y as f64),
         (Value::Dec(x), Value::Dec(y)) => Value::Dec(x - y),
-        (Value::Date(d), Value::Days(n)) => n.checked_neg().and_then(|n| shift(d, n)).map_or(Value::Null, Value::Date),
+        (Value::Date(d), Value::Days(n)) => n
+            .checked_neg()
+            .and_then(|n| shift(d, n))
+            .map_or(Value::Null, Value::Date),
         (Value::Date(x), Value::Date(y)) => Value::Days((x - y).num_days()),
         (Value::Days(x), Value::Days(y)) => x.checked_sub(y).map_or(Value::Null, Value::Days),
         _ => Value::Null,
@@ -223,19 +243,44 @@ fn sub<'a>(a: Value<'a>, b: Value<'a>) -> Value<'a> {
 pub fn in_scope(program: &Program, c: &Contract, today: NaiveDate) -> bool {
     let Some(start) = c.start else { return false };
     let from = shift(start, -program.scope_before_days).unwrap_or(start);
-    let until = c.end.map(|e| shift(e, program.scope_after_days).unwrap_or(e));
+    let until = c
+        .end
+        .map(|e| shift(e, program.scope_after_days).unwrap_or(e));
     from <= today && until.is_none_or(|u| today <= u)
 }
 
 /// The primary contract: chosen among in-scope contracts (or all, if none is in scope)
 /// by the program's sort keys, then by start (earliest) and id.
-pub fn primary_contract<'p>(program: &Program, p: &'p Person, today: NaiveDate) -> Option<&'p Contract> {
-    let scoped: Vec<&Contract> = p.contracts.iter().filter(|c| in_scope(program, c, today)).collect();
-    let pool: Vec<&Contract> = if scoped.is_empty() { p.contracts.iter().collect() } else { scoped };
-    let default_keys = [(ContractField::HoursPerWeek, true), (ContractField::Start, false), (ContractField::Id, false)];
-    let keys: &[(ContractField, bool)] = if program.primary_by.is_empty() { &default_keys } else { &program.primary_by };
+pub fn primary_contract<'p>(
+    program: &Program,
+    p: &'p Person,
+    today: NaiveDate,
+) -> Option<&'p Contract> {
+    let scoped: Vec<&Contract> = p
+        .contracts
+        .iter()
+        .filter(|c| in_scope(program, c, today))
+        .collect();
+    let pool: Vec<&Contract> = if scoped.is_empty() {
+        p.contracts.iter().collect()
+    } else {
+        scoped
+    };
+    let default_keys = [
+        (ContractField::HoursPerWeek, true),
+        (ContractField::Start, false),
+        (ContractField::Id, false),
+    ];
+    let keys: &[(ContractField, bool)] = if program.primary_by.is_empty() {
+        &default_keys
+    } else {
+        &program.primary_by
+    };
     pool.into_iter().min_by(|a, b| {
-        for (f, desc) in keys.iter().chain(&[(ContractField::Start, false), (ContractField::Id, false)]) {
+        for (f, desc) in keys
+            .iter()
+            .chain(&[(ContractField::Start, false), (ContractField::Id, false)])
+        {
             let (va, vb) = (f.get(a, today), f.get(b, today));
             // Missing values sort last whatever the direction.
             let o = match (va.is_null(), vb.is_null()) {
@@ -244,7 +289,11 @@ pub fn primary_contract<'p>(program: &Program, p: &'p Person, today: NaiveDate) 
                 (false, true) => Ordering::Less,
                 _ => {
                     let o = order(&va, &vb).unwrap_or(Ordering::Equal);
-                    if *desc { o.reverse() } else { o }
+                    if *desc {
+                        o.reverse()
+                    } else {
+                        o
+                    }
                 }
             };
             if o != Ordering::Equal {
@@ -362,7 +411,11 @@ pub struct PersonEval<'a> {
 }
 
 /// Evaluates every person, on all cores. The result is in person order.
-pub fn evaluate_all<'a>(program: &'a Program, population: &'a Population<'a>, today: NaiveDate) -> Vec<PersonEval<'a>> {
+pub fn evaluate_all<'a>(
+    program: &'a Program,
+    population: &'a Population<'a>,
+    today: NaiveDate,
+) -> Vec<PersonEval<'a>> {
     let needs_manager = program_reads_manager(program);
     population
         .persons
@@ -377,7 +430,10 @@ pub fn program_reads_manager(program: &Program) -> bool {
     let mut found = false;
     let mut look = |e: &CExpr| {
         e.visit(&mut |n| {
-            found |= matches!(n.kind, CKind::ManagerPerson(_) | CKind::ManagerContract(_) | CKind::ManagerExtra(_))
+            found |= matches!(
+                n.kind,
+                CKind::ManagerPerson(_) | CKind::ManagerContract(_) | CKind::ManagerExtra(_)
+            )
         })
     };
     for s in &program.statements {
@@ -392,7 +448,10 @@ pub fn program_reads_manager(program: &Program) -> bool {
                         look(on);
                     }
                 }
-                CAction::Writeback { source: WritebackValue::Expr(e), .. } => look(e),
+                CAction::Writeback {
+                    source: WritebackValue::Expr(e),
+                    ..
+                } => look(e),
                 CAction::Writeback { .. } => {}
             }
         }
@@ -404,7 +463,9 @@ pub fn program_reads_manager(program: &Program) -> bool {
         for (_, rule) in &a.attributes {
             match rule {
                 AttrRule::Expr(e) => look(e),
-                AttrRule::Unique { candidates, ending, .. } => {
+                AttrRule::Unique {
+                    candidates, ending, ..
+                } => {
                     candidates.iter().for_each(&mut look);
                     if let Some(e) = ending {
                         look(e);
@@ -417,7 +478,13 @@ pub fn program_reads_manager(program: &Program) -> bool {
 }
 
 /// The base context of a person: primary contract and manager.
-pub fn person_ctx<'a>(program: &Program, population: &Population<'a>, person: &'a Person, today: NaiveDate, with_manager: bool) -> Ctx<'a> {
+pub fn person_ctx<'a>(
+    program: &Program,
+    population: &Population<'a>,
+    person: &'a Person,
+    today: NaiveDate,
+    with_manager: bool,
+) -> Ctx<'a> {
     let primary = primary_contract(program, person, today);
     let manager = if with_manager {
         primary
@@ -447,7 +514,11 @@ pub fn evaluate_person<'a>(
     needs_manager: bool,
 ) -> PersonEval<'a> {
     let ctx = person_ctx(program, population, person, today, needs_manager);
-    let scoped: Vec<&Contract> = person.contracts.iter().filter(|c| in_scope(program, c, today)).collect();
+    let scoped: Vec<&Contract> = person
+        .contracts
+        .iter()
+        .filter(|c| in_scope(program, c, today))
+        .collect();
     let mut out = PersonEval {
         person,
         in_scope: !scoped.is_empty(),
@@ -457,20 +528,33 @@ pub fn evaluate_person<'a>(
         notes: Vec::new(),
     };
     if out.in_scope {
-        let mut candidates = candidates(&program.index.person_always, &program.index.person_keyed, &ctx);
+        let mut candidates = candidates(
+            &program.index.person_always,
+            &program.index.person_keyed,
+            &ctx,
+        );
         for &i in &candidates {
             run_statement(program, &program.statements[i as usize], &ctx, &mut out);
         }
         for c in &scoped {
-            let cctx = Ctx { contract: Some(c), ..ctx };
-            candidates = self::candidates(&program.index.contract_always, &program.index.contract_keyed, &cctx);
+            let cctx = Ctx {
+                contract: Some(c),
+                ..ctx
+            };
+            candidates = self::candidates(
+                &program.index.contract_always,
+                &program.index.contract_keyed,
+                &cctx,
+            );
             for &i in &candidates {
                 run_statement(program, &program.statements[i as usize], &cctx, &mut out);
             }
         }
         merge_grants(&mut out.grants);
-        out.writebacks.sort_by(|a, b| a.field.cmp(b.field).then(a.because.cmp(&b.because)));
-        out.writebacks.dedup_by(|b, a| a.field == b.field && a.value == b.value);
+        out.writebacks
+            .sort_by(|a, b| a.field.cmp(b.field).then(a.because.cmp(&b.because)));
+        out.writebacks
+            .dedup_by(|b, a| a.field == b.field && a.value == b.value);
     }
     for spec in &program.accounts {
         out.accounts.push(account(spec, &ctx, person));
@@ -504,7 +588,12 @@ fn candidates(always: &[u32], keyed: &[IndexBucket], ctx: &Ctx) -> Vec<u32> {
     out
 }
 
-fn run_statement<'a>(program: &'a Program, st: &'a Statement, ctx: &Ctx<'a>, out: &mut PersonEval<'a>) {
+fn run_statement<'a>(
+    program: &'a Program,
+    st: &'a Statement,
+    ctx: &Ctx<'a>,
+    out: &mut PersonEval<'a>,
+) {
     if let Some(cond) = &st.cond {
         if !eval(cond, ctx).is_true() {
             return;
@@ -512,19 +601,26 @@ fn run_statement<'a>(program: &'a Program, st: &'a Statement, ctx: &Ctx<'a>, out
     }
     for action in &st.actions {
         match action {
-            CAction::Grant { target, kind, name, fixed_name, on } => {
-                let name: Arc<str> = match (fixed_name, eval(name, ctx)) {
-                    (Some(fixed), _) => fixed.clone(),
-                    (None, Value::Str(s)) if !s.trim().is_empty() => Arc::from(s.as_ref()),
-                    _ => {
-                        let o = &program.origins[st.origin as usize];
-                        out.notes.push(format!(
+            CAction::Grant {
+                target,
+                kind,
+                name,
+                fixed_name,
+                on,
+            } => {
+                let name: Arc<str> =
+                    match (fixed_name, eval(name, ctx)) {
+                        (Some(fixed), _) => fixed.clone(),
+                        (None, Value::Str(s)) if !s.trim().is_empty() => Arc::from(s.as_ref()),
+                        _ => {
+                            let o = &program.origins[st.origin as usize];
+                            out.notes.push(format!(
                             "{}:{}: the {} name came out empty for this person; nothing granted",
                             o.file, o.line, kind.as_str()
                         ));
-                        continue;
-                    }
-                };
+                            continue;
+                        }
+                    };
                 let on = match on.as_ref().map(|e| eval(e, ctx)) {
                     None => None,
                     Some(Value::Str(s)) if !s.trim().is_empty() => Some(s),
@@ -540,13 +636,20 @@ fn run_statement<'a>(program: &'a Program, st: &'a Statement, ctx: &Ctx<'a>, out
             }
             CAction::Writeback { field, source } => {
                 let value = match source {
-                    WritebackValue::Account { target, attribute } => WritebackOf::Account { target: *target, attribute },
+                    WritebackValue::Account { target, attribute } => WritebackOf::Account {
+                        target: *target,
+                        attribute,
+                    },
                     WritebackValue::Expr(e) => match eval(e, ctx) {
                         Value::Str(s) => WritebackOf::Value(s),
                         _ => continue,
                     },
                 };
-                out.writebacks.push(WritebackWanted { field, value, because: st.origin });
+                out.writebacks.push(WritebackWanted {
+                    field,
+                    value,
+                    because: st.origin,
+                });
             }
         }
     }
@@ -580,16 +683,28 @@ fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
         .iter()
         .filter(|c| c.start.is_some())
         .filter(|c| {
-            spec.cond
-                .as_ref()
-                .is_none_or(|cond| eval(cond, &Ctx { contract: Some(c), ..*ctx }).is_true())
+            spec.cond.as_ref().is_none_or(|cond| {
+                eval(
+                    cond,
+                    &Ctx {
+                        contract: Some(c),
+                        ..*ctx
+                    },
+                )
+                .is_true()
+            })
         })
         .collect();
     let active = relevant.iter().any(|c| c.is_active_on(today));
     let prestart = relevant.iter().any(|c| {
-        c.start.is_some_and(|s| today < s && shift(s, -spec.create_before_days).is_some_and(|from| from <= today))
+        c.start.is_some_and(|s| {
+            today < s && shift(s, -spec.create_before_days).is_some_and(|from| from <= today)
+        })
     });
-    let started: Vec<&&Contract> = relevant.iter().filter(|c| c.start.is_some_and(|s| s <= today)).collect();
+    let started: Vec<&&Contract> = relevant
+        .iter()
+        .filter(|c| c.start.is_some_and(|s| s <= today))
+        .collect();
     let last_end = if started.iter().any(|c| c.end.is_none()) {
         None
     } else {
@@ -614,7 +729,11 @@ fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
         for (name, rule) in &spec.attributes {
             let v = match rule {
                 AttrRule::Expr(e) => AttrWanted::Value(eval(e, ctx).to_json()),
-                AttrRule::Unique { candidates, max, ending } => {
+                AttrRule::Unique {
+                    candidates,
+                    max,
+                    ending,
+                } => {
                     let mut list: Vec<String> = Vec::new();
                     for c in candidates {
                         if let Value::Str(s) = eval(c, ctx) {
@@ -631,7 +750,11 @@ fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
                         Some(Value::Str(s)) => s.into_owned(),
                         _ => String::new(),
                     };
-                    AttrWanted::Unique(UniqueCandidates { candidates: list, max: *max, ending })
+                    AttrWanted::Unique(UniqueCandidates {
+                        candidates: list,
+                        max: *max,
+                        ending,
+                    })
                 }
             };
             attributes.push((name.to_string(), v));

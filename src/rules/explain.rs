@@ -87,10 +87,19 @@ pub struct PersonExplanation {
 
 /// Explains the evaluation of one person. Every statement is evaluated (not only
 /// those the index would pick), so the explanation shows the near misses too.
-pub fn explain_person(program: &Program, population: &Population, person: &Person, today: NaiveDate) -> PersonExplanation {
+pub fn explain_person(
+    program: &Program,
+    population: &Population,
+    person: &Person,
+    today: NaiveDate,
+) -> PersonExplanation {
     let ctx = person_ctx(program, population, person, today, true);
     let primary = primary_contract(program, person, today);
-    let scoped: Vec<_> = person.contracts.iter().filter(|c| in_scope(program, c, today)).collect();
+    let scoped: Vec<_> = person
+        .contracts
+        .iter()
+        .filter(|c| in_scope(program, c, today))
+        .collect();
     let contracts = person
         .contracts
         .iter()
@@ -110,7 +119,9 @@ pub fn explain_person(program: &Program, population: &Population, person: &Perso
             .actions
             .iter()
             .map(|a| match a {
-                CAction::Grant { kind, name, target, .. } => format!(
+                CAction::Grant {
+                    kind, name, target, ..
+                } => format!(
                     "grant {} {} in {}",
                     kind.as_str(),
                     program.sources.snippet(name.span),
@@ -122,7 +133,13 @@ pub fn explain_person(program: &Program, population: &Population, person: &Perso
         let mut evaluations = Vec::new();
         if !scoped.is_empty() {
             let contexts: Vec<Ctx> = if st.per_contract {
-                scoped.iter().map(|c| Ctx { contract: Some(c), ..ctx }).collect()
+                scoped
+                    .iter()
+                    .map(|c| Ctx {
+                        contract: Some(c),
+                        ..ctx
+                    })
+                    .collect()
             } else {
                 vec![ctx]
             };
@@ -147,7 +164,12 @@ pub fn explain_person(program: &Program, population: &Population, person: &Perso
     let accounts = ev
         .accounts
         .iter()
-        .map(|a| (program.targets[a.target as usize].name.to_string(), format!("{:?}", a.want)))
+        .map(|a| {
+            (
+                program.targets[a.target as usize].name.to_string(),
+                format!("{:?}", a.want),
+            )
+        })
         .collect();
     PersonExplanation {
         person: person.id.to_string(),
@@ -171,7 +193,10 @@ fn part(program: &Program, e: &CExpr, ctx: &Ctx) -> ConditionPart {
     let mut parts = Vec::new();
     let mut operand = |x: &CExpr| {
         if !matches!(x.kind, CKind::Const(_)) {
-            operands.push((program.sources.snippet(x.span).to_string(), show(&eval::eval(x, ctx))));
+            operands.push((
+                program.sources.snippet(x.span).to_string(),
+                show(&eval::eval(x, ctx)),
+            ));
         }
     };
     match &e.kind {
@@ -181,7 +206,10 @@ fn part(program: &Program, e: &CExpr, ctx: &Ctx) -> ConditionPart {
             operand(a);
             operand(b);
         }
-        CKind::InSet(a, _, _) | CKind::IsEmpty(a, _) | CKind::Matches(a, _) | CKind::TextTest(_, a, _) => operand(a),
+        CKind::InSet(a, _, _)
+        | CKind::IsEmpty(a, _)
+        | CKind::Matches(a, _)
+        | CKind::TextTest(_, a, _) => operand(a),
         CKind::Call(_, args) => args.iter().for_each(operand),
         _ => {}
     }
@@ -197,25 +225,60 @@ fn part(program: &Program, e: &CExpr, ctx: &Ctx) -> ConditionPart {
 pub fn render(x: &PersonExplanation) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "person {} ({}) on {}", x.person, x.display_name, x.today);
-    let _ = writeln!(out, "in scope: {}", if x.in_scope { "yes" } else { "no: no contract is in the scope window, so no rule applies" });
+    let _ = writeln!(
+        out,
+        "person {} ({}) on {}",
+        x.person, x.display_name, x.today
+    );
+    let _ = writeln!(
+        out,
+        "in scope: {}",
+        if x.in_scope {
+            "yes"
+        } else {
+            "no: no contract is in the scope window, so no rule applies"
+        }
+    );
     for c in &x.contracts {
         let d = |d: Option<NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
-        let mut flags = vec![if c.in_scope { "in scope" } else { "out of scope" }];
+        let mut flags = vec![if c.in_scope {
+            "in scope"
+        } else {
+            "out of scope"
+        }];
         if c.active {
             flags.push("active");
         }
         if c.primary {
             flags.push("primary");
         }
-        let _ = writeln!(out, "  contract {} {} .. {}: {}", c.id, d(c.start), d(c.end), flags.join(", "));
+        let _ = writeln!(
+            out,
+            "  contract {} {} .. {}: {}",
+            c.id,
+            d(c.start),
+            d(c.end),
+            flags.join(", ")
+        );
     }
     for s in &x.statements {
         let fired = s.evaluations.iter().any(|e| e.fired);
-        let _ = writeln!(out, "\n{} {} ({}:{}): {}", if fired { "FIRED  " } else { "not met" }, s.rule, s.file, s.line, s.actions.join("; "));
+        let _ = writeln!(
+            out,
+            "\n{} {} ({}:{}): {}",
+            if fired { "FIRED  " } else { "not met" },
+            s.rule,
+            s.file,
+            s.line,
+            s.actions.join("; ")
+        );
         for e in &s.evaluations {
             if let Some(c) = &e.contract {
-                let _ = writeln!(out, "  contract {c}: {}", if e.fired { "fired" } else { "not met" });
+                let _ = writeln!(
+                    out,
+                    "  contract {c}: {}",
+                    if e.fired { "fired" } else { "not met" }
+                );
             }
             if let Some(cond) = &e.condition {
                 write_part(&mut out, cond, 2);
@@ -230,9 +293,24 @@ pub fn render(x: &PersonExplanation) -> String {
 
 fn write_part(out: &mut String, p: &ConditionPart, depth: usize) {
     use std::fmt::Write;
-    let ops: Vec<String> = p.operands.iter().map(|(t, v)| format!("{t} = {v}")).collect();
-    let extra = if ops.is_empty() { String::new() } else { format!("   ({})", ops.join(", ")) };
-    let _ = writeln!(out, "{}{} → {}{}", "  ".repeat(depth), p.text, p.value, extra);
+    let ops: Vec<String> = p
+        .operands
+        .iter()
+        .map(|(t, v)| format!("{t} = {v}"))
+        .collect();
+    let extra = if ops.is_empty() {
+        String::new()
+    } else {
+        format!("   ({})", ops.join(", "))
+    };
+    let _ = writeln!(
+        out,
+        "{}{} → {}{}",
+        "  ".repeat(depth),
+        p.text,
+        p.value,
+        extra
+    );
     for c in &p.parts {
         write_part(out, c, depth + 1);
     }

@@ -66,7 +66,11 @@ impl Printer<'_> {
             if c.span.start >= pos {
                 break;
             }
-            if blank_after_gap && self.blank_line_before(c.span.start) && !self.out.is_empty() && !self.out.ends_with("{\n") {
+            if blank_after_gap
+                && self.blank_line_before(c.span.start)
+                && !self.out.is_empty()
+                && !self.out.ends_with("{\n")
+            {
                 self.ensure_blank();
             }
             self.indent(depth);
@@ -78,7 +82,10 @@ impl Printer<'_> {
     /// A comment on the same line as the end of a statement stays behind it.
     fn trailing_comment(&mut self, end: u32) {
         if let Some(c) = self.comments.get(self.next) {
-            let between = self.text.get(end as usize..c.span.start as usize).unwrap_or("\n");
+            let between = self
+                .text
+                .get(end as usize..c.span.start as usize)
+                .unwrap_or("\n");
             if !between.contains('\n') {
                 if self.out.ends_with('\n') {
                     self.out.pop();
@@ -92,7 +99,9 @@ impl Printer<'_> {
     fn blank_line_before(&self, pos: u32) -> bool {
         let before = &self.text[..(pos as usize).min(self.text.len())];
         let trimmed = before.trim_end_matches([' ', '\t']);
-        let Some(rest) = trimmed.strip_suffix('\n') else { return false };
+        let Some(rest) = trimmed.strip_suffix('\n') else {
+            return false;
+        };
         rest.trim_end_matches([' ', '\t', '\r']).ends_with('\n')
     }
 
@@ -104,7 +113,10 @@ impl Printer<'_> {
 
     fn stmts(&mut self, stmts: &[Stmt], depth: usize) {
         for (i, s) in stmts.iter().enumerate() {
-            if i > 0 && (self.blank_line_before(self.first_pos(s)) || matches!(s.kind, StmtKind::Rule { .. } | StmtKind::Account(_))) {
+            if i > 0
+                && (self.blank_line_before(self.first_pos(s))
+                    || matches!(s.kind, StmtKind::Rule { .. } | StmtKind::Account(_)))
+            {
                 self.ensure_blank();
             }
             let emitted = self.next;
@@ -114,7 +126,8 @@ impl Printer<'_> {
             }
             self.stmt(s, depth);
             self.trailing_comment(s.span.end);
-            if matches!(s.kind, StmtKind::Rule { .. } | StmtKind::Account(_)) && i + 1 < stmts.len() {
+            if matches!(s.kind, StmtKind::Rule { .. } | StmtKind::Account(_)) && i + 1 < stmts.len()
+            {
                 self.ensure_blank();
             }
         }
@@ -146,7 +159,11 @@ impl Printer<'_> {
             StmtKind::Scope { before, after } => {
                 self.out.push_str("scope");
                 if let Some(b) = before {
-                    let _ = write!(self.out, " from {} before start", duration(b.amount, b.unit));
+                    let _ = write!(
+                        self.out,
+                        " from {} before start",
+                        duration(b.amount, b.unit)
+                    );
                 }
                 if let Some(a) = after {
                     let _ = write!(self.out, " until {} after end", duration(a.amount, a.unit));
@@ -156,19 +173,35 @@ impl Printer<'_> {
             StmtKind::Primary(keys) => {
                 let keys: Vec<String> = keys
                     .iter()
-                    .map(|k| format!("{} {}", k.field.name, if k.descending { "desc" } else { "asc" }))
+                    .map(|k| {
+                        format!(
+                            "{} {}",
+                            k.field.name,
+                            if k.descending { "desc" } else { "asc" }
+                        )
+                    })
                     .collect();
                 let _ = writeln!(self.out, "primary contract by {}", keys.join(", "));
             }
             StmtKind::Forbid(a, b) => {
-                let _ = writeln!(self.out, "forbid {} with {}", entitlement(a), entitlement(b));
+                let _ = writeln!(
+                    self.out,
+                    "forbid {} with {}",
+                    entitlement(a),
+                    entitlement(b)
+                );
             }
             StmtKind::Threshold { op, limits } => {
                 let limits: Vec<String> = limits
                     .iter()
                     .map(|l| format!("{}{}", l.value, if l.percent { "%" } else { "" }))
                     .collect();
-                let _ = writeln!(self.out, "threshold {} max {}", op.name, limits.join(" or "));
+                let _ = writeln!(
+                    self.out,
+                    "threshold {} max {}",
+                    op.name,
+                    limits.join(" or ")
+                );
             }
             StmtKind::Rule { name, body } => {
                 let _ = writeln!(self.out, "rule {} {{", string(&name.value));
@@ -193,7 +226,9 @@ impl Printer<'_> {
                 for item in &block.items {
                     let start = match item {
                         AccountItem::When(e) => e.span.start,
-                        AccountItem::Create(d) | AccountItem::Disable(d) | AccountItem::Delete(d) => d.span.start,
+                        AccountItem::Create(d)
+                        | AccountItem::Disable(d)
+                        | AccountItem::Delete(d) => d.span.start,
                         AccountItem::Set { span, .. } => span.start,
                     };
                     self.comments_before(start, depth + 1, true);
@@ -203,21 +238,46 @@ impl Printer<'_> {
                             let _ = writeln!(self.out, "when {}", expr(e, 0));
                         }
                         AccountItem::Create(d) => {
-                            let _ = writeln!(self.out, "create {} before start", duration(d.amount, d.unit));
+                            let _ = writeln!(
+                                self.out,
+                                "create {} before start",
+                                duration(d.amount, d.unit)
+                            );
                         }
                         AccountItem::Disable(d) => {
-                            let _ = writeln!(self.out, "disable {} after end", duration(d.amount, d.unit));
+                            let _ = writeln!(
+                                self.out,
+                                "disable {} after end",
+                                duration(d.amount, d.unit)
+                            );
                         }
                         AccountItem::Delete(d) => {
-                            let _ = writeln!(self.out, "delete {} after disable", duration(d.amount, d.unit));
+                            let _ = writeln!(
+                                self.out,
+                                "delete {} after disable",
+                                duration(d.amount, d.unit)
+                            );
                         }
-                        AccountItem::Set { attribute, value, span } => {
+                        AccountItem::Set {
+                            attribute,
+                            value,
+                            span,
+                        } => {
                             let v = match value {
                                 AttrValue::Expr(e) => expr(e, 0),
-                                AttrValue::Unique { candidates, max, ending, .. } => {
+                                AttrValue::Unique {
+                                    candidates,
+                                    max,
+                                    ending,
+                                    ..
+                                } => {
                                     let mut s = format!(
                                         "unique [{}]",
-                                        candidates.iter().map(|c| expr(c, 0)).collect::<Vec<_>>().join(", ")
+                                        candidates
+                                            .iter()
+                                            .map(|c| expr(c, 0))
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
                                     );
                                     if let Some((m, _)) = max {
                                         let _ = write!(s, " max {m}");
@@ -260,7 +320,10 @@ fn action(a: &Action) -> String {
         Action::Grant(e) => format!("grant {}", entitlement(e)),
         Action::Writeback { field, source, .. } => match source {
             WritebackSource::Account { target, attribute } => {
-                format!("writeback {} from {}.{}", field.name, target.name, attribute.name)
+                format!(
+                    "writeback {} from {}.{}",
+                    field.name, target.name, attribute.name
+                )
             }
             WritebackSource::Expr(e) => format!("writeback {} = {}", field.name, expr(e, 0)),
         },
@@ -315,14 +378,36 @@ pub fn expr(e: &Expr, min: u8) -> String {
             Literal::Duration(n, u) => duration(*n, *u),
             Literal::Today => "today".into(),
         },
-        ExprKind::Path(segs) => segs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("."),
+        ExprKind::Path(segs) => segs
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join("."),
         ExprKind::Call { name, args } => {
-            format!("{}({})", name.name, args.iter().map(|a| expr(a, 0)).collect::<Vec<_>>().join(", "))
+            format!(
+                "{}({})",
+                name.name,
+                args.iter()
+                    .map(|a| expr(a, 0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
-        ExprKind::List(items) => format!("[{}]", items.iter().map(|a| expr(a, 0)).collect::<Vec<_>>().join(", ")),
+        ExprKind::List(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|a| expr(a, 0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         ExprKind::Not(x) => format!("not {}", expr(x, 3)),
         ExprKind::IsEmpty { expr: x, negated } => {
-            format!("{} is {}empty", expr(x, 5), if *negated { "not " } else { "" })
+            format!(
+                "{} is {}empty",
+                expr(x, 5),
+                if *negated { "not " } else { "" }
+            )
         }
         ExprKind::Binary { op, lhs, rhs } => {
             let p = op.precedence();
@@ -353,6 +438,9 @@ mod tests {
 
     #[test]
     fn refuses_files_with_syntax_errors() {
-        assert!(matches!(format_source("when x = 1 grant group \"A\""), Err(FormatError::Syntax(_))));
+        assert!(matches!(
+            format_source("when x = 1 grant group \"A\""),
+            Err(FormatError::Syntax(_))
+        ));
     }
 }

@@ -49,18 +49,78 @@ pub enum Func {
 pub const FUNCTIONS: &[(&str, Func, usize, usize, &str)] = &[
     ("lower", Func::Lower, 1, 1, "lower case"),
     ("upper", Func::Upper, 1, 1, "upper case"),
-    ("trim", Func::Trim, 1, 1, "strip white space at both ends and collapse inner runs"),
-    ("ascii", Func::Ascii, 1, 1, "transliterate to ASCII letters (é→e, ß→ss, Ĳ→IJ), drop the rest"),
+    (
+        "trim",
+        Func::Trim,
+        1,
+        1,
+        "strip white space at both ends and collapse inner runs",
+    ),
+    (
+        "ascii",
+        Func::Ascii,
+        1,
+        1,
+        "transliterate to ASCII letters (é→e, ß→ss, Ĳ→IJ), drop the rest",
+    ),
     ("left", Func::Left, 2, 2, "the first n characters"),
     ("right", Func::Right, 2, 2, "the last n characters"),
-    ("substring", Func::Substring, 2, 3, "characters from start (0-based), optionally only length of them"),
-    ("replace", Func::Replace, 3, 3, "every occurrence of from replaced by to"),
-    ("starts_with", Func::StartsWith, 2, 2, "true if s begins with prefix"),
-    ("ends_with", Func::EndsWith, 2, 2, "true if s ends with suffix"),
-    ("contains", Func::Contains, 2, 2, "true if the string has the substring, or the list the element"),
-    ("matches", Func::Matches, 2, 2, "true if the regular expression (a string literal) matches"),
-    ("coalesce", Func::Coalesce, 1, usize::MAX, "the first argument that is not null or blank"),
-    ("length", Func::Length, 1, 1, "number of characters, or of list elements"),
+    (
+        "substring",
+        Func::Substring,
+        2,
+        3,
+        "characters from start (0-based), optionally only length of them",
+    ),
+    (
+        "replace",
+        Func::Replace,
+        3,
+        3,
+        "every occurrence of from replaced by to",
+    ),
+    (
+        "starts_with",
+        Func::StartsWith,
+        2,
+        2,
+        "true if s begins with prefix",
+    ),
+    (
+        "ends_with",
+        Func::EndsWith,
+        2,
+        2,
+        "true if s ends with suffix",
+    ),
+    (
+        "contains",
+        Func::Contains,
+        2,
+        2,
+        "true if the string has the substring, or the list the element",
+    ),
+    (
+        "matches",
+        Func::Matches,
+        2,
+        2,
+        "true if the regular expression (a string literal) matches",
+    ),
+    (
+        "coalesce",
+        Func::Coalesce,
+        1,
+        usize::MAX,
+        "the first argument that is not null or blank",
+    ),
+    (
+        "length",
+        Func::Length,
+        1,
+        1,
+        "number of characters, or of list elements",
+    ),
     ("year", Func::Year, 1, 1, "the year of a date"),
     ("days", Func::Days, 1, 1, "a duration as a number of days"),
 ];
@@ -141,7 +201,10 @@ impl Func {
                     if elem.comparable_with(&args[1]) {
                         Ok(Ty::Bool)
                     } else {
-                        Err(format!("a {} cannot be an element of a list of {elem}", args[1]))
+                        Err(format!(
+                            "a {} cannot be an element of a list of {elem}",
+                            args[1]
+                        ))
                     }
                 }
                 _ => {
@@ -151,12 +214,17 @@ impl Func {
                 }
             },
             Func::Coalesce => {
-                let known: Vec<&Ty> = args.iter().filter(|t| !matches!(t, Ty::Null | Ty::Any)).collect();
+                let known: Vec<&Ty> = args
+                    .iter()
+                    .filter(|t| !matches!(t, Ty::Null | Ty::Any))
+                    .collect();
                 match known.first() {
                     None => Ok(Ty::Any),
                     Some(first) => {
                         if let Some(other) = known.iter().find(|t| !t.comparable_with(first)) {
-                            Err(format!("all arguments must have one type: {first} and {other}"))
+                            Err(format!(
+                                "all arguments must have one type: {first} and {other}"
+                            ))
                         } else {
                             Ok((*first).clone())
                         }
@@ -165,7 +233,9 @@ impl Func {
             }
             Func::Length => match &args[0] {
                 Ty::List(_) | Ty::Str | Ty::Null | Ty::Any => Ok(Ty::Int),
-                other => Err(format!("argument 1 must be a string or a list, found {other}")),
+                other => Err(format!(
+                    "argument 1 must be a string or a list, found {other}"
+                )),
             },
             Func::Year => {
                 want(0, &Ty::Date, "a date")?;
@@ -196,7 +266,10 @@ impl Func {
             _ => 0,
         };
         let args = &mut args;
-        let take_str = |args: &mut Args<'a>, i: usize| match args.get_mut(i).map(|v| std::mem::replace(v, Value::Null)) {
+        let take_str = |args: &mut Args<'a>, i: usize| match args
+            .get_mut(i)
+            .map(|v| std::mem::replace(v, Value::Null))
+        {
             Some(Value::Str(s)) => s,
             _ => Cow::Borrowed(""),
         };
@@ -205,7 +278,9 @@ impl Func {
             Func::Upper => Value::Str(Cow::Owned(take_str(args, 0).to_uppercase())),
             Func::Trim => {
                 let s = take_str(args, 0);
-                Value::Str(Cow::Owned(s.split_whitespace().collect::<Vec<_>>().join(" ")))
+                Value::Str(Cow::Owned(
+                    s.split_whitespace().collect::<Vec<_>>().join(" "),
+                ))
             }
             Func::Ascii => Value::Str(Cow::Owned(ascii(&take_str(args, 0)))),
             Func::Left | Func::Right => {
@@ -244,7 +319,9 @@ impl Func {
                 Value::Bool(take_str(args, 0).ends_with(p.as_ref()))
             }
             Func::Contains => match &args[0] {
-                Value::List(items) => Value::Bool(items.iter().any(|i| super::eval::values_equal(i, &args[1]))),
+                Value::List(items) => {
+                    Value::Bool(items.iter().any(|i| super::eval::values_equal(i, &args[1])))
+                }
                 _ => {
                     let p = take_str(args, 1);
                     Value::Bool(take_str(args, 0).contains(p.as_ref()))
@@ -356,11 +433,23 @@ mod tests {
 
     #[test]
     fn string_functions_count_characters_not_bytes() {
-        assert_eq!(Func::Left.apply(vec![s("Ömer"), Value::Int(2)].into()), s("Öm"));
-        assert_eq!(Func::Right.apply(vec![s("Ömer"), Value::Int(9)].into()), s("Ömer"));
-        assert_eq!(Func::Substring.apply(vec![s("Ömer"), Value::Int(1), Value::Int(2)].into()), s("me"));
+        assert_eq!(
+            Func::Left.apply(vec![s("Ömer"), Value::Int(2)].into()),
+            s("Öm")
+        );
+        assert_eq!(
+            Func::Right.apply(vec![s("Ömer"), Value::Int(9)].into()),
+            s("Ömer")
+        );
+        assert_eq!(
+            Func::Substring.apply(vec![s("Ömer"), Value::Int(1), Value::Int(2)].into()),
+            s("me")
+        );
         assert_eq!(Func::Length.apply(vec![s("Ĳs")].into()), Value::Int(2));
         assert_eq!(Func::Trim.apply(vec![s("  a   b ")].into()), s("a b"));
-        assert_eq!(Func::Coalesce.apply(vec![Value::Null, s(" "), s("x")].into()), s("x"));
+        assert_eq!(
+            Func::Coalesce.apply(vec![Value::Null, s(" "), s("x")].into()),
+            s("x")
+        );
     }
 }

@@ -27,7 +27,10 @@ pub fn build(statements: &[Statement]) -> RuleIndex {
             None => always.push(i),
             Some(keys) => {
                 for (field, folded, value) in keys {
-                    let slot = match keyed.iter().position(|b| b.field == field && b.folded == folded) {
+                    let slot = match keyed
+                        .iter()
+                        .position(|b| b.field == field && b.folded == folded)
+                    {
                         Some(p) => p,
                         None => {
                             keyed.push(IndexBucket {
@@ -80,7 +83,9 @@ fn index_keys(cond: &CExpr) -> Option<Vec<Key>> {
 /// a value with capitals can never match it, which the index then simply never finds).
 fn key(e: &CExpr, value: &str) -> Option<Key> {
     match &e.kind {
-        CKind::Call(Func::Lower, args) if args.len() == 1 => Some((field_of(&args[0])?, true, Arc::from(value))),
+        CKind::Call(Func::Lower, args) if args.len() == 1 => {
+            Some((field_of(&args[0])?, true, Arc::from(value)))
+        }
         _ => Some((field_of(e)?, false, Arc::from(value))),
     }
 }

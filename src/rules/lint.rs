@@ -29,7 +29,9 @@ pub fn lint(program: &Program) -> Vec<Diagnostic> {
         let a = granting(program, &f.a);
         let b = granting(program, &f.b);
         let hit = a.iter().find_map(|&sa| {
-            b.iter().find(|&&sb| can_fire_together(program, sa, sb)).map(|&sb| (sa, sb))
+            b.iter()
+                .find(|&&sb| can_fire_together(program, sa, sb))
+                .map(|&sb| (sa, sb))
         });
         if let Some((sa, sb)) = hit {
             let origin = &program.origins[f.origin as usize];
@@ -60,7 +62,9 @@ fn granting(program: &Program, want: &(TargetId, Kind, std::sync::Arc<str>)) -> 
         .enumerate()
         .filter(|(_, s)| {
             s.actions.iter().any(|a| match a {
-                CAction::Grant { target, kind, name, .. } => {
+                CAction::Grant {
+                    target, kind, name, ..
+                } => {
                     *target == want.0
                         && *kind == want.1
                         && matches!(&name.kind, CKind::Const(Value::Str(n)) if **n == *want.2)
@@ -141,14 +145,23 @@ fn atoms_of(cond: &CExpr, with_contract: bool) -> Vec<Atom> {
         match &p.kind {
             CKind::Const(Value::Bool(false)) => out.push(Atom::False),
             CKind::Cmp(op, a, b) => {
-                let (field, value, op) = match (field_key(a, with_contract), &b.kind, field_key(b, with_contract), &a.kind) {
+                let (field, value, op) = match (
+                    field_key(a, with_contract),
+                    &b.kind,
+                    field_key(b, with_contract),
+                    &a.kind,
+                ) {
                     (Some(f), CKind::Const(v), _, _) => (f, v, *op),
                     (_, _, Some(f), CKind::Const(v)) => (f, v, flip(*op)),
                     _ => continue,
                 };
                 match (op, value) {
-                    (CmpOp::Eq, Value::Str(s)) => out.push(Atom::In(field, HashSet::from([s.to_string()]))),
-                    (CmpOp::Ne, Value::Str(s)) => out.push(Atom::NotIn(field, HashSet::from([s.to_string()]))),
+                    (CmpOp::Eq, Value::Str(s)) => {
+                        out.push(Atom::In(field, HashSet::from([s.to_string()])))
+                    }
+                    (CmpOp::Ne, Value::Str(s)) => {
+                        out.push(Atom::NotIn(field, HashSet::from([s.to_string()])))
+                    }
                     (op, v) => {
                         if let Some(n) = number(v) {
                             out.push(Atom::Range(field, op, n));
@@ -159,7 +172,11 @@ fn atoms_of(cond: &CExpr, with_contract: bool) -> Vec<Atom> {
             CKind::InSet(e, set, negated) if set.others.is_empty() => {
                 if let Some(f) = field_key(e, with_contract) {
                     let values = set.strings.iter().map(|s| s.to_string()).collect();
-                    out.push(if *negated { Atom::NotIn(f, values) } else { Atom::In(f, values) });
+                    out.push(if *negated {
+                        Atom::NotIn(f, values)
+                    } else {
+                        Atom::In(f, values)
+                    });
                 }
             }
             _ => {}
@@ -184,7 +201,10 @@ fn contradicts(atoms: &[Atom]) -> bool {
                     .and_modify(|cur| cur.retain(|v| set.contains(v)))
                     .or_insert(set);
             }
-            Atom::NotIn(f, vals) => excluded.entry(f).or_default().extend(vals.iter().map(String::as_str)),
+            Atom::NotIn(f, vals) => excluded
+                .entry(f)
+                .or_default()
+                .extend(vals.iter().map(String::as_str)),
             Atom::Range(f, op, n) => {
                 let f = f.as_str();
                 match op {
@@ -215,7 +235,12 @@ fn contradicts(atoms: &[Atom]) -> bool {
 }
 
 /// Narrows a lower (`is_lower`) or upper bound to `b` if `b` is tighter.
-fn tighten<'a>(bounds: &mut HashMap<&'a str, (f64, bool)>, field: &'a str, b: (f64, bool), is_lower: bool) {
+fn tighten<'a>(
+    bounds: &mut HashMap<&'a str, (f64, bool)>,
+    field: &'a str,
+    b: (f64, bool),
+    is_lower: bool,
+) {
     let e = bounds.entry(field).or_insert(b);
     let tighter = if is_lower { b.0 > e.0 } else { b.0 < e.0 };
     if tighter || (b.0 == e.0 && !b.1) {

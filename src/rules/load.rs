@@ -63,7 +63,9 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Parsed, LoadError> {
             Ok(t) => t,
             Err(e) => match included_at {
                 Some(span) => {
-                    parsed.diagnostics.push(include_error(span, &path, &e.to_string()));
+                    parsed
+                        .diagnostics
+                        .push(include_error(span, &path, &e.to_string()));
                     continue;
                 }
                 None => {
@@ -96,7 +98,11 @@ pub fn parse_sources(sources: &[(&str, &str)]) -> Parsed {
     for file in &parsed.files {
         for (rel, span) in includes_of(file) {
             if !names.contains(rel) {
-                missing.push(include_error(span, Path::new(rel), "no such rule file was given"));
+                missing.push(include_error(
+                    span,
+                    Path::new(rel),
+                    "no such rule file was given",
+                ));
             }
         }
     }
@@ -106,7 +112,11 @@ pub fn parse_sources(sources: &[(&str, &str)]) -> Parsed {
 
 fn add_file(parsed: &mut Parsed, name: String, text: String) -> u32 {
     let id = parsed.sources.add(SourceFile::new(name, text));
-    let text = parsed.sources.get(id).map(|f| f.text.clone()).unwrap_or_default();
+    let text = parsed
+        .sources
+        .get(id)
+        .map(|f| f.text.clone())
+        .unwrap_or_default();
     let (file, diags) = parse_file(id, &text);
     parsed.files.push(file);
     parsed.diagnostics.extend(diags);

@@ -18,13 +18,29 @@ struct Grammar;
 /// Words that can only begin a top-level statement; a line starting with one at brace
 /// depth 0 starts a new chunk for error recovery.
 const STATEMENT_STARTS: &[&str] = &[
-    "let", "when", "rule", "account", "default", "target", "scope", "primary", "include",
-    "forbid", "threshold",
+    "let",
+    "when",
+    "rule",
+    "account",
+    "default",
+    "target",
+    "scope",
+    "primary",
+    "include",
+    "forbid",
+    "threshold",
 ];
 /// Of those, the ones that can never stand inside a `{ ... }` block: seeing one resets
 /// the brace depth, so a missing `}` costs one statement, not the rest of the file.
 const TOP_LEVEL_ONLY: &[&str] = &[
-    "let", "rule", "default", "scope", "primary", "include", "forbid", "threshold",
+    "let",
+    "rule",
+    "default",
+    "scope",
+    "primary",
+    "include",
+    "forbid",
+    "threshold",
 ];
 
 fn pratt() -> &'static PrattParser<Rule> {
@@ -98,8 +114,9 @@ fn parse_chunk(file: u32, text: &str, start: usize, end: usize) -> (Vec<Stmt>, V
 }
 
 /// Parses a lone expression (used by `stroom explain` and rule tests).
-pub fn parse_expr(file: u32, text: &str) -> Result<Expr, Diagnostic> {
-    let parsed = Grammar::parse(Rule::expr, text).map_err(|e| syntax_error(file, 0, text, &e))?;
+pub fn parse_expr(file: u32, text: &str) -> Result<Expr, Box<Diagnostic>> {
+    let parsed =
+        Grammar::parse(Rule::expr, text).map_err(|e| Box::new(syntax_error(file, 0, text, &e)))?;
     let consumed = parsed.as_str().len();
     if text[consumed..].trim().is_empty() {
         let mut diags = Vec::new();
@@ -111,12 +128,12 @@ pub fn parse_expr(file: u32, text: &str) -> Result<Expr, Diagnostic> {
         let pair = parsed.into_iter().next();
         let expr = pair.map(|p| builder.expr(p));
         match (expr, diags.into_iter().next()) {
-            (_, Some(d)) => Err(d),
+            (_, Some(d)) => Err(Box::new(d)),
             (Some(e), None) => Ok(e),
-            (None, None) => Err(unexpected_end(file, text.len())),
+            (None, None) => Err(Box::new(unexpected_end(file, text.len()))),
         }
     } else {
-        Err(Diagnostic::new(
+        Err(Box::new(Diagnostic::new(
             Problem::Syntax {
                 expected: "end of the expression".into(),
                 found: describe_found(&text[consumed..]),
@@ -124,17 +141,17 @@ pub fn parse_expr(file: u32, text: &str) -> Result<Expr, Diagnostic> {
             Span::new(file, consumed, text.len()),
             "unexpected text",
             "remove what follows the expression",
-        ))
+        )))
     }
 }
 
 /// Parses `KIND NAME [on X] [in TARGET]` as written in rule tests.
-pub fn parse_entitlement(file: u32, text: &str) -> Result<Entitlement, Diagnostic> {
-    let mut parsed =
-        Grammar::parse(Rule::entitlement, text).map_err(|e| syntax_error(file, 0, text, &e))?;
+pub fn parse_entitlement(file: u32, text: &str) -> Result<Entitlement, Box<Diagnostic>> {
+    let mut parsed = Grammar::parse(Rule::entitlement, text)
+        .map_err(|e| Box::new(syntax_error(file, 0, text, &e)))?;
     let consumed = parsed.as_str().len();
     if !text[consumed..].trim().is_empty() {
-        return Err(Diagnostic::new(
+        return Err(Box::new(Diagnostic::new(
             Problem::Syntax {
                 expected: "end of the entitlement".into(),
                 found: describe_found(&text[consumed..]),
@@ -142,7 +159,7 @@ pub fn parse_entitlement(file: u32, text: &str) -> Result<Entitlement, Diagnosti
             Span::new(file, consumed, text.len()),
             "unexpected text",
             "write it as in a grant: group \"Name\" in ad",
-        ));
+        )));
     }
     let mut diags = Vec::new();
     let mut builder = Builder {
@@ -153,9 +170,9 @@ pub fn parse_entitlement(file: u32, text: &str) -> Result<Entitlement, Diagnosti
     let ent = parsed
         .next()
         .map(|p| builder.entitlement(p))
-        .ok_or_else(|| unexpected_end(file, text.len()))?;
+        .ok_or_else(|| Box::new(unexpected_end(file, text.len())))?;
     match diags.into_iter().next() {
-        Some(d) => Err(d),
+        Some(d) => Err(Box::new(d)),
         None => Ok(ent),
     }
 }
@@ -263,7 +280,19 @@ fn scan_comments(file: u32, text: &str) -> Vec<Comment> {
 }
 
 const OPERATOR_WORDS: &[&str] = &[
-    "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`in`", "`not in`", "`+`", "`-`", "`and`", "`or`", "`is empty`",
+    "`==`",
+    "`!=`",
+    "`<`",
+    "`<=`",
+    "`>`",
+    "`>=`",
+    "`in`",
+    "`not in`",
+    "`+`",
+    "`-`",
+    "`and`",
+    "`or`",
+    "`is empty`",
 ];
 
 fn rule_words(rule: Rule) -> &'static str {
@@ -371,7 +400,10 @@ fn syntax_error(file: u32, base: usize, chunk: &str, err: &pest::error::Error<Ru
     let rest = &chunk[pos.min(chunk.len())..];
     let found_word = rest.trim_start().starts_with(|c: char| c.is_alphabetic());
     // Many operators at once read as noise: say "an operator" once.
-    let operators = expected.iter().filter(|e| OPERATOR_WORDS.contains(e)).count();
+    let operators = expected
+        .iter()
+        .filter(|e| OPERATOR_WORDS.contains(e))
+        .count();
     if operators > 2 {
         expected.retain(|e| !OPERATOR_WORDS.contains(e));
         expected.push("an operator");
@@ -399,41 +431,85 @@ fn syntax_error(file: u32, base: usize, chunk: &str, err: &pest::error::Error<Ru
         .len()
         .max(1)
         .min(trimmed.len().max(1));
-    let span_end = if trimmed.is_empty() { at } else { at + token_len };
+    let span_end = if trimmed.is_empty() {
+        at
+    } else {
+        at + token_len
+    };
     let wants_action = expected.contains(&"`grant`");
     let first_word: String = trimmed
         .chars()
         .take_while(|c| c.is_alphanumeric() || *c == '_')
         .collect();
     let (label, help) = if trimmed.starts_with("&&") {
-        ("`&&` is not Stroom".to_string(), "write `and` to require both conditions".to_string())
+        (
+            "`&&` is not Stroom".to_string(),
+            "write `and` to require both conditions".to_string(),
+        )
     } else if trimmed.starts_with("||") {
-        ("`||` is not Stroom".to_string(), "write `or` when either condition will do".to_string())
+        (
+            "`||` is not Stroom".to_string(),
+            "write `or` when either condition will do".to_string(),
+        )
     } else if trimmed.starts_with('=') && !trimmed.starts_with("==") {
         (
             "a single `=` assigns".to_string(),
             "to compare, write `==` (`department == \"Sales\"`); `=` only appears in `let`, `set` and `writeback`".to_string(),
         )
     } else if trimmed.starts_with('!') && !trimmed.starts_with("!=") {
-        ("`!` is not Stroom".to_string(), "write `not` to negate a condition".to_string())
+        (
+            "`!` is not Stroom".to_string(),
+            "write `not` to negate a condition".to_string(),
+        )
     } else if trimmed.starts_with('\'') {
-        ("single quotes are not strings".to_string(), "write strings in double quotes: \"Sales\"".to_string())
+        (
+            "single quotes are not strings".to_string(),
+            "write strings in double quotes: \"Sales\"".to_string(),
+        )
     } else if trimmed.starts_with("=>") || trimmed.starts_with("=<") {
-        ("operator written backwards".to_string(), "write `>=` or `<=`".to_string())
+        (
+            "operator written backwards".to_string(),
+            "write `>=` or `<=`".to_string(),
+        )
     } else if wants_action
-        && (trimmed.is_empty() || STATEMENT_STARTS.contains(&first_word.as_str()) || trimmed.starts_with('}'))
+        && (trimmed.is_empty()
+            || STATEMENT_STARTS.contains(&first_word.as_str())
+            || trimmed.starts_with('}'))
     {
         (
             "the condition ends here without an action".to_string(),
-            "a `when` condition must be followed by `grant KIND \"NAME\"` or `writeback FIELD ...`".to_string(),
+            "a `when` condition must be followed by `grant KIND \"NAME\"` or `writeback FIELD ...`"
+                .to_string(),
         )
-    } else if expected.contains(&"a name") && matches!(first_word.as_str(), "and" | "or" | "not" | "in" | "is" | "when" | "grant" | "rule" | "let" | "true" | "false" | "null" | "today" | "on" | "with") {
+    } else if expected.contains(&"a name")
+        && matches!(
+            first_word.as_str(),
+            "and"
+                | "or"
+                | "not"
+                | "in"
+                | "is"
+                | "when"
+                | "grant"
+                | "rule"
+                | "let"
+                | "true"
+                | "false"
+                | "null"
+                | "today"
+                | "on"
+                | "with"
+        )
+    {
         (
             format!("`{first_word}` is a reserved word"),
             "reserved words cannot be used as names; choose another name".to_string(),
         )
     } else if trimmed.is_empty() {
-        ("the statement is cut off here".to_string(), format!("complete it with {expected_text}"))
+        (
+            "the statement is cut off here".to_string(),
+            format!("complete it with {expected_text}"),
+        )
     } else {
         (format!("expected {expected_text}"), String::new())
     };
@@ -600,7 +676,7 @@ impl Builder<'_> {
             Rule::forbid => {
                 let a = self.entitlement(inner.next()?);
                 let b = self.entitlement(inner.next()?);
-                StmtKind::Forbid(a, b)
+                StmtKind::Forbid(Box::new(a), Box::new(b))
             }
             Rule::threshold => {
                 let op = self.ident(inner.next()?);
@@ -647,7 +723,7 @@ impl Builder<'_> {
 
     fn action_from(&mut self, rule: Rule, span: Span, mut inner: Pairs<Rule>) -> Option<Action> {
         match rule {
-            Rule::grant => Some(Action::Grant(self.entitlement(inner.next()?))),
+            Rule::grant => Some(Action::Grant(Box::new(self.entitlement(inner.next()?)))),
             Rule::writeback => {
                 let field = self.ident(inner.next()?);
                 let src = inner.next()?;
@@ -660,7 +736,11 @@ impl Builder<'_> {
                 } else {
                     WritebackSource::Expr(self.expr(src.into_inner().next()?))
                 };
-                Some(Action::Writeback { field, source, span })
+                Some(Action::Writeback {
+                    field,
+                    source,
+                    span,
+                })
             }
             _ => None,
         }
@@ -897,16 +977,27 @@ mod tests {
         let StmtKind::Let { value, .. } = &f.stmts[0].kind else {
             panic!("not a let")
         };
-        let ExprKind::Binary { op: BinOp::Or, rhs, .. } = &value.kind else {
+        let ExprKind::Binary {
+            op: BinOp::Or, rhs, ..
+        } = &value.kind
+        else {
             panic!("or is weakest: {value:?}")
         };
-        let ExprKind::Binary { op: BinOp::And, rhs, .. } = &rhs.kind else {
+        let ExprKind::Binary {
+            op: BinOp::And,
+            rhs,
+            ..
+        } = &rhs.kind
+        else {
             panic!("and next")
         };
         let ExprKind::Not(inner) = &rhs.kind else {
             panic!("not next")
         };
-        let ExprKind::Binary { op: BinOp::Eq, rhs, .. } = &inner.kind else {
+        let ExprKind::Binary {
+            op: BinOp::Eq, rhs, ..
+        } = &inner.kind
+        else {
             panic!("comparison inside not")
         };
         assert!(matches!(rhs.kind, ExprKind::Binary { op: BinOp::Add, .. }));
@@ -918,9 +1009,14 @@ mod tests {
         let StmtKind::When { actions, .. } = &f.stmts[0].kind else {
             panic!()
         };
-        let Action::Grant(e) = &actions[0] else { panic!() };
+        let Action::Grant(e) = &actions[0] else {
+            panic!()
+        };
         assert_eq!(e.target.as_ref().map(|t| t.name.as_str()), Some("ad"));
-        assert!(matches!(e.name.kind, ExprKind::Binary { op: BinOp::Add, .. }));
+        assert!(matches!(
+            e.name.kind,
+            ExprKind::Binary { op: BinOp::Add, .. }
+        ));
     }
 
     #[test]
@@ -937,16 +1033,32 @@ mod tests {
 
     #[test]
     fn missing_grant_gets_specific_help() {
-        let (_, diags) = parse_file(0, "when department == \"Sales\"\nwhen x grant group \"B\"\n");
-        assert!(diags[0].help.contains("must be followed by `grant"), "{diags:#?}");
+        let (_, diags) = parse_file(
+            0,
+            "when department == \"Sales\"\nwhen x grant group \"B\"\n",
+        );
+        assert!(
+            diags[0].help.contains("must be followed by `grant"),
+            "{diags:#?}"
+        );
     }
 
     #[test]
     fn not_in_and_is_not_empty() {
         let f = parse_ok("let x = department not in [\"A\"] and manager.id is not empty");
-        let StmtKind::Let { value, .. } = &f.stmts[0].kind else { panic!() };
-        let ExprKind::Binary { lhs, rhs, .. } = &value.kind else { panic!() };
-        assert!(matches!(lhs.kind, ExprKind::Binary { op: BinOp::NotIn, .. }));
+        let StmtKind::Let { value, .. } = &f.stmts[0].kind else {
+            panic!()
+        };
+        let ExprKind::Binary { lhs, rhs, .. } = &value.kind else {
+            panic!()
+        };
+        assert!(matches!(
+            lhs.kind,
+            ExprKind::Binary {
+                op: BinOp::NotIn,
+                ..
+            }
+        ));
         assert!(matches!(rhs.kind, ExprKind::IsEmpty { negated: true, .. }));
     }
 }

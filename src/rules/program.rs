@@ -185,9 +185,11 @@ impl CExpr {
     pub fn visit(&self, f: &mut dyn FnMut(&CExpr)) {
         f(self);
         match &self.kind {
-            CKind::Not(e) | CKind::IsEmpty(e, _) | CKind::Matches(e, _) | CKind::InSet(e, _, _) | CKind::TextTest(_, e, _) => {
-                e.visit(f)
-            }
+            CKind::Not(e)
+            | CKind::IsEmpty(e, _)
+            | CKind::Matches(e, _)
+            | CKind::InSet(e, _, _)
+            | CKind::TextTest(_, e, _) => e.visit(f),
             CKind::And(v) | CKind::Or(v) | CKind::List(v) | CKind::Call(_, v) => {
                 v.iter().for_each(|e| e.visit(f))
             }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 /// A byte range in one source file of a rule set.
-#[derive(Debug, Clone, Copy, Default, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, Eq)]
 pub struct Span {
     /// Index of the file in the [`SourceMap`].
     pub file: u32,

@@ -21,14 +21,40 @@ pub const EMPLOYEE_TYPES: &[&str] = &[
 ];
 
 const PERSON_KEYS: &[&str] = &[
-    "id", "employee_number", "company", "employee_type", "first_name", "first_name_full",
-    "initials", "prefix", "last_name", "partner_prefix", "partner_last_name",
-    "name_convention", "gender", "birth_date", "business_email", "private_email",
-    "business_phone", "business_mobile", "manager_id", "extra", "contracts",
+    "id",
+    "employee_number",
+    "company",
+    "employee_type",
+    "first_name",
+    "first_name_full",
+    "initials",
+    "prefix",
+    "last_name",
+    "partner_prefix",
+    "partner_last_name",
+    "name_convention",
+    "gender",
+    "birth_date",
+    "business_email",
+    "private_email",
+    "business_phone",
+    "business_mobile",
+    "manager_id",
+    "extra",
+    "contracts",
 ];
 const CONTRACT_KEYS: &[&str] = &[
-    "id", "start", "end", "hours_per_week", "department", "department_code", "function",
-    "function_code", "cost_center", "cost_center_code", "manager_id",
+    "id",
+    "start",
+    "end",
+    "hours_per_week",
+    "department",
+    "department_code",
+    "function",
+    "function_code",
+    "cost_center",
+    "cost_center_code",
+    "manager_id",
 ];
 
 /// Parses and validates a persons file. Records are read one at a time, so memory
@@ -49,7 +75,10 @@ pub fn parse_persons(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> 
         let person = r.person(&record);
         let fresh = r.id.clone().is_none_or(|id| seen.insert(id));
         if !fresh {
-            r.error(Some("id".into()), "duplicate id: another record already has it".into());
+            r.error(
+                Some("id".into()),
+                "duplicate id: another record already has it".into(),
+            );
         } else if let Some(p) = person {
             persons.push(p);
         }
@@ -106,7 +135,12 @@ fn for_each_record(file: &str, text: &str, f: &mut dyn FnMut(Value)) -> Result<(
         return EachRecord(f)
             .deserialize(&mut de)
             .and_then(|()| de.end())
-            .map_err(|e| err(None, format!("not a valid JSON array of person records: {e}")));
+            .map_err(|e| {
+                err(
+                    None,
+                    format!("not a valid JSON array of person records: {e}"),
+                )
+            });
     }
     let mut count = 0;
     for (n, line) in trimmed.lines().enumerate() {
@@ -114,8 +148,12 @@ fn for_each_record(file: &str, text: &str, f: &mut dyn FnMut(Value)) -> Result<(
             continue;
         }
         count += 1;
-        let v = serde_json::from_str::<Value>(line)
-            .map_err(|e| err(Some(count), format!("line {} is not a JSON object: {e}", n + 1)))?;
+        let v = serde_json::from_str::<Value>(line).map_err(|e| {
+            err(
+                Some(count),
+                format!("line {} is not a JSON object: {e}", n + 1),
+            )
+        })?;
         f(v);
     }
     Ok(())
@@ -145,7 +183,10 @@ impl RecordReader<'_> {
                 let hint = crate::rules::diagnostic::did_you_mean(key, known.iter().copied())
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_else(|| "; put free fields under `extra`".into());
-                self.error(Some(format!("{prefix}{key}")), format!("unknown field{hint}"));
+                self.error(
+                    Some(format!("{prefix}{key}")),
+                    format!("unknown field{hint}"),
+                );
             }
         }
     }
@@ -164,7 +205,12 @@ impl RecordReader<'_> {
         }
     }
 
-    fn required_string(&mut self, obj: &Map<String, Value>, key: &str, path: &str) -> Option<String> {
+    fn required_string(
+        &mut self,
+        obj: &Map<String, Value>,
+        key: &str,
+        path: &str,
+    ) -> Option<String> {
         match self.string(obj, key, path) {
             Some(s) if !s.trim().is_empty() => Some(s),
             Some(_) => {
@@ -208,7 +254,10 @@ impl RecordReader<'_> {
 
     fn person(&mut self, v: &Value) -> Option<Person> {
         let Some(obj) = v.as_object() else {
-            self.error(None, format!("expected a JSON object, found {}", kind_of(v)));
+            self.error(
+                None,
+                format!("expected a JSON object, found {}", kind_of(v)),
+            );
             return None;
         };
         let before = self.errors.len();
@@ -231,7 +280,11 @@ impl RecordReader<'_> {
             }
         };
         let name_convention = self
-            .one_of(obj, "name_convention", &["own", "partner", "own_partner", "partner_own"])
+            .one_of(
+                obj,
+                "name_convention",
+                &["own", "partner", "own_partner", "partner_own"],
+            )
             .and_then(|s| NameConvention::parse(&s));
         let mut extra = BTreeMap::new();
         match obj.get("extra") {
@@ -248,7 +301,10 @@ impl RecordReader<'_> {
                         Value::Null => {}
                         other => self.error(
                             Some(format!("extra.{k}")),
-                            format!("expected text, a number or a boolean, found {}", kind_of(other)),
+                            format!(
+                                "expected text, a number or a boolean, found {}",
+                                kind_of(other)
+                            ),
                         ),
                     }
                 }
@@ -348,13 +404,17 @@ impl RecordReader<'_> {
         }
         let hours_per_week = match obj.get("hours_per_week") {
             None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => n.as_f64().filter(|h| (0.0..=168.0).contains(h)).or_else(|| {
-                self.error(
-                    Some(format!("{path}hours_per_week")),
-                    format!("{n} is not between 0 and 168"),
-                );
-                None
-            }),
+            Some(Value::Number(n)) => {
+                n.as_f64()
+                    .filter(|h| (0.0..=168.0).contains(h))
+                    .or_else(|| {
+                        self.error(
+                            Some(format!("{path}hours_per_week")),
+                            format!("{n} is not between 0 and 168"),
+                        );
+                        None
+                    })
+            }
             Some(other) => {
                 self.error(
                     Some(format!("{path}hours_per_week")),
@@ -413,11 +473,22 @@ mod tests {
         ]"#;
         let errs = parse_persons("p.json", text).unwrap_err().0;
         let shown: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert!(shown[0].contains("record 1 (id \"p1\"), field `last_name`: is required"), "{shown:#?}");
-        assert!(shown.iter().any(|s| s.contains("record 2") && s.contains("contracts[0].start")));
-        assert!(shown.iter().any(|s| s.contains("record 3") && s.contains("duplicate id")));
-        assert!(shown.iter().any(|s| s.contains("`lastname`") && s.contains("did you mean `last_name`")));
-        assert!(shown.iter().any(|s| s.contains("ends (2026-01-01) before it starts")));
+        assert!(
+            shown[0].contains("record 1 (id \"p1\"), field `last_name`: is required"),
+            "{shown:#?}"
+        );
+        assert!(shown
+            .iter()
+            .any(|s| s.contains("record 2") && s.contains("contracts[0].start")));
+        assert!(shown
+            .iter()
+            .any(|s| s.contains("record 3") && s.contains("duplicate id")));
+        assert!(shown
+            .iter()
+            .any(|s| s.contains("`lastname`") && s.contains("did you mean `last_name`")));
+        assert!(shown
+            .iter()
+            .any(|s| s.contains("ends (2026-01-01) before it starts")));
     }
 
     #[test]

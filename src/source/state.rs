@@ -15,11 +15,7 @@ pub fn parse_state(file: &str, text: &str) -> Result<State, DataError> {
             record,
             id: None,
             field,
-            message: format!(
-                "{inner} (line {}, column {})",
-                inner.line(),
-                inner.column()
-            ),
+            message: format!("{inner} (line {}, column {})", inner.line(), inner.column()),
         }
     })
 }

@@ -50,7 +50,9 @@ pub fn lines(plan: &Plan) -> Vec<String> {
                     _ => String::new(),
                 },
             };
-            format!("{} {} {} {}", a.op.as_str(), a.person, a.target, detail).trim_end().to_string()
+            format!("{} {} {} {}", a.op.as_str(), a.person, a.target, detail)
+                .trim_end()
+                .to_string()
         })
         .collect()
 }
@@ -60,6 +62,13 @@ pub fn granted(plan: &Plan, person: &str) -> Vec<String> {
     plan.actions
         .iter()
         .filter(|a| a.op.as_str() == "grant" && &*a.person == person)
-        .map(|a| format!("{} {} {}", a.target, a.kind.map(|k| k.as_str()).unwrap_or(""), a.name.clone().unwrap_or_default()))
+        .map(|a| {
+            format!(
+                "{} {} {}",
+                a.target,
+                a.kind.map(|k| k.as_str()).unwrap_or(""),
+                a.name.clone().unwrap_or_default()
+            )
+        })
         .collect()
 }
