@@ -13,16 +13,26 @@ struct Block {
 fn blocks() -> Vec<Block> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("book/src");
     let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("book/src").flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("book/src")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.sort();
-    for path in files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+    for path in files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+    {
         let text = std::fs::read_to_string(&path).expect("read");
         let mut current: Option<Block> = None;
         for (n, line) in text.lines().enumerate() {
             match (&mut current, line.strip_prefix("```")) {
                 (None, Some(info)) => {
                     current = Some(Block {
-                        file: path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
+                        file: path
+                            .file_name()
+                            .map(|f| f.to_string_lossy().to_string())
+                            .unwrap_or_default(),
                         line: n + 1,
                         info: info.trim().to_string(),
                         text: String::new(),
@@ -44,31 +54,68 @@ fn blocks() -> Vec<Block> {
 fn stroom_examples_check() {
     let mut seen = 0;
     for b in blocks() {
-        let Some(rest) = b.info.strip_prefix("stroom") else { continue };
+        let Some(rest) = b.info.strip_prefix("stroom") else {
+            continue;
+        };
         seen += 1;
         let checked = stroom::check_sources(&[(&format!("{}:{}", b.file, b.line), &b.text)]);
         let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code()).collect();
         match rest.strip_prefix(",error=") {
-            Some(code) => assert!(codes.contains(&code), "{}:{}: expected {code}, got {codes:?}", b.file, b.line),
-            None => assert!(!checked.has_errors(), "{}:{}: {:#?}", b.file, b.line, checked.diagnostics),
+            Some(code) => assert!(
+                codes.contains(&code),
+                "{}:{}: expected {code}, got {codes:?}",
+                b.file,
+                b.line
+            ),
+            None => assert!(
+                !checked.has_errors(),
+                "{}:{}: {:#?}",
+                b.file,
+                b.line,
+                checked.diagnostics
+            ),
         }
     }
-    assert!(seen >= 30, "the book should have plenty of examples ({seen})");
+    assert!(
+        seen >= 30,
+        "the book should have plenty of examples ({seen})"
+    );
 }
 
 #[test]
 fn every_diagnostic_code_is_documented_with_an_example() {
-    let documented: Vec<String> = blocks().iter().filter_map(|b| b.info.strip_prefix("stroom,error=").map(str::to_string)).collect();
+    let documented: Vec<String> = blocks()
+        .iter()
+        .filter_map(|b| b.info.strip_prefix("stroom,error=").map(str::to_string))
+        .collect();
     let codes = [
-        "stroom::syntax", "stroom::bad_literal", "stroom::unknown_field", "stroom::unknown_function",
-        "stroom::wrong_arity", "stroom::type_mismatch", "stroom::unknown_target", "stroom::unknown_kind",
-        "stroom::no_target", "stroom::duplicate_rule", "stroom::duplicate_let", "stroom::duplicate_declaration",
-        "stroom::let_cycle", "stroom::unused_let", "stroom::forbid_reachable", "stroom::never_fires",
-        "stroom::bad_threshold", "stroom::include", "stroom::unknown_writeback_field", "stroom::misplaced",
+        "stroom::syntax",
+        "stroom::bad_literal",
+        "stroom::unknown_field",
+        "stroom::unknown_function",
+        "stroom::wrong_arity",
+        "stroom::type_mismatch",
+        "stroom::unknown_target",
+        "stroom::unknown_kind",
+        "stroom::no_target",
+        "stroom::duplicate_rule",
+        "stroom::duplicate_let",
+        "stroom::duplicate_declaration",
+        "stroom::let_cycle",
+        "stroom::unused_let",
+        "stroom::forbid_reachable",
+        "stroom::never_fires",
+        "stroom::bad_threshold",
+        "stroom::include",
+        "stroom::unknown_writeback_field",
+        "stroom::misplaced",
         "stroom::bad_sort_key",
     ];
     for c in codes {
-        assert!(documented.iter().any(|d| d == c), "{c} has no example in book/src/diagnostics.md");
+        assert!(
+            documented.iter().any(|d| d == c),
+            "{c} has no example in book/src/diagnostics.md"
+        );
     }
 }
 
@@ -79,16 +126,26 @@ fn data_examples_are_valid() {
         match b.info.as_str() {
             "json,person" => {
                 let array = format!("[{}]", b.text);
-                assert!(stroom::source::persons::parse_persons(&place, &array).is_ok(), "{place}");
+                assert!(
+                    stroom::source::persons::parse_persons(&place, &array).is_ok(),
+                    "{place}"
+                );
             }
-            "json,state" => assert!(stroom::source::state::parse_state(&place, &b.text).is_ok(), "{place}"),
+            "json,state" => assert!(
+                stroom::source::state::parse_state(&place, &b.text).is_ok(),
+                "{place}"
+            ),
             "json,plan" => {
                 let schema: serde_json::Value = serde_json::from_str(
-                    &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/plan.schema.json")).expect("schema"),
+                    &std::fs::read_to_string(
+                        Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/plan.schema.json"),
+                    )
+                    .expect("schema"),
                 )
                 .expect("schema JSON");
                 let schema = jsonschema::JSONSchema::compile(&schema).expect("compiles");
-                let doc: serde_json::Value = serde_json::from_str(&b.text).expect("plan example is JSON");
+                let doc: serde_json::Value =
+                    serde_json::from_str(&b.text).expect("plan example is JSON");
                 assert!(schema.is_valid(&doc), "{place}");
             }
             "toml,stroomtest" => {
@@ -107,11 +164,17 @@ fn summary_lists_every_chapter() {
     for e in std::fs::read_dir(&dir).expect("dir").flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         if name.ends_with(".md") && name != "SUMMARY.md" {
-            assert!(summary.contains(&format!("({name})")), "{name} is not in SUMMARY.md");
+            assert!(
+                summary.contains(&format!("({name})")),
+                "{name} is not in SUMMARY.md"
+            );
         }
     }
     for link in summary.split("](").skip(1) {
         let file = link.split(')').next().unwrap_or("");
-        assert!(dir.join(file).exists(), "SUMMARY.md links to missing {file}");
+        assert!(
+            dir.join(file).exists(),
+            "SUMMARY.md links to missing {file}"
+        );
     }
 }

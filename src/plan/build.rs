@@ -190,6 +190,11 @@ fn plan_persons(
     today: NaiveDate,
 ) -> ChunkPlan {
     let empty = PersonState::default();
+    let target_names: Vec<Arc<str>> = program
+        .targets
+        .iter()
+        .map(|t| Arc::from(&*t.name))
+        .collect();
     let mut plan = ChunkPlan {
         actions: Vec::new(),
         notes: Vec::new(),
@@ -204,6 +209,7 @@ fn plan_persons(
             st,
             mine,
             today,
+            &target_names,
             &mut plan.actions,
             &mut plan.notes,
         );
@@ -325,6 +331,8 @@ fn rank(op: OpKind, leaving: bool) -> u8 {
 struct Builder<'a, 'o> {
     program: &'a Program,
     person: &'a Person,
+    /// Target names, copied per chunk so that threads do not share reference counts.
+    target_names: &'o [Arc<str>],
     out: &'o mut Vec<Action>,
     leaving: bool,
 }
@@ -337,13 +345,17 @@ impl Builder<'_, '_> {
         because: Reasons,
         reason: Option<Cow<'static, str>>,
     ) -> &mut Action {
-        let t = &self.program.targets[target as usize];
+        let name = self
+            .target_names
+            .get(target as usize)
+            .cloned()
+            .unwrap_or_else(|| self.program.targets[target as usize].name.clone());
         self.out.push(Action {
             seq: (u32::from(rank(op, self.leaving)) << 16) | u32::from(target),
             op,
             kind: None,
             person: self.person.id.clone(),
-            target: t.name.clone(),
+            target: name,
             name: None,
             because,
             reason,
@@ -373,6 +385,7 @@ fn person_actions(
     st: &PersonState,
     assigned: &[(TargetId, String, Option<String>)],
     today: NaiveDate,
+    target_names: &[Arc<str>],
     out: &mut Vec<Action>,
     notes: &mut Vec<String>,
 ) {
@@ -390,6 +403,7 @@ fn person_actions(
     let mut b = Builder {
         program,
         person,
+        target_names,
         out,
         leaving: !ev.in_scope,
     };

@@ -528,12 +528,10 @@ pub fn evaluate_person<'a>(
         notes: Vec::new(),
     };
     if out.in_scope {
-        let mut candidates = candidates(
-            &program.index.person_always,
-            &program.index.person_keyed,
-            &ctx,
-        );
-        for &i in &candidates {
+        let index = &program.index;
+        let mut hits = Vec::new();
+        keyed_hits(&index.person_keyed, &ctx, &mut hits);
+        for &i in index.person_always.iter().chain(&hits) {
             run_statement(program, &program.statements[i as usize], &ctx, &mut out);
         }
         for c in &scoped {
@@ -541,12 +539,8 @@ pub fn evaluate_person<'a>(
                 contract: Some(c),
                 ..ctx
             };
-            candidates = self::candidates(
-                &program.index.contract_always,
-                &program.index.contract_keyed,
-                &cctx,
-            );
-            for &i in &candidates {
+            keyed_hits(&index.contract_keyed, &cctx, &mut hits);
+            for &i in index.contract_always.iter().chain(&hits) {
                 run_statement(program, &program.statements[i as usize], &cctx, &mut out);
             }
         }
@@ -562,8 +556,10 @@ pub fn evaluate_person<'a>(
     out
 }
 
-fn candidates(always: &[u32], keyed: &[IndexBucket], ctx: &Ctx) -> Vec<u32> {
-    let mut out: Vec<u32> = always.to_vec();
+/// The indexed statements whose key the person (and contract) has, in program order,
+/// each once. `out` is cleared first (it is reused between contracts).
+fn keyed_hits(keyed: &[IndexBucket], ctx: &Ctx, out: &mut Vec<u32>) {
+    out.clear();
     for bucket in keyed {
         let v = match bucket.field {
             IndexField::Person(f) => f.get(ctx.person),
@@ -581,11 +577,10 @@ fn candidates(always: &[u32], keyed: &[IndexBucket], ctx: &Ctx) -> Vec<u32> {
             }
         }
     }
-    if out.len() > always.len() {
+    if keyed.len() > 1 {
         out.sort_unstable();
         out.dedup();
     }
-    out
 }
 
 fn run_statement<'a>(
