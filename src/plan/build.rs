@@ -203,16 +203,7 @@ fn plan_persons(
     for ev in evals {
         let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
         let mine = assigned.get(&*ev.person.id).map_or(&[][..], Vec::as_slice);
-        person_actions(
-            program,
-            ev,
-            st,
-            mine,
-            today,
-            &target_names,
-            &mut plan.actions,
-            &mut plan.notes,
-        );
+        person_actions(program, ev, st, mine, today, &target_names, &mut plan);
         plan.notes.extend(
             ev.notes
                 .iter()
@@ -386,9 +377,13 @@ fn person_actions(
     assigned: &[(TargetId, String, Option<String>)],
     today: NaiveDate,
     target_names: &[Arc<str>],
-    out: &mut Vec<Action>,
-    notes: &mut Vec<String>,
+    plan: &mut ChunkPlan,
 ) {
+    let ChunkPlan {
+        actions: out,
+        notes,
+        ..
+    } = plan;
     let start = out.len();
     let person = ev.person;
     // A record without contracts may be an incomplete export: never a reason to take
