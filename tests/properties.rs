@@ -182,3 +182,74 @@ fn index_never_changes_results() {
         "the generated rules should grant plenty ({total})"
     );
 }
+
+/// Rules that exercise arithmetic, functions and nulls.
+const TORTURE: &str = r#"
+default target ad
+scope from 9999 days before start until 9999 days after end
+account in ad {
+  create 30 days before start
+  delete 1 day after disable
+  set a = unique [left(ascii(first_name), 3) + ascii(last_name), ascii(display_name)] max 6 ending "@x"
+  set b = substring(coalesce(first_name, initials, last_name), 2, 40)
+}
+when contract.start + 36500 days > today - 36500 days and today - contract.start > 0 days
+  grant group "arith-" + days(contract.end - contract.start)
+when year(birth_date) + employee_number > 0 or length(extra.K) == 3
+  grant group "G-" + upper(trim(department)) + right(function, 2)
+when matches(coalesce(function, ""), "^[A-Z]") and contains(display_name, "a")
+  grant group replace(family_name, "a", "")
+writeback business_email from ad.a
+"#;
+
+fn arb_date() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        (1i32..=9999, 1u32..=12, 1u32..=28)
+            .prop_map(|(y, m, d)| Some(format!("{y:04}-{m:02}-{d:02}"))),
+    ]
+}
+
+fn arb_text() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(String::new())),
+        "\\PC{0,12}".prop_map(Some)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Evaluation and planning never panic on any data the persons reader accepts.
+    #[test]
+    fn evaluation_never_panics(
+        people in prop::collection::vec((arb_text(), arb_text(), arb_date(), arb_date(), arb_date(), any::<i64>(), arb_text()), 1..6),
+        today in arb_date(),
+    ) {
+        let records: Vec<serde_json::Value> = people
+            .iter()
+            .enumerate()
+            .map(|(i, (first, dept, start, end, birth, number, function))| {
+                let (start, end) = match (start, end) {
+                    (Some(s), Some(e)) if e < s => (Some(e.clone()), Some(s.clone())),
+                    other => (other.0.clone(), other.1.clone()),
+                };
+                serde_json::json!({
+                    "id": format!("p{i}"), "last_name": "Ĳsselmeer-Çelik", "first_name": first,
+                    "employee_number": number, "birth_date": birth, "extra": { "K": first },
+                    "manager_id": "p0",
+                    "contracts": [{ "id": "c", "start": start, "end": end, "department": dept, "function": function }]
+                })
+            })
+            .collect();
+        let persons = stroom::source::persons::parse_persons("p.json", &serde_json::Value::Array(records).to_string())
+            .expect("generated records are valid");
+        let checked = common::checked(TORTURE);
+        let program = checked.program.expect("torture rules check");
+        let today = today.map_or(common::day("2026-01-01"), |d| common::day(&d));
+        let plan = common::plan(&program, &persons, &stroom::model::State::default(), &today.to_string());
+        let again = stroom::plan::state_after(&stroom::model::State::default(), &plan);
+        let _ = common::plan(&program, &persons, &again, &today.to_string());
+    }
+}

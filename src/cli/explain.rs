@@ -1,7 +1,7 @@
 //! `stroom explain`
 
-use super::plan::{load_persons, parse_date, today_or_now};
-use super::{load_program, print_json, Format, FAILED, OK};
+use super::plan::{load_rules_and_persons, parse_date, today_or_now};
+use super::{print_json, Format, FAILED, OK};
 use chrono::NaiveDate;
 use clap::Args;
 use std::path::PathBuf;
@@ -28,12 +28,8 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: &ExplainArgs) -> u8 {
-    let program = match load_program(&args.rules) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let persons = match load_persons(&args.persons) {
-        Ok(p) => p,
+    let (program, persons) = match load_rules_and_persons(&args.rules, &args.persons) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let population = Population::new(&persons);

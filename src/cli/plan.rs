@@ -6,6 +6,7 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use stroom::model::{Person, State};
 use stroom::plan::{build_plan, render_table, PlanInput};
+use stroom::rules::program::Program;
 
 #[derive(Args)]
 pub struct PlanArgs {
@@ -69,13 +70,19 @@ pub fn load_state(path: Option<&Path>) -> Result<State, u8> {
     })
 }
 
+/// Loads and checks the rules, then reads the persons; problems are printed.
+pub fn load_rules_and_persons(
+    rules: &[PathBuf],
+    persons: &Path,
+) -> Result<(Program, Vec<Person>), u8> {
+    let program = load_program(rules)?;
+    let persons = load_persons(persons)?;
+    Ok((program, persons))
+}
+
 pub fn run(args: &PlanArgs) -> u8 {
-    let program = match load_program(&args.rules) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let persons = match load_persons(&args.persons) {
-        Ok(p) => p,
+    let (program, persons) = match load_rules_and_persons(&args.rules, &args.persons) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let state = match load_state(args.state.as_deref()) {

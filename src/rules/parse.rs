@@ -113,38 +113,6 @@ fn parse_chunk(file: u32, text: &str, start: usize, end: usize) -> (Vec<Stmt>, V
     (stmts, diags)
 }
 
-/// Parses a lone expression (used by `stroom explain` and rule tests).
-pub fn parse_expr(file: u32, text: &str) -> Result<Expr, Box<Diagnostic>> {
-    let parsed =
-        Grammar::parse(Rule::expr, text).map_err(|e| Box::new(syntax_error(file, 0, text, &e)))?;
-    let consumed = parsed.as_str().len();
-    if text[consumed..].trim().is_empty() {
-        let mut diags = Vec::new();
-        let mut builder = Builder {
-            file,
-            base: 0,
-            diags: &mut diags,
-        };
-        let pair = parsed.into_iter().next();
-        let expr = pair.map(|p| builder.expr(p));
-        match (expr, diags.into_iter().next()) {
-            (_, Some(d)) => Err(Box::new(d)),
-            (Some(e), None) => Ok(e),
-            (None, None) => Err(Box::new(unexpected_end(file, text.len()))),
-        }
-    } else {
-        Err(Box::new(Diagnostic::new(
-            Problem::Syntax {
-                expected: "end of the expression".into(),
-                found: describe_found(&text[consumed..]),
-            },
-            Span::new(file, consumed, text.len()),
-            "unexpected text",
-            "remove what follows the expression",
-        )))
-    }
-}
-
 /// Parses `KIND NAME [on X] [in TARGET]` as written in rule tests.
 pub fn parse_entitlement(file: u32, text: &str) -> Result<Entitlement, Box<Diagnostic>> {
     let mut parsed = Grammar::parse(Rule::entitlement, text)
