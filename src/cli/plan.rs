@@ -33,9 +33,10 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("{s:?} is not a date; write YYYY-MM-DD"))
 }
 
-/// The evaluation date: the flag, or the local date.
+/// The evaluation date: the flag, or today's date in the Netherlands (HR dates are
+/// Dutch local dates, whatever the time zone of the machine).
 pub fn today_or_now(today: Option<NaiveDate>) -> NaiveDate {
-    today.unwrap_or_else(|| chrono::Local::now().date_naive())
+    today.unwrap_or_else(|| stroom::model::dutch_date(chrono::Utc::now()))
 }
 
 fn read(path: &Path) -> Result<String, u8> {
