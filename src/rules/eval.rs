@@ -83,6 +83,46 @@ fn is_null_literal(e: &CExpr) -> bool {
     matches!(e.kind, CKind::Const(Value::Null))
 }
 
+/// Evaluates a condition: the same result as `eval(e, ctx).is_true()`, without
+/// building a value for every `and`, `or`, `not` and comparison on the way.
+pub fn holds<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> bool {
+    match &e.kind {
+        CKind::And(parts) => parts.iter().all(|p| holds(p, ctx)),
+        CKind::Or(parts) => parts.iter().any(|p| holds(p, ctx)),
+        CKind::Not(x) => !holds(x, ctx),
+        CKind::Cmp(op, a, b) => {
+            let va = eval(a, ctx);
+            match &b.kind {
+                CKind::Const(vb) => compare(*op, &va, vb, is_null_literal(a) || vb.is_null()),
+                _ => compare(
+                    *op,
+                    &va,
+                    &eval(b, ctx),
+                    is_null_literal(a) || is_null_literal(b),
+                ),
+            }
+        }
+        CKind::InSet(x, set, negated) => match eval(x, ctx) {
+            Value::Null => false,
+            Value::Str(s) => set.strings.contains(s.as_ref()) != *negated,
+            other => set.others.iter().any(|o| values_equal(o, &other)) != *negated,
+        },
+        CKind::TextTest(f, x, needle) => match eval(x, ctx) {
+            Value::Str(s) => match f {
+                Func::StartsWith => s.starts_with(&**needle),
+                Func::EndsWith => s.ends_with(&**needle),
+                _ => s.contains(&**needle),
+            },
+            _ => false,
+        },
+        CKind::IsEmpty(x, negated) => eval(x, ctx).is_empty() != *negated,
+        CKind::Contract(ContractField::Active) => {
+            ctx.contract.is_some_and(|c| c.is_active_on(ctx.today))
+        }
+        _ => eval(e, ctx).is_true(),
+    }
+}
+
 /// Evaluates an expression.
 pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
     match &e.kind {
@@ -95,9 +135,7 @@ pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
         CKind::ManagerPerson(f) => ctx.manager.map_or(Value::Null, |m| f.get(m)),
         CKind::ManagerContract(f) => contract_field(ctx.manager_primary, *f, ctx.today),
         CKind::ManagerExtra(k) => ctx.manager.map_or(Value::Null, |m| extra(m, k)),
-        CKind::Not(x) => Value::Bool(!eval(x, ctx).is_true()),
-        CKind::And(parts) => Value::Bool(parts.iter().all(|p| eval(p, ctx).is_true())),
-        CKind::Or(parts) => Value::Bool(parts.iter().any(|p| eval(p, ctx).is_true())),
+        CKind::Not(_) | CKind::And(_) | CKind::Or(_) => Value::Bool(holds(e, ctx)),
         CKind::Cmp(op, a, b) => {
             // A constant on the right (the usual case) is compared in place.
             let va = eval(a, ctx);
@@ -590,7 +628,7 @@ fn run_statement<'a>(
     out: &mut PersonEval<'a>,
 ) {
     if let Some(cond) = &st.cond {
-        if !eval(cond, ctx).is_true() {
+        if !holds(cond, ctx) {
             return;
         }
     }
@@ -679,14 +717,13 @@ fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
         .filter(|c| c.start.is_some())
         .filter(|c| {
             spec.cond.as_ref().is_none_or(|cond| {
-                eval(
+                holds(
                     cond,
                     &Ctx {
                         contract: Some(c),
                         ..*ctx
                     },
                 )
-                .is_true()
             })
         })
         .collect();

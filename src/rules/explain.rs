@@ -147,7 +147,7 @@ pub fn explain_person(
                 let condition = st.cond.as_ref().map(|e| part(program, e, &c));
                 evaluations.push(Evaluation {
                     contract: c.contract.map(|k| k.id.clone()),
-                    fired: st.cond.as_ref().is_none_or(|e| eval::eval(e, &c).is_true()),
+                    fired: st.cond.as_ref().is_none_or(|e| eval::holds(e, &c)),
                     condition,
                 });
             }
