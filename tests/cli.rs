@@ -251,3 +251,31 @@ fn rule_tests_pass_fail_and_coverage() {
     );
     assert!(out.contains("0 passed, 1 failed"), "{out}");
 }
+
+#[test]
+fn bad_rule_test_files_are_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let broken = temp_file(dir.path(), "a.stroomtest.toml", "rules = \"../nowhere\"\ntoday = 2026-12-01\n[[cases]\n");
+    let o = stroom(&["test", broken.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("a.stroomtest.toml"), "{}", text(&o));
+
+    temp_file(dir.path(), "r.stroom", "default target ad\nwhen true grant group \"X\"\n");
+    let unknown = temp_file(
+        dir.path(),
+        "b.stroomtest.toml",
+        "rules = \"r.stroom\"\ntoday = \"2026-12-01\"\n[[cases]]\nperson = \"ghost\"\nmust = ['group \"X\"']\n",
+    );
+    let o = stroom(&["test", unknown.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("no person with id \"ghost\""), "{}", text(&o));
+
+    let bad_ent = temp_file(
+        dir.path(),
+        "c.stroomtest.toml",
+        "rules = \"r.stroom\"\ntoday = \"2026-12-01\"\n[[persons]]\nid = \"p\"\nlast_name = \"B\"\ncontracts = []\n[[cases]]\nperson = \"p\"\nmust = ['groep \"X\"']\n",
+    );
+    let o = stroom(&["test", bad_ent.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("unknown kind `groep`"), "{}", text(&o));
+}
