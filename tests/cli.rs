@@ -255,12 +255,20 @@ fn rule_tests_pass_fail_and_coverage() {
 #[test]
 fn bad_rule_test_files_are_named() {
     let dir = tempfile::tempdir().expect("tmp");
-    let broken = temp_file(dir.path(), "a.stroomtest.toml", "rules = \"../nowhere\"\ntoday = 2026-12-01\n[[cases]\n");
+    let broken = temp_file(
+        dir.path(),
+        "a.stroomtest.toml",
+        "rules = \"../nowhere\"\ntoday = 2026-12-01\n[[cases]\n",
+    );
     let o = stroom(&["test", broken.to_str().expect("path")]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("a.stroomtest.toml"), "{}", text(&o));
 
-    temp_file(dir.path(), "r.stroom", "default target ad\nwhen true grant group \"X\"\n");
+    temp_file(
+        dir.path(),
+        "r.stroom",
+        "default target ad\nwhen true grant group \"X\"\n",
+    );
     let unknown = temp_file(
         dir.path(),
         "b.stroomtest.toml",
@@ -268,7 +276,11 @@ fn bad_rule_test_files_are_named() {
     );
     let o = stroom(&["test", unknown.to_str().expect("path")]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("no person with id \"ghost\""), "{}", text(&o));
+    assert!(
+        text(&o).contains("no person with id \"ghost\""),
+        "{}",
+        text(&o)
+    );
 
     let bad_ent = temp_file(
         dir.path(),
