@@ -19,7 +19,7 @@
 //! ```
 
 use crate::model::Person;
-use crate::rules::eval::{evaluate_person, program_reads_manager, Population};
+use crate::rules::eval::{evaluate_person, Population};
 use crate::rules::parse::parse_entitlement;
 use crate::rules::program::{Kind, Program, TargetId};
 use chrono::NaiveDate;
@@ -152,7 +152,6 @@ pub fn run_cases(
         .as_deref()
         .map(|d| date(d, "today"))
         .transpose()?;
-    let with_manager = program_reads_manager(program);
     let mut fired = BTreeSet::new();
     let mut cases = Vec::new();
     for (n, case) in file.cases.iter().enumerate() {
@@ -175,7 +174,7 @@ pub fn run_cases(
                 case.person
             ));
         };
-        let ev = evaluate_person(program, &population, person, today, with_manager);
+        let ev = evaluate_person(program, &population, person, today);
         for g in &ev.grants {
             fired.extend(g.because.iter().copied());
         }

@@ -43,7 +43,6 @@ struct PersonState<'s> {
 pub fn build_plan(input: &PlanInput) -> Plan {
     let program = input.program;
     let population = Population::new(input.persons);
-    let needs_manager = eval::program_reads_manager(program);
     let mut by_person: HashMap<&str, PersonState> = HashMap::new();
     for a in &input.state.accounts {
         by_person
@@ -71,13 +70,7 @@ pub fn build_plan(input: &PlanInput) -> Plan {
             let evals: Vec<PersonEval> = chunk
                 .iter()
                 .map(|&i| {
-                    eval::evaluate_person(
-                        program,
-                        &population,
-                        &input.persons[i],
-                        input.today,
-                        needs_manager,
-                    )
+                    eval::evaluate_person(program, &population, &input.persons[i], input.today)
                 })
                 .collect();
             let state_of = |ev: &PersonEval| by_person.get(&*ev.person.id).unwrap_or(&empty);

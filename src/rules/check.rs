@@ -1504,6 +1504,14 @@ impl<'a> Checker<'a> {
             forbids: std::mem::take(&mut self.forbids),
             thresholds: std::mem::take(&mut self.thresholds),
             index,
+            reads: Reads::default(),
+        })
+        .map(|mut p| {
+            p.reads = super::eval::reads_of(&p);
+            if !p.accounts.is_empty() {
+                p.reads.primary = true;
+            }
+            p
         })
     }
 }

@@ -454,24 +454,27 @@ pub fn evaluate_all<'a>(
     population: &'a Population<'a>,
     today: NaiveDate,
 ) -> Vec<PersonEval<'a>> {
-    let needs_manager = program_reads_manager(program);
     population
         .persons
         .par_iter()
         .with_min_len(256)
-        .map(|p| evaluate_person(program, population, p, today, needs_manager))
+        .map(|p| evaluate_person(program, population, p, today))
         .collect()
 }
 
-/// True if any expression reads `manager.*` (finding the manager costs a lookup).
-pub fn program_reads_manager(program: &Program) -> bool {
-    let mut found = false;
+/// What a program reads beyond the person and the bound contract, worked out once so
+/// that evaluation skips what no rule needs (choosing the primary contract, finding
+/// the manager).
+pub fn reads_of(program: &Program) -> Reads {
+    let mut reads = Reads::default();
     let mut look = |e: &CExpr| {
-        e.visit(&mut |n| {
-            found |= matches!(
-                n.kind,
-                CKind::ManagerPerson(_) | CKind::ManagerContract(_) | CKind::ManagerExtra(_)
-            )
+        e.visit(&mut |n| match n.kind {
+            CKind::ManagerPerson(_) | CKind::ManagerContract(_) | CKind::ManagerExtra(_) => {
+                reads.manager = true;
+                reads.primary = true;
+            }
+            CKind::Primary(_) => reads.primary = true,
+            _ => {}
         })
     };
     for s in &program.statements {
@@ -512,7 +515,16 @@ pub fn program_reads_manager(program: &Program) -> bool {
             }
         }
     }
-    found
+    let index = &program.index;
+    if index
+        .person_keyed
+        .iter()
+        .chain(&index.contract_keyed)
+        .any(|b| matches!(b.field, IndexField::Primary(_)))
+    {
+        reads.primary = true;
+    }
+    reads
 }
 
 /// The base context of a person: primary contract and manager.
@@ -521,10 +533,14 @@ pub fn person_ctx<'a>(
     population: &Population<'a>,
     person: &'a Person,
     today: NaiveDate,
-    with_manager: bool,
+    reads: Reads,
 ) -> Ctx<'a> {
-    let primary = primary_contract(program, person, today);
-    let manager = if with_manager {
+    let primary = if reads.primary {
+        primary_contract(program, person, today)
+    } else {
+        None
+    };
+    let manager = if reads.manager {
         primary
             .and_then(|c| c.manager_id.as_deref())
             .or(person.manager_id.as_deref())
@@ -549,9 +565,8 @@ pub fn evaluate_person<'a>(
     population: &Population<'a>,
     person: &'a Person,
     today: NaiveDate,
-    needs_manager: bool,
 ) -> PersonEval<'a> {
-    let ctx = person_ctx(program, population, person, today, needs_manager);
+    let ctx = person_ctx(program, population, person, today, program.reads);
     let scoped: Vec<&Contract> = person
         .contracts
         .iter()

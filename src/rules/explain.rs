@@ -93,7 +93,11 @@ pub fn explain_person(
     person: &Person,
     today: NaiveDate,
 ) -> PersonExplanation {
-    let ctx = person_ctx(program, population, person, today, true);
+    let all = super::program::Reads {
+        primary: true,
+        manager: true,
+    };
+    let ctx = person_ctx(program, population, person, today, all);
     let primary = primary_contract(program, person, today);
     let scoped: Vec<_> = person
         .contracts
@@ -160,7 +164,7 @@ pub fn explain_person(
             evaluations,
         });
     }
-    let ev = eval::evaluate_person(program, population, person, today, true);
+    let ev = eval::evaluate_person(program, population, person, today);
     let accounts = ev
         .accounts
         .iter()

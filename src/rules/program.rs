@@ -396,6 +396,17 @@ pub struct Program {
     pub thresholds: Vec<Threshold>,
     /// Statements indexed by the equality tests in their conditions.
     pub index: RuleIndex,
+    /// What the rules read beyond person and contract.
+    pub reads: Reads,
+}
+
+/// What a program's expressions read, so evaluation can skip the rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// The primary contract (`primary.*`, account attributes, the manager).
+    pub primary: bool,
+    /// The manager's record (`manager.*`).
+    pub manager: bool,
 }
 
 impl Program {

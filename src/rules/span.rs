@@ -135,12 +135,4 @@ impl SourceMap {
             .and_then(|f| f.text.get(span.start as usize..span.end as usize))
             .unwrap_or("")
     }
-
-    /// File name and 1-based line of a span.
-    pub fn location(&self, span: Span) -> (String, usize) {
-        match self.get(span.file) {
-            Some(f) => (f.name.clone(), f.line_col(span.start).0),
-            None => (String::from("<unknown>"), 0),
-        }
-    }
 }
