@@ -344,6 +344,34 @@ impl PersonField {
         }
     }
 
+    /// The field's text, read without building a value: `None` if this is not a text
+    /// field, `Some(None)` if the text is missing.
+    pub fn text(self, p: &Person) -> Option<Option<&str>> {
+        Some(match self {
+            PersonField::Id => Some(&*p.id),
+            PersonField::Company => p.company.as_deref(),
+            PersonField::EmployeeType => p.employee_type.as_deref(),
+            PersonField::FirstName => p.first_name.as_deref(),
+            PersonField::FirstNameFull => p.first_name_full.as_deref(),
+            PersonField::Initials => p.initials.as_deref(),
+            PersonField::Prefix => p.prefix.as_deref(),
+            PersonField::LastName => Some(p.last_name.as_str()),
+            PersonField::PartnerPrefix => p.partner_prefix.as_deref(),
+            PersonField::PartnerLastName => p.partner_last_name.as_deref(),
+            PersonField::NameConvention => p.name_convention.map(NameConvention::as_str),
+            PersonField::Gender => p.gender.as_deref(),
+            PersonField::BusinessEmail => p.business_email.as_deref(),
+            PersonField::PrivateEmail => p.private_email.as_deref(),
+            PersonField::BusinessPhone => p.business_phone.as_deref(),
+            PersonField::BusinessMobile => p.business_mobile.as_deref(),
+            PersonField::ManagerId => p.manager_id.as_deref(),
+            PersonField::DisplayName => Some(p.display_name.as_str()),
+            PersonField::FamilyName => Some(p.family_name.as_str()),
+            PersonField::NameLastFirst => Some(p.name_last_first.as_str()),
+            PersonField::EmployeeNumber | PersonField::BirthDate => return None,
+        })
+    }
+
     /// Looks a field up by name.
     pub fn by_name(name: &str) -> Option<(PersonField, Ty)> {
         PERSON_FIELDS
@@ -465,6 +493,25 @@ impl ContractField {
             ContractField::ManagerId => opt(&c.manager_id),
             ContractField::Active => Value::Bool(c.is_active_on(today)),
         }
+    }
+
+    /// The field's text, read without building a value: `None` if this is not a text
+    /// field, `Some(None)` if the text is missing.
+    pub fn text(self, c: &Contract) -> Option<Option<&str>> {
+        Some(match self {
+            ContractField::Id => Some(c.id.as_str()),
+            ContractField::Department => c.department.as_deref(),
+            ContractField::DepartmentCode => c.department_code.as_deref(),
+            ContractField::Function => c.function.as_deref(),
+            ContractField::FunctionCode => c.function_code.as_deref(),
+            ContractField::CostCenter => c.cost_center.as_deref(),
+            ContractField::CostCenterCode => c.cost_center_code.as_deref(),
+            ContractField::ManagerId => c.manager_id.as_deref(),
+            ContractField::Start
+            | ContractField::End
+            | ContractField::HoursPerWeek
+            | ContractField::Active => return None,
+        })
     }
 
     /// Looks a field up by name.

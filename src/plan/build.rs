@@ -188,8 +188,13 @@ fn plan_persons(
         .iter()
         .map(|t| Arc::from(&*t.name))
         .collect();
+    // Room for what the rules want; revokes and updates may add a little.
+    let expected: usize = evals
+        .iter()
+        .map(|ev| ev.grants.len() + 2 * ev.accounts.len() + ev.writebacks.len())
+        .sum();
     let mut plan = ChunkPlan {
-        actions: Vec::new(),
+        actions: Vec::with_capacity(expected + expected / 8),
         notes: Vec::new(),
         blocks: Vec::new(),
     };

@@ -5,7 +5,7 @@
 
 use super::functions::Func;
 use super::program::*;
-use crate::model::person::ContractField;
+use crate::model::person::{ContractField, PersonField};
 use crate::model::{Contract, Person, Value};
 use chrono::{Days, NaiveDate};
 use rayon::prelude::*;
@@ -90,36 +90,103 @@ pub fn holds<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> bool {
         CKind::And(parts) => parts.iter().all(|p| holds(p, ctx)),
         CKind::Or(parts) => parts.iter().any(|p| holds(p, ctx)),
         CKind::Not(x) => !holds(x, ctx),
-        CKind::Cmp(op, a, b) => {
-            let va = eval(a, ctx);
-            match &b.kind {
-                CKind::Const(vb) => compare(*op, &va, vb, is_null_literal(a) || vb.is_null()),
-                _ => compare(
-                    *op,
-                    &va,
-                    &eval(b, ctx),
-                    is_null_literal(a) || is_null_literal(b),
-                ),
+        CKind::Cmp(op, a, b) => match (&b.kind, field_text(a, ctx)) {
+            // A text field against a text constant: compared in place, no value built.
+            (CKind::Const(Value::Str(vb)), Some(Some(text))) => match op {
+                CmpOp::Eq => text == vb.as_ref(),
+                CmpOp::Ne => text != vb.as_ref(),
+                CmpOp::Lt => text < vb.as_ref(),
+                CmpOp::Le => text <= vb.as_ref(),
+                CmpOp::Gt => text > vb.as_ref(),
+                CmpOp::Ge => text >= vb.as_ref(),
+            },
+            (CKind::Const(Value::Str(_)), Some(None)) => false,
+            (CKind::Const(vb @ (Value::Int(_) | Value::Dec(_) | Value::Date(_))), None) => {
+                match field_scalar(a, ctx) {
+                    Some(Some(va)) => compare(*op, &va, vb, false),
+                    Some(None) => false,
+                    None => compare(*op, &eval(a, ctx), vb, is_null_literal(a)),
+                }
             }
-        }
-        CKind::InSet(x, set, negated) => match eval(x, ctx) {
-            Value::Null => false,
-            Value::Str(s) => set.strings.contains(s.as_ref()) != *negated,
-            other => set.others.iter().any(|o| values_equal(o, &other)) != *negated,
+            (CKind::Const(vb), _) => {
+                compare(*op, &eval(a, ctx), vb, is_null_literal(a) || vb.is_null())
+            }
+            _ => compare(
+                *op,
+                &eval(a, ctx),
+                &eval(b, ctx),
+                is_null_literal(a) || is_null_literal(b),
+            ),
         },
-        CKind::TextTest(f, x, needle) => match eval(x, ctx) {
-            Value::Str(s) => match f {
+        CKind::InSet(x, set, negated) => match field_text(x, ctx) {
+            Some(Some(text)) => set.strings.contains(text) != *negated,
+            Some(None) => false,
+            None => match eval(x, ctx) {
+                Value::Null => false,
+                Value::Str(s) => set.strings.contains(s.as_ref()) != *negated,
+                other => set.others.iter().any(|o| values_equal(o, &other)) != *negated,
+            },
+        },
+        CKind::TextTest(f, x, needle) => {
+            let test = |s: &str| match f {
                 Func::StartsWith => s.starts_with(&**needle),
                 Func::EndsWith => s.ends_with(&**needle),
                 _ => s.contains(&**needle),
-            },
-            _ => false,
-        },
+            };
+            match field_text(x, ctx) {
+                Some(Some(text)) => test(text),
+                Some(None) => false,
+                None => match eval(x, ctx) {
+                    Value::Str(s) => test(&s),
+                    _ => false,
+                },
+            }
+        }
         CKind::IsEmpty(x, negated) => eval(x, ctx).is_empty() != *negated,
         CKind::Contract(ContractField::Active) => {
             ctx.contract.is_some_and(|c| c.is_active_on(ctx.today))
         }
         _ => eval(e, ctx).is_true(),
+    }
+}
+
+/// The text of a field read directly: `Some(Some(text))`, `Some(None)` for a missing
+/// value, or `None` when `e` is not a text field (then it must be evaluated).
+#[inline]
+fn field_text<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Option<Option<&'a str>> {
+    match e.kind {
+        CKind::Person(f) => f.text(ctx.person),
+        CKind::Contract(f) => match ctx.contract {
+            Some(c) => f.text(c),
+            None => Some(None),
+        },
+        CKind::Primary(f) => match ctx.primary {
+            Some(c) => f.text(c),
+            None => Some(None),
+        },
+        _ => None,
+    }
+}
+
+/// A number or date field read directly (its value owns no text, so it needs no
+/// cleanup): `None` if `e` is not such a field.
+#[inline]
+fn field_scalar(e: &CExpr, ctx: &Ctx) -> Option<Option<Value<'static>>> {
+    let contract = |c: Option<&Contract>, f: ContractField| match f {
+        ContractField::Start => Some(c.and_then(|c| c.start).map(Value::Date)),
+        ContractField::End => Some(c.and_then(|c| c.end).map(Value::Date)),
+        ContractField::HoursPerWeek => Some(c.and_then(|c| c.hours_per_week).map(Value::Dec)),
+        _ => None,
+    };
+    match e.kind {
+        CKind::Contract(f) => contract(ctx.contract, f),
+        CKind::Primary(f) => contract(ctx.primary, f),
+        CKind::Person(PersonField::EmployeeNumber) => {
+            Some(ctx.person.employee_number.map(Value::Int))
+        }
+        CKind::Person(PersonField::BirthDate) => Some(ctx.person.birth_date.map(Value::Date)),
+        CKind::Today => Some(Some(Value::Date(ctx.today))),
+        _ => None,
     }
 }
 
