@@ -596,7 +596,7 @@ impl<'a> Checker<'a> {
                 let name = name?;
                 let fixed_name = match &name.kind {
                     CKind::Const(Value::Str(s)) if !s.trim().is_empty() => {
-                        Some(Arc::from(s.as_ref()))
+                        Some((Arc::from(s.as_ref()), 0))
                     }
                     _ => None,
                 };
@@ -1489,7 +1489,8 @@ impl<'a> Checker<'a> {
         if self.diags.iter().any(|d| d.severity == Severity::Error) {
             return None;
         }
-        let statements = std::mem::take(&mut self.statements);
+        let mut statements = std::mem::take(&mut self.statements);
+        rank_fixed_names(&mut statements);
         let index = super::index::build(&statements);
         Some(Program {
             sources: self.sources.clone(),
@@ -1513,6 +1514,39 @@ impl<'a> Checker<'a> {
             }
             p
         })
+    }
+}
+
+/// Numbers the constant grant names in text order, so that evaluation can sort grants
+/// by number (two constant names compare like their ranks).
+fn rank_fixed_names(statements: &mut [Statement]) {
+    let mut names: Vec<Arc<str>> = statements
+        .iter()
+        .flat_map(|s| &s.actions)
+        .filter_map(|a| match a {
+            CAction::Grant {
+                fixed_name: Some((n, _)),
+                ..
+            } => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    for st in statements {
+        for a in &mut st.actions {
+            if let CAction::Grant {
+                fixed_name: Some((n, rank)),
+                ..
+            } = a
+            {
+                *rank = names.binary_search(n).map_or(u32::MAX, |i| i as u32);
+                // One shared text per name, whichever statement grants it.
+                if let Ok(i) = names.binary_search(n) {
+                    *n = names[i].clone();
+                }
+            }
+        }
     }
 }
 

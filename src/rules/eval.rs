@@ -418,6 +418,9 @@ pub struct Granted<'a> {
     pub kind: Kind,
     /// Name.
     pub name: Arc<str>,
+    /// The name's rank among the rule set's constant names (`u32::MAX` for a computed
+    /// name): a shortcut for sorting, consistent with the text order.
+    pub rank: u32,
     /// For permissions: the object.
     pub on: Option<Cow<'a, str>>,
     /// The statements that grant it, in program order.
@@ -723,19 +726,22 @@ fn run_statement<'a>(
                 fixed_name,
                 on,
             } => {
-                let name: Arc<str> =
-                    match (fixed_name, eval(name, ctx)) {
-                        (Some(fixed), _) => fixed.clone(),
-                        (None, Value::Str(s)) if !s.trim().is_empty() => Arc::from(s.as_ref()),
+                let (name, rank) = match fixed_name {
+                    Some((fixed, rank)) => (fixed.clone(), *rank),
+                    None => match eval(name, ctx) {
+                        Value::Str(s) if !s.trim().is_empty() => (Arc::from(s.as_ref()), u32::MAX),
                         _ => {
                             let o = &program.origins[st.origin as usize];
                             out.notes.push(format!(
-                            "{}:{}: the {} name came out empty for this person; nothing granted",
-                            o.file, o.line, kind.as_str()
-                        ));
+                                "{}:{}: the {} name came out empty for this person; nothing granted",
+                                o.file,
+                                o.line,
+                                kind.as_str()
+                            ));
                             continue;
                         }
-                    };
+                    },
+                };
                 let on = match on.as_ref().map(|e| eval(e, ctx)) {
                     None => None,
                     Some(Value::Str(s)) if !s.trim().is_empty() => Some(s),
@@ -745,6 +751,7 @@ fn run_statement<'a>(
                     target: *target,
                     kind: *kind,
                     name,
+                    rank,
                     on,
                     because: smallvec::smallvec![st.origin],
                 });
@@ -772,13 +779,26 @@ fn run_statement<'a>(
 
 /// Sorts grants and merges duplicates, keeping every reason once.
 fn merge_grants(grants: &mut Vec<Granted>) {
-    grants.sort_by(|a, b| {
-        (a.target, a.kind, &a.name, &a.on)
-            .cmp(&(b.target, b.kind, &b.name, &b.on))
-            .then(a.because.cmp(&b.because))
+    // Constant names compare by rank (a number in text order); others by text.
+    fn name_order(a: &Granted, b: &Granted) -> Ordering {
+        if a.rank != u32::MAX && b.rank != u32::MAX {
+            a.rank.cmp(&b.rank)
+        } else {
+            a.name.cmp(&b.name)
+        }
+    }
+    grants.sort_unstable_by(|a, b| {
+        (a.target, a.kind)
+            .cmp(&(b.target, b.kind))
+            .then_with(|| name_order(a, b))
+            .then_with(|| a.on.cmp(&b.on))
+            .then_with(|| a.because.cmp(&b.because))
     });
     grants.dedup_by(|b, a| {
-        let same = a.target == b.target && a.kind == b.kind && a.name == b.name && a.on == b.on;
+        let same = a.target == b.target
+            && a.kind == b.kind
+            && name_order(a, b) == Ordering::Equal
+            && a.on == b.on;
         if same {
             for o in b.because.drain(..) {
                 if !a.because.contains(&o) {

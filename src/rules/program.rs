@@ -213,8 +213,9 @@ pub enum CAction {
         kind: Kind,
         /// Name (a constant in most rules).
         name: CExpr,
-        /// The name, when it is a constant (shared by every grant, no copying).
-        fixed_name: Option<Arc<str>>,
+        /// The name, when it is a constant (shared by every grant, no copying), with
+        /// its rank among all constant names (so sorting compares numbers, not text).
+        fixed_name: Option<(Arc<str>, u32)>,
         /// For permissions: the object.
         on: Option<CExpr>,
     },
