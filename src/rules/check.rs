@@ -1296,12 +1296,16 @@ impl<'a> Checker<'a> {
             },
             Ty::Any,
         );
-        let Some((func, min, max)) = Func::by_name(&name.name) else {
-            let help = match did_you_mean(&name.name, FUNCTIONS.iter().map(|f| f.0)) {
+        let Some(info) = Func::by_name(&name.name) else {
+            let help = match did_you_mean(&name.name, FUNCTIONS.iter().map(|f| f.name)) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!(
                     "the functions are {}",
-                    FUNCTIONS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                    FUNCTIONS
+                        .iter()
+                        .map(|f| f.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
             self.error(
@@ -1314,6 +1318,8 @@ impl<'a> Checker<'a> {
             );
             return any;
         };
+        let (func, min, max) = (info.func, info.min, info.max);
+        let described = format!("`{}`: {}", info.signature, info.about);
         if args.len() < min || args.len() > max {
             let expected = if min == max {
                 min.to_string()
@@ -1322,11 +1328,6 @@ impl<'a> Checker<'a> {
             } else {
                 format!("{min} to {max}")
             };
-            let what = FUNCTIONS
-                .iter()
-                .find(|f| f.0 == name.name)
-                .map_or("", |f| f.4);
-            let sig = format!("`{}`: {what}", Func::signature(&name.name));
             self.error(
                 Problem::WrongArity {
                     name: name.name.clone(),
@@ -1335,7 +1336,7 @@ impl<'a> Checker<'a> {
                 },
                 span,
                 format!("{} given", args.len()),
-                format!("write {sig}"),
+                format!("write {described}"),
             );
             return any;
         }
@@ -1349,14 +1350,7 @@ impl<'a> Checker<'a> {
                     },
                     span,
                     "wrong argument type",
-                    format!(
-                        "`{}`: {}",
-                        Func::signature(&name.name),
-                        FUNCTIONS
-                            .iter()
-                            .find(|f| f.0 == name.name)
-                            .map_or("", |f| f.4)
-                    ),
+                    described,
                 );
                 return any;
             }

@@ -45,116 +45,156 @@ pub enum Func {
     Days,
 }
 
-/// Name, function, minimum and maximum argument count, one-line description.
-pub const FUNCTIONS: &[(&str, Func, usize, usize, &str)] = &[
-    ("lower", Func::Lower, 1, 1, "lower case"),
-    ("upper", Func::Upper, 1, 1, "upper case"),
-    (
+/// A built-in function as the checker and the book describe it.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionInfo {
+    /// The name in rules.
+    pub name: &'static str,
+    /// The function.
+    pub func: Func,
+    /// Fewest arguments.
+    pub min: usize,
+    /// Most arguments.
+    pub max: usize,
+    /// How a call is written, e.g. `left(text, n)`.
+    pub signature: &'static str,
+    /// What it gives, in one line.
+    pub about: &'static str,
+}
+
+const fn f(
+    name: &'static str,
+    func: Func,
+    min: usize,
+    max: usize,
+    signature: &'static str,
+    about: &'static str,
+) -> FunctionInfo {
+    FunctionInfo {
+        name,
+        func,
+        min,
+        max,
+        signature,
+        about,
+    }
+}
+
+/// Every built-in function.
+pub const FUNCTIONS: &[FunctionInfo] = &[
+    f("lower", Func::Lower, 1, 1, "lower(text)", "lower case"),
+    f("upper", Func::Upper, 1, 1, "upper(text)", "upper case"),
+    f(
         "trim",
         Func::Trim,
         1,
         1,
+        "trim(text)",
         "strip white space at both ends and collapse inner runs",
     ),
-    (
+    f(
         "ascii",
         Func::Ascii,
         1,
         1,
+        "ascii(text)",
         "transliterate to ASCII letters (é→e, ß→ss, Ĳ→IJ), drop the rest",
     ),
-    ("left", Func::Left, 2, 2, "the first n characters"),
-    ("right", Func::Right, 2, 2, "the last n characters"),
-    (
+    f(
+        "left",
+        Func::Left,
+        2,
+        2,
+        "left(text, n)",
+        "the first n characters",
+    ),
+    f(
+        "right",
+        Func::Right,
+        2,
+        2,
+        "right(text, n)",
+        "the last n characters",
+    ),
+    f(
         "substring",
         Func::Substring,
         2,
         3,
+        "substring(text, start, length?)",
         "characters from start (0-based), optionally only length of them",
     ),
-    (
+    f(
         "replace",
         Func::Replace,
         3,
         3,
+        "replace(text, from, to)",
         "every occurrence of from replaced by to",
     ),
-    (
+    f(
         "starts_with",
         Func::StartsWith,
         2,
         2,
+        "starts_with(text, prefix)",
         "true if s begins with prefix",
     ),
-    (
+    f(
         "ends_with",
         Func::EndsWith,
         2,
         2,
+        "ends_with(text, suffix)",
         "true if s ends with suffix",
     ),
-    (
+    f(
         "contains",
         Func::Contains,
         2,
         2,
+        "contains(text_or_list, x)",
         "true if the string has the substring, or the list the element",
     ),
-    (
+    f(
         "matches",
         Func::Matches,
         2,
         2,
+        "matches(text, \"regex\")",
         "true if the regular expression (a string literal) matches",
     ),
-    (
+    f(
         "coalesce",
         Func::Coalesce,
         1,
         usize::MAX,
+        "coalesce(a, b, ...)",
         "the first argument that is not null or blank",
     ),
-    (
+    f(
         "length",
         Func::Length,
         1,
         1,
+        "length(text_or_list)",
         "number of characters, or of list elements",
     ),
-    ("year", Func::Year, 1, 1, "the year of a date"),
-    ("days", Func::Days, 1, 1, "a duration as a number of days"),
+    f("year", Func::Year, 1, 1, "year(date)", "the year of a date"),
+    f(
+        "days",
+        Func::Days,
+        1,
+        1,
+        "days(duration)",
+        "a duration as a number of days",
+    ),
 ];
 
 impl Func {
-    /// How a call is written, e.g. `left(text, n)`.
-    pub fn signature(name: &str) -> &'static str {
-        match name {
-            "lower" => "lower(text)",
-            "upper" => "upper(text)",
-            "trim" => "trim(text)",
-            "ascii" => "ascii(text)",
-            "left" => "left(text, n)",
-            "right" => "right(text, n)",
-            "substring" => "substring(text, start, length?)",
-            "replace" => "replace(text, from, to)",
-            "starts_with" => "starts_with(text, prefix)",
-            "ends_with" => "ends_with(text, suffix)",
-            "contains" => "contains(text_or_list, x)",
-            "matches" => "matches(text, \"regex\")",
-            "coalesce" => "coalesce(a, b, ...)",
-            "length" => "length(text_or_list)",
-            "year" => "year(date)",
-            "days" => "days(duration)",
-            _ => "",
-        }
-    }
-
     /// Looks a function up by name: (function, min args, max args).
-    pub fn by_name(name: &str) -> Option<(Func, usize, usize)> {
-        FUNCTIONS
-            .iter()
-            .find(|(n, ..)| *n == name)
-            .map(|(_, f, min, max, _)| (*f, *min, *max))
+    pub fn by_name(name: &str) -> Option<&'static FunctionInfo> {
+        FUNCTIONS.iter().find(|f| f.name == name)
     }
 
     /// The expected argument types (`Any` where several fit) and the result type, or a
@@ -422,12 +462,12 @@ mod tests {
 
     #[test]
     fn functions_of_null_are_null() {
-        for (name, f, min, _, _) in FUNCTIONS {
-            if *f == Func::Coalesce || *f == Func::Matches {
+        for info in FUNCTIONS {
+            if info.func == Func::Coalesce || info.func == Func::Matches {
                 continue;
             }
-            let args = vec![Value::Null; *min];
-            assert_eq!(f.apply(args.into()), Value::Null, "{name}");
+            let args = vec![Value::Null; info.min];
+            assert_eq!(info.func.apply(args.into()), Value::Null, "{}", info.name);
         }
     }
 
