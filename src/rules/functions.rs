@@ -192,7 +192,7 @@ pub const FUNCTIONS: &[FunctionInfo] = &[
 ];
 
 impl Func {
-    /// Looks a function up by name: (function, min args, max args).
+    /// Looks a function up by name.
     pub fn by_name(name: &str) -> Option<&'static FunctionInfo> {
         FUNCTIONS.iter().find(|f| f.name == name)
     }
