@@ -1066,6 +1066,14 @@ impl<'a> Checker<'a> {
                         Ty::Any
                     }
                 };
+                // `today ± N days` is one date per plan: compiled to a node that needs
+                // no arithmetic on values.
+                if let (CKind::Today, CKind::Const(Value::Days(n))) = (&l.kind, &r.kind) {
+                    let days = if add { Some(*n) } else { n.checked_neg() };
+                    if let Some(days) = days {
+                        return (mk(CKind::TodayPlus(days)), ty);
+                    }
+                }
                 let (l, r) = (Box::new(l), Box::new(r));
                 (
                     mk(if add {

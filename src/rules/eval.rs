@@ -102,15 +102,19 @@ pub fn holds<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> bool {
             },
             (CKind::Const(Value::Str(_)), Some(None)) => false,
             (CKind::Const(vb @ (Value::Int(_) | Value::Dec(_) | Value::Date(_))), None) => {
-                match field_scalar(a, ctx) {
-                    Some(Some(va)) => compare(*op, &va, vb, false),
-                    Some(None) => false,
-                    None => compare(*op, &eval(a, ctx), vb, is_null_literal(a)),
+                match (field_scalar(a, ctx), Scalar::of(vb)) {
+                    (Some(Some(va)), Some(vb)) => va.compare(*op, vb),
+                    (Some(None), _) => false,
+                    _ => compare(*op, &eval(a, ctx), vb, is_null_literal(a)),
                 }
             }
-            (CKind::Const(vb), _) => {
-                compare(*op, &eval(a, ctx), vb, is_null_literal(a) || vb.is_null())
-            }
+            (CKind::TodayPlus(n), None) => match (field_scalar(a, ctx), shift(ctx.today, *n)) {
+                (Some(Some(va)), Some(day)) => va.compare(*op, Scalar::Date(day)),
+                (Some(None), _) | (_, None) => false,
+                (None, Some(day)) => {
+                    compare(*op, &eval(a, ctx), &Value::Date(day), is_null_literal(a))
+                }
+            },
             _ => compare(
                 *op,
                 &eval(a, ctx),
@@ -168,24 +172,67 @@ fn field_text<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Option<Option<&'a str>> {
     }
 }
 
-/// A number or date field read directly (its value owns no text, so it needs no
-/// cleanup): `None` if `e` is not such a field.
+/// A number or a date, copied out of a field or a constant: compared without building
+/// (and dropping) a value.
+#[derive(Debug, Clone, Copy)]
+enum Scalar {
+    Int(i64),
+    Dec(f64),
+    Date(NaiveDate),
+}
+
+impl Scalar {
+    fn of(v: &Value) -> Option<Scalar> {
+        match v {
+            Value::Int(i) => Some(Scalar::Int(*i)),
+            Value::Dec(d) => Some(Scalar::Dec(*d)),
+            Value::Date(d) => Some(Scalar::Date(*d)),
+            _ => None,
+        }
+    }
+
+    /// Like [`compare`] for two non-null values.
+    fn compare(self, op: CmpOp, other: Scalar) -> bool {
+        let ord = match (self, other) {
+            (Scalar::Int(a), Scalar::Int(b)) => Some(a.cmp(&b)),
+            (Scalar::Int(a), Scalar::Dec(b)) => (a as f64).partial_cmp(&b),
+            (Scalar::Dec(a), Scalar::Int(b)) => a.partial_cmp(&(b as f64)),
+            (Scalar::Dec(a), Scalar::Dec(b)) => a.partial_cmp(&b),
+            (Scalar::Date(a), Scalar::Date(b)) => Some(a.cmp(&b)),
+            _ => None,
+        };
+        match (op, ord) {
+            (CmpOp::Eq, Some(o)) => o == Ordering::Equal,
+            (CmpOp::Ne, Some(o)) => o != Ordering::Equal,
+            (CmpOp::Ne, None) => true,
+            (CmpOp::Lt, Some(o)) => o == Ordering::Less,
+            (CmpOp::Le, Some(o)) => o != Ordering::Greater,
+            (CmpOp::Gt, Some(o)) => o == Ordering::Greater,
+            (CmpOp::Ge, Some(o)) => o != Ordering::Less,
+            _ => false,
+        }
+    }
+}
+
+/// A number or date field read directly: `Some(None)` for a missing value, `None` if
+/// `e` is not such a field.
 #[inline]
-fn field_scalar(e: &CExpr, ctx: &Ctx) -> Option<Option<Value<'static>>> {
+fn field_scalar(e: &CExpr, ctx: &Ctx) -> Option<Option<Scalar>> {
     let contract = |c: Option<&Contract>, f: ContractField| match f {
-        ContractField::Start => Some(c.and_then(|c| c.start).map(Value::Date)),
-        ContractField::End => Some(c.and_then(|c| c.end).map(Value::Date)),
-        ContractField::HoursPerWeek => Some(c.and_then(|c| c.hours_per_week).map(Value::Dec)),
+        ContractField::Start => Some(c.and_then(|c| c.start).map(Scalar::Date)),
+        ContractField::End => Some(c.and_then(|c| c.end).map(Scalar::Date)),
+        ContractField::HoursPerWeek => Some(c.and_then(|c| c.hours_per_week).map(Scalar::Dec)),
         _ => None,
     };
     match e.kind {
         CKind::Contract(f) => contract(ctx.contract, f),
         CKind::Primary(f) => contract(ctx.primary, f),
         CKind::Person(PersonField::EmployeeNumber) => {
-            Some(ctx.person.employee_number.map(Value::Int))
+            Some(ctx.person.employee_number.map(Scalar::Int))
         }
-        CKind::Person(PersonField::BirthDate) => Some(ctx.person.birth_date.map(Value::Date)),
-        CKind::Today => Some(Some(Value::Date(ctx.today))),
+        CKind::Person(PersonField::BirthDate) => Some(ctx.person.birth_date.map(Scalar::Date)),
+        CKind::Today => Some(Some(Scalar::Date(ctx.today))),
+        CKind::TodayPlus(n) => Some(shift(ctx.today, n).map(Scalar::Date)),
         _ => None,
     }
 }
@@ -195,6 +242,7 @@ pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
     match &e.kind {
         CKind::Const(v) => borrow(v),
         CKind::Today => Value::Date(ctx.today),
+        CKind::TodayPlus(n) => shift(ctx.today, *n).map_or(Value::Null, Value::Date),
         CKind::Person(f) => f.get(ctx.person),
         CKind::Extra(k) => extra(ctx.person, k),
         CKind::Contract(f) => contract_field(ctx.contract, *f, ctx.today),

@@ -121,6 +121,8 @@ pub enum CKind {
     Const(Value<'static>),
     /// The evaluation date.
     Today,
+    /// `today + N days` (N may be negative).
+    TodayPlus(i64),
     /// A person field.
     Person(PersonField),
     /// `extra.KEY` of the person.
