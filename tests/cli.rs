@@ -291,3 +291,35 @@ fn bad_rule_test_files_are_named() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("unknown kind `groep`"), "{}", text(&o));
 }
+
+#[test]
+fn bad_arguments_are_unusable_with_a_reason() {
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--today",
+        "2026-13-01",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("\"2026-13-01\" is not a date; write YYYY-MM-DD"),
+        "{}",
+        text(&o)
+    );
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "no-such.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("cannot read no-such.json"),
+        "{}",
+        text(&o)
+    );
+}
