@@ -72,13 +72,9 @@ pub enum Literal {
     Today,
 }
 
-/// Binary operators, weakest first.
+/// Comparison operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BinOp {
-    /// `or`
-    Or,
-    /// `and`
-    And,
+pub enum CmpOp {
     /// `==`
     Eq,
     /// `!=`
@@ -91,6 +87,31 @@ pub enum BinOp {
     Gt,
     /// `>=`
     Ge,
+}
+
+impl CmpOp {
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// Binary operators, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    /// `or`
+    Or,
+    /// `and`
+    And,
+    /// `==`, `!=`, `<`, `<=`, `>`, `>=`
+    Cmp(CmpOp),
     /// `in`
     In,
     /// `not in`
@@ -107,12 +128,7 @@ impl BinOp {
         match self {
             BinOp::Or => "or",
             BinOp::And => "and",
-            BinOp::Eq => "==",
-            BinOp::Ne => "!=",
-            BinOp::Lt => "<",
-            BinOp::Le => "<=",
-            BinOp::Gt => ">",
-            BinOp::Ge => ">=",
+            BinOp::Cmp(c) => c.symbol(),
             BinOp::In => "in",
             BinOp::NotIn => "not in",
             BinOp::Add => "+",
@@ -125,14 +141,7 @@ impl BinOp {
         match self {
             BinOp::Or => 1,
             BinOp::And => 2,
-            BinOp::Eq
-            | BinOp::Ne
-            | BinOp::Lt
-            | BinOp::Le
-            | BinOp::Gt
-            | BinOp::Ge
-            | BinOp::In
-            | BinOp::NotIn => 4,
+            BinOp::Cmp(_) | BinOp::In | BinOp::NotIn => 4,
             BinOp::Add | BinOp::Sub => 6,
         }
     }

@@ -1016,8 +1016,8 @@ impl<'a> Checker<'a> {
                 };
                 (mk(kind), Ty::Bool)
             }
-            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                let ordered = !matches!(op, BinOp::Eq | BinOp::Ne);
+            BinOp::Cmp(cmp) => {
+                let ordered = !matches!(cmp, CmpOp::Eq | CmpOp::Ne);
                 if !lt.comparable_with(&rt) {
                     self.mismatch(&lt, &rt, lhs, rhs, op);
                 } else if ordered {
@@ -1034,14 +1034,6 @@ impl<'a> Checker<'a> {
                         }
                     }
                 }
-                let cmp = match op {
-                    BinOp::Eq => CmpOp::Eq,
-                    BinOp::Ne => CmpOp::Ne,
-                    BinOp::Lt => CmpOp::Lt,
-                    BinOp::Le => CmpOp::Le,
-                    BinOp::Gt => CmpOp::Gt,
-                    _ => CmpOp::Ge,
-                };
                 (mk(CKind::Cmp(cmp, Box::new(l), Box::new(r))), Ty::Bool)
             }
             BinOp::Add | BinOp::Sub => {

@@ -826,12 +826,12 @@ impl Builder<'_> {
                 let op = match op.as_rule() {
                     Rule::or => BinOp::Or,
                     Rule::and => BinOp::And,
-                    Rule::eq => BinOp::Eq,
-                    Rule::ne => BinOp::Ne,
-                    Rule::lt => BinOp::Lt,
-                    Rule::le => BinOp::Le,
-                    Rule::gt => BinOp::Gt,
-                    Rule::ge => BinOp::Ge,
+                    Rule::eq => BinOp::Cmp(CmpOp::Eq),
+                    Rule::ne => BinOp::Cmp(CmpOp::Ne),
+                    Rule::lt => BinOp::Cmp(CmpOp::Lt),
+                    Rule::le => BinOp::Cmp(CmpOp::Le),
+                    Rule::gt => BinOp::Cmp(CmpOp::Gt),
+                    Rule::ge => BinOp::Cmp(CmpOp::Ge),
                     Rule::in_op => BinOp::In,
                     Rule::not_in => BinOp::NotIn,
                     Rule::add => BinOp::Add,
@@ -963,7 +963,9 @@ mod tests {
             panic!("not next")
         };
         let ExprKind::Binary {
-            op: BinOp::Eq, rhs, ..
+            op: BinOp::Cmp(CmpOp::Eq),
+            rhs,
+            ..
         } = &inner.kind
         else {
             panic!("comparison inside not")

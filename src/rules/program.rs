@@ -88,22 +88,7 @@ pub struct Origin {
     pub span: Span,
 }
 
-/// Comparison operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
-    /// `==`
-    Eq,
-    /// `!=`
-    Ne,
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-}
+pub use super::ast::CmpOp;
 
 /// A compiled expression with its source place (for `explain`).
 #[derive(Debug, Clone)]
