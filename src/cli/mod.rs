@@ -142,12 +142,17 @@ pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program
 }
 
 /// Prints a JSON value to stdout.
+/// Prints a JSON value to stdout, streamed: a plan of millions of actions is never
+/// held as one string.
 pub fn print_json<T: serde::Serialize>(value: &T) -> u8 {
-    match serde_json::to_string_pretty(value) {
-        Ok(s) => {
-            println!("{s}");
-            OK
-        }
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => OK,
         Err(e) => {
             eprintln!("error: cannot write JSON: {e}");
             UNUSABLE
