@@ -146,7 +146,7 @@ pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program
 /// held as one string.
 pub fn print_json<T: serde::Serialize>(value: &T) -> u8 {
     use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 18, std::io::stdout().lock());
     let written = serde_json::to_writer_pretty(&mut out, value)
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out))

@@ -115,6 +115,15 @@ impl Action {
     }
 }
 
+/// An action's reasons as JSON, looked up without collecting them first.
+struct BecauseJson<'a>(&'a Reasons, &'a [Because]);
+
+impl Serialize for BecauseJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().filter_map(|o| self.1.get(*o as usize)))
+    }
+}
+
 /// An action as JSON, with its reasons spelled out.
 struct ActionJson<'a>(&'a Action, &'a [Because]);
 
@@ -147,12 +156,7 @@ impl Serialize for ActionJson<'_> {
         if let Some(v) = a.value() {
             m.serialize_entry("value", v)?;
         }
-        let because: Vec<&Because> = a
-            .because
-            .iter()
-            .filter_map(|o| self.1.get(*o as usize))
-            .collect();
-        m.serialize_entry("because", &because)?;
+        m.serialize_entry("because", &BecauseJson(&a.because, self.1))?;
         if let Some(r) = &a.reason {
             m.serialize_entry("reason", r)?;
         }
