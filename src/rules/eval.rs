@@ -131,21 +131,11 @@ pub fn holds<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> bool {
                 other => set.others.iter().any(|o| values_equal(o, &other)) != *negated,
             },
         },
-        CKind::TextTest(f, x, needle) => {
-            let test = |s: &str| match f {
-                Func::StartsWith => s.starts_with(&**needle),
-                Func::EndsWith => s.ends_with(&**needle),
-                _ => s.contains(&**needle),
-            };
-            match field_text(x, ctx) {
-                Some(Some(text)) => test(text),
-                Some(None) => false,
-                None => match eval(x, ctx) {
-                    Value::Str(s) => test(&s),
-                    _ => false,
-                },
-            }
-        }
+        CKind::TextTest(f, x, needle) => match field_text(x, ctx) {
+            Some(Some(text)) => text_test(*f, text, needle),
+            Some(None) => false,
+            None => eval(e, ctx).is_true(),
+        },
         CKind::IsEmpty(x, negated) => eval(x, ctx).is_empty() != *negated,
         CKind::Contract(ContractField::Active) => {
             ctx.contract.is_some_and(|c| c.is_active_on(ctx.today))
@@ -169,6 +159,15 @@ fn field_text<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Option<Option<&'a str>> {
             None => Some(None),
         },
         _ => None,
+    }
+}
+
+/// `starts_with`, `ends_with` or `contains` of a text and a constant.
+fn text_test(f: Func, text: &str, needle: &str) -> bool {
+    match f {
+        Func::StartsWith => text.starts_with(needle),
+        Func::EndsWith => text.ends_with(needle),
+        _ => text.contains(needle),
     }
 }
 
@@ -251,29 +250,7 @@ pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
         CKind::ManagerContract(f) => contract_field(ctx.manager_primary, *f, ctx.today),
         CKind::ManagerExtra(k) => ctx.manager.map_or(Value::Null, |m| extra(m, k)),
         CKind::Not(_) | CKind::And(_) | CKind::Or(_) => Value::Bool(holds(e, ctx)),
-        CKind::Cmp(op, a, b) => {
-            // A constant on the right (the usual case) is compared in place.
-            let va = eval(a, ctx);
-            let result = match &b.kind {
-                CKind::Const(vb) => compare(*op, &va, vb, is_null_literal(a) || vb.is_null()),
-                _ => compare(
-                    *op,
-                    &va,
-                    &eval(b, ctx),
-                    is_null_literal(a) || is_null_literal(b),
-                ),
-            };
-            Value::Bool(result)
-        }
-        CKind::InSet(x, set, negated) => {
-            let v = eval(x, ctx);
-            let found = match &v {
-                Value::Null => return Value::Bool(false),
-                Value::Str(s) => set.strings.contains(s.as_ref()),
-                other => set.others.iter().any(|o| values_equal(o, other)),
-            };
-            Value::Bool(found != *negated)
-        }
+        CKind::Cmp(..) | CKind::InSet(..) => Value::Bool(holds(e, ctx)),
         CKind::In(x, list, negated) => {
             let v = eval(x, ctx);
             match (v, eval(list, ctx)) {
@@ -289,11 +266,7 @@ pub fn eval<'a>(e: &'a CExpr, ctx: &Ctx<'a>) -> Value<'a> {
         CKind::List(items) => Value::List(items.iter().map(|i| eval(i, ctx)).collect()),
         CKind::Call(f, args) => f.apply(args.iter().map(|a| eval(a, ctx)).collect()),
         CKind::TextTest(f, x, needle) => match eval(x, ctx) {
-            Value::Str(s) => Value::Bool(match f {
-                Func::StartsWith => s.starts_with(&**needle),
-                Func::EndsWith => s.ends_with(&**needle),
-                _ => s.contains(&**needle),
-            }),
+            Value::Str(s) => Value::Bool(text_test(*f, &s, needle)),
             _ => Value::Null,
         },
         CKind::Matches(x, re) => match eval(x, ctx) {

@@ -90,14 +90,13 @@ impl SourceFile {
 
     /// 1-based line and column of a byte offset.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
-        let line = match self.line_starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
-        let col = self.text[self.line_starts[line] as usize..offset as usize]
-            .chars()
-            .count();
-        (line + 1, col + 1)
+        let line = self.line_of(offset);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0) as usize;
+        let col = self
+            .text
+            .get(start..offset as usize)
+            .map_or(0, |s| s.chars().count());
+        (line, col + 1)
     }
 }
 
