@@ -67,6 +67,7 @@ pub mod model;
 pub mod plan;
 pub mod rules;
 pub mod ruletest;
+pub mod simulate;
 pub mod source;
 
 use rules::check::Checked;

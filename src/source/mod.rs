@@ -1,6 +1,7 @@
 //! Where person records and the current state come from. Today: JSON files (the Nmbrs
 //! connector writes the same format). Every problem names the file, record and field.
 
+pub mod nmbrs;
 pub mod persons;
 pub mod state;
 
@@ -57,3 +58,45 @@ impl fmt::Display for DataErrors {
 }
 
 impl std::error::Error for DataErrors {}
+
+/// Writes a file atomically: a temporary file beside it, fsync, rename over the target,
+/// fsync of the folder. Readers see the old content or the new, never a mix. With
+/// `private`, the file is readable by its owner only (mode 0600) from the first byte.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "stroom".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let written = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            // Makes the rename itself durable; not every platform can sync a folder.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}

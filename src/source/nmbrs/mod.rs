@@ -1,0 +1,312 @@
+//! The Visma Nmbrs REST connector: sign-in, bulk reads per company, normalization into
+//! person records.
+//!
+//! An import reads, per company, eight list endpoints (employees, personal info,
+//! contracts, employments, departments, functions, managers, cost centers) page by
+//! page: the number of calls grows with pages, never with employees. It either returns
+//! every record or fails: there is no partial import.
+
+pub mod auth;
+pub mod client;
+pub mod normalize;
+pub mod wire;
+
+use client::Client;
+use futures_util::future::try_join_all;
+use normalize::{CompanyData, Normalized};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Everything that can go wrong talking to Nmbrs. Messages never hold a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum NmbrsError {
+    /// No token store yet.
+    #[error("not signed in to Nmbrs: no token store at {store}\n  help: run `stroom nmbrs login` once to consent in a browser")]
+    NotSignedIn {
+        /// Token store path.
+        store: String,
+    },
+    /// The token store cannot be read or written.
+    #[error("token store {path}: {message}")]
+    TokenStore {
+        /// Token store path.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// The identity service refused a code or refresh token.
+    #[error("the Nmbrs identity service refused the sign-in (HTTP {status}, {error}{}{description})\n  help: a refresh token lasts about 30 days and works once; run `stroom nmbrs login` to sign in again", if description.is_empty() { "" } else { ": " })]
+    TokenRefused {
+        /// HTTP status.
+        status: u16,
+        /// OAuth error code, e.g. `invalid_grant`.
+        error: String,
+        /// OAuth error description.
+        description: String,
+    },
+    /// Nmbrs answered with an error.
+    #[error("{}", api_message(endpoint, *status, body))]
+    Api {
+        /// Path without query.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// The Nmbrs error body (empty when there was none).
+        body: Box<wire::ErrorBody>,
+    },
+    /// The connection failed.
+    #[error("{endpoint}: {message}")]
+    Transport {
+        /// Path without query.
+        endpoint: String,
+        /// What failed.
+        message: String,
+    },
+    /// Retries did not help.
+    #[error("gave up on {endpoint} after {attempts} attempts; last: {last}")]
+    GaveUp {
+        /// Path without query.
+        endpoint: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: Box<NmbrsError>,
+    },
+    /// The answer does not have the documented shape.
+    #[error("unexpected answer from {endpoint}: {message}")]
+    BadAnswer {
+        /// Path without query.
+        endpoint: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Bad settings.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+fn api_message(endpoint: &str, status: u16, body: &wire::ErrorBody) -> String {
+    let mut s = format!("Nmbrs answered HTTP {status} on {endpoint}");
+    if let Some(code) = body.code {
+        s.push_str(&format!(" (code {code})"));
+    }
+    if let Some(title) = &body.title {
+        s.push_str(&format!(": {title}"));
+    }
+    if let Some(detail) = &body.detail {
+        s.push_str(&format!(": {detail}"));
+    }
+    for p in &body.invalid_params {
+        s.push_str(&format!(
+            "\n  parameter {}: {}",
+            p.name.as_deref().unwrap_or("?"),
+            p.reason.as_deref().unwrap_or("?")
+        ));
+    }
+    let help = match (status, body.code) {
+        (401, _) => "the token was refused; run `stroom nmbrs login` to sign in again",
+        (403, _) => "the signed-in user or the app lacks a scope or access to this company; check the consented scopes (see the book, Connecting to Nmbrs)",
+        (404, Some(40404)) => "the company id is not known to Nmbrs; check `companies` in stroom.toml",
+        (429, _) => "Nmbrs throttled the calls; lower `concurrency` in stroom.toml or run less often",
+        (500..=599, _) => "Nmbrs had a server error; the import was not stored, try again later",
+        _ => "",
+    };
+    if !help.is_empty() {
+        s.push_str("\n  help: ");
+        s.push_str(help);
+    }
+    s
+}
+
+/// Which companies to read.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Debtor ids; empty: every debtor the token can see.
+    pub debtors: Vec<String>,
+    /// Company ids; empty: every company of the selected debtors.
+    pub companies: Vec<String>,
+}
+
+/// Figures of one import.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportStats {
+    /// Companies read.
+    pub companies: usize,
+    /// Employees listed by Nmbrs.
+    pub employees: usize,
+    /// Persons produced.
+    pub persons: usize,
+    /// Employees skipped for bad data.
+    pub skipped: usize,
+    /// Warnings.
+    pub warnings: usize,
+    /// HTTP calls (retries included).
+    pub calls: u64,
+    /// Pages read.
+    pub pages: u64,
+    /// Retried calls.
+    pub retries: u64,
+    /// 429 answers.
+    pub throttled: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// A complete import.
+#[derive(Debug, Clone)]
+pub struct Import {
+    /// Persons and problems.
+    pub normalized: Normalized,
+    /// Figures.
+    pub stats: ImportStats,
+}
+
+async fn company(client: &Client, id: &str, name: &str) -> Result<CompanyData, NmbrsError> {
+    let base = format!("/api/companies/{id}");
+    let period = async {
+        let periods: wire::Page<wire::CurrentPeriod> =
+            client.get(&format!("{base}/period")).await?;
+        Ok::<_, NmbrsError>(periods.data.into_iter().next().map(|p| p.period))
+    };
+    let (
+        period,
+        employees,
+        personal_info,
+        contracts,
+        employments,
+        departments,
+        functions,
+        managers,
+        cost_centers,
+    ) = tokio::try_join!(
+        period,
+        client.get_all(format!("{base}/employees")),
+        client.get_all(format!("{base}/employees/personalinfo")),
+        client.get_all(format!("{base}/employees/contracts")),
+        client.get_all(format!("{base}/employees/employments")),
+        client.get_all(format!("{base}/employees/departments")),
+        client.get_all(format!("{base}/employees/functions")),
+        client.get_all(format!("{base}/employees/managers")),
+        client.get_all(format!("{base}/employees/costcenters")),
+    )?;
+    Ok(CompanyData {
+        company_id: id.to_string(),
+        company_name: name.to_string(),
+        period,
+        employees,
+        personal_info,
+        contracts,
+        employments,
+        departments,
+        functions,
+        managers,
+        cost_centers,
+    })
+}
+
+/// Reads the selected companies and normalizes their people. All or nothing: any
+/// call that still fails after its retries fails the import.
+pub async fn import(client: &Client, selection: &Selection) -> Result<Import, NmbrsError> {
+    let started = Instant::now();
+    let debtors: Vec<wire::Debtor> = client.get_all("/api/debtors".to_string()).await?;
+    for wanted in &selection.debtors {
+        if !debtors
+            .iter()
+            .any(|d| d.debtor_id.eq_ignore_ascii_case(wanted))
+        {
+            return Err(NmbrsError::Config(format!(
+                "debtor {wanted} is not among the {} debtors this sign-in can see; check `debtors` in stroom.toml",
+                debtors.len()
+            )));
+        }
+    }
+    let debtors: Vec<&wire::Debtor> = debtors
+        .iter()
+        .filter(|d| {
+            selection.debtors.is_empty()
+                || selection
+                    .debtors
+                    .iter()
+                    .any(|w| w.eq_ignore_ascii_case(&d.debtor_id))
+        })
+        .collect();
+    let company_lists = try_join_all(debtors.iter().map(|d| {
+        client.get_all::<wire::Company>(format!("/api/debtors/{}/companies", d.debtor_id))
+    }))
+    .await?;
+    let mut companies: Vec<(String, wire::Company)> = Vec::new();
+    for (d, list) in debtors.iter().zip(company_lists) {
+        for c in list {
+            if selection.companies.is_empty()
+                || selection
+                    .companies
+                    .iter()
+                    .any(|w| w.eq_ignore_ascii_case(&c.company_id))
+            {
+                companies.push((d.debtor_id.clone(), c));
+            }
+        }
+    }
+    for wanted in &selection.companies {
+        if !companies
+            .iter()
+            .any(|(_, c)| c.company_id.eq_ignore_ascii_case(wanted))
+        {
+            return Err(NmbrsError::Config(format!(
+                "company {wanted} is not in the selected debtors; check `companies` in stroom.toml"
+            )));
+        }
+    }
+    let used_debtors: Vec<&str> = debtors
+        .iter()
+        .map(|d| d.debtor_id.as_str())
+        .filter(|d| companies.iter().any(|(cd, _)| cd == d))
+        .collect();
+    let managers = try_join_all(used_debtors.iter().map(|d| async move {
+        match client
+            .get_all::<wire::DebtorManager>(format!("/api/debtors/{d}/managers"))
+            .await
+        {
+            Ok(list) => Ok(list),
+            // Manager numbers only help linking; without the scope, link by e-mail and name.
+            Err(NmbrsError::Api { status: 403, .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }))
+    .await?
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>();
+    let data = try_join_all(companies.iter().map(|(_, c)| {
+        company(
+            client,
+            &c.company_id,
+            c.name.as_deref().unwrap_or(&c.company_id),
+        )
+    }))
+    .await?;
+    let employees = data.iter().map(|c| c.employees.len()).sum();
+    let normalized = normalize::normalize(&data, &managers);
+    drop(data);
+    let skipped = normalized.skipped_ids().len();
+    let stats = ImportStats {
+        companies: companies.len(),
+        employees,
+        persons: normalized.persons.len(),
+        skipped,
+        warnings: normalized
+            .problems
+            .iter()
+            .filter(|p| p.severity == normalize::Severity::Warning)
+            .count(),
+        calls: client.stats.calls.load(Ordering::Relaxed),
+        pages: client.stats.pages.load(Ordering::Relaxed),
+        retries: client.stats.retries.load(Ordering::Relaxed),
+        throttled: client.stats.throttled.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok(Import { normalized, stats })
+}
+
+/// Default time limit of one call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

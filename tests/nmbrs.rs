@@ -1,0 +1,343 @@
+//! The Nmbrs connector against the simulator: complete imports, every fault, token
+//! rotation across restarts, bad records.
+
+use chrono::NaiveDate;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use stroom::model::Person;
+use stroom::simulate::nmbrs::{Credentials, Faults, Sim};
+use stroom::source::nmbrs::auth::{OAuthClient, Secret, Session, TokenStore, Tokens};
+use stroom::source::nmbrs::client::{Client, ClientSettings};
+use stroom::source::nmbrs::{import, Import, NmbrsError, Selection};
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+}
+
+struct Fixture {
+    sim: Arc<Sim>,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(n: usize) -> Self {
+        let sim = Arc::new(Sim::generate(n, 7, today(), Credentials::default()));
+        let base = stroom::simulate::spawn(sim.clone().router()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let f = Self { sim, base, dir };
+        // As if `stroom nmbrs login` had run: a refresh token and no access token yet.
+        f.store()
+            .save(&Tokens {
+                access_token: Secret::new(""),
+                access_expires_at: chrono::Utc::now(),
+                refresh_token: Secret::new(f.sim.grant_refresh_token()),
+                scope: None,
+                obtained_at: chrono::Utc::now(),
+            })
+            .unwrap();
+        f
+    }
+
+    fn store(&self) -> TokenStore {
+        TokenStore::new(self.dir.path().join("tokens.json"))
+    }
+
+    fn oauth(&self) -> OAuthClient {
+        let c = Credentials::default();
+        OAuthClient {
+            identity_url: self.base.clone(),
+            client_id: c.client_id,
+            client_secret: Secret::new(c.client_secret),
+            redirect_uri: "http://127.0.0.1:1/callback".into(),
+            scopes: vec!["employee.info.read".into()],
+        }
+    }
+
+    fn client(&self) -> Client {
+        let settings = ClientSettings {
+            base_url: self.base.clone(),
+            subscription_key: Secret::new(Credentials::default().subscription_key),
+            concurrency: 4,
+            page_size: 100,
+            timeout: Duration::from_secs(5),
+            max_attempts: 6,
+            backoff_base: Duration::from_millis(5),
+            backoff_max: Duration::from_millis(50),
+        };
+        Client::new(settings, Session::new(self.oauth(), self.store())).unwrap()
+    }
+
+    fn import(&self) -> Result<Import, NmbrsError> {
+        let client = self.client();
+        runtime().block_on(import(&client, &Selection::default()))
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn by_id(persons: &[Person]) -> std::collections::BTreeMap<String, &Person> {
+    persons.iter().map(|p| (p.id.to_string(), p)).collect()
+}
+
+/// Everything the simulator holds comes back: names, contracts, org data, managers.
+/// A manager that could not be linked (ambiguous name, say) must be reported, not
+/// guessed.
+fn assert_same_people(got: &Import, truth: &[Person]) {
+    let imported = &got.normalized.persons;
+    let unlinked: std::collections::HashSet<&str> = got
+        .normalized
+        .problems
+        .iter()
+        .filter(|p| p.field == "managers")
+        .map(|p| p.employee_id.as_str())
+        .collect();
+    assert_eq!(imported.len(), truth.len(), "person count");
+    let truth = by_id(truth);
+    for p in imported {
+        let t = truth
+            .get(p.id.as_ref())
+            .unwrap_or_else(|| panic!("unknown id {}", p.id));
+        assert_eq!(p.display_name, t.display_name, "{}", p.id);
+        assert_eq!(p.name_last_first, t.name_last_first, "{}", p.id);
+        assert_eq!(p.employee_number, t.employee_number);
+        assert_eq!(p.company, t.company);
+        assert_eq!(p.employee_type, t.employee_type);
+        assert_eq!(p.birth_date, t.birth_date);
+        assert_eq!(p.business_email, t.business_email);
+        if p.manager_id.is_none() && unlinked.contains(p.id.as_ref()) {
+            assert!(t.manager_id.is_some());
+        } else {
+            assert_eq!(p.manager_id, t.manager_id, "manager of {}", p.id);
+        }
+        assert_eq!(
+            p.contracts.len(),
+            t.contracts.len(),
+            "contracts of {}",
+            p.id
+        );
+        let last = t.contracts.last().unwrap();
+        let mut expected = t.contracts.clone();
+        expected.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+        for (c, tc) in p.contracts.iter().zip(&expected) {
+            assert_eq!(
+                (c.start, c.end),
+                (tc.start, tc.end),
+                "contract dates of {}",
+                p.id
+            );
+            assert_eq!(c.department, last.department, "department of {}", p.id);
+            assert_eq!(c.manager_id, p.manager_id);
+            assert_eq!(c.function, last.function);
+            assert_eq!(c.cost_center, last.cost_center);
+        }
+    }
+}
+
+#[test]
+fn a_full_import_returns_every_person_as_the_simulator_holds_them() {
+    let f = Fixture::new(450);
+    let got = f.import().unwrap();
+    assert_same_people(&got, &f.sim.persons());
+    assert_eq!(got.stats.skipped, 0);
+    // Calls grow with pages, not with employees: 450 employees in 3 companies is
+    // 1 debtor list + 1 company list + 1 manager list + per company (1 period + 8
+    // endpoints x 2 pages at most) + 1 token refresh (not an API call).
+    assert!(
+        got.stats.calls <= 3 + 3 * (1 + 8 * 2),
+        "{} calls",
+        got.stats.calls
+    );
+    let linked = got
+        .normalized
+        .persons
+        .iter()
+        .filter(|p| p.manager_id.is_some())
+        .count();
+    assert!(linked > 380, "{linked} linked");
+    for p in got
+        .normalized
+        .problems
+        .iter()
+        .filter(|p| p.field == "managers")
+    {
+        assert!(p.message.contains("matches"), "{p}");
+    }
+}
+
+#[test]
+fn faults_are_retried_until_the_import_is_complete() {
+    let f = Fixture::new(300);
+    f.sim.set_faults(Faults {
+        throttle_burst: 3,
+        server_error_every: 5,
+        drop_every: 7,
+        slow_ms: 2,
+        ..Faults::default()
+    });
+    let got = f.import().unwrap();
+    assert_same_people(&got, &f.sim.persons());
+    assert!(got.stats.retries >= 5, "{} retries", got.stats.retries);
+    assert!(got.stats.throttled >= 3);
+}
+
+#[test]
+fn retry_after_is_honoured_and_throttling_every_few_calls_still_completes() {
+    let f = Fixture::new(120);
+    f.sim.set_faults(Faults {
+        throttle_every: 3,
+        retry_after_seconds: Some(0),
+        ..Faults::default()
+    });
+    let got = f.import().unwrap();
+    assert_eq!(got.normalized.persons.len(), 120);
+    assert!(got.stats.throttled > 0);
+}
+
+#[test]
+fn a_page_that_keeps_failing_fails_the_whole_import() {
+    let f = Fixture::new(450);
+    f.sim.set_faults(Faults {
+        fail_page: Some(("/employees/contracts".into(), 2)),
+        ..Faults::default()
+    });
+    let err = f.import().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, NmbrsError::GaveUp { .. }), "{text}");
+    assert!(text.contains("/employees/contracts"), "{text}");
+    assert!(text.contains("HTTP 500"), "{text}");
+}
+
+#[test]
+fn refresh_tokens_rotate_and_survive_restarts() {
+    let f = Fixture::new(50);
+    let first = f.store().load().unwrap().refresh_token;
+    f.import().unwrap();
+    let second = f.store().load().unwrap().refresh_token;
+    assert_ne!(first, second, "the rotated refresh token was stored");
+    // A new process: the stored token pair still works.
+    f.sim.revoke_access_tokens();
+    f.import().unwrap();
+    let third = f.store().load().unwrap().refresh_token;
+    assert_ne!(second, third);
+    // The old refresh token is dead at Nmbrs; a store holding it gets a clear error.
+    let mut stale = f.store().load().unwrap();
+    stale.refresh_token = first;
+    stale.access_token = Secret::new("");
+    f.store().save(&stale).unwrap();
+    let err = f.import().unwrap_err().to_string();
+    assert!(
+        err.contains("invalid_grant") && err.contains("stroom nmbrs login"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(stale.refresh_token.expose()),
+        "no secret in errors"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_token_store_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new(10);
+    f.import().unwrap();
+    let mode = std::fs::metadata(f.store().path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let leftovers: Vec<_> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn a_revoked_access_token_is_refreshed_once_mid_import() {
+    let f = Fixture::new(40);
+    f.import().unwrap();
+    let before = f.sim.refreshes();
+    f.sim.revoke_access_tokens();
+    f.import().unwrap();
+    assert_eq!(f.sim.refreshes(), before + 1);
+}
+
+#[test]
+fn bad_records_are_skipped_and_reported_with_their_id() {
+    let f = Fixture::new(60);
+    let ids: Vec<String> = f.sim.persons().iter().map(|p| p.id.to_string()).collect();
+    assert!(f.sim.corrupt(&ids[10], "birth_date"));
+    assert!(f.sim.corrupt(&ids[11], "last_name"));
+    let got = f.import().unwrap();
+    assert_eq!(got.normalized.persons.len(), 58);
+    assert_eq!(got.stats.skipped, 2);
+    let skipped = got.normalized.skipped_ids();
+    assert!(skipped.contains(ids[10].as_str()) && skipped.contains(ids[11].as_str()));
+    let text: Vec<String> = got
+        .normalized
+        .problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert!(
+        text.iter()
+            .any(|t| t.contains("birthInfo.birthDate") && t.contains("31-02-1990")),
+        "{text:?}"
+    );
+    assert!(text.iter().any(|t| t.contains("lastName")), "{text:?}");
+}
+
+#[test]
+fn wrong_subscription_key_is_a_clear_error() {
+    let f = Fixture::new(5);
+    let settings = ClientSettings {
+        base_url: f.base.clone(),
+        subscription_key: Secret::new("wrong"),
+        concurrency: 1,
+        page_size: 100,
+        timeout: Duration::from_secs(5),
+        max_attempts: 2,
+        backoff_base: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(2),
+    };
+    let client = Client::new(settings, Session::new(f.oauth(), f.store())).unwrap();
+    let err = runtime()
+        .block_on(import(&client, &Selection::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("HTTP 401") && err.contains("subscription key"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"));
+}
+
+#[test]
+fn unknown_companies_and_a_missing_sign_in_are_named() {
+    let f = Fixture::new(5);
+    let client = f.client();
+    let err = runtime()
+        .block_on(import(
+            &client,
+            &Selection {
+                debtors: vec![],
+                companies: vec!["nope".into()],
+            },
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("company nope"), "{err}");
+    std::fs::remove_file(f.store().path()).unwrap();
+    let err = f.import().unwrap_err().to_string();
+    assert!(err.contains("stroom nmbrs login"), "{err}");
+    let _ = Path::new("");
+}
