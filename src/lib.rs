@@ -62,6 +62,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod config;
 pub mod generate;
 pub mod model;
 pub mod plan;

@@ -4,7 +4,9 @@
 mod check;
 mod explain;
 mod fmt;
+mod nmbrs;
 mod plan;
+mod sync;
 mod test;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -70,6 +72,15 @@ enum Command {
     },
     /// Run rule test files (*.stroomtest.toml): expected entitlements per person.
     Test(test::TestArgs),
+    /// Nmbrs: sign in, import.
+    #[command(subcommand)]
+    Nmbrs(nmbrs::NmbrsCommand),
+    /// Import from Nmbrs, store a snapshot, show the mutations and plan.
+    Sync(sync::SyncArgs),
+    /// Joiners, movers and leavers between two snapshots.
+    Diff(sync::DiffArgs),
+    /// List the stored snapshots.
+    Snapshots(sync::SnapshotsArgs),
 }
 
 /// Runs the command line and returns the process status.
@@ -85,6 +96,10 @@ pub fn run() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Test(args) => test::run(&args),
+        Command::Nmbrs(command) => nmbrs::run(&command),
+        Command::Sync(args) => sync::run(&args),
+        Command::Diff(args) => sync::run_diff(&args),
+        Command::Snapshots(args) => sync::run_snapshots(&args),
     };
     ExitCode::from(code)
 }

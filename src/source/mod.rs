@@ -1,8 +1,11 @@
 //! Where person records and the current state come from. Today: JSON files (the Nmbrs
 //! connector writes the same format). Every problem names the file, record and field.
 
+pub mod intake;
+pub mod mutations;
 pub mod nmbrs;
 pub mod persons;
+pub mod snapshots;
 pub mod state;
 
 use std::fmt;

@@ -450,6 +450,64 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// A person as a record of the persons file (the inverse of [`parse_persons`];
+/// computed names are left out, the reader computes them).
+pub fn person_to_json(p: &Person) -> Value {
+    let date = |d: Option<NaiveDate>| d.map_or(Value::Null, |d| Value::String(d.to_string()));
+    let contracts: Vec<Value> = p
+        .contracts
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.id,
+                "start": date(c.start),
+                "end": date(c.end),
+                "hours_per_week": c.hours_per_week,
+                "department": c.department,
+                "department_code": c.department_code,
+                "function": c.function,
+                "function_code": c.function_code,
+                "cost_center": c.cost_center,
+                "cost_center_code": c.cost_center_code,
+                "manager_id": c.manager_id,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": p.id.as_ref(),
+        "employee_number": p.employee_number,
+        "company": p.company,
+        "employee_type": p.employee_type,
+        "first_name": p.first_name,
+        "first_name_full": p.first_name_full,
+        "initials": p.initials,
+        "prefix": p.prefix,
+        "last_name": p.last_name,
+        "partner_prefix": p.partner_prefix,
+        "partner_last_name": p.partner_last_name,
+        "name_convention": p.name_convention.map(NameConvention::as_str),
+        "gender": p.gender,
+        "birth_date": date(p.birth_date),
+        "business_email": p.business_email,
+        "private_email": p.private_email,
+        "business_phone": p.business_phone,
+        "business_mobile": p.business_mobile,
+        "manager_id": p.manager_id,
+        "extra": p.extra,
+        "contracts": contracts,
+    })
+}
+
+/// Writes persons as JSON Lines (one record a line), atomically.
+pub fn write_persons(path: &std::path::Path, persons: &[Person]) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(persons.len() * 700);
+    for p in persons {
+        serde_json::to_writer(&mut out, &person_to_json(p))?;
+        out.push(b'\n');
+    }
+    super::write_atomic(path, &out, false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,107 @@
+//! `stroom-sim`: runs an API simulator for demos and manual tests.
+//!
+//! ```sh
+//! stroom-sim nmbrs --employees 5000 --port 8080 --token-store stroom-data/nmbrs-tokens.json
+//! ```
+//! prints the base URL and the credentials to point `stroom` at it. Faults can be
+//! switched on at start (`--faults '{"server_error_every": 7}'`) or at any time with
+//! `POST /_sim/faults`.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use chrono::NaiveDate;
+use std::process::ExitCode;
+use std::sync::Arc;
+use stroom::simulate::nmbrs::{Credentials, Faults, Sim};
+use stroom::source::nmbrs::auth::{Secret, TokenStore, Tokens};
+
+const USAGE: &str = "usage: stroom-sim nmbrs [--employees N] [--seed S] [--today YYYY-MM-DD] [--port P] [--faults JSON] [--token-store FILE]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("nmbrs") {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    let mut employees = 1000usize;
+    let mut seed = 1u64;
+    let mut today = stroom::model::dutch_date(chrono::Utc::now());
+    let mut port = 0u16;
+    let mut faults = Faults::default();
+    let mut token_store = None;
+    let mut rest = args.iter().skip(1);
+    while let Some(flag) = rest.next() {
+        let Some(value) = rest.next() else {
+            eprintln!("{flag} needs a value\n{USAGE}");
+            return ExitCode::from(2);
+        };
+        let ok = match flag.as_str() {
+            "--employees" => value.parse().map(|v| employees = v).is_ok(),
+            "--seed" => value.parse().map(|v| seed = v).is_ok(),
+            "--port" => value.parse().map(|v| port = v).is_ok(),
+            "--today" => NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .map(|v| today = v)
+                .is_ok(),
+            "--faults" => serde_json::from_str(value).map(|v| faults = v).is_ok(),
+            "--token-store" => {
+                token_store = Some(value.clone());
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            eprintln!("bad {flag} {value:?}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let credentials = Credentials::default();
+    let sim = Arc::new(Sim::generate(employees, seed, today, credentials.clone()));
+    sim.set_faults(faults);
+    if let Some(path) = &token_store {
+        // As if `stroom nmbrs login` had run against the simulator.
+        let tokens = Tokens {
+            access_token: Secret::new(""),
+            access_expires_at: chrono::Utc::now(),
+            refresh_token: Secret::new(sim.grant_refresh_token()),
+            scope: None,
+            obtained_at: chrono::Utc::now(),
+        };
+        if let Err(e) = TokenStore::new(path).save(&tokens) {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        println!("Nmbrs simulator on http://{addr} with {employees} employees (seed {seed}, period of {today})");
+        println!("export STROOM_NMBRS_BASE_URL=http://{addr} STROOM_NMBRS_IDENTITY_URL=http://{addr}");
+        println!(
+            "export STROOM_NMBRS_CLIENT_ID={} STROOM_NMBRS_CLIENT_SECRET={} STROOM_NMBRS_SUBSCRIPTION_KEY={}",
+            credentials.client_id, credentials.client_secret, credentials.subscription_key
+        );
+        match axum::serve(listener, sim.router()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}

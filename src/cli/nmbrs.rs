@@ -1,0 +1,362 @@
+//! `stroom nmbrs login`, `stroom nmbrs import`, and the import step `stroom sync`
+//! shares.
+
+use super::{print_json, Format, BLOCKED, FAILED, OK, UNUSABLE};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use stroom::config::Config;
+use stroom::source::intake::{intake, IntakeRules, Stored};
+use stroom::source::nmbrs::auth::Session;
+use stroom::source::nmbrs::client::{random_u64, Client};
+use stroom::source::nmbrs::{import, Import};
+use stroom::source::snapshots::{Saved, Store};
+
+#[derive(Subcommand)]
+pub enum NmbrsCommand {
+    /// Sign in once in a browser; the refresh token is kept for unattended runs.
+    Login(LoginArgs),
+    /// Read every person from Nmbrs, store a snapshot, write the persons file.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// Configuration file (default: ./stroom.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seconds to wait for the browser to come back.
+    #[arg(long, default_value_t = 300)]
+    pub wait: u64,
+}
+
+#[derive(Args, Clone)]
+pub struct ImportArgs {
+    /// Configuration file (default: ./stroom.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where to write the persons (JSON Lines); default: sync.persons_out.
+    #[arg(long)]
+    pub persons_out: Option<PathBuf>,
+    /// Store the snapshot even if more persons are gone than store.max_gone_percent.
+    #[arg(long)]
+    pub approve: bool,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+pub fn run(command: &NmbrsCommand) -> u8 {
+    match command {
+        NmbrsCommand::Login(args) => login(args),
+        NmbrsCommand::Import(args) => {
+            let config = match load_config(args.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match import_and_store(&config, args.approve, args.persons_out.as_ref()) {
+                Ok(run) => {
+                    if args.format == Format::Json {
+                        print_json(&run.json())
+                    } else {
+                        eprintln!("{}", run.summary());
+                        OK
+                    }
+                }
+                Err(code) => code,
+            }
+        }
+    }
+}
+
+/// Loads `stroom.toml`, printing problems.
+pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, u8> {
+    Config::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        UNUSABLE
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            UNUSABLE
+        })
+}
+
+fn login(args: &LoginArgs) -> u8 {
+    let config = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let oauth = match config.oauth() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return UNUSABLE;
+        }
+    };
+    let Ok(redirect) = reqwest::Url::parse(&oauth.redirect_uri) else {
+        eprintln!(
+            "error: nmbrs.redirect_uri {:?} is not a URL",
+            oauth.redirect_uri
+        );
+        return UNUSABLE;
+    };
+    let host = redirect.host_str().unwrap_or("127.0.0.1").to_string();
+    if !matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]") {
+        eprintln!(
+            "error: nmbrs.redirect_uri must be a loopback address (http://127.0.0.1:PORT/...), not {host}"
+        );
+        return UNUSABLE;
+    }
+    let port = redirect.port_or_known_default().unwrap_or(80);
+    let path = redirect.path().to_string();
+    let state = format!("{:016x}{:016x}", random_u64(), random_u64());
+    let url = match oauth.authorize_url(&state) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return UNUSABLE;
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind((host.trim_matches(['[', ']']), port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {host}:{port} for the redirect: {e}\n  help: free the port or change nmbrs.redirect_uri (and the app registration)");
+                return UNUSABLE;
+            }
+        };
+        println!("Open this address in a browser and consent:\n{url}");
+        eprintln!("waiting for the redirect to {} ...", oauth.redirect_uri);
+        let code = match tokio::time::timeout(Duration::from_secs(args.wait), catch_code(&listener, &path, &state)).await {
+            Ok(Ok(code)) => code,
+            Ok(Err(message)) => {
+                eprintln!("error: {message}");
+                return FAILED;
+            }
+            Err(_) => {
+                eprintln!("error: no redirect within {} seconds; run `stroom nmbrs login` again", args.wait);
+                return FAILED;
+            }
+        };
+        let http = reqwest::Client::new();
+        match oauth.exchange_code(&http, &code).await {
+            Ok(tokens) => match config.token_store().save(&tokens) {
+                Ok(()) => {
+                    eprintln!(
+                        "signed in; tokens kept in {} (mode 0600)",
+                        config.token_store().path().display()
+                    );
+                    OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    FAILED
+                }
+            },
+            Err(e) => {
+                eprintln!("error: {e}");
+                FAILED
+            }
+        }
+    })
+}
+
+/// Waits for the browser's redirect and returns the code; answers the browser.
+async fn catch_code(
+    listener: &tokio::net::TcpListener,
+    path: &str,
+    state: &str,
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let (mut stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 8192];
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        let request = String::from_utf8_lossy(&buf[..n]).to_string();
+        let target = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let Ok(url) = reqwest::Url::parse(&format!("http://localhost{target}")) else {
+            continue;
+        };
+        if url.path() != path {
+            let _ = stream
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+            continue;
+        }
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let (status, page, result) = if let Some(error) = query.get("error") {
+            let detail = query.get("error_description").cloned().unwrap_or_default();
+            (
+                "400 Bad Request",
+                "Sign-in failed; see the terminal.",
+                Err(format!("Nmbrs refused the consent: {error} {detail}")),
+            )
+        } else if query.get("state").map(String::as_str) != Some(state) {
+            ("400 Bad Request", "This answer does not belong to this sign-in.", Err("the redirect's state does not match: not this sign-in; run `stroom nmbrs login` again".to_string()))
+        } else if let Some(code) = query.get("code") {
+            (
+                "200 OK",
+                "Stroom is signed in to Nmbrs. You can close this window.",
+                Ok(code.clone()),
+            )
+        } else {
+            (
+                "400 Bad Request",
+                "No code in the answer.",
+                Err("the redirect carries no code".to_string()),
+            )
+        };
+        let body = format!("<!doctype html><title>Stroom</title><p>{page}</p>");
+        let answer = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(answer.as_bytes()).await;
+        return result;
+    }
+}
+
+/// One import run: what was read and what was stored.
+pub struct ImportRun {
+    /// Import figures and problems.
+    pub import: Import,
+    /// The stored snapshot.
+    pub stored: Stored,
+}
+
+impl ImportRun {
+    /// The one-line summary.
+    pub fn summary(&self) -> String {
+        let s = &self.import.stats;
+        let snapshot = match &self.stored.saved {
+            Saved::New(i) => format!("snapshot {} stored", i.id),
+            Saved::Unchanged(i) => format!("no change since snapshot {}", i.id),
+        };
+        let counts = stroom::source::mutations::counts(&self.stored.mutations);
+        let n = |k: &str| counts.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        format!(
+            "import: {} companies, {} persons ({} skipped, {} kept from the last snapshot, {} warnings), {} calls ({} retried, {} throttled) in {:.1} s; {snapshot}; {} joiners, {} movers, {} leavers",
+            s.companies,
+            self.stored.persons.len(),
+            s.skipped,
+            self.stored.carried,
+            s.warnings,
+            s.calls,
+            s.retries,
+            s.throttled,
+            s.seconds,
+            n("joiner"),
+            n("mover"),
+            n("leaver"),
+        )
+    }
+
+    /// The summary for tools.
+    pub fn json(&self) -> serde_json::Value {
+        let snapshot = match &self.stored.saved {
+            Saved::New(i) => serde_json::json!({"id": i.id, "new": true}),
+            Saved::Unchanged(i) => serde_json::json!({"id": i.id, "new": false}),
+        };
+        serde_json::json!({
+            "stats": self.import.stats,
+            "carried": self.stored.carried,
+            "snapshot": snapshot,
+            "problems": self.import.normalized.problems,
+            "mutations": self.stored.mutations,
+        })
+    }
+}
+
+fn progress_hook(bar: &ProgressBar) -> stroom::source::nmbrs::client::PageHook {
+    let seen: Arc<Mutex<HashMap<String, (u64, u64)>>> = Arc::default();
+    let bar = bar.clone();
+    Arc::new(move |endpoint: &str, got: u64, total: u64| {
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(endpoint.to_string(), (got, total));
+        let (done, all) = seen.values().fold((0, 0), |(a, b), (g, t)| (a + g, b + t));
+        bar.set_length(all);
+        bar.set_position(done);
+    })
+}
+
+/// Imports, applies the source threshold and stores the snapshot; prints problems.
+pub fn import_and_store(
+    config: &Config,
+    approve: bool,
+    persons_out: Option<&PathBuf>,
+) -> Result<ImportRun, u8> {
+    let fail = |e: &dyn std::fmt::Display, code: u8| {
+        eprintln!("error: {e}");
+        code
+    };
+    let oauth = config.oauth().map_err(|e| fail(&e, UNUSABLE))?;
+    let settings = config.client_settings().map_err(|e| fail(&e, UNUSABLE))?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "{spinner} reading Nmbrs {bar:30} {pos}/{len} records ({elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let client = Client::new(settings, Session::new(oauth, config.token_store()))
+        .map_err(|e| fail(&e, UNUSABLE))?
+        .with_page_hook(progress_hook(&bar));
+    let rt = runtime()?;
+    let imported = rt.block_on(import(&client, &config.selection()));
+    bar.finish_and_clear();
+    let imported = imported.map_err(|e| {
+        eprintln!("error: {e}");
+        eprintln!(
+            "error: the import failed; no snapshot was stored and nobody is treated as a leaver"
+        );
+        FAILED
+    })?;
+    for p in &imported.normalized.problems {
+        eprintln!("{p}");
+    }
+    let mut store = Store::open(&config.store.database).map_err(|e| fail(&e, UNUSABLE))?;
+    let rules = IntakeRules {
+        max_gone_percent: config.store.max_gone_percent,
+        approve,
+    };
+    let stored = match intake(
+        &mut store,
+        imported.normalized.persons.clone(),
+        &imported.normalized.problems,
+        rules,
+    ) {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(blocked)) => {
+            eprintln!("blocked: {}", blocked.message());
+            return Err(BLOCKED);
+        }
+        Err(e) => return Err(fail(&e, FAILED)),
+    };
+    if let Err(e) = store.prune(config.store.keep_snapshots) {
+        eprintln!("warning: {e}");
+    }
+    if let Some(path) = persons_out.or(config.sync.persons_out.as_ref()) {
+        stroom::source::persons::write_persons(path, &stored.persons)
+            .map_err(|e| fail(&format!("cannot write {}: {e}", path.display()), FAILED))?;
+    }
+    Ok(ImportRun {
+        import: imported,
+        stored,
+    })
+}

@@ -1,0 +1,314 @@
+//! `stroom sync`, `stroom diff` and `stroom snapshots`.
+
+use super::nmbrs::{import_and_store, load_config};
+use super::plan::{load_state, parse_date, today_or_now};
+use super::{load_program, print_json, Format, PlanFormat, BLOCKED, FAILED, OK, UNUSABLE};
+use chrono::NaiveDate;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+use stroom::plan::{build_plan, render_table, PlanInput};
+use stroom::source::mutations::{diff, Mutation, MutationKind};
+use stroom::source::snapshots::Store;
+
+#[derive(Args)]
+pub struct SyncArgs {
+    /// Configuration file (default: ./stroom.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Rule files or folders (default: sync.rules).
+    #[arg(long)]
+    pub rules: Vec<PathBuf>,
+    /// Current state file (default: sync.state; none: nothing provisioned yet).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Evaluation date (YYYY-MM-DD); default: today in the Netherlands.
+    #[arg(long, value_parser = parse_date)]
+    pub today: Option<NaiveDate>,
+    /// Store the snapshot even if more persons are gone than store.max_gone_percent.
+    #[arg(long)]
+    pub approve: bool,
+    /// Keep running: import and plan again after this long (e.g. 15m, 1h, 90s).
+    #[arg(long, value_parser = parse_interval)]
+    pub every: Option<Duration>,
+    /// Output format of the plan (single runs; with --every only the summary line is
+    /// printed and the plan goes to sync.plan_out).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+}
+
+/// Parses `15m`, `1h`, `90s`, `2h30m`.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?}: write an interval such as 15m, 1h or 90s"))?;
+        number.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(format!("{text:?}: unknown unit {c:?}; use s, m, h or d")),
+        };
+    }
+    if !number.is_empty() {
+        return Err(format!("{text:?}: give a unit, e.g. {number}m"));
+    }
+    if total == 0 {
+        return Err(format!("{text:?}: the interval must be longer than zero"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+pub fn run(args: &SyncArgs) -> u8 {
+    let Some(every) = args.every else {
+        return once(args, true);
+    };
+    loop {
+        // A failed run is reported and retried at the next tick; it never stops the
+        // monitor and never stores anything.
+        let code = once(args, false);
+        if code == UNUSABLE {
+            return code;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+fn once(args: &SyncArgs, print_plan: bool) -> u8 {
+    let config = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rules = if args.rules.is_empty() {
+        config.sync.rules.clone()
+    } else {
+        args.rules.clone()
+    };
+    if rules.is_empty() {
+        eprintln!(
+            "error: no rules given\n  help: pass --rules PATH or set sync.rules in stroom.toml"
+        );
+        return UNUSABLE;
+    }
+    // The rules are checked before Nmbrs is read: a broken rule file costs no calls.
+    let program = match load_program(&rules) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let state = match load_state(args.state.as_deref().or(config.sync.state.as_deref())) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let run = match import_and_store(&config, args.approve, None) {
+        Ok(run) => run,
+        Err(code) => return code,
+    };
+    let plan = build_plan(&PlanInput {
+        program: &program,
+        persons: &run.stored.persons,
+        state: &state,
+        today: today_or_now(args.today),
+    });
+    let changed: std::collections::HashSet<&str> = run
+        .stored
+        .mutations
+        .iter()
+        .map(|m| m.person.as_str())
+        .collect();
+    let planned: std::collections::HashSet<&str> =
+        plan.actions.iter().map(|a| a.person.as_ref()).collect();
+    let date_driven = planned.iter().filter(|p| !changed.contains(*p)).count();
+    if let Some(path) = &config.sync.plan_out {
+        match serde_json::to_vec_pretty(&plan) {
+            Ok(bytes) => {
+                if let Err(e) = stroom::source::write_atomic(path, &bytes, false) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return FAILED;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: cannot write the plan: {e}");
+                return FAILED;
+            }
+        }
+    }
+    let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    eprintln!(
+        "{stamp} {}; plan: {} actions for {} persons ({} changed in Nmbrs, {} by date or drift){}",
+        run.summary(),
+        plan.actions.len(),
+        planned.len(),
+        planned.len() - date_driven,
+        date_driven,
+        if plan.blocked.is_some() {
+            "; BLOCKED"
+        } else {
+            ""
+        }
+    );
+    if print_plan {
+        let code = match args.format {
+            PlanFormat::Json => print_json(&plan),
+            PlanFormat::Table => {
+                print!("{}", render_table(&plan));
+                OK
+            }
+        };
+        if code != OK {
+            return code;
+        }
+    }
+    if let Some(b) = &plan.blocked {
+        eprintln!("blocked: {}", b.message());
+        return BLOCKED;
+    }
+    OK
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// Configuration file (default: ./stroom.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The older snapshot (default: the one before --to).
+    #[arg(long)]
+    pub from: Option<i64>,
+    /// The newer snapshot (default: the latest).
+    #[arg(long)]
+    pub to: Option<i64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+fn open_store(config: Option<&std::path::Path>) -> Result<Store, u8> {
+    let config = load_config(config)?;
+    Store::open(&config.store.database).map_err(|e| {
+        eprintln!("error: {e}");
+        UNUSABLE
+    })
+}
+
+pub fn run_diff(args: &DiffArgs) -> u8 {
+    let store = match open_store(args.config.as_deref()) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let list = match store.list() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return FAILED;
+        }
+    };
+    let to = args.to.or(list.last().map(|s| s.id));
+    let from = args.from.or_else(|| {
+        let to = to?;
+        list.iter().rev().find(|s| s.id < to).map(|s| s.id)
+    });
+    let (Some(from), Some(to)) = (from, to) else {
+        eprintln!("error: there are fewer than two snapshots to compare\n  help: run `stroom nmbrs import` (or `stroom sync`) at least twice");
+        return FAILED;
+    };
+    let loaded = store
+        .persons(from)
+        .and_then(|a| Ok((a, store.persons(to)?)));
+    let (old, new) = match loaded {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return FAILED;
+        }
+    };
+    let mutations = diff(&old, &new);
+    match args.format {
+        Format::Json => print_json(&serde_json::json!({
+            "from": from,
+            "to": to,
+            "summary": stroom::source::mutations::counts(&mutations),
+            "mutations": mutations,
+        })),
+        Format::Human => {
+            print!("{}", render_mutations(from, to, &mutations));
+            OK
+        }
+    }
+}
+
+/// The diff for people.
+pub fn render_mutations(from: i64, to: i64, mutations: &[Mutation]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "snapshot {from} -> {to}: {} mutations",
+        mutations.len()
+    );
+    for m in mutations {
+        let kind = match m.kind {
+            MutationKind::Joiner => "joiner",
+            MutationKind::Mover => "mover ",
+            MutationKind::Leaver => "leaver",
+        };
+        let reason = m
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "{kind} {} {}{reason}", m.person, m.name);
+        for c in &m.changes {
+            let _ = writeln!(out, "         {}: {} -> {}", c.field, c.old, c.new);
+        }
+    }
+    out
+}
+
+#[derive(Args)]
+pub struct SnapshotsArgs {
+    /// Configuration file (default: ./stroom.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+pub fn run_snapshots(args: &SnapshotsArgs) -> u8 {
+    let store = match open_store(args.config.as_deref()) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.list() {
+        Ok(list) if args.format == Format::Json => print_json(&list),
+        Ok(list) => {
+            println!(
+                "{:>5}  {:<20}  {:<20}  {:>8}  {:>7}  approved",
+                "id", "taken", "confirmed", "persons", "carried"
+            );
+            for s in list {
+                println!(
+                    "{:>5}  {:<20}  {:<20}  {:>8}  {:>7}  {}",
+                    s.id,
+                    s.taken_at,
+                    s.confirmed_at,
+                    s.persons,
+                    s.carried,
+                    if s.approved { "yes" } else { "" }
+                );
+            }
+            OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            FAILED
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! `stroom.toml`: where Nmbrs is, which companies to read, where snapshots live, and
+//! the sync defaults. Environment variables override the file (see [`ENV`]); secrets
+//! come only from the environment or from files named here, never from the TOML text.
+
+use crate::source::nmbrs::auth::{OAuthClient, Secret, TokenStore};
+use crate::source::nmbrs::client::ClientSettings;
+use crate::source::nmbrs::Selection;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The environment variables that override `stroom.toml`: (variable, key).
+pub const ENV: &[(&str, &str)] = &[
+    ("STROOM_NMBRS_BASE_URL", "nmbrs.base_url"),
+    ("STROOM_NMBRS_IDENTITY_URL", "nmbrs.identity_url"),
+    ("STROOM_NMBRS_CLIENT_ID", "nmbrs.client_id"),
+    (
+        "STROOM_NMBRS_CLIENT_SECRET",
+        "the client secret itself (instead of nmbrs.client_secret_file)",
+    ),
+    (
+        "STROOM_NMBRS_SUBSCRIPTION_KEY",
+        "the subscription key itself (instead of nmbrs.subscription_key_file)",
+    ),
+    ("STROOM_NMBRS_TOKEN_STORE", "nmbrs.token_store"),
+    ("STROOM_DATABASE", "store.database"),
+];
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[nmbrs]`
+    pub nmbrs: NmbrsConfig,
+    /// `[store]`
+    pub store: StoreConfig,
+    /// `[sync]`
+    pub sync: SyncConfig,
+}
+
+/// `[nmbrs]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NmbrsConfig {
+    /// API base URL.
+    pub base_url: String,
+    /// Identity service base URL.
+    pub identity_url: String,
+    /// OAuth client id of the app registration.
+    pub client_id: String,
+    /// File holding the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// File holding the subscription key.
+    pub subscription_key_file: Option<PathBuf>,
+    /// Loopback redirect URI registered for the app.
+    pub redirect_uri: String,
+    /// Scopes asked for at sign-in.
+    pub scopes: Vec<String>,
+    /// Where the tokens are kept (mode 0600).
+    pub token_store: PathBuf,
+    /// Debtor ids to read; empty: all the sign-in can see.
+    pub debtors: Vec<String>,
+    /// Company ids to read; empty: all companies of those debtors.
+    pub companies: Vec<String>,
+    /// Calls in flight at most.
+    pub concurrency: usize,
+    /// Records per page (1-100).
+    pub page_size: u32,
+    /// Time limit of one call.
+    pub timeout_seconds: u64,
+    /// Attempts per call.
+    pub max_attempts: u32,
+    /// First backoff delay.
+    pub backoff_base_ms: u64,
+    /// Longest backoff delay.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for NmbrsConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.nmbrsapp.com".into(),
+            identity_url: "https://identityservice.nmbrs.com".into(),
+            client_id: String::new(),
+            client_secret_file: None,
+            subscription_key_file: None,
+            redirect_uri: "http://127.0.0.1:8765/callback".into(),
+            scopes: [
+                "employee.info.read",
+                "employee.employment.read",
+                "employee.orgstructure.read",
+                "employee.payment.read",
+                "company.info.read",
+                "offline_access",
+            ]
+            .map(String::from)
+            .to_vec(),
+            token_store: PathBuf::from("stroom-data/nmbrs-tokens.json"),
+            debtors: Vec::new(),
+            companies: Vec::new(),
+            concurrency: 4,
+            page_size: 100,
+            timeout_seconds: 30,
+            max_attempts: 6,
+            backoff_base_ms: 500,
+            backoff_max_ms: 60_000,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The SQLite snapshot file.
+    pub database: PathBuf,
+    /// Snapshots kept.
+    pub keep_snapshots: usize,
+    /// Refuse a snapshot when more than this percentage of persons is gone.
+    pub max_gone_percent: f64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("stroom-data/stroom.db"),
+            keep_snapshots: 50,
+            max_gone_percent: 10.0,
+        }
+    }
+}
+
+/// `[sync]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Rule files or folders.
+    pub rules: Vec<PathBuf>,
+    /// Current state file.
+    pub state: Option<PathBuf>,
+    /// Where `stroom nmbrs import` and `stroom sync` write the persons (JSON Lines).
+    pub persons_out: Option<PathBuf>,
+    /// Where `stroom sync` writes each plan (JSON).
+    pub plan_out: Option<PathBuf>,
+}
+
+/// A configuration problem, with the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}\n  help: {help}")]
+pub struct ConfigError {
+    /// The file (or variable) at fault.
+    pub file: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub help: String,
+}
+
+fn resolve(base: &Path, p: &mut PathBuf) {
+    if p.is_relative() {
+        *p = base.join(&*p);
+    }
+}
+
+impl Config {
+    /// Reads `path`, or `./stroom.toml` when it exists, or the defaults; then applies
+    /// the environment. Relative paths are taken from the file's folder.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, &|k| std::env::var(k).ok())
+    }
+
+    /// [`Config::load`] with another environment (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let default = Path::new("stroom.toml");
+        let file = match path {
+            Some(p) => Some(p),
+            None if default.exists() => Some(default),
+            None => None,
+        };
+        let mut config = match file {
+            None => Config::default(),
+            Some(file) => {
+                let name = file.display().to_string();
+                let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+                    file: name.clone(),
+                    message: format!("cannot read: {e}"),
+                    help: "pass the right file with --config".into(),
+                })?;
+                let mut config: Config = toml::from_str(&text).map_err(|e| {
+                    let secret = ["client_secret", "subscription_key"]
+                        .iter()
+                        .any(|k| e.message().contains(&format!("unknown field `{k}`")));
+                    ConfigError {
+                        file: name.clone(),
+                        message: e.to_string().trim_end().to_string(),
+                        help: if secret {
+                            "secrets never go in stroom.toml: use client_secret_file / \
+                             subscription_key_file, or STROOM_NMBRS_CLIENT_SECRET / \
+                             STROOM_NMBRS_SUBSCRIPTION_KEY"
+                                .into()
+                        } else {
+                            "the keys are listed in the book, chapter Connecting to Nmbrs".into()
+                        },
+                    }
+                })?;
+                let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+                config.resolve_paths(&base);
+                config
+            }
+        };
+        if let Some(v) = env("STROOM_NMBRS_BASE_URL") {
+            config.nmbrs.base_url = v;
+        }
+        if let Some(v) = env("STROOM_NMBRS_IDENTITY_URL") {
+            config.nmbrs.identity_url = v;
+        }
+        if let Some(v) = env("STROOM_NMBRS_CLIENT_ID") {
+            config.nmbrs.client_id = v;
+        }
+        if let Some(v) = env("STROOM_NMBRS_TOKEN_STORE") {
+            config.nmbrs.token_store = PathBuf::from(v);
+        }
+        if let Some(v) = env("STROOM_DATABASE") {
+            config.store.database = PathBuf::from(v);
+        }
+        config.validate(file.map_or("stroom.toml".into(), |f| f.display().to_string()))?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        for p in [&mut self.nmbrs.token_store, &mut self.store.database] {
+            resolve(base, p);
+        }
+        for p in self
+            .nmbrs
+            .client_secret_file
+            .iter_mut()
+            .chain(self.nmbrs.subscription_key_file.iter_mut())
+            .chain(self.sync.rules.iter_mut())
+            .chain(self.sync.state.iter_mut())
+            .chain(self.sync.persons_out.iter_mut())
+            .chain(self.sync.plan_out.iter_mut())
+        {
+            resolve(base, p);
+        }
+    }
+
+    fn validate(&self, file: String) -> Result<(), ConfigError> {
+        let bad = |message: String, help: &str| ConfigError {
+            file: file.clone(),
+            message,
+            help: help.into(),
+        };
+        if !(1..=100).contains(&self.nmbrs.page_size) {
+            return Err(bad(
+                format!("nmbrs.page_size = {} is out of range", self.nmbrs.page_size),
+                "Nmbrs allows 1 to 100 records a page; 100 means the fewest calls",
+            ));
+        }
+        if self.nmbrs.concurrency == 0 || self.nmbrs.max_attempts == 0 {
+            return Err(bad(
+                "nmbrs.concurrency and nmbrs.max_attempts must be at least 1".into(),
+                "the defaults are 4 and 6",
+            ));
+        }
+        if !(0.0..=100.0).contains(&self.store.max_gone_percent) {
+            return Err(bad(
+                format!(
+                    "store.max_gone_percent = {} is not a percentage",
+                    self.store.max_gone_percent
+                ),
+                "use a number from 0 to 100; the default is 10",
+            ));
+        }
+        for (key, url) in [
+            ("nmbrs.base_url", &self.nmbrs.base_url),
+            ("nmbrs.identity_url", &self.nmbrs.identity_url),
+        ] {
+            if reqwest::Url::parse(url).is_err() {
+                return Err(bad(
+                    format!("{key} = {url:?} is not a URL"),
+                    "write it as https://host",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn secret(
+        &self,
+        variable: &str,
+        file: &Option<PathBuf>,
+        key: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Secret, ConfigError> {
+        if let Some(v) = env(variable).filter(|v| !v.trim().is_empty()) {
+            return Ok(Secret::new(v.trim()));
+        }
+        let Some(path) = file else {
+            return Err(ConfigError {
+                file: "stroom.toml".into(),
+                message: format!("no {key} given"),
+                help: format!("set {variable}, or name a file holding it with nmbrs.{key}_file"),
+            });
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            message: format!("cannot read the {key}: {e}"),
+            help: format!("check nmbrs.{key}_file, or set {variable}"),
+        })?;
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(ConfigError {
+                file: path.display().to_string(),
+                message: format!("the {key} file is empty"),
+                help: "put the value on the first line".into(),
+            });
+        }
+        Ok(Secret::new(value))
+    }
+
+    /// The OAuth client (needs the client id and secret).
+    pub fn oauth(&self) -> Result<OAuthClient, ConfigError> {
+        self.oauth_with_env(&|k| std::env::var(k).ok())
+    }
+
+    /// [`Config::oauth`] with another environment.
+    pub fn oauth_with_env(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<OAuthClient, ConfigError> {
+        if self.nmbrs.client_id.trim().is_empty() {
+            return Err(ConfigError {
+                file: "stroom.toml".into(),
+                message: "nmbrs.client_id is not set".into(),
+                help: "copy the client id of the app registration (see the book, Connecting to Nmbrs), or set STROOM_NMBRS_CLIENT_ID".into(),
+            });
+        }
+        Ok(OAuthClient {
+            identity_url: self.nmbrs.identity_url.clone(),
+            client_id: self.nmbrs.client_id.clone(),
+            client_secret: self.secret(
+                "STROOM_NMBRS_CLIENT_SECRET",
+                &self.nmbrs.client_secret_file,
+                "client_secret",
+                env,
+            )?,
+            redirect_uri: self.nmbrs.redirect_uri.clone(),
+            scopes: self.nmbrs.scopes.clone(),
+        })
+    }
+
+    /// The API client settings (needs the subscription key).
+    pub fn client_settings(&self) -> Result<ClientSettings, ConfigError> {
+        self.client_settings_with_env(&|k| std::env::var(k).ok())
+    }
+
+    /// [`Config::client_settings`] with another environment.
+    pub fn client_settings_with_env(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ClientSettings, ConfigError> {
+        Ok(ClientSettings {
+            base_url: self.nmbrs.base_url.clone(),
+            subscription_key: self.secret(
+                "STROOM_NMBRS_SUBSCRIPTION_KEY",
+                &self.nmbrs.subscription_key_file,
+                "subscription_key",
+                env,
+            )?,
+            concurrency: self.nmbrs.concurrency,
+            page_size: self.nmbrs.page_size,
+            timeout: Duration::from_secs(self.nmbrs.timeout_seconds.max(1)),
+            max_attempts: self.nmbrs.max_attempts,
+            backoff_base: Duration::from_millis(self.nmbrs.backoff_base_ms),
+            backoff_max: Duration::from_millis(self.nmbrs.backoff_max_ms),
+        })
+    }
+
+    /// The token store.
+    pub fn token_store(&self) -> TokenStore {
+        TokenStore::new(self.nmbrs.token_store.clone())
+    }
+
+    /// Which companies to read.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            debtors: self.nmbrs.debtors.clone(),
+            companies: self.nmbrs.companies.clone(),
+        }
+    }
+}
