@@ -1,0 +1,316 @@
+//! `stroom sync`, `stroom nmbrs import|login`, `stroom diff` end to end: the `stroom`
+//! binary against the Nmbrs simulator, with faults, with a real SQLite file.
+
+use chrono::NaiveDate;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use stroom::simulate::nmbrs::{Credentials, Faults, Sim};
+use stroom::source::nmbrs::auth::{Secret, TokenStore, Tokens};
+
+struct Setup {
+    sim: Arc<Sim>,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(n: usize) -> Self {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let sim = Arc::new(Sim::generate(n, 11, today, Credentials::default()));
+        let base = stroom::simulate::spawn(sim.clone().router()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("stroom.toml"),
+            "[nmbrs]\nclient_id = \"stroom-test\"\ntoken_store = \"data/tokens.json\"\n\
+             backoff_base_ms = 5\nbackoff_max_ms = 50\n\n\
+             [store]\ndatabase = \"data/stroom.db\"\nmax_gone_percent = 10\n\n\
+             [sync]\npersons_out = \"data/persons.jsonl\"\nplan_out = \"data/plan.json\"\n",
+        )
+        .unwrap();
+        let s = Self { sim, base, dir };
+        s.grant();
+        s
+    }
+
+    /// As if `stroom nmbrs login` had run.
+    fn grant(&self) {
+        TokenStore::new(self.path("data/tokens.json"))
+            .save(&Tokens {
+                access_token: Secret::new(""),
+                access_expires_at: chrono::Utc::now(),
+                refresh_token: Secret::new(self.sim.grant_refresh_token()),
+                scope: None,
+                obtained_at: chrono::Utc::now(),
+            })
+            .unwrap();
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn stroom(&self, args: &[&str]) -> Output {
+        let c = Credentials::default();
+        Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("STROOM_NMBRS_BASE_URL", &self.base)
+            .env("STROOM_NMBRS_IDENTITY_URL", &self.base)
+            .env("STROOM_NMBRS_CLIENT_SECRET", &c.client_secret)
+            .env("STROOM_NMBRS_SUBSCRIPTION_KEY", &c.subscription_key)
+            .output()
+            .unwrap()
+    }
+
+    fn sync(&self, extra: &[&str]) -> Output {
+        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules-examples/vandijk");
+        let mut args = vec![
+            "sync",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--today",
+            "2026-12-01",
+        ];
+        args.extend_from_slice(extra);
+        self.stroom(&args)
+    }
+
+    fn snapshots(&self) -> Vec<Value> {
+        let o = self.stroom(&["snapshots", "--format", "json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice::<Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn diff(&self) -> Value {
+        let o = self.stroom(&["diff", "--format", "json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.sim
+            .persons()
+            .iter()
+            .map(|p| p.id.to_string())
+            .collect()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn persons_out(s: &Setup) -> usize {
+    std::fs::read_to_string(s.path("data/persons.jsonl"))
+        .unwrap()
+        .lines()
+        .count()
+}
+
+#[test]
+fn sync_with_faults_loses_nobody_and_shows_a_mover_after_a_department_change() {
+    let s = Setup::new(400);
+    s.sim.set_faults(Faults {
+        throttle_burst: 4,
+        server_error_every: 6,
+        drop_every: 9,
+        slow_ms: 1,
+        ..Faults::default()
+    });
+    let o = s.sync(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("400 persons") && t.contains("snapshot 1 stored"),
+        "{t}"
+    );
+    assert!(t.contains("400 joiners, 0 movers, 0 leavers"), "{t}");
+    assert_eq!(persons_out(&s), 400);
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("data/plan.json")).unwrap()).unwrap();
+    assert!(plan["actions"].as_array().unwrap().len() > 1000);
+
+    // Someone moves to Finance in Nmbrs: the next sync shows exactly that.
+    let id = s.ids()[42].clone();
+    assert!(s.sim.move_department(&id, "Finance", 77));
+    let o = s.sync(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("0 joiners, 1 movers, 0 leavers"),
+        "{}",
+        text(&o)
+    );
+    let d = s.diff();
+    let m = &d["mutations"][0];
+    assert_eq!(m["kind"], "mover");
+    assert_eq!(m["person"], id.as_str());
+    let change = m["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"].as_str().unwrap().ends_with("].department"))
+        .unwrap();
+    assert_eq!(change["new"], "Finance");
+    assert_ne!(change["old"], "Finance");
+    assert!(!change["old"].is_null());
+
+    // No change: nothing new stored.
+    s.sim.set_faults(Faults::default());
+    let o = s.sync(&[]);
+    assert!(
+        text(&o).contains("no change since snapshot 2"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(s.snapshots().len(), 2);
+}
+
+#[test]
+fn a_failed_import_stores_nothing_and_invents_no_leaver() {
+    let s = Setup::new(450);
+    assert!(s.sync(&[]).status.success());
+    let before = std::fs::read_to_string(s.path("data/persons.jsonl")).unwrap();
+    // Page 2 of the contracts keeps failing: the import cannot be complete.
+    s.sim.set_faults(Faults {
+        fail_page: Some(("/employees/contracts".into(), 2)),
+        ..Faults::default()
+    });
+    let o = s.sync(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("gave up on") && t.contains("no snapshot was stored"),
+        "{t}"
+    );
+    assert_eq!(s.snapshots().len(), 1);
+    assert_eq!(
+        std::fs::read_to_string(s.path("data/persons.jsonl")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn a_large_drop_is_blocked_until_approved() {
+    let s = Setup::new(200);
+    assert!(s.sync(&[]).status.success());
+    let ids = s.ids();
+    let gone: Vec<&str> = ids.iter().take(30).map(String::as_str).collect();
+    assert_eq!(s.sim.remove(&gone), 30);
+    let o = s.sync(&[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("30 of 200 persons (15.0%) are gone"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(s.snapshots().len(), 1);
+    let o = s.sync(&["--approve"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let snaps = s.snapshots();
+    assert_eq!(snaps.len(), 2);
+    assert_eq!(snaps[1]["approved"], true);
+    let d = s.diff();
+    assert_eq!(d["summary"]["leaver"], 30);
+}
+
+#[test]
+fn a_person_with_broken_data_keeps_the_previous_record() {
+    let s = Setup::new(120);
+    assert!(s.sync(&[]).status.success());
+    let id = s.ids()[5].clone();
+    assert!(s.sim.corrupt(&id, "last_name"));
+    let o = s.sync(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains(&format!("skipped: ")) && t.contains(&id) && t.contains("no last name"),
+        "{t}"
+    );
+    assert!(
+        t.contains("1 skipped, 1 kept from the last snapshot"),
+        "{t}"
+    );
+    assert!(t.contains("0 leavers"), "{t}");
+    assert_eq!(persons_out(&s), 120);
+}
+
+#[test]
+fn import_reports_json_and_bad_configuration_is_named() {
+    let s = Setup::new(30);
+    let o = s.stroom(&["nmbrs", "import", "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["stats"]["persons"], 30);
+    assert_eq!(v["snapshot"]["new"], true);
+    // A secret in the TOML file is refused with the fix.
+    std::fs::write(s.path("bad.toml"), "[nmbrs]\nclient_secret = \"x\"\n").unwrap();
+    let o = s.stroom(&["nmbrs", "import", "--config", "bad.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("secrets never go in stroom.toml"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(s.path("bad.toml"), "[nmbrs]\npage_size = 500\n").unwrap();
+    let o = s.stroom(&["nmbrs", "import", "--config", "bad.toml"]);
+    assert!(text(&o).contains("1 to 100"), "{}", text(&o));
+}
+
+#[test]
+fn login_catches_the_code_on_the_loopback_redirect() {
+    let s = Setup::new(5);
+    std::fs::remove_file(s.path("data/tokens.json")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        s.path("stroom.toml"),
+        format!("[nmbrs]\nclient_id = \"stroom-test\"\ntoken_store = \"data/tokens.json\"\nredirect_uri = \"http://127.0.0.1:{port}/callback\"\n[store]\ndatabase = \"data/stroom.db\"\n"),
+    )
+    .unwrap();
+    let c = Credentials::default();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stroom"))
+        .args(["nmbrs", "login", "--wait", "30"])
+        .current_dir(s.dir.path())
+        .env("STROOM_NMBRS_BASE_URL", &s.base)
+        .env("STROOM_NMBRS_IDENTITY_URL", &s.base)
+        .env("STROOM_NMBRS_CLIENT_SECRET", &c.client_secret)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .find_map(|l| l.ok().filter(|l| l.starts_with("http")))
+        .unwrap();
+    assert!(
+        url.contains("offline_access") && url.contains("state="),
+        "{url}"
+    );
+    // The "browser": the simulator consents at once and redirects to the loopback.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let page = rt.block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() });
+    assert!(page.contains("signed in"), "{page}");
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let o = s.stroom(&["nmbrs", "import"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("5 persons"), "{}", text(&o));
+}
