@@ -234,7 +234,7 @@ fn a_person_with_broken_data_keeps_the_previous_record() {
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
     assert!(
-        t.contains(&format!("skipped: ")) && t.contains(&id) && t.contains("no last name"),
+        t.contains("skipped: ") && t.contains(&id) && t.contains("no last name"),
         "{t}"
     );
     assert!(
