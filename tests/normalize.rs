@@ -8,7 +8,7 @@ use stroom::source::nmbrs::normalize::{
     name_convention, normalize, parse_date, CompanyData, Severity,
 };
 use stroom::source::nmbrs::wire;
-use stroom::source::snapshots::{Saved, Store};
+use stroom::source::snapshots::{records_of, Saved, Store};
 
 fn de<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).unwrap()
@@ -330,15 +330,15 @@ fn the_snapshot_store_keeps_each_version_once_and_round_trips() {
     )
     .persons;
     let mut store = Store::open(&path).unwrap();
-    let Saved::New(first) = store.save(&persons, 0, false).unwrap() else {
+    let Saved::New(first) = store.save(&records_of(&persons), 0, false).unwrap() else {
         panic!()
     };
     assert!(
-        matches!(store.save(&persons, 0, false).unwrap(), Saved::Unchanged(i) if i.id == first.id)
+        matches!(store.save(&records_of(&persons), 0, false).unwrap(), Saved::Unchanged(i) if i.id == first.id)
     );
     let mut changed = persons.clone();
     changed[1].business_email = Some("piet@acme.nl".into());
-    let Saved::New(second) = store.save(&changed, 0, false).unwrap() else {
+    let Saved::New(second) = store.save(&records_of(&changed), 0, false).unwrap() else {
         panic!()
     };
     drop(store);
@@ -355,6 +355,8 @@ fn the_snapshot_store_keeps_each_version_once_and_round_trips() {
         .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
         .unwrap();
     assert_eq!(records, 2);
+    let some = store.persons_by_id(second.id, &["e2", "nobody"]).unwrap();
+    assert_eq!(some, changed[1..]);
     let err = store.persons(first.id).unwrap_err().to_string();
     assert!(err.contains("no snapshot 1"), "{err}");
 }

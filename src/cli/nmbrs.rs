@@ -12,6 +12,7 @@ use stroom::config::Config;
 use stroom::source::intake::{intake, IntakeRules, Stored};
 use stroom::source::nmbrs::auth::Session;
 use stroom::source::nmbrs::client::{random_u64, Client};
+use stroom::source::nmbrs::normalize::Severity;
 use stroom::source::nmbrs::{import, Import};
 use stroom::source::snapshots::{Saved, Store};
 
@@ -327,8 +328,24 @@ pub fn import_and_store(
         );
         FAILED
     })?;
+    // Every skipped person is named; warnings are capped so a large tenant's run
+    // stays readable (`--format json` lists them all).
+    const WARNINGS_SHOWN: usize = 20;
+    let mut warnings = 0;
     for p in &imported.normalized.problems {
+        if p.severity == Severity::Warning {
+            warnings += 1;
+            if warnings > WARNINGS_SHOWN {
+                continue;
+            }
+        }
         eprintln!("{p}");
+    }
+    if warnings > WARNINGS_SHOWN {
+        eprintln!(
+            "... and {} more warnings (`stroom nmbrs import --format json` lists them all)",
+            warnings - WARNINGS_SHOWN
+        );
     }
     let mut store = Store::open(&config.store.database).map_err(|e| fail(&e, UNUSABLE))?;
     let rules = IntakeRules {
@@ -352,7 +369,12 @@ pub fn import_and_store(
         eprintln!("warning: {e}");
     }
     if let Some(path) = persons_out.or(config.sync.persons_out.as_ref()) {
-        stroom::source::persons::write_persons(path, &stored.persons)
+        let mut text = String::with_capacity(stored.records.iter().map(|r| r.json.len() + 1).sum());
+        for r in &stored.records {
+            text.push_str(&r.json);
+            text.push('\n');
+        }
+        stroom::source::write_atomic(path, text.as_bytes(), false)
             .map_err(|e| fail(&format!("cannot write {}: {e}", path.display()), FAILED))?;
     }
     Ok(ImportRun {

@@ -105,6 +105,40 @@ struct Data {
     period: (i32, i32),
     /// Monotonic counter for createdAt of changes.
     changes: u32,
+    /// Per company, the indexes of its employees (rebuilt when employees are removed).
+    staff: Vec<Vec<usize>>,
+    /// Manager index by id.
+    manager_index: HashMap<String, usize>,
+}
+
+impl Data {
+    fn reindex(&mut self) {
+        self.staff = vec![Vec::new(); self.companies.len()];
+        for (k, e) in self.employees.iter().enumerate() {
+            if let Some(list) = self.staff.get_mut(e.company) {
+                list.push(k);
+            }
+        }
+        self.manager_index = self
+            .managers
+            .iter()
+            .enumerate()
+            .map(|(k, m)| (m.id.clone(), k))
+            .collect();
+    }
+
+    fn staff(&self, company: usize) -> Vec<&Employee> {
+        self.staff
+            .get(company)
+            .map(|list| list.iter().filter_map(|k| self.employees.get(*k)).collect())
+            .unwrap_or_default()
+    }
+
+    fn manager(&self, id: &str) -> Option<&Manager> {
+        self.manager_index
+            .get(id)
+            .and_then(|k| self.managers.get(*k))
+    }
 }
 
 #[derive(Default)]
@@ -290,15 +324,19 @@ impl Sim {
                 e.managers.push((m.clone(), first_start));
             }
         }
+        let mut data = Data {
+            debtor_id: "d0d00000-0000-4000-8000-000000000001".into(),
+            companies,
+            employees,
+            managers,
+            period,
+            changes: 0,
+            staff: Vec::new(),
+            manager_index: HashMap::new(),
+        };
+        data.reindex();
         Self {
-            data: Mutex::new(Data {
-                debtor_id: "d0d00000-0000-4000-8000-000000000001".into(),
-                companies,
-                employees,
-                managers,
-                period,
-                changes: 0,
-            }),
+            data: Mutex::new(data),
             auth: Mutex::new(Auth::default()),
             faults: Mutex::new(Faults::default()),
             credentials,
@@ -373,6 +411,7 @@ impl Sim {
         let before = data.employees.len();
         data.employees
             .retain(|e| !employee_ids.contains(&e.person.id.as_ref()));
+        data.reindex();
         before - data.employees.len()
     }
 
@@ -747,6 +786,19 @@ struct Paging {
 
 /// Pages `items` into the Nmbrs envelope.
 fn paged(headers: &HeaderMap, path: &str, q: &Paging, items: Vec<Value>) -> Response {
+    let total = items.len();
+    paged_with(headers, path, q, total, |range| items[range].to_vec())
+}
+
+/// Pages `total` records into the Nmbrs envelope, rendering only the records of the
+/// page asked for (`render` gets their index range).
+fn paged_with(
+    headers: &HeaderMap,
+    path: &str,
+    q: &Paging,
+    total: usize,
+    render: impl FnOnce(std::ops::Range<usize>) -> Vec<Value>,
+) -> Response {
     let size = q.page_size.unwrap_or(20);
     if size == 0 || size > 100 {
         return (
@@ -764,7 +816,7 @@ fn paged(headers: &HeaderMap, path: &str, q: &Paging, items: Vec<Value>) -> Resp
             .into_response();
     }
     let page = q.page_number.unwrap_or(1).max(1);
-    let total = items.len() as u64;
+    let total = total as u64;
     let pages = total.div_ceil(u64::from(size)).max(1);
     let host = headers
         .get(axum::http::header::HOST)
@@ -772,8 +824,8 @@ fn paged(headers: &HeaderMap, path: &str, q: &Paging, items: Vec<Value>) -> Resp
         .unwrap_or("localhost");
     let link = |n: u64| format!("http://{host}{path}?pageNumber={n}&pageSize={size}");
     let from = (u64::from(page - 1) * u64::from(size)).min(total) as usize;
-    let to = (from + size as usize).min(items.len());
-    let data: Vec<Value> = items.into_iter().skip(from).take(to - from).collect();
+    let to = (from + size as usize).min(total as usize);
+    let data = render(from..to);
     Json(json!({
         "pagination": {
             "pageNumber": page,
@@ -929,14 +981,13 @@ async fn employees_list(
     let Some(company) = company_index(&data, &id) else {
         return invalid_company();
     };
-    let items = data
-        .employees
-        .iter()
-        .filter(|e| e.company == company)
-        .map(|e| json!({"employeeId": e.person.id.as_ref(), "employeeBasicInfo": basic_info(&e.person)}))
-        .collect();
-    drop(data);
-    paged(&headers, &path, &q, items)
+    let staff = data.staff(company);
+    paged_with(&headers, &path, &q, staff.len(), |range| {
+        staff[range]
+            .iter()
+            .map(|e| json!({"employeeId": e.person.id.as_ref(), "employeeBasicInfo": basic_info(&e.person)}))
+            .collect()
+    })
 }
 
 fn history(e: &Employee, what: &str, period: (i32, i32)) -> Option<Value> {
@@ -1054,37 +1105,48 @@ async fn employees_history(
     let Some(company) = company_index(&data, &id) else {
         return invalid_company();
     };
-    let managers: HashMap<&str, &Manager> =
-        data.managers.iter().map(|m| (m.id.as_str(), m)).collect();
-    let mut items = Vec::new();
-    for e in data.employees.iter().filter(|e| e.company == company) {
-        let Some(mut v) = history(e, &what, data.period) else {
-            return error(
-                StatusCode::NOT_FOUND,
-                "invalidRequestError",
-                40401,
-                "Not Found",
-                "Resource not found.",
-            );
-        };
-        // Manager entries carry the manager's name and e-mail, as Nmbrs sends them.
-        if let Some(list) = v.get_mut("managers").and_then(Value::as_array_mut) {
-            for m in list {
-                let found = m
-                    .get("managerId")
-                    .and_then(Value::as_str)
-                    .and_then(|mid| managers.get(mid).copied());
-                if let (Some(found), Some(obj)) = (found, m.as_object_mut()) {
-                    obj.insert("firstName".into(), json!(found.first_name));
-                    obj.insert("lastName".into(), json!(found.last_name));
-                    obj.insert("email".into(), json!(found.email));
-                }
-            }
-        }
-        items.push(v);
+    if !matches!(
+        what.as_str(),
+        "personalinfo"
+            | "contracts"
+            | "employments"
+            | "departments"
+            | "functions"
+            | "managers"
+            | "costcenters"
+    ) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalidRequestError",
+            40401,
+            "Not Found",
+            "Resource not found.",
+        );
     }
-    drop(data);
-    paged(&headers, &path, &q, items)
+    let staff = data.staff(company);
+    paged_with(&headers, &path, &q, staff.len(), |range| {
+        staff[range]
+            .iter()
+            .filter_map(|e| {
+                let mut v = history(e, &what, data.period)?;
+                // Manager entries carry the manager's name and e-mail, as Nmbrs sends them.
+                if let Some(list) = v.get_mut("managers").and_then(Value::as_array_mut) {
+                    for m in list {
+                        let found = m
+                            .get("managerId")
+                            .and_then(Value::as_str)
+                            .and_then(|mid| data.manager(mid));
+                        if let (Some(found), Some(obj)) = (found, m.as_object_mut()) {
+                            obj.insert("firstName".into(), json!(found.first_name));
+                            obj.insert("lastName".into(), json!(found.last_name));
+                            obj.insert("email".into(), json!(found.email));
+                        }
+                    }
+                }
+                Some(v)
+            })
+            .collect()
+    })
 }
 
 async fn set_faults(State(sim): Shared, Json(faults): Json<Faults>) -> Response {

@@ -7,9 +7,9 @@
 
 use super::mutations::{diff, Mutation};
 use super::nmbrs::normalize::RecordProblem;
-use super::snapshots::{Saved, SnapshotInfo, Store, StoreError};
+use super::snapshots::{records_of, Record, Saved, SnapshotInfo, Store, StoreError};
 use crate::model::Person;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Limits of an intake.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +57,8 @@ pub struct Stored {
     pub previous: Option<SnapshotInfo>,
     /// The persons now (carried records included), ordered by id.
     pub persons: Vec<Person>,
+    /// Their stored records, in the same order.
+    pub records: Vec<Record>,
     /// Persons kept with their previous record because their new data was bad.
     pub carried: usize,
     /// Skipped persons with no previous record: not in the snapshot, and reported.
@@ -65,7 +67,9 @@ pub struct Stored {
     pub mutations: Vec<Mutation>,
 }
 
-/// Stores an import as a snapshot, or says why not.
+/// Stores an import as a snapshot, or says why not. Only persons whose record
+/// changed are read back from the previous snapshot, so a resync with few changes
+/// costs little beyond the import itself.
 pub fn intake(
     store: &mut Store,
     mut persons: Vec<Person>,
@@ -73,9 +77,9 @@ pub fn intake(
     rules: IntakeRules,
 ) -> Result<Result<Stored, Blocked>, StoreError> {
     let previous = store.latest()?;
-    let before = match &previous {
-        Some(info) => store.persons(info.id)?,
-        None => Vec::new(),
+    let before: HashMap<String, String> = match &previous {
+        Some(info) => store.member_hashes(info.id)?,
+        None => HashMap::new(),
     };
     let skipped: HashSet<&str> = problems
         .iter()
@@ -83,36 +87,58 @@ pub fn intake(
         .map(|p| p.employee_id.as_str())
         .collect();
     let present: HashSet<String> = persons.iter().map(|p| p.id.to_string()).collect();
-    let mut carried = 0;
-    for p in &before {
-        if skipped.contains(p.id.as_ref()) && !present.contains(p.id.as_ref()) {
-            persons.push(p.clone());
-            carried += 1;
-        }
-    }
-    let left_out = skipped.len() - carried.min(skipped.len());
-    persons.sort_by(|a, b| a.id.cmp(&b.id));
-    let now: HashSet<&str> = persons.iter().map(|p| p.id.as_ref()).collect();
-    let gone = before
+    let carry: Vec<&str> = skipped
         .iter()
-        .filter(|p| !now.contains(p.id.as_ref()))
-        .count();
+        .copied()
+        .filter(|id| before.contains_key(*id) && !present.contains(*id))
+        .collect();
+    let carried = carry.len();
+    if let Some(info) = &previous {
+        persons.extend(store.persons_by_id(info.id, &carry)?);
+    }
+    let left_out = skipped.len() - carried;
+    persons.sort_by(|a, b| a.id.cmp(&b.id));
+    let records = records_of(&persons);
+    let now: HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let gone: Vec<&str> = before
+        .keys()
+        .map(String::as_str)
+        .filter(|id| !now.contains(id))
+        .collect();
     if !before.is_empty()
-        && 100.0 * gone as f64 > rules.max_gone_percent * before.len() as f64
+        && 100.0 * gone.len() as f64 > rules.max_gone_percent * before.len() as f64
         && !rules.approve
     {
         return Ok(Err(Blocked {
             previous: before.len(),
-            gone,
+            gone: gone.len(),
             max_gone_percent: rules.max_gone_percent,
         }));
     }
-    let saved = store.save(&persons, carried, rules.approve && gone > 0)?;
-    let mutations = diff(&before, &persons);
+    // The diff needs only the persons that are new, gone or changed.
+    let mut touched: Vec<&str> = gone.clone();
+    let mut new_side = Vec::new();
+    for (record, person) in records.iter().zip(&persons) {
+        match before.get(&record.id) {
+            Some(hash) if *hash == record.hash => {}
+            Some(_) => {
+                touched.push(&record.id);
+                new_side.push(person.clone());
+            }
+            None => new_side.push(person.clone()),
+        }
+    }
+    let old_side = match &previous {
+        Some(info) => store.persons_by_id(info.id, &touched)?,
+        None => Vec::new(),
+    };
+    let mutations = diff(&old_side, &new_side);
+    let saved = store.save(&records, carried, rules.approve && !gone.is_empty())?;
     Ok(Ok(Stored {
         saved,
         previous,
         persons,
+        records,
         carried,
         left_out,
         mutations,

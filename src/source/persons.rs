@@ -498,16 +498,6 @@ pub fn person_to_json(p: &Person) -> Value {
     })
 }
 
-/// Writes persons as JSON Lines (one record a line), atomically.
-pub fn write_persons(path: &std::path::Path, persons: &[Person]) -> std::io::Result<()> {
-    let mut out = Vec::with_capacity(persons.len() * 700);
-    for p in persons {
-        serde_json::to_writer(&mut out, &person_to_json(p))?;
-        out.push(b'\n');
-    }
-    super::write_atomic(path, &out, false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,33 @@ pub enum Saved {
     Unchanged(SnapshotInfo),
 }
 
+/// A person as stored: the record's JSON and its content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Person id.
+    pub id: String,
+    /// Content hash of `json`.
+    pub hash: String,
+    /// The persons-file record (one line, no newline).
+    pub json: String,
+}
+
+/// The records of persons, in the order given (computed in parallel).
+pub fn records_of(persons: &[Person]) -> Vec<Record> {
+    use rayon::prelude::*;
+    persons
+        .par_iter()
+        .map(|p| {
+            let json = person_to_json(p).to_string();
+            Record {
+                id: p.id.to_string(),
+                hash: content_hash(json.as_bytes()),
+                json,
+            }
+        })
+        .collect()
+}
+
 /// 128-bit FNV-1a: stable across Rust versions and platforms (unlike `DefaultHasher`).
 fn content_hash(bytes: &[u8]) -> String {
     const PRIME: u128 = 0x0000000001000000000000000000013B;
@@ -209,20 +236,61 @@ impl Store {
         })
     }
 
-    /// Stores `persons` as one snapshot, in one transaction: it is there whole or not
+    /// The record hash of every person of a snapshot.
+    pub fn member_hashes(
+        &self,
+        snapshot: i64,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT person, hash FROM members WHERE snapshot = ?1")
+            .map_err(|e| self.fail(e))?;
+        let rows = stmt
+            .query_map([snapshot], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+
+    /// Some persons of a snapshot (ids not in it are left out), ordered by id.
+    pub fn persons_by_id(&self, snapshot: i64, ids: &[&str]) -> Result<Vec<Person>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.json FROM members m JOIN records r ON r.hash = m.hash
+                 WHERE m.snapshot = ?1 AND m.person = ?2",
+            )
+            .map_err(|e| self.fail(e))?;
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        let mut text = String::new();
+        for id in sorted {
+            let json: Option<String> = stmt
+                .query_row(params![snapshot, id], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.fail(e))?;
+            if let Some(json) = json {
+                text.push_str(&json);
+                text.push('\n');
+            }
+        }
+        parse_persons(&format!("snapshot {snapshot}"), &text).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            snapshot,
+            message: e.to_string(),
+        })
+    }
+
+    /// Stores records as one snapshot, in one transaction: it is there whole or not
     /// at all.
     pub fn save(
         &mut self,
-        persons: &[Person],
+        records: &[Record],
         carried: usize,
         approved: bool,
     ) -> Result<Saved, StoreError> {
-        let mut rows: Vec<(&str, String, String)> = persons
+        let mut rows: Vec<(&str, &str, &str)> = records
             .iter()
-            .map(|p| {
-                let json = person_to_json(p).to_string();
-                (p.id.as_ref(), content_hash(json.as_bytes()), json)
-            })
+            .map(|r| (r.id.as_str(), r.hash.as_str(), r.json.as_str()))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         let mut all = Vec::with_capacity(rows.len() * 50);
