@@ -148,6 +148,31 @@ fn data_examples_are_valid() {
                     serde_json::from_str(&b.text).expect("plan example is JSON");
                 assert!(schema.is_valid(&doc), "{place}");
             }
+            "toml,stroom.toml" => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let file = dir.path().join("stroom.toml");
+                std::fs::write(&file, &b.text).expect("write");
+                let loaded = stroom::config::Config::load_with_env(Some(&file), &|_| None);
+                assert!(loaded.is_ok(), "{place}: {loaded:?}");
+                // Every key of the example is explained in the chapter's table.
+                let chapter = std::fs::read_to_string(
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("book/src")
+                        .join(&b.file),
+                )
+                .expect("chapter");
+                let doc: toml::Table = toml::from_str(&b.text).expect("toml");
+                for (section, keys) in &doc {
+                    for key in keys.as_table().expect("section").keys() {
+                        let plain = format!("`{section}.{key}`");
+                        let shared = format!("`{key}`");
+                        assert!(
+                            chapter.contains(&plain) || chapter.contains(&shared),
+                            "{place}: {section}.{key} is not in the key table"
+                        );
+                    }
+                }
+            }
             "toml,stroomtest" => {
                 let t: Result<stroom::ruletest::TestFile, _> = toml::from_str(&b.text);
                 assert!(t.is_ok(), "{place}: {t:?}");
