@@ -96,20 +96,29 @@ pub fn run(args: &PlanArgs) -> u8 {
         state: &state,
         today: today_or_now(args.today),
     });
-    let code = match args.format {
-        PlanFormat::Json => print_json(&plan),
+    print_plan(&plan, args.format)
+}
+
+/// Prints a plan (table or JSON) and returns the exit status: 3 when it is blocked.
+pub fn print_plan(plan: &stroom::plan::Plan, format: PlanFormat) -> u8 {
+    let code = match format {
+        PlanFormat::Json => print_json(plan),
         PlanFormat::Table => {
-            print!("{}", render_table(&plan));
+            print!("{}", render_table(plan));
             OK
         }
     };
     if code != OK {
         return code;
     }
+    blocked_status(plan)
+}
+
+/// 3 (with the reason on stderr) when the plan is blocked, else 0.
+pub fn blocked_status(plan: &stroom::plan::Plan) -> u8 {
     if let Some(b) = &plan.blocked {
         eprintln!("blocked: {}", b.message());
         return BLOCKED;
     }
-    let _ = FAILED;
     OK
 }

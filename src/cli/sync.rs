@@ -2,12 +2,12 @@
 
 use super::nmbrs::{import_and_store, load_config};
 use super::plan::{load_state, parse_date, today_or_now};
-use super::{load_program, print_json, Format, PlanFormat, BLOCKED, FAILED, OK, UNUSABLE};
+use super::{load_program, print_json, Format, PlanFormat, FAILED, OK, UNUSABLE};
 use chrono::NaiveDate;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
-use stroom::plan::{build_plan, render_table, PlanInput};
+use stroom::plan::{build_plan, PlanInput};
 use stroom::source::mutations::{diff, Mutation, MutationKind};
 use stroom::source::snapshots::Store;
 
@@ -155,22 +155,10 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
         }
     );
     if print_plan {
-        let code = match args.format {
-            PlanFormat::Json => print_json(&plan),
-            PlanFormat::Table => {
-                print!("{}", render_table(&plan));
-                OK
-            }
-        };
-        if code != OK {
-            return code;
-        }
+        super::plan::print_plan(&plan, args.format)
+    } else {
+        super::plan::blocked_status(&plan)
     }
-    if let Some(b) = &plan.blocked {
-        eprintln!("blocked: {}", b.message());
-        return BLOCKED;
-    }
-    OK
 }
 
 #[derive(Args)]

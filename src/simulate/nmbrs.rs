@@ -459,15 +459,21 @@ impl Sim {
 
     /// The HTTP routes.
     pub fn router(self: Arc<Self>) -> Router {
-        Router::new()
-            .route("/connect/authorize", get(authorize))
-            .route("/connect/token", post(token_endpoint))
+        let api = Router::new()
             .route("/api/debtors", get(debtors))
             .route("/api/debtors/:id/companies", get(debtor_companies))
             .route("/api/debtors/:id/managers", get(debtor_managers))
             .route("/api/companies/:id/period", get(company_period))
             .route("/api/companies/:id/employees", get(employees_list))
             .route("/api/companies/:id/employees/:what", get(employees_history))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                gate_layer,
+            ));
+        Router::new()
+            .route("/connect/authorize", get(authorize))
+            .route("/connect/token", post(token_endpoint))
+            .merge(api)
             .route("/_sim/faults", post(set_faults))
             .route("/_sim/stats", get(stats))
             .route("/_sim/employees/:id/department", post(sim_move))
@@ -661,6 +667,29 @@ async fn token_endpoint(
     Json(answer).into_response()
 }
 
+/// Runs [`gate`] before every `/api/` handler.
+async fn gate_layer(
+    State(sim): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    let page = request
+        .uri()
+        .query()
+        .and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "pageNumber")
+                .and_then(|(_, v)| v.parse().ok())
+        })
+        .unwrap_or(1);
+    match gate(&sim, request.headers(), &path, page).await {
+        Ok(()) => next.run(request).await,
+        Err(answer) => answer,
+    }
+}
+
 /// Checks the subscription key and token, counts the call and applies faults.
 /// `Err` is the answer to send instead of the real one.
 async fn gate(sim: &Sim, headers: &HeaderMap, path: &str, page: u32) -> Result<(), Response> {
@@ -843,9 +872,6 @@ fn paged_with(
 }
 
 async fn debtors(State(sim): Shared, headers: HeaderMap, Query(q): Query<Paging>) -> Response {
-    if let Err(r) = gate(&sim, &headers, "/api/debtors", q.page_number.unwrap_or(1)).await {
-        return r;
-    }
     let id = lock(&sim.data).debtor_id.clone();
     paged(
         &headers,
@@ -862,9 +888,6 @@ async fn debtor_companies(
     Query(q): Query<Paging>,
 ) -> Response {
     let path = format!("/api/debtors/{id}/companies");
-    if let Err(r) = gate(&sim, &headers, &path, q.page_number.unwrap_or(1)).await {
-        return r;
-    }
     let data = lock(&sim.data);
     if data.debtor_id != id {
         return error(
@@ -892,9 +915,6 @@ async fn debtor_managers(
     Query(q): Query<Paging>,
 ) -> Response {
     let path = format!("/api/debtors/{id}/managers");
-    if let Err(r) = gate(&sim, &headers, &path, q.page_number.unwrap_or(1)).await {
-        return r;
-    }
     let data = lock(&sim.data);
     let items = data
         .managers
@@ -926,15 +946,7 @@ fn invalid_company() -> Response {
     )
 }
 
-async fn company_period(
-    State(sim): Shared,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let path = format!("/api/companies/{id}/period");
-    if let Err(r) = gate(&sim, &headers, &path, 1).await {
-        return r;
-    }
+async fn company_period(State(sim): Shared, Path(id): Path<String>) -> Response {
     let data = lock(&sim.data);
     if company_index(&data, &id).is_none() {
         return invalid_company();
@@ -974,9 +986,6 @@ async fn employees_list(
     Query(q): Query<Paging>,
 ) -> Response {
     let path = format!("/api/companies/{id}/employees");
-    if let Err(r) = gate(&sim, &headers, &path, q.page_number.unwrap_or(1)).await {
-        return r;
-    }
     let data = lock(&sim.data);
     let Some(company) = company_index(&data, &id) else {
         return invalid_company();
@@ -1098,9 +1107,6 @@ async fn employees_history(
     Query(q): Query<Paging>,
 ) -> Response {
     let path = format!("/api/companies/{id}/employees/{what}");
-    if let Err(r) = gate(&sim, &headers, &path, q.page_number.unwrap_or(1)).await {
-        return r;
-    }
     let data = lock(&sim.data);
     let Some(company) = company_index(&data, &id) else {
         return invalid_company();

@@ -78,6 +78,14 @@ pub enum Saved {
     Unchanged(SnapshotInfo),
 }
 
+/// Wraps SQLite errors with the file they concern.
+fn sqlite_error(path: &str) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.to_string(),
+        source,
+    }
+}
+
 /// A person as stored: the record's JSON and its content hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -120,10 +128,7 @@ impl Store {
     /// Opens (or creates) the store.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let name = path.display().to_string();
-        let fail = |source| StoreError::Sqlite {
-            path: name.clone(),
-            source,
-        };
+        let fail = sqlite_error(&name);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -157,10 +162,7 @@ impl Store {
     }
 
     fn fail(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        sqlite_error(&self.path)(source)
     }
 
     fn info(row: &rusqlite::Row) -> rusqlite::Result<SnapshotInfo> {
@@ -301,15 +303,8 @@ impl Store {
         }
         let content = content_hash(&all);
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let path = self.path.clone();
-        let fail = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let fail = sqlite_error(&self.path);
+        let tx = self.conn.transaction().map_err(fail)?;
         let latest: Option<(i64, String)> = tx
             .query_row(
                 "SELECT id, content FROM snapshots ORDER BY id DESC LIMIT 1",
@@ -367,15 +362,8 @@ impl Store {
     /// uses any more. Returns the number of snapshots removed.
     pub fn prune(&mut self, keep: usize) -> Result<usize, StoreError> {
         let keep = keep.max(1) as i64;
-        let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
-        let path = self.path.clone();
-        let fail = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let fail = sqlite_error(&self.path);
+        let tx = self.conn.transaction().map_err(fail)?;
         let removed = tx
             .execute(
                 "DELETE FROM snapshots WHERE id NOT IN (SELECT id FROM snapshots ORDER BY id DESC LIMIT ?1)",
