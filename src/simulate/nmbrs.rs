@@ -890,13 +890,7 @@ async fn debtor_companies(
     let path = format!("/api/debtors/{id}/companies");
     let data = lock(&sim.data);
     if data.debtor_id != id {
-        return error(
-            StatusCode::NOT_FOUND,
-            "invalidRequestError",
-            40401,
-            "Not Found",
-            "Debtor not found.",
-        );
+        return unknown_debtor();
     }
     let items = data
         .companies
@@ -916,6 +910,9 @@ async fn debtor_managers(
 ) -> Response {
     let path = format!("/api/debtors/{id}/managers");
     let data = lock(&sim.data);
+    if data.debtor_id != id {
+        return unknown_debtor();
+    }
     let items = data
         .managers
         .iter()
@@ -930,6 +927,16 @@ async fn debtor_managers(
         .collect();
     drop(data);
     paged(&headers, &path, &q, items)
+}
+
+fn unknown_debtor() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "invalidRequestError",
+        40401,
+        "Not Found",
+        "Debtor not found.",
+    )
 }
 
 fn company_index(data: &Data, id: &str) -> Option<usize> {
