@@ -341,3 +341,31 @@ fn unknown_companies_and_a_missing_sign_in_are_named() {
     assert!(err.contains("stroom nmbrs login"), "{err}");
     let _ = Path::new("");
 }
+
+#[test]
+fn answers_slower_than_the_timeout_are_retried_then_fail_the_import() {
+    let f = Fixture::new(5);
+    f.sim.set_faults(Faults {
+        slow_ms: 400,
+        ..Faults::default()
+    });
+    let settings = ClientSettings {
+        base_url: f.base.clone(),
+        subscription_key: Secret::new(Credentials::default().subscription_key),
+        concurrency: 2,
+        page_size: 100,
+        timeout: Duration::from_millis(100),
+        max_attempts: 2,
+        backoff_base: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(2),
+    };
+    let client = Client::new(settings, Session::new(f.oauth(), f.store())).unwrap();
+    let err = runtime()
+        .block_on(import(&client, &Selection::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gave up") && err.contains("timed out"),
+        "{err}"
+    );
+}

@@ -393,3 +393,26 @@ fn configuration_layers_file_then_environment_and_keeps_secrets_out() {
         "{err}"
     );
 }
+
+#[test]
+fn dutch_names_follow_the_ascription() {
+    let mut c = company(&[
+        ("e1", 1, "Jan", "Berg", None),
+        ("e2", 2, "Els", "Heuvel", None),
+    ]);
+    c.personal_info = vec![
+        de(json!({"employeeId": "e1", "info": [{
+            "basicInfo": {"employeeNumber": 1, "firstName": "Jan", "prefix": "van der", "lastName": "Berg"},
+            "partnerInfo": {"partnerPrefix": "de", "partnerName": "Vries", "ascription": {"code": 3, "ascription": "BP"}},
+            "period": {"year": 2020, "period": 1}, "createdAt": "2020-01-01T00:00:00Z"}]})),
+        de(json!({"employeeId": "e2", "info": [{
+            "basicInfo": {"employeeNumber": 2, "firstName": "Els", "prefix": "van den", "lastName": "Heuvel"},
+            "partnerInfo": {"partnerPrefix": "'t", "partnerName": "Hart", "ascription": {"code": 2, "ascription": "PB"}},
+            "period": {"year": 2020, "period": 1}, "createdAt": "2020-01-01T00:00:00Z"}]})),
+    ];
+    let n = normalize(&[c], &[]);
+    assert_eq!(n.persons[0].display_name, "Jan van der Berg-de Vries");
+    assert_eq!(n.persons[0].name_last_first, "Van der Berg-de Vries, Jan");
+    assert_eq!(n.persons[1].display_name, "Els 't Hart-van den Heuvel");
+    assert_eq!(n.persons[1].name_last_first, "'t Hart-van den Heuvel, Els");
+}
