@@ -62,7 +62,9 @@ impl Fixture {
             concurrency: 4,
             page_size: 100,
             timeout: Duration::from_secs(5),
-            max_attempts: 6,
+            // The fault tests hit about a third of all calls; with 12 attempts a call
+            // gives up by bad luck with odds of 0.31^12, about 1 in 10^6.
+            max_attempts: 12,
             backoff_base: Duration::from_millis(5),
             backoff_max: Duration::from_millis(50),
         };

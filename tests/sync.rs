@@ -24,7 +24,7 @@ impl Setup {
         std::fs::write(
             dir.path().join("stroom.toml"),
             "[nmbrs]\nclient_id = \"stroom-test\"\ntoken_store = \"data/tokens.json\"\n\
-             backoff_base_ms = 5\nbackoff_max_ms = 50\n\n\
+             backoff_base_ms = 5\nbackoff_max_ms = 50\nmax_attempts = 12\n\n\
              [store]\ndatabase = \"data/stroom.db\"\nmax_gone_percent = 10\n\n\
              [sync]\npersons_out = \"data/persons.jsonl\"\nplan_out = \"data/plan.json\"\n",
         )
