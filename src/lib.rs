@@ -62,6 +62,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod apply;
 pub mod config;
 pub mod generate;
 pub mod model;
@@ -70,6 +71,7 @@ pub mod rules;
 pub mod ruletest;
 pub mod simulate;
 pub mod source;
+pub mod targets;
 
 use rules::check::Checked;
 use rules::load::{LoadError, Parsed};

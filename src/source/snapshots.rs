@@ -114,7 +114,7 @@ pub fn records_of(persons: &[Person]) -> Vec<Record> {
 }
 
 /// 128-bit FNV-1a: stable across Rust versions and platforms (unlike `DefaultHasher`).
-fn content_hash(bytes: &[u8]) -> String {
+pub fn content_hash(bytes: &[u8]) -> String {
     const PRIME: u128 = 0x0000000001000000000000000000013B;
     let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
     for b in bytes {

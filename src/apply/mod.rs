@@ -1,0 +1,508 @@
+//! The apply engine: carries out a plan document through the targets, in plan order
+//! per person, several persons at once, with a journal that makes any interruption
+//! resumable and an audit log of every operation.
+//!
+//! - **Resumable**: each step is journalled as started before the target is called and
+//!   as done after. A resumed run skips done steps and repeats started ones; target
+//!   operations are idempotent (a create first correlates), so nothing is duplicated.
+//! - **Isolated failures**: a step the target refuses fails that person only; the
+//!   person's later steps are skipped and reported; other persons go on. A fatal
+//!   target error (bad credentials) stops the run; everything not done stays pending.
+//! - **Safe by default**: a blocked plan (threshold, constraint) is not applied
+//!   without approval, and every target the plan names must be configured before the
+//!   first write.
+
+pub mod audit;
+pub mod journal;
+
+use crate::model::{AccountState, GrantState, State};
+use crate::plan::read::{PlanDocument, PlannedAction};
+use crate::targets::{AccountRef, Entitlement, ErrorKind, Target, TargetError};
+use audit::{Audit, AuditEntry};
+use journal::{Journal, JournalError, StepStatus};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How to apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Persons worked on at once.
+    pub concurrency: usize,
+    /// Describe each operation instead of carrying it out.
+    pub dry_run: bool,
+    /// Apply a plan that is blocked by a threshold or constraint.
+    pub approve: bool,
+    /// Attempts for a transient failure.
+    pub max_attempts: u32,
+    /// First delay between attempts (doubled each time).
+    pub backoff: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            dry_run: false,
+            approve: false,
+            max_attempts: 5,
+            backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Why a plan was not (fully) applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The plan is blocked and not approved.
+    #[error("the plan is blocked ({0}); nothing was applied\n  help: review it, then apply with --approve")]
+    Blocked(String),
+    /// A target the plan needs is not configured.
+    #[error("the plan has actions for target `{0}`, which is not configured; nothing was applied")]
+    UnknownTarget(String),
+    /// The journal failed: the run stops rather than lose track.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ApplyReport {
+    /// Steps carried out in this run.
+    pub done: usize,
+    /// Steps already done by an earlier run of the same plan.
+    pub resumed: usize,
+    /// Steps the target refused.
+    pub failed: usize,
+    /// Steps not tried because the person had failed.
+    pub skipped: usize,
+    /// Steps left pending because the run stopped.
+    pub pending: usize,
+    /// Per failed person: (person, seq, error).
+    pub failures: Vec<(String, u32, String)>,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+    /// Dry run: what each adapter would be asked, in order.
+    pub would: Vec<String>,
+}
+
+/// A stable id of a plan document (its content hash).
+pub fn plan_id(text: &str) -> String {
+    crate::source::snapshots::content_hash(text.as_bytes())
+}
+
+fn describe(a: &PlannedAction) -> String {
+    match (a.kind.as_deref(), a.name.as_deref(), a.field.as_deref()) {
+        (Some(kind), Some(name), _) => match &a.on {
+            Some(on) => format!("{} {kind} {name:?} on {on:?}", a.op),
+            None => format!("{} {kind} {name:?}", a.op),
+        },
+        (_, _, Some(field)) => format!("{} {field} = {:?}", a.op, a.value.as_deref().unwrap_or("")),
+        _ => a.op.clone(),
+    }
+}
+
+/// The new values of an update (`changes`: attribute → [old, new]).
+fn new_values(changes: &Map<String, Value>) -> Map<String, Value> {
+    changes
+        .iter()
+        .map(|(k, pair)| {
+            let new = pair
+                .as_array()
+                .and_then(|p| p.get(1))
+                .cloned()
+                .unwrap_or(Value::Null);
+            (k.clone(), new)
+        })
+        .collect()
+}
+
+/// Carries out one action; returns the account involved.
+fn execute(
+    target: &dyn Target,
+    a: &PlannedAction,
+    account: &mut Option<Option<AccountRef>>,
+) -> Result<Option<AccountRef>, TargetError> {
+    if account.is_none() {
+        *account = Some(target.correlate(&a.person)?);
+    }
+    let current = account.clone().flatten();
+    let need = |what: &str| {
+        current.clone().ok_or_else(|| {
+            TargetError::refused(format!(
+                "{what}: the person has no account in `{}`",
+                target.name()
+            ))
+        })
+    };
+    let entitlement = Entitlement {
+        kind: a.kind.as_deref().unwrap_or(""),
+        name: a.name.as_deref().unwrap_or(""),
+        on: a.on.as_deref(),
+    };
+    match a.op.as_str() {
+        "create_account" => {
+            if current.is_some() {
+                // Created by an interrupted run, or there before Stroom: adopted.
+                return Ok(current);
+            }
+            let made = target.create(&a.person, a.attributes.as_ref().unwrap_or(&Map::new()))?;
+            *account = Some(Some(made.clone()));
+            Ok(Some(made))
+        }
+        "update_account" => {
+            let acc = need("update")?;
+            target.update(&acc, &new_values(a.changes.as_ref().unwrap_or(&Map::new())))?;
+            Ok(Some(acc))
+        }
+        "writeback" => {
+            let acc = need("write-back")?;
+            let mut values = Map::new();
+            values.insert(
+                a.field.clone().unwrap_or_default(),
+                Value::from(a.value.clone().unwrap_or_default()),
+            );
+            target.update(&acc, &values)?;
+            Ok(Some(acc))
+        }
+        "enable_account" => {
+            let acc = need("enable")?;
+            target.enable(&acc)?;
+            Ok(Some(acc))
+        }
+        "disable_account" => {
+            let acc = need("disable")?;
+            target.disable(&acc)?;
+            Ok(Some(acc))
+        }
+        "delete_account" => match current {
+            None => Ok(None),
+            Some(acc) => {
+                target.delete(&acc)?;
+                *account = Some(None);
+                Ok(Some(acc))
+            }
+        },
+        "grant" => {
+            let acc = need("grant")?;
+            target.grant(&acc, &entitlement)?;
+            Ok(Some(acc))
+        }
+        "revoke" => match current {
+            None => Ok(None),
+            Some(acc) => {
+                target.revoke(&acc, &entitlement)?;
+                Ok(Some(acc))
+            }
+        },
+        other => Err(TargetError::refused(format!("unknown operation {other:?}"))),
+    }
+}
+
+/// Shared per-run context of the workers.
+struct Run<'a> {
+    plan: &'a str,
+    targets: &'a HashMap<String, Arc<dyn Target>>,
+    journal: &'a Journal,
+    audit: &'a Audit,
+    options: &'a ApplyOptions,
+    stop: AtomicBool,
+    report: Mutex<ApplyReport>,
+    journal_error: Mutex<Option<JournalError>>,
+}
+
+impl Run<'_> {
+    fn audit(&self, a: &PlannedAction, result: &str, account: Option<&str>, error: Option<&str>) {
+        let entry = AuditEntry {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            plan: self.plan,
+            seq: a.seq,
+            person: &a.person,
+            target: &a.target,
+            action: describe(a),
+            result,
+            account,
+            error,
+        };
+        if let Err(e) = self.audit.write(&entry) {
+            self.halt(format!("cannot write the audit log: {e}"));
+        }
+    }
+
+    fn halt(&self, why: String) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut r = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        r.stopped.get_or_insert(why);
+    }
+
+    fn mark(
+        &self,
+        seq: u32,
+        status: StepStatus,
+        account: Option<&str>,
+        error: Option<&str>,
+    ) -> bool {
+        match self.journal.mark(self.plan, seq, status, account, error) {
+            Ok(()) => true,
+            Err(e) => {
+                self.halt(format!("{e}"));
+                self.journal_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+                false
+            }
+        }
+    }
+
+    /// One person's steps, in order.
+    fn person(&self, steps: &[&PlannedAction], done: &HashMap<u32, journal::StepRecord>) {
+        let mut accounts: HashMap<&str, Option<Option<AccountRef>>> = HashMap::new();
+        let mut failed: Option<String> = None;
+        for a in steps {
+            let recorded = done.get(&a.seq).map(|r| r.status);
+            if recorded == Some(StepStatus::Done) {
+                self.report
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .resumed += 1;
+                continue;
+            }
+            if let Some(why) = &failed {
+                let error = format!("not tried: step {why}");
+                if self.mark(a.seq, StepStatus::Skipped, None, Some(&error)) {
+                    self.audit(a, "skipped", None, Some(&error));
+                    self.report
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .skipped += 1;
+                }
+                continue;
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                self.report
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pending += 1;
+                continue;
+            }
+            let Some(target) = self.targets.get(&a.target) else {
+                continue;
+            };
+            if self.options.dry_run {
+                let line = format!("{} {} {}: {}", a.seq, a.target, a.person, describe(a));
+                self.audit(a, "dry_run", None, None);
+                self.report
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .would
+                    .push(line);
+                continue;
+            }
+            if !self.mark(a.seq, StepStatus::Started, None, None) {
+                return;
+            }
+            let account = accounts.entry(a.target.as_str()).or_default();
+            let mut attempt = 0;
+            let outcome = loop {
+                attempt += 1;
+                match execute(target.as_ref(), a, account) {
+                    Err(e)
+                        if e.kind == ErrorKind::Transient
+                            && attempt < self.options.max_attempts =>
+                    {
+                        // A failed correlate or call may have left the cache stale.
+                        *account = None;
+                        let wait = self
+                            .options
+                            .backoff
+                            .saturating_mul(1 << (attempt - 1).min(10));
+                        std::thread::sleep(wait);
+                    }
+                    other => break other,
+                }
+            };
+            match outcome {
+                Ok(acc) => {
+                    let id = acc.as_ref().map(|a| a.id.as_str());
+                    if !self.mark(a.seq, StepStatus::Done, id, None) {
+                        return;
+                    }
+                    self.audit(a, "ok", id, None);
+                    self.report.lock().unwrap_or_else(|e| e.into_inner()).done += 1;
+                }
+                Err(e) => {
+                    if !self.mark(a.seq, StepStatus::Failed, None, Some(&e.message)) {
+                        return;
+                    }
+                    self.audit(a, "failed", None, Some(&e.message));
+                    {
+                        let mut r = self.report.lock().unwrap_or_else(|p| p.into_inner());
+                        r.failed += 1;
+                        r.failures
+                            .push((a.person.clone(), a.seq, e.message.clone()));
+                    }
+                    if e.kind == ErrorKind::Fatal {
+                        self.halt(format!("target `{}`: {}", a.target, e.message));
+                    }
+                    failed = Some(format!("{} failed: {}", a.seq, e.message));
+                }
+            }
+        }
+    }
+}
+
+/// Applies a plan document. `plan` is its id ([`plan_id`]): the same id resumes.
+pub fn apply(
+    doc: &PlanDocument,
+    plan: &str,
+    targets: &HashMap<String, Arc<dyn Target>>,
+    journal: &Journal,
+    audit: &Audit,
+    options: &ApplyOptions,
+) -> Result<ApplyReport, ApplyError> {
+    if let Some(blocked) = doc.blocked.as_ref().filter(|b| !b.is_null()) {
+        if !options.approve {
+            let why = blocked
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("blocked")
+                .to_string();
+            return Err(ApplyError::Blocked(why));
+        }
+    }
+    if let Some(missing) = doc
+        .actions
+        .iter()
+        .find(|a| !targets.contains_key(&a.target))
+    {
+        return Err(ApplyError::UnknownTarget(missing.target.clone()));
+    }
+    // Persons in plan order, each with their steps in plan order.
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_person: HashMap<&str, Vec<&PlannedAction>> = HashMap::new();
+    for a in &doc.actions {
+        let steps = by_person.entry(a.person.as_str()).or_default();
+        if steps.is_empty() {
+            order.push(&a.person);
+        }
+        steps.push(a);
+    }
+    let done = if options.dry_run {
+        HashMap::new()
+    } else {
+        journal.begin(plan)?;
+        journal.steps(plan)?
+    };
+    let run = Run {
+        plan,
+        targets,
+        journal,
+        audit,
+        options,
+        stop: AtomicBool::new(false),
+        report: Mutex::new(ApplyReport::default()),
+        journal_error: Mutex::new(None),
+    };
+    let next = AtomicUsize::new(0);
+    let workers = if options.dry_run {
+        1
+    } else {
+        options.concurrency.max(1)
+    };
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                let Some(person) = order.get(k) else { break };
+                let steps = by_person.get(person).map(Vec::as_slice).unwrap_or(&[]);
+                run.person(steps, &done);
+            });
+        }
+    });
+    if let Some(e) = run
+        .journal_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        return Err(ApplyError::Journal(e));
+    }
+    let mut report = run.report.into_inner().unwrap_or_else(|p| p.into_inner());
+    report.failures.sort_by_key(|f| f.1);
+    if !options.dry_run && report.stopped.is_none() {
+        journal.finish(plan)?;
+    }
+    Ok(report)
+}
+
+/// The state after a run: `state` with every step the journal has as done.
+pub fn state_after_apply(
+    state: &State,
+    doc: &PlanDocument,
+    steps: &HashMap<u32, journal::StepRecord>,
+) -> State {
+    let mut next = state.clone();
+    let today = chrono::NaiveDate::parse_from_str(&doc.today, "%Y-%m-%d").ok();
+    for a in &doc.actions {
+        let Some(record) = steps.get(&a.seq).filter(|r| r.status == StepStatus::Done) else {
+            continue;
+        };
+        let same = |s: &AccountState| s.person == a.person && s.target == a.target;
+        match a.op.as_str() {
+            "create_account" => {
+                if let Some(acc) = next.accounts.iter_mut().find(|s| same(s)) {
+                    acc.id = record.account.clone().or(acc.id.take());
+                } else {
+                    next.accounts.push(AccountState {
+                        person: a.person.clone(),
+                        target: a.target.clone(),
+                        id: record.account.clone(),
+                        enabled: false,
+                        disabled_on: None,
+                        attributes: a
+                            .attributes
+                            .clone()
+                            .map(|m| m.into_iter().collect())
+                            .unwrap_or_default(),
+                    });
+                }
+            }
+            "update_account" => {
+                if let Some(acc) = next.accounts.iter_mut().find(|s| same(s)) {
+                    for (k, v) in new_values(a.changes.as_ref().unwrap_or(&Map::new())) {
+                        acc.attributes.insert(k, v);
+                    }
+                }
+            }
+            "enable_account" | "disable_account" => {
+                if let Some(acc) = next.accounts.iter_mut().find(|s| same(s)) {
+                    acc.enabled = a.op == "enable_account";
+                    acc.disabled_on = if acc.enabled { None } else { today };
+                }
+            }
+            "delete_account" => {
+                next.accounts.retain(|s| !same(s));
+                next.grants
+                    .retain(|g| !(g.person == a.person && g.target == a.target));
+            }
+            "grant" | "revoke" => {
+                let g = GrantState {
+                    person: a.person.clone(),
+                    target: a.target.clone(),
+                    kind: a.kind.clone().unwrap_or_default(),
+                    name: a.name.clone().unwrap_or_default(),
+                    on: a.on.clone(),
+                };
+                next.grants.retain(|x| *x != g);
+                if a.op == "grant" {
+                    next.grants.push(g);
+                }
+            }
+            _ => {}
+        }
+    }
+    next
+}

@@ -1,0 +1,109 @@
+//! Reading a plan document back (`stroom plan --format json` → `stroom apply`).
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// One action of a plan document.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PlannedAction {
+    /// 1-based position.
+    pub seq: u32,
+    /// `create_account`, `grant`, ...
+    pub op: String,
+    /// Person id.
+    pub person: String,
+    /// Target name.
+    pub target: String,
+    /// Entitlement kind.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Entitlement name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Permission object.
+    #[serde(default)]
+    pub on: Option<String>,
+    /// New account attributes.
+    #[serde(default)]
+    pub attributes: Option<Map<String, Value>>,
+    /// Attribute → [old, new].
+    #[serde(default)]
+    pub changes: Option<Map<String, Value>>,
+    /// Write-back field.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Write-back value.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A plan document.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PlanDocument {
+    /// The evaluation date.
+    pub today: String,
+    /// Why it may not be carried out; `null` when it may.
+    #[serde(default)]
+    pub blocked: Option<Value>,
+    /// The actions in order.
+    pub actions: Vec<PlannedAction>,
+}
+
+/// A plan document that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct PlanReadError {
+    /// The file.
+    pub file: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+const OPS: &[&str] = &[
+    "create_account",
+    "update_account",
+    "enable_account",
+    "disable_account",
+    "delete_account",
+    "grant",
+    "revoke",
+    "writeback",
+];
+
+/// Parses and validates a plan document: known operations, ascending `seq`, the
+/// fields each operation needs.
+pub fn parse_plan(file: &str, text: &str) -> Result<PlanDocument, PlanReadError> {
+    let fail = |message: String| PlanReadError {
+        file: file.to_string(),
+        message,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let doc: PlanDocument = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        fail(format!(
+            "not a plan document at `{}`: {}",
+            e.path(),
+            e.inner()
+        ))
+    })?;
+    let mut last = 0;
+    for a in &doc.actions {
+        let at = format!("action seq {}", a.seq);
+        if !OPS.contains(&a.op.as_str()) {
+            return Err(fail(format!("{at}: unknown op {:?}", a.op)));
+        }
+        if a.seq <= last {
+            return Err(fail(format!("{at}: seq must increase (after {last})")));
+        }
+        last = a.seq;
+        let missing = match a.op.as_str() {
+            "grant" | "revoke" if a.kind.is_none() || a.name.is_none() => Some("kind and name"),
+            "writeback" if a.field.is_none() || a.value.is_none() => Some("field and value"),
+            "update_account" if a.changes.is_none() => Some("changes"),
+            _ => None,
+        };
+        if let Some(m) = missing {
+            return Err(fail(format!("{at} ({}): needs {m}", a.op)));
+        }
+    }
+    Ok(doc)
+}

@@ -1,0 +1,123 @@
+//! The interface every target system implements (Active Directory, Entra ID, Exchange
+//! Online, Nmbrs write-back, or a library user's own), and the errors it reports.
+//!
+//! Every operation must be idempotent: creating an account that exists (found by
+//! [`Target::correlate`]), adding a member who is already in, removing or deleting
+//! what is not there: all count as success. The apply engine relies on this to resume a
+//! half-done plan without duplicates.
+
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// A reference to an account in a target: its id there (DN, object id, employee id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRef {
+    /// The target's id of the account.
+    pub id: String,
+    /// Enabled now, when the target says.
+    pub enabled: Option<bool>,
+}
+
+/// What to grant or revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entitlement<'a> {
+    /// `group`, `license`, `mailbox`, `permission`.
+    pub kind: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// For permissions: the object it is on.
+    pub on: Option<&'a str>,
+}
+
+/// How an operation failed, which decides what the engine does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Throttled, timed out, server error, not visible yet: try again later.
+    Transient,
+    /// The target refuses this person's operation (bad value, conflict, no right):
+    /// the person's later steps are skipped, other persons go on.
+    Refused,
+    /// The target cannot be used at all (wrong credentials, unreachable after
+    /// retries): the run stops.
+    Fatal,
+}
+
+/// A failed target operation. Messages must never hold a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// For people, with the fix where known.
+    pub message: String,
+}
+
+impl TargetError {
+    /// A transient failure.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Transient,
+            message: message.into(),
+        }
+    }
+
+    /// A refused operation.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Refused,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that stops the run.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Fatal,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+/// The result of a target operation.
+pub type TargetResult<T> = Result<T, TargetError>;
+
+/// A target system. Implementations are called from several threads at once, for
+/// different persons; operations for one person come one at a time, in plan order.
+pub trait Target: Send + Sync {
+    /// The target's name as rules use it (`ad`, `entra`, `exchange`, `nmbrs`, ...).
+    fn name(&self) -> &str;
+
+    /// Finds the person's account (by the correlation attribute, e.g. `employeeID`).
+    fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>>;
+
+    /// The entitlements the person's account holds now (for reconciliation).
+    fn read_grants(&self, account: &AccountRef) -> TargetResult<Vec<(String, String)>>;
+
+    /// Creates the account, disabled, with these attributes.
+    fn create(&self, person: &str, attributes: &Map<String, Value>) -> TargetResult<AccountRef>;
+
+    /// Sets attributes (new values only).
+    fn update(&self, account: &AccountRef, values: &Map<String, Value>) -> TargetResult<()>;
+
+    /// Enables the account.
+    fn enable(&self, account: &AccountRef) -> TargetResult<()>;
+
+    /// Disables the account.
+    fn disable(&self, account: &AccountRef) -> TargetResult<()>;
+
+    /// Deletes the account.
+    fn delete(&self, account: &AccountRef) -> TargetResult<()>;
+
+    /// Grants an entitlement ("already there" is success).
+    fn grant(&self, account: &AccountRef, entitlement: &Entitlement) -> TargetResult<()>;
+
+    /// Revokes an entitlement ("not there" is success).
+    fn revoke(&self, account: &AccountRef, entitlement: &Entitlement) -> TargetResult<()>;
+}
