@@ -155,6 +155,8 @@ fn execute(
         "update_account" => {
             let acc = need("update")?;
             target.update(&acc, &new_values(a.changes.as_ref().unwrap_or(&Map::new())))?;
+            // A rename or move changes the account's id: find it again when next needed.
+            *account = None;
             Ok(Some(acc))
         }
         "writeback" => {

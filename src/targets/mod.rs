@@ -6,6 +6,8 @@
 //! what is not there: all count as success. The apply engine relies on this to resume a
 //! half-done plan without duplicates.
 
+pub mod ad;
+
 use serde_json::{Map, Value};
 use std::fmt;
 

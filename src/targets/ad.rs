@@ -1,0 +1,605 @@
+//! Active Directory over LDAP (LDAPS or StartTLS), with the `ldap3` crate.
+//!
+//! - Accounts are found by a correlation attribute (default `employeeID`) holding the
+//!   person id, never by name.
+//! - Every value put in a search filter is escaped (RFC 4515) and every value put in
+//!   a DN is escaped (RFC 4514): a name like `O'Brien (Jr)*` or an id like `*` can
+//!   never widen a search or name another object.
+//! - New accounts are added disabled (`userAccountControl` 514), get a generated
+//!   password (sent once as `unicodePwd` over the encrypted connection, never logged
+//!   or stored), and are enabled by the plan's own `enable_account` step.
+//! - Group membership is the group's `member` attribute; adding a member who is in, or
+//!   removing one who is not, counts as success.
+
+use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
+use crate::source::nmbrs::auth::Secret;
+use ldap3::{
+    dn_escape, ldap_escape, LdapConn, LdapConnSettings, LdapError, Mod, Scope, SearchEntry,
+};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How to reach and use the directory.
+#[derive(Debug, Clone)]
+pub struct AdSettings {
+    /// Target name in the rules (usually `ad`).
+    pub name: String,
+    /// `ldaps://dc.example.nl:636`, or `ldap://...:389` with `starttls`.
+    pub url: String,
+    /// Upgrade a plain `ldap://` connection with StartTLS.
+    pub starttls: bool,
+    /// Accept a certificate that does not verify (test directories only).
+    pub accept_invalid_certificates: bool,
+    /// The service account (DN or `user@domain`).
+    pub bind_dn: String,
+    /// Its password.
+    pub bind_password: Secret,
+    /// Where accounts are created and searched (e.g. `OU=Users,DC=acme,DC=nl`).
+    pub users_dn: String,
+    /// Where groups are searched.
+    pub groups_dn: String,
+    /// Disabled accounts are moved here, when set.
+    pub disabled_dn: Option<String>,
+    /// The attribute holding the person id.
+    pub correlation_attribute: String,
+    /// Time limit of one operation.
+    pub timeout: Duration,
+}
+
+/// An Active Directory target.
+pub struct ActiveDirectory {
+    settings: AdSettings,
+    pool: Mutex<Vec<LdapConn>>,
+}
+
+/// LDAP result codes that matter here.
+mod rc {
+    pub const NO_SUCH_ATTRIBUTE: u32 = 16;
+    pub const ATTRIBUTE_OR_VALUE_EXISTS: u32 = 20;
+    pub const NO_SUCH_OBJECT: u32 = 32;
+    pub const INVALID_CREDENTIALS: u32 = 49;
+    pub const BUSY: u32 = 51;
+    pub const UNAVAILABLE: u32 = 52;
+    pub const UNWILLING_TO_PERFORM: u32 = 53;
+    pub const ENTRY_ALREADY_EXISTS: u32 = 68;
+}
+
+fn result_code(e: &LdapError) -> Option<u32> {
+    match e {
+        LdapError::LdapResult { result } => Some(result.rc),
+        _ => None,
+    }
+}
+
+fn classify(e: LdapError, what: &str) -> TargetError {
+    match &e {
+        LdapError::LdapResult { result } => {
+            let text = format!("{what}: LDAP error {} ({})", result.rc, result.text.trim());
+            match result.rc {
+                rc::BUSY | rc::UNAVAILABLE => TargetError::transient(text),
+                rc::INVALID_CREDENTIALS => TargetError::fatal(format!(
+                    "{text}\n  help: check the service account and its password"
+                )),
+                _ => TargetError::refused(text),
+            }
+        }
+        // Connection trouble: worth another try on a fresh connection.
+        _ => TargetError::transient(format!("{what}: {e}")),
+    }
+}
+
+/// A password AD accepts (length 24; upper, lower, digit and symbol present).
+fn generate_password() -> String {
+    const SET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut out = String::from("Aa1!");
+    for _ in 0..20 {
+        let r = crate::source::nmbrs::client::random_u64() as usize;
+        out.push(SET[r % SET.len()] as char);
+    }
+    out
+}
+
+/// `unicodePwd`: the password in double quotes, UTF-16LE.
+fn unicode_pwd(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+fn values_of(v: &Value) -> Vec<String> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().flat_map(values_of).collect(),
+        other => vec![other.to_string()],
+    }
+}
+
+/// Attributes that steer the adapter instead of being written as they are.
+const CONTAINER: &str = "ou";
+const NAME: &str = "cn";
+const MANAGER: &str = "manager";
+
+impl ActiveDirectory {
+    /// An AD target; connects on first use. Refuses unencrypted settings: AD only
+    /// takes passwords over an encrypted connection.
+    pub fn new(settings: AdSettings) -> TargetResult<Self> {
+        if !settings.url.starts_with("ldaps://") && !settings.starttls {
+            return Err(TargetError::fatal(format!(
+                "{}: the connection must be encrypted: use ldaps:// or set starttls",
+                settings.url
+            )));
+        }
+        Ok(Self {
+            settings,
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn connect(&self) -> TargetResult<LdapConn> {
+        let s = &self.settings;
+        let conn_settings = LdapConnSettings::new()
+            .set_conn_timeout(s.timeout)
+            .set_starttls(s.starttls)
+            .set_no_tls_verify(s.accept_invalid_certificates);
+        let mut conn = LdapConn::with_settings(conn_settings, &s.url)
+            .map_err(|e| TargetError::transient(format!("cannot connect to {}: {e}", s.url)))?;
+        conn.with_timeout(s.timeout);
+        conn.simple_bind(&s.bind_dn, s.bind_password.expose())
+            .and_then(|r| r.success())
+            .map_err(|e| classify(e, &format!("bind as {}", s.bind_dn)))?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a pooled connection; a connection that failed below LDAP is dropped.
+    fn with<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut LdapConn) -> ldap3::result::Result<T>,
+    ) -> TargetResult<T> {
+        let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        match f(&mut conn) {
+            Ok(v) => {
+                self.pool
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(conn);
+                Ok(v)
+            }
+            Err(e) => {
+                if result_code(&e).is_some() {
+                    self.pool
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(conn);
+                }
+                Err(classify(e, what))
+            }
+        }
+    }
+
+    /// Like [`Self::with`], but these result codes count as success.
+    fn tolerant(
+        &self,
+        what: &str,
+        ok: &[u32],
+        f: impl FnOnce(&mut LdapConn) -> ldap3::result::Result<()>,
+    ) -> TargetResult<()> {
+        let ok = ok.to_vec();
+        self.with(what, |c| match f(c) {
+            Err(e) if result_code(&e).is_some_and(|code| ok.contains(&code)) => Ok(()),
+            other => other,
+        })
+    }
+
+    fn search_one(
+        &self,
+        base: &str,
+        filter: &str,
+        attrs: &[&str],
+        what: &str,
+    ) -> TargetResult<Option<SearchEntry>> {
+        let found = self.with(what, |c| {
+            let (entries, _) = c
+                .search(base, Scope::Subtree, filter, attrs.to_vec())?
+                .success()?;
+            Ok(entries)
+        })?;
+        let mut entries: Vec<SearchEntry> = found.into_iter().map(SearchEntry::construct).collect();
+        match entries.len() {
+            0 => Ok(None),
+            1 => Ok(entries.pop()),
+            n => Err(TargetError::refused(format!(
+                "{what}: {n} objects match; correlation must be unique"
+            ))),
+        }
+    }
+
+    fn group_dn(&self, name: &str) -> TargetResult<Option<String>> {
+        let n = ldap_escape(name);
+        let filter = format!("(&(objectClass=group)(|(cn={n})(sAMAccountName={n})))");
+        Ok(self
+            .search_one(
+                &self.settings.groups_dn,
+                &filter,
+                &["cn"],
+                &format!("find group {name:?}"),
+            )?
+            .map(|e| e.dn))
+    }
+
+    fn manager_dn(&self, value: &Value) -> TargetResult<Option<String>> {
+        match value.as_str() {
+            Some(person) if !person.is_empty() => Ok(self.correlate(person)?.map(|a| a.id)),
+            _ => Ok(None),
+        }
+    }
+
+    fn user_account_control(&self, dn: &str) -> TargetResult<i64> {
+        let entry = self.search_one(
+            dn,
+            "(objectClass=user)",
+            &["userAccountControl"],
+            "read userAccountControl",
+        )?;
+        Ok(entry
+            .and_then(|e| {
+                e.attrs
+                    .get("userAccountControl")
+                    .and_then(|v| v.first())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(512))
+    }
+
+    fn set_uac(&self, dn: &str, disabled: bool) -> TargetResult<()> {
+        let uac = self.user_account_control(dn)?;
+        let new = if disabled { uac | 2 } else { uac & !2 };
+        if new == uac {
+            return Ok(());
+        }
+        self.with("set userAccountControl", |c| {
+            c.modify(
+                dn,
+                vec![Mod::Replace(
+                    "userAccountControl".to_string(),
+                    HashSet::from([new.to_string()]),
+                )],
+            )?
+            .success()
+            .map(|_| ())
+        })
+    }
+
+    fn rdn(cn: &str) -> String {
+        format!("CN={}", dn_escape(cn))
+    }
+
+    /// The DN after moving `dn` under `parent`.
+    fn moved(dn: &str, parent: &str) -> String {
+        let rdn = first_rdn(dn);
+        format!("{rdn},{parent}")
+    }
+}
+
+/// The first RDN of a DN, honouring escapes (`CN=Berg\, Jan,OU=...` → `CN=Berg\, Jan`).
+fn first_rdn(dn: &str) -> &str {
+    let bytes = dn.as_bytes();
+    let mut k = 0;
+    while k < bytes.len() {
+        match bytes[k] {
+            b'\\' => k += 2,
+            b',' => return &dn[..k],
+            _ => k += 1,
+        }
+    }
+    dn
+}
+
+impl Target for ActiveDirectory {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
+        let filter = format!(
+            "(&(objectClass=user)({}={}))",
+            self.settings.correlation_attribute,
+            ldap_escape(person)
+        );
+        // Disabled accounts may have been moved out of the users OU.
+        let mut entry = None;
+        for base in std::iter::once(&self.settings.users_dn).chain(self.settings.disabled_dn.iter())
+        {
+            entry = self.search_one(
+                base,
+                &filter,
+                &["userAccountControl"],
+                &format!("correlate {person}"),
+            )?;
+            if entry.is_some() {
+                break;
+            }
+        }
+        Ok(entry.map(|e| {
+            let uac: Option<i64> = e
+                .attrs
+                .get("userAccountControl")
+                .and_then(|v| v.first())
+                .and_then(|v| v.parse().ok());
+            AccountRef {
+                id: e.dn,
+                enabled: uac.map(|u| u & 2 == 0),
+            }
+        }))
+    }
+
+    fn read_grants(&self, account: &AccountRef) -> TargetResult<Vec<(String, String)>> {
+        let filter = format!(
+            "(&(objectClass=group)(member={}))",
+            ldap_escape(account.id.as_str())
+        );
+        let groups = self.with("read groups", |c| {
+            let (entries, _) = c
+                .search(
+                    &self.settings.groups_dn,
+                    Scope::Subtree,
+                    &filter,
+                    vec!["cn"],
+                )?
+                .success()?;
+            Ok(entries)
+        })?;
+        Ok(groups
+            .into_iter()
+            .map(SearchEntry::construct)
+            .filter_map(|e| e.attrs.get("cn").and_then(|v| v.first()).cloned())
+            .map(|cn| ("group".to_string(), cn))
+            .collect())
+    }
+
+    fn create(&self, person: &str, attributes: &Map<String, Value>) -> TargetResult<AccountRef> {
+        let s = &self.settings;
+        let cn = [NAME, "displayName", "sAMAccountName"]
+            .iter()
+            .find_map(|k| attributes.get(*k).and_then(Value::as_str))
+            .unwrap_or(person)
+            .to_string();
+        let parent = attributes
+            .get(CONTAINER)
+            .and_then(Value::as_str)
+            .unwrap_or(&s.users_dn)
+            .to_string();
+        let dn = format!("{},{parent}", Self::rdn(&cn));
+        let mut entry: Vec<(String, HashSet<String>)> = vec![
+            (
+                "objectClass".into(),
+                ["top", "person", "organizationalPerson", "user"]
+                    .map(String::from)
+                    .into(),
+            ),
+            (
+                s.correlation_attribute.clone(),
+                HashSet::from([person.to_string()]),
+            ),
+            (
+                "userAccountControl".into(),
+                HashSet::from(["514".to_string()]),
+            ),
+        ];
+        for (k, v) in attributes {
+            if [CONTAINER, NAME].contains(&k.as_str())
+                || k.eq_ignore_ascii_case(&s.correlation_attribute)
+            {
+                continue;
+            }
+            let values: HashSet<String> = if k == MANAGER {
+                // The manager may have no account yet; a later update sets it.
+                self.manager_dn(v)?.into_iter().collect()
+            } else {
+                values_of(v).into_iter().collect()
+            };
+            if !values.is_empty() {
+                entry.push((k.clone(), values));
+            }
+        }
+        let added = self.with(&format!("create {dn}"), |c| {
+            c.add(&dn, entry)?.success().map(|_| ())
+        });
+        if let Err(e) = added {
+            // Created by an interrupted run? Then it correlates: adopt it.
+            if let Some(existing) = self.correlate(person)? {
+                return Ok(existing);
+            }
+            if e.message
+                .contains(&format!("LDAP error {}", rc::ENTRY_ALREADY_EXISTS))
+            {
+                return Err(TargetError::refused(format!(
+                    "{dn} already exists and belongs to someone else; make `cn` unique in the rules (e.g. unique [...] with the employee number)"
+                )));
+            }
+            return Err(e);
+        }
+        let password = generate_password();
+        self.with("set the initial password", |c| {
+            c.modify(
+                &dn,
+                vec![Mod::Replace(
+                    b"unicodePwd".to_vec(),
+                    HashSet::from([unicode_pwd(&password)]),
+                )],
+            )?
+            .success()
+            .map(|_| ())
+        })?;
+        Ok(AccountRef {
+            id: dn,
+            enabled: Some(false),
+        })
+    }
+
+    fn update(&self, account: &AccountRef, values: &Map<String, Value>) -> TargetResult<()> {
+        let mut dn = account.id.clone();
+        let mut mods: Vec<Mod<String>> = Vec::new();
+        for (k, v) in values {
+            match k.as_str() {
+                NAME => {
+                    let Some(cn) = v.as_str() else { continue };
+                    let rdn = Self::rdn(cn);
+                    if first_rdn(&dn).eq_ignore_ascii_case(&rdn) {
+                        continue;
+                    }
+                    let parent = dn[first_rdn(&dn).len()..]
+                        .trim_start_matches(',')
+                        .to_string();
+                    let from = dn.clone();
+                    self.with(&format!("rename {from}"), |c| {
+                        c.modifydn(&from, &rdn, true, None)?.success().map(|_| ())
+                    })?;
+                    dn = format!("{rdn},{parent}");
+                }
+                CONTAINER => {
+                    let Some(parent) = v.as_str() else { continue };
+                    let target = Self::moved(&dn, parent);
+                    if target.eq_ignore_ascii_case(&dn) {
+                        continue;
+                    }
+                    let (from, rdn) = (dn.clone(), first_rdn(&dn).to_string());
+                    self.with(&format!("move {from}"), |c| {
+                        c.modifydn(&from, &rdn, true, Some(parent))?
+                            .success()
+                            .map(|_| ())
+                    })?;
+                    dn = target;
+                }
+                MANAGER => match self.manager_dn(v)? {
+                    Some(m) => mods.push(Mod::Replace(k.clone(), HashSet::from([m]))),
+                    None => mods.push(Mod::Replace(k.clone(), HashSet::new())),
+                },
+                _ => {
+                    let vals: HashSet<String> = values_of(v).into_iter().collect();
+                    mods.push(Mod::Replace(k.clone(), vals));
+                }
+            }
+        }
+        if mods.is_empty() {
+            return Ok(());
+        }
+        self.tolerant(&format!("update {dn}"), &[rc::NO_SUCH_ATTRIBUTE], |c| {
+            c.modify(&dn, mods)?.success().map(|_| ())
+        })
+    }
+
+    fn enable(&self, account: &AccountRef) -> TargetResult<()> {
+        self.set_uac(&account.id, false)
+    }
+
+    fn disable(&self, account: &AccountRef) -> TargetResult<()> {
+        self.set_uac(&account.id, true)?;
+        if let Some(parent) = &self.settings.disabled_dn {
+            let target = Self::moved(&account.id, parent);
+            if !target.eq_ignore_ascii_case(&account.id) {
+                let rdn = first_rdn(&account.id).to_string();
+                self.with("move to the disabled OU", |c| {
+                    c.modifydn(&account.id, &rdn, true, Some(parent))?
+                        .success()
+                        .map(|_| ())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(&self, account: &AccountRef) -> TargetResult<()> {
+        self.tolerant(
+            &format!("delete {}", account.id),
+            &[rc::NO_SUCH_OBJECT],
+            |c| c.delete(&account.id)?.success().map(|_| ()),
+        )
+    }
+
+    fn grant(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        if e.kind != "group" {
+            return Err(TargetError::refused(format!(
+                "Active Directory has no {}s; grant them in entra or exchange",
+                e.kind
+            )));
+        }
+        let Some(group) = self.group_dn(e.name)? else {
+            return Err(TargetError::refused(format!(
+                "group {:?} does not exist under {}; create it or correct the rule",
+                e.name, self.settings.groups_dn
+            )));
+        };
+        self.tolerant(
+            &format!("add to {group}"),
+            &[rc::ENTRY_ALREADY_EXISTS, rc::ATTRIBUTE_OR_VALUE_EXISTS],
+            |c| {
+                c.modify(
+                    &group,
+                    vec![Mod::Add(
+                        "member".to_string(),
+                        HashSet::from([account.id.clone()]),
+                    )],
+                )?
+                .success()
+                .map(|_| ())
+            },
+        )
+    }
+
+    fn revoke(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        if e.kind != "group" {
+            return Ok(());
+        }
+        let Some(group) = self.group_dn(e.name)? else {
+            return Ok(());
+        };
+        self.tolerant(
+            &format!("remove from {group}"),
+            &[
+                rc::NO_SUCH_ATTRIBUTE,
+                rc::UNWILLING_TO_PERFORM,
+                rc::NO_SUCH_OBJECT,
+            ],
+            |c| {
+                c.modify(
+                    &group,
+                    vec![Mod::Delete(
+                        "member".to_string(),
+                        HashSet::from([account.id.clone()]),
+                    )],
+                )?
+                .success()
+                .map(|_| ())
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rdn_split_honours_escapes() {
+        assert_eq!(first_rdn("CN=Berg\\2c Jan,OU=X,DC=a"), "CN=Berg\\2c Jan");
+        assert_eq!(first_rdn("CN=a\\,b,OU=X"), "CN=a\\,b");
+        assert_eq!(first_rdn("CN=solo"), "CN=solo");
+    }
+
+    #[test]
+    fn passwords_are_strong_and_encoded_for_ad() {
+        let p = generate_password();
+        assert_eq!(p.len(), 24);
+        assert_ne!(p, generate_password());
+        assert_eq!(unicode_pwd("ab"), vec![b'"', 0, b'a', 0, b'b', 0, b'"', 0]);
+    }
+}

@@ -1,0 +1,333 @@
+//! The Active Directory target against a real Samba AD domain controller on loopback
+//! (started once per run by tests/samba.sh): lifecycle, idempotence, hostile names,
+//! and the apply engine end to end.
+
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use stroom::apply::audit::Audit;
+use stroom::apply::journal::Journal;
+use stroom::apply::{apply, plan_id, ApplyOptions};
+use stroom::plan::read::parse_plan;
+use stroom::source::nmbrs::auth::Secret;
+use stroom::targets::ad::{ActiveDirectory, AdSettings};
+use stroom::targets::{Entitlement, Target};
+
+const BASE: &str = "DC=stroom,DC=test";
+const ADMIN: &str = "Administrator@STROOM.TEST";
+const PASS: &str = "Str00m-Test-Pass!";
+
+fn samba() {
+    static UP: OnceLock<()> = OnceLock::new();
+    UP.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/samba.sh");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "Samba AD could not be started: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+fn admin() -> ldap3::LdapConn {
+    let mut c = ldap3::LdapConn::with_settings(
+        ldap3::LdapConnSettings::new().set_no_tls_verify(true),
+        "ldaps://127.0.0.1:636",
+    )
+    .unwrap();
+    c.simple_bind(ADMIN, PASS).unwrap().success().unwrap();
+    c
+}
+
+/// A fresh OU (with Users, Disabled and two groups) for one test.
+/// Names are domain-wide in AD (sAMAccountName), so each sandbox has a tag.
+fn sandbox(name: &str) -> (String, ActiveDirectory, String) {
+    samba();
+    let tag = format!(
+        "{:06x}",
+        stroom::source::nmbrs::client::random_u64() & 0xffffff
+    );
+    let ou = format!("OU={name}-{tag},{BASE}");
+    let mut c = admin();
+    let add_ou = |c: &mut ldap3::LdapConn, dn: &str| {
+        c.add(
+            dn,
+            vec![("objectClass", HashSet::from(["organizationalUnit"]))],
+        )
+        .unwrap()
+        .success()
+        .unwrap();
+    };
+    add_ou(&mut c, &ou);
+    add_ou(&mut c, &format!("OU=Users,{ou}"));
+    add_ou(&mut c, &format!("OU=Disabled,{ou}"));
+    for g in ["Staff", "Engineering"] {
+        let cn = format!("{g}-{tag}");
+        c.add(
+            &format!("CN={cn},{ou}"),
+            vec![
+                ("objectClass", HashSet::from(["group"])),
+                ("sAMAccountName", HashSet::from([cn.as_str()])),
+            ],
+        )
+        .unwrap()
+        .success()
+        .unwrap();
+    }
+    let settings = AdSettings {
+        name: "ad".into(),
+        url: "ldaps://127.0.0.1:636".into(),
+        starttls: false,
+        accept_invalid_certificates: true,
+        bind_dn: ADMIN.into(),
+        bind_password: Secret::new(PASS),
+        users_dn: format!("OU=Users,{ou}"),
+        groups_dn: ou.clone(),
+        disabled_dn: Some(format!("OU=Disabled,{ou}")),
+        correlation_attribute: "employeeID".into(),
+        timeout: Duration::from_secs(20),
+    };
+    (ou.clone(), ActiveDirectory::new(settings).unwrap(), tag)
+}
+
+fn read(dn: &str, attrs: &[&str]) -> Option<HashMap<String, Vec<String>>> {
+    let mut c = admin();
+    let (entries, _) = c
+        .search(dn, ldap3::Scope::Base, "(objectClass=*)", attrs.to_vec())
+        .ok()?
+        .success()
+        .ok()?;
+    entries
+        .into_iter()
+        .next()
+        .map(|e| ldap3::SearchEntry::construct(e).attrs)
+}
+
+fn members(ou: &str, group: &str) -> Vec<String> {
+    read(&format!("CN={group},{ou}"), &["member"])
+        .and_then(|a| a.get("member").cloned())
+        .unwrap_or_default()
+}
+
+fn attrs(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+#[test]
+fn the_account_lifecycle_is_real_and_idempotent() {
+    let (ou, ad, tag) = sandbox("life");
+    let staff = &format!("Staff-{tag}");
+    assert!(ad.correlate("p-1").unwrap().is_none());
+    let acc = ad
+        .create("p-1", &attrs(json!({"cn": "Jan van der Berg", "sAMAccountName": format!("jberg{tag}"), "givenName": "Jan", "sn": "Berg", "userPrincipalName": format!("jberg{tag}@stroom.test"), "title": null})))
+        .unwrap();
+    assert_eq!(acc.id, format!("CN=Jan van der Berg,OU=Users,{ou}"));
+    let uac =
+        |dn: &str| read(dn, &["userAccountControl"]).unwrap()["userAccountControl"][0].clone();
+    assert_eq!(uac(&acc.id), "514", "created disabled");
+    // A second create (a resumed run) adopts the account instead of failing.
+    assert_eq!(
+        ad.create("p-1", &attrs(json!({"cn": "Jan van der Berg"})))
+            .unwrap()
+            .id,
+        acc.id
+    );
+    ad.enable(&acc).unwrap();
+    assert_eq!(uac(&acc.id), "512");
+    assert_eq!(ad.correlate("p-1").unwrap().unwrap().enabled, Some(true));
+    // Groups: twice in, twice out, all fine.
+    let g = Entitlement {
+        kind: "group",
+        name: staff,
+        on: None,
+    };
+    ad.grant(&acc, &g).unwrap();
+    ad.grant(&acc, &g).unwrap();
+    assert_eq!(members(&ou, staff), vec![acc.id.clone()]);
+    assert_eq!(
+        ad.read_grants(&acc).unwrap(),
+        vec![("group".to_string(), staff.to_string())]
+    );
+    ad.revoke(&acc, &g).unwrap();
+    ad.revoke(&acc, &g).unwrap();
+    assert!(members(&ou, staff).is_empty());
+    let err = ad
+        .grant(
+            &acc,
+            &Entitlement {
+                kind: "group",
+                name: "Nope",
+                on: None,
+            },
+        )
+        .unwrap_err();
+    assert!(err.message.contains("does not exist"), "{err}");
+    // Update: attributes, a manager by person id, a rename.
+    let boss = ad
+        .create(
+            "p-boss",
+            &attrs(json!({"cn": "Eva Groot", "sAMAccountName": format!("egroot{tag}")})),
+        )
+        .unwrap();
+    ad.update(
+        &acc,
+        &attrs(
+            json!({"title": "Engineer", "manager": "p-boss", "cn": "Jan van der Berg-de Vries"}),
+        ),
+    )
+    .unwrap();
+    let moved = ad.correlate("p-1").unwrap().unwrap();
+    assert_eq!(
+        moved.id,
+        format!("CN=Jan van der Berg-de Vries,OU=Users,{ou}")
+    );
+    let a = read(&moved.id, &["title", "manager"]).unwrap();
+    assert_eq!(a["title"], vec!["Engineer"]);
+    assert_eq!(a["manager"], vec![boss.id.clone()]);
+    ad.update(&moved, &attrs(json!({"title": null}))).unwrap();
+    ad.update(&moved, &attrs(json!({"title": null}))).unwrap();
+    assert!(!read(&moved.id, &["title"]).unwrap().contains_key("title"));
+    // Disable moves to the disabled OU; delete twice is fine.
+    ad.disable(&moved).unwrap();
+    let gone = ad.correlate("p-1").unwrap().unwrap();
+    assert_eq!(
+        gone.id,
+        format!("CN=Jan van der Berg-de Vries,OU=Disabled,{ou}")
+    );
+    assert_eq!(gone.enabled, Some(false));
+    ad.delete(&gone).unwrap();
+    ad.delete(&gone).unwrap();
+}
+
+#[test]
+fn hostile_names_never_widen_a_search_or_touch_another_object() {
+    let (ou, ad, tag) = sandbox("hostile");
+    let staff = format!("Staff-{tag}");
+    let victim = ad
+        .create(
+            "victim",
+            &attrs(json!({"cn": "Victim", "sAMAccountName": format!("victim{tag}")})),
+        )
+        .unwrap();
+    for id in [
+        "*",
+        "victim)(employeeID=*",
+        "*)(objectClass=*",
+        "\\2a",
+        "v*",
+    ] {
+        assert!(
+            ad.correlate(id).unwrap().is_none(),
+            "{id:?} must match nothing"
+        );
+    }
+    let names = [
+        ("h-1", "O'Brien (Jr)*"),
+        ("h-2", "Berg, Jan + \"de\" <x>; y=z \\"),
+        ("h-3", " #leading and trailing "),
+        ("h-4", "Zoë Ünal-Çelik"),
+        ("*", "Star"),
+    ];
+    for (k, (id, cn)) in names.iter().enumerate() {
+        let acc = ad
+            .create(
+                id,
+                &attrs(json!({"cn": cn, "sAMAccountName": format!("h{k}{tag}")})),
+            )
+            .unwrap_or_else(|e| panic!("{cn:?}: {e}"));
+        // Found again by id, and it is this object (AD spells the DN its own way).
+        let found = ad.correlate(id).unwrap().unwrap();
+        let back = read(&found.id, &["cn", "employeeID"]).unwrap();
+        assert_eq!(back["cn"], vec![cn.to_string()]);
+        assert_eq!(back["employeeID"], vec![id.to_string()]);
+        ad.grant(
+            &acc,
+            &Entitlement {
+                kind: "group",
+                name: &staff,
+                on: None,
+            },
+        )
+        .unwrap();
+    }
+    // The person whose id is `*` is exactly one account, and deleting it leaves the victim.
+    let star = ad.correlate("*").unwrap().unwrap();
+    ad.delete(&star).unwrap();
+    assert!(ad.correlate("victim").unwrap().is_some());
+    assert_eq!(members(&ou, &staff).len(), 4);
+    assert!(!members(&ou, &staff).contains(&victim.id));
+    // A group name that is a filter never matches a group.
+    let err = ad
+        .grant(
+            &victim,
+            &Entitlement {
+                kind: "group",
+                name: "*",
+                on: None,
+            },
+        )
+        .unwrap_err();
+    assert!(err.message.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn a_plan_is_applied_to_ad_and_a_second_run_changes_nothing() {
+    let (ou, ad, tag) = sandbox("plan");
+    let mut actions = Vec::new();
+    let mut seq = 0;
+    for (p, cn) in [("e-1", "Anna de Wit"), ("e-2", "Bram Klein")] {
+        for a in [
+            json!({"op": "create_account", "person": p, "attributes": {"cn": cn, "sAMAccountName": format!("{p}{tag}"), "department": "Sales"}}),
+            json!({"op": "enable_account", "person": p}),
+            json!({"op": "grant", "person": p, "kind": "group", "name": format!("Staff-{tag}")}),
+            json!({"op": "grant", "person": p, "kind": "group", "name": format!("Engineering-{tag}")}),
+        ] {
+            seq += 1;
+            let mut a = a;
+            a["seq"] = json!(seq);
+            a["target"] = json!("ad");
+            actions.push(a);
+        }
+    }
+    let text = json!({"today": "2026-12-01", "blocked": null, "actions": actions}).to_string();
+    let doc = parse_plan("plan.json", &text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
+    targets.insert("ad".into(), Arc::new(ad));
+    let options = ApplyOptions {
+        concurrency: 2,
+        backoff: Duration::from_millis(50),
+        ..ApplyOptions::default()
+    };
+    let report = apply(
+        &doc,
+        &plan_id(&text),
+        &targets,
+        &journal,
+        &Audit::none(),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(
+        (report.done, report.failed),
+        (8, 0),
+        "{:?}",
+        report.failures
+    );
+    assert_eq!(members(&ou, &format!("Staff-{tag}")).len(), 2);
+    // The same plan again under a new id (a fresh journal): every step is idempotent.
+    let report = apply(&doc, "again", &targets, &journal, &Audit::none(), &options).unwrap();
+    assert_eq!(
+        (report.done, report.failed),
+        (8, 0),
+        "{:?}",
+        report.failures
+    );
+    assert_eq!(members(&ou, &format!("Engineering-{tag}")).len(), 2);
+}
