@@ -36,6 +36,81 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[sync]`
     pub sync: SyncConfig,
+    /// `[apply]`
+    pub apply: ApplyConfig,
+    /// `[targets.ad]` and the other targets.
+    pub targets: TargetsConfig,
+}
+
+/// `[apply]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApplyConfig {
+    /// The audit log (JSON Lines), appended to.
+    pub audit_log: PathBuf,
+    /// Persons worked on at once.
+    pub concurrency: usize,
+    /// Attempts for a transient target failure.
+    pub max_attempts: u32,
+}
+
+impl Default for ApplyConfig {
+    fn default() -> Self {
+        Self {
+            audit_log: PathBuf::from("stroom-data/audit.jsonl"),
+            concurrency: 4,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// `[targets]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetsConfig {
+    /// `[targets.ad]`
+    pub ad: Option<AdConfig>,
+}
+
+/// `[targets.ad]`: Active Directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdConfig {
+    /// `ldaps://dc.acme.nl:636` (or `ldap://...` with `starttls = true`).
+    pub url: String,
+    /// Upgrade `ldap://` with StartTLS.
+    #[serde(default)]
+    pub starttls: bool,
+    /// Accept an unverifiable certificate (test directories only).
+    #[serde(default)]
+    pub accept_invalid_certificates: bool,
+    /// The service account.
+    pub bind_dn: String,
+    /// File holding its password (or STROOM_AD_PASSWORD).
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
+    /// Where accounts live.
+    pub users_dn: String,
+    /// Where groups are found (default: `users_dn`).
+    #[serde(default)]
+    pub groups_dn: Option<String>,
+    /// Disabled accounts are moved here.
+    #[serde(default)]
+    pub disabled_dn: Option<String>,
+    /// Attribute holding the person id.
+    #[serde(default = "default_correlation")]
+    pub correlation_attribute: String,
+    /// Time limit of one operation.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_correlation() -> String {
+    "employeeID".into()
+}
+
+fn default_timeout() -> u64 {
+    30
 }
 
 /// `[nmbrs]`
@@ -231,7 +306,11 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        for p in [&mut self.nmbrs.token_store, &mut self.store.database] {
+        for p in [
+            &mut self.nmbrs.token_store,
+            &mut self.store.database,
+            &mut self.apply.audit_log,
+        ] {
             resolve(base, p);
         }
         for p in self
@@ -243,6 +322,12 @@ impl Config {
             .chain(self.sync.state.iter_mut())
             .chain(self.sync.persons_out.iter_mut())
             .chain(self.sync.plan_out.iter_mut())
+            .chain(
+                self.targets
+                    .ad
+                    .iter_mut()
+                    .filter_map(|ad| ad.bind_password_file.as_mut()),
+            )
         {
             resolve(base, p);
         }
@@ -303,13 +388,13 @@ impl Config {
             return Err(ConfigError {
                 file: "stroom.toml".into(),
                 message: format!("no {key} given"),
-                help: format!("set {variable}, or name a file holding it with nmbrs.{key}_file"),
+                help: format!("set {variable}, or name a file holding it with {key}_file"),
             });
         };
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.display().to_string(),
             message: format!("cannot read the {key}: {e}"),
-            help: format!("check nmbrs.{key}_file, or set {variable}"),
+            help: format!("check {key}_file, or set {variable}"),
         })?;
         let value = text.trim();
         if value.is_empty() {
@@ -345,7 +430,7 @@ impl Config {
             client_secret: self.secret(
                 "STROOM_NMBRS_CLIENT_SECRET",
                 &self.nmbrs.client_secret_file,
-                "client_secret",
+                "nmbrs.client_secret",
                 env,
             )?,
             redirect_uri: self.nmbrs.redirect_uri.clone(),
@@ -368,7 +453,7 @@ impl Config {
             subscription_key: self.secret(
                 "STROOM_NMBRS_SUBSCRIPTION_KEY",
                 &self.nmbrs.subscription_key_file,
-                "subscription_key",
+                "nmbrs.subscription_key",
                 env,
             )?,
             concurrency: self.nmbrs.concurrency,
@@ -378,6 +463,56 @@ impl Config {
             backoff_base: Duration::from_millis(self.nmbrs.backoff_base_ms),
             backoff_max: Duration::from_millis(self.nmbrs.backoff_max_ms),
         })
+    }
+
+    /// The configured targets, by name.
+    pub fn targets(
+        &self,
+    ) -> Result<
+        std::collections::HashMap<String, std::sync::Arc<dyn crate::targets::Target>>,
+        ConfigError,
+    > {
+        self.targets_with_env(&|k| std::env::var(k).ok())
+    }
+
+    /// [`Config::targets`] with another environment.
+    pub fn targets_with_env(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<
+        std::collections::HashMap<String, std::sync::Arc<dyn crate::targets::Target>>,
+        ConfigError,
+    > {
+        let mut out: std::collections::HashMap<String, std::sync::Arc<dyn crate::targets::Target>> =
+            std::collections::HashMap::new();
+        if let Some(ad) = &self.targets.ad {
+            let settings = crate::targets::ad::AdSettings {
+                name: "ad".into(),
+                url: ad.url.clone(),
+                starttls: ad.starttls,
+                accept_invalid_certificates: ad.accept_invalid_certificates,
+                bind_dn: ad.bind_dn.clone(),
+                bind_password: self.secret(
+                    "STROOM_AD_PASSWORD",
+                    &ad.bind_password_file,
+                    "targets.ad.bind_password",
+                    env,
+                )?,
+                users_dn: ad.users_dn.clone(),
+                groups_dn: ad.groups_dn.clone().unwrap_or_else(|| ad.users_dn.clone()),
+                disabled_dn: ad.disabled_dn.clone(),
+                correlation_attribute: ad.correlation_attribute.clone(),
+                timeout: Duration::from_secs(ad.timeout_seconds.max(1)),
+            };
+            let target =
+                crate::targets::ad::ActiveDirectory::new(settings).map_err(|e| ConfigError {
+                    file: "stroom.toml".into(),
+                    message: format!("targets.ad: {e}"),
+                    help: "use an ldaps:// URL, or starttls = true".into(),
+                })?;
+            out.insert("ad".into(), std::sync::Arc::new(target));
+        }
+        Ok(out)
     }
 
     /// The token store.

@@ -331,3 +331,123 @@ fn a_plan_is_applied_to_ad_and_a_second_run_changes_nothing() {
     );
     assert_eq!(members(&ou, &format!("Engineering-{tag}")).len(), 2);
 }
+
+fn big_plan(tag: &str, persons: usize) -> String {
+    let mut actions = Vec::new();
+    for k in 0..persons {
+        let p = format!("k-{k}");
+        for a in [
+            json!({"op": "create_account", "person": p, "attributes": {"cn": format!("Kill Test {k}"), "sAMAccountName": format!("k{k}{tag}")}}),
+            json!({"op": "update_account", "person": p, "changes": {"title": [null, "Tester"]}}),
+            json!({"op": "enable_account", "person": p}),
+            json!({"op": "grant", "person": p, "kind": "group", "name": format!("Staff-{tag}")}),
+            json!({"op": "grant", "person": p, "kind": "group", "name": format!("Engineering-{tag}")}),
+        ] {
+            let mut a = a;
+            a["seq"] = json!(actions.len() + 1);
+            a["target"] = json!("ad");
+            actions.push(a);
+        }
+    }
+    json!({"today": "2026-12-01", "blocked": null, "actions": actions}).to_string()
+}
+
+#[test]
+fn kill_9_in_the_middle_of_stroom_apply_resumes_cleanly() {
+    let (ou, _, tag) = sandbox("kill");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stroom.toml"),
+        format!(
+            "[store]\ndatabase = \"data/stroom.db\"\n[apply]\naudit_log = \"data/audit.jsonl\"\nconcurrency = 3\n\
+             [targets.ad]\nurl = \"ldaps://127.0.0.1:636\"\naccept_invalid_certificates = true\n\
+             bind_dn = \"{ADMIN}\"\nusers_dn = \"OU=Users,{ou}\"\ngroups_dn = \"{ou}\"\n"
+        ),
+    )
+    .unwrap();
+    let persons = 30;
+    std::fs::write(dir.path().join("plan.json"), big_plan(&tag, persons)).unwrap();
+    let stroom = |wait: Option<usize>| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(["apply", "--plan", "plan.json", "--state", "state.json"])
+            .current_dir(dir.path())
+            .env("STROOM_AD_PASSWORD", PASS)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(lines) = wait {
+            let audit = dir.path().join("data/audit.jsonl");
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let n = std::fs::read_to_string(&audit)
+                    .map(|t| t.lines().count())
+                    .unwrap_or(0);
+                let exited = child.try_wait().unwrap().is_some();
+                if n >= lines || exited || std::time::Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let _ = child.kill(); // SIGKILL
+        }
+        child.wait_with_output().unwrap()
+    };
+    // Killed three times at different points, then run to the end.
+    for at in [7, 52, 118] {
+        let out = stroom(Some(at));
+        assert!(
+            !out.status.success(),
+            "killed at {at}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = stroom(None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("0 failed"), "{text}");
+    // The directory holds exactly the intended objects: 30 enabled accounts, each in
+    // both groups once.
+    let mut c = admin();
+    let (entries, _) = c
+        .search(
+            &format!("OU=Users,{ou}"),
+            ldap3::Scope::Subtree,
+            "(objectClass=user)",
+            vec!["userAccountControl", "title", "employeeID"],
+        )
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(entries.len(), persons);
+    for e in entries.into_iter().map(ldap3::SearchEntry::construct) {
+        assert_eq!(e.attrs["userAccountControl"], vec!["512"], "{}", e.dn);
+        assert_eq!(e.attrs["title"], vec!["Tester"], "{}", e.dn);
+    }
+    assert_eq!(members(&ou, &format!("Staff-{tag}")).len(), persons);
+    assert_eq!(members(&ou, &format!("Engineering-{tag}")).len(), persons);
+    // The state records every account with its DN and every grant.
+    let state: stroom::model::State =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state.accounts.len(), persons);
+    assert!(state
+        .accounts
+        .iter()
+        .all(|a| a.enabled && a.id.as_deref().is_some_and(|id| id.ends_with(&ou))));
+    assert_eq!(state.grants.len(), 2 * persons);
+    // Every step was audited as done; a step cut off by a kill may be repeated.
+    let audit = std::fs::read_to_string(dir.path().join("data/audit.jsonl")).unwrap();
+    let ok = audit
+        .lines()
+        .filter(|l| l.contains("\"result\":\"ok\""))
+        .count();
+    assert!(
+        (5 * persons..=5 * persons + 9).contains(&ok),
+        "{ok} ok lines"
+    );
+}

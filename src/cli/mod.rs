@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the commands. Library code never
 //! prints; everything shown to the user is written here.
 
+mod apply;
 mod check;
 mod explain;
 mod fmt;
@@ -81,6 +82,8 @@ enum Command {
     Diff(sync::DiffArgs),
     /// List the stored snapshots.
     Snapshots(sync::SnapshotsArgs),
+    /// Carry out a plan through the configured targets (resumable, audited).
+    Apply(apply::ApplyArgs),
 }
 
 /// Runs the command line and returns the process status.
@@ -100,6 +103,7 @@ pub fn run() -> ExitCode {
         Command::Sync(args) => sync::run(&args),
         Command::Diff(args) => sync::run_diff(&args),
         Command::Snapshots(args) => sync::run_snapshots(&args),
+        Command::Apply(args) => apply::run(&args),
     };
     ExitCode::from(code)
 }

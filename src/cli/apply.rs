@@ -1,0 +1,166 @@
+//! `stroom apply`
+
+use super::nmbrs::load_config;
+use super::plan::load_state;
+use super::{print_json, Format, BLOCKED, FAILED, OK, UNUSABLE};
+use clap::Args;
+use std::path::PathBuf;
+use stroom::apply::audit::Audit;
+use stroom::apply::journal::Journal;
+use stroom::apply::{apply, plan_id, state_after_apply, ApplyError, ApplyOptions};
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// Configuration file (default: ./stroom.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The plan document (`stroom plan --format json`).
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// The current state; the state after the run is written back to it.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Write the new state here instead.
+    #[arg(long)]
+    pub state_out: Option<PathBuf>,
+    /// Show what each target would be asked; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply a plan blocked by a threshold or constraint.
+    #[arg(long)]
+    pub approve: bool,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+pub fn run(args: &ApplyArgs) -> u8 {
+    let config = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let text = match std::fs::read_to_string(&args.plan) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.plan.display());
+            return UNUSABLE;
+        }
+    };
+    let doc = match stroom::plan::read::parse_plan(&args.plan.display().to_string(), &text) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return FAILED;
+        }
+    };
+    let state_path = args.state.clone().or(config.sync.state.clone());
+    // A state file that does not exist yet means nothing is provisioned yet.
+    let existing = state_path.as_deref().filter(|p| p.exists());
+    let state = match load_state(existing) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let targets = match config.targets() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return UNUSABLE;
+        }
+    };
+    let journal = match Journal::open(&config.store.database) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return UNUSABLE;
+        }
+    };
+    let audit = if args.dry_run {
+        Audit::none()
+    } else {
+        match Audit::open(&config.apply.audit_log) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot open the audit log {}: {e}",
+                    config.apply.audit_log.display()
+                );
+                return UNUSABLE;
+            }
+        }
+    };
+    let options = ApplyOptions {
+        concurrency: config.apply.concurrency,
+        dry_run: args.dry_run,
+        approve: args.approve,
+        max_attempts: config.apply.max_attempts,
+        ..ApplyOptions::default()
+    };
+    let id = plan_id(&text);
+    let report = match apply(&doc, &id, &targets, &journal, &audit, &options) {
+        Ok(r) => r,
+        Err(e @ ApplyError::Blocked(_)) => {
+            eprintln!("blocked: {e}");
+            return BLOCKED;
+        }
+        Err(e @ ApplyError::UnknownTarget(_)) => {
+            eprintln!("error: {e}\n  help: configure it under [targets] in stroom.toml");
+            return UNUSABLE;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return FAILED;
+        }
+    };
+    if args.dry_run {
+        for line in &report.would {
+            println!("{line}");
+        }
+        return OK;
+    }
+    // The state after the run: everything the journal has as done, this run or earlier.
+    let steps = match journal.steps(&id) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return FAILED;
+        }
+    };
+    let next = state_after_apply(&state, &doc, &steps);
+    if let Some(out) = args.state_out.as_ref().or(state_path.as_ref()) {
+        let written = serde_json::to_vec_pretty(&next)
+            .map_err(std::io::Error::from)
+            .and_then(|bytes| stroom::source::write_atomic(out, &bytes, false));
+        if let Err(e) = written {
+            eprintln!("error: cannot write the state {}: {e}", out.display());
+            return FAILED;
+        }
+    }
+    if args.format == Format::Json {
+        let code = print_json(&report);
+        if code != OK {
+            return code;
+        }
+    } else {
+        for (person, seq, error) in &report.failures {
+            eprintln!("failed: step {seq}, person {person}: {error}");
+        }
+        eprintln!(
+            "apply: {} done, {} already done, {} failed, {} skipped, {} pending{}",
+            report.done,
+            report.resumed,
+            report.failed,
+            report.skipped,
+            report.pending,
+            report
+                .stopped
+                .as_deref()
+                .map(|s| format!("; stopped: {s}"))
+                .unwrap_or_default()
+        );
+    }
+    if report.failed > 0 || report.stopped.is_some() {
+        FAILED
+    } else {
+        OK
+    }
+}
