@@ -371,3 +371,50 @@ fn answers_slower_than_the_timeout_are_retried_then_fail_the_import() {
         "{err}"
     );
 }
+
+#[test]
+fn write_back_changes_only_the_intended_field_and_only_once() {
+    use stroom::targets::nmbrs::NmbrsWriteback;
+    use stroom::targets::Target;
+    let f = Fixture::new(20);
+    let got = f.import().unwrap();
+    // Someone with a private e-mail and a mobile number: both must survive.
+    let p = got
+        .normalized
+        .persons
+        .iter()
+        .find(|p| p.private_email.is_some() && p.business_mobile.is_some())
+        .unwrap()
+        .clone();
+    let companies = got
+        .normalized
+        .persons
+        .iter()
+        .map(|p| (p.id.to_string(), p.extra["nmbrs_company_id"].clone()))
+        .collect();
+    let target = NmbrsWriteback::new(f.client(), companies).unwrap();
+    let account = target.correlate(&p.id).unwrap().unwrap();
+    let mut values = serde_json::Map::new();
+    values.insert("business_email".into(), "jan.berg@vandijk.example".into());
+    let puts = |sim: &Sim| sim.calls_to("/personalInfo");
+    target.update(&account, &values).unwrap();
+    assert_eq!(puts(&f.sim), 1);
+    let now = f.sim.persons().into_iter().find(|x| x.id == p.id).unwrap();
+    assert_eq!(
+        now.business_email.as_deref(),
+        Some("jan.berg@vandijk.example")
+    );
+    assert_eq!(
+        now.private_email, p.private_email,
+        "read-modify-write keeps the rest"
+    );
+    assert_eq!(now.business_mobile, p.business_mobile);
+    // Already there: no second write.
+    target.update(&account, &values).unwrap();
+    assert_eq!(puts(&f.sim), 1);
+    // Unknown persons and fields are refused with a reason.
+    assert!(target.correlate("nobody").unwrap().is_none());
+    values.insert("last_name".into(), "X".into());
+    let err = target.update(&account, &values).unwrap_err();
+    assert!(err.message.contains("cannot be written back"), "{err}");
+}

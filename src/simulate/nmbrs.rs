@@ -364,6 +364,15 @@ impl Sim {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// API calls whose path ends with `ending` (e.g. `/personalInfo`).
+    pub fn calls_to(&self, ending: &str) -> u64 {
+        lock(&self.by_path)
+            .iter()
+            .filter(|(path, _)| path.ends_with(ending))
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
     /// Issues a refresh token directly (as if a person had consented), for tests and
     /// demos without a browser.
     pub fn grant_refresh_token(&self) -> String {
@@ -466,6 +475,10 @@ impl Sim {
             .route("/api/companies/:id/period", get(company_period))
             .route("/api/companies/:id/employees", get(employees_list))
             .route("/api/companies/:id/employees/:what", get(employees_history))
+            .route(
+                "/api/employees/:id/personalInfo",
+                axum::routing::put(put_personal_info),
+            )
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 gate_layer,
@@ -811,6 +824,8 @@ fn dropped() -> Response {
 struct Paging {
     page_number: Option<u32>,
     page_size: Option<u32>,
+    /// The `employeeId` filter of the employee endpoints.
+    employee_id: Option<String>,
 }
 
 /// Pages `items` into the Nmbrs envelope.
@@ -997,7 +1012,10 @@ async fn employees_list(
     let Some(company) = company_index(&data, &id) else {
         return invalid_company();
     };
-    let staff = data.staff(company);
+    let mut staff = data.staff(company);
+    if let Some(only) = &q.employee_id {
+        staff.retain(|e| e.person.id.as_ref() == only);
+    }
     paged_with(&headers, &path, &q, staff.len(), |range| {
         staff[range]
             .iter()
@@ -1136,7 +1154,10 @@ async fn employees_history(
             "Resource not found.",
         );
     }
-    let staff = data.staff(company);
+    let mut staff = data.staff(company);
+    if let Some(only) = &q.employee_id {
+        staff.retain(|e| e.person.id.as_ref() == only);
+    }
     paged_with(&headers, &path, &q, staff.len(), |range| {
         staff[range]
             .iter()
@@ -1160,6 +1181,59 @@ async fn employees_history(
             })
             .collect()
     })
+}
+
+/// `PUT /api/employees/{id}/personalInfo`. The OpenAPI file does not say whether
+/// omitted fields are cleared; the simulator takes the strict reading (a `contactInfo`
+/// sent replaces all contact fields, omitted ones become empty), so a client that does
+/// not send the whole record back loses data here and the tests see it.
+async fn put_personal_info(
+    State(sim): Shared,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let invalid = |name: &str, reason: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "type": "validationError", "httpStatus": 400, "code": 40033,
+                "title": "Invalid parameter", "detail": "One or more parameters are not valid.",
+                "invalid-params": [{"name": name, "reason": reason}],
+                "docUrl": "https://support.nmbrs.com/hc/en-us/articles/api-errors",
+            })),
+        )
+            .into_response()
+    };
+    if body.get("basicInfo").is_some_and(|b| {
+        b.get("lastName")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    }) {
+        return invalid("basicInfo.lastName", "is required when basicInfo is sent");
+    }
+    let mut data = lock(&sim.data);
+    let Some(e) = data
+        .employees
+        .iter_mut()
+        .find(|e| e.person.id.as_ref() == id)
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalidRequestError",
+            40401,
+            "Not Found",
+            "Employee not found.",
+        );
+    };
+    if let Some(contact) = body.get("contactInfo") {
+        let text = |k: &str| contact.get(k).and_then(Value::as_str).map(str::to_string);
+        let p = &mut e.person;
+        p.private_email = text("privateEmail");
+        p.business_email = text("businessEmail");
+        p.business_phone = text("businessPhone");
+        p.business_mobile = text("businessMobilePhone");
+    }
+    Json(json!({"personalInfoId": format!("{id}-pi")})).into_response()
 }
 
 async fn set_faults(State(sim): Shared, Json(faults): Json<Faults>) -> Response {

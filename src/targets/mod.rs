@@ -7,6 +7,7 @@
 //! half-done plan without duplicates.
 
 pub mod ad;
+pub mod nmbrs;
 
 use serde_json::{Map, Value};
 use std::fmt;

@@ -173,6 +173,23 @@ impl Client {
 
     /// One GET with retries; `path` includes the query.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, NmbrsError> {
+        self.request(path, None).await
+    }
+
+    /// One PUT of a JSON body with retries (callers only send idempotent bodies).
+    pub async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, NmbrsError> {
+        self.request(path, Some(body)).await
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, NmbrsError> {
         let url = format!("{}{}", self.settings.base_url.trim_end_matches('/'), path);
         let endpoint = path.split('?').next().unwrap_or(path).to_string();
         let mut refused: Option<Secret> = None;
@@ -191,9 +208,11 @@ impl Client {
                     .await
                     .map_err(|_| NmbrsError::Config("the client was shut down".into()))?;
                 self.stats.calls.fetch_add(1, Ordering::Relaxed);
-                let sent = self
-                    .http
-                    .get(&url)
+                let request = match body {
+                    Some(b) => self.http.put(&url).json(b),
+                    None => self.http.get(&url),
+                };
+                let sent = request
                     .bearer_auth(token.expose())
                     .header(
                         "X-Subscription-Key",
