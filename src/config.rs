@@ -105,8 +105,11 @@ pub struct AdConfig {
     pub timeout_seconds: u64,
 }
 
+/// `employeeNumber` (up to 512 characters) holds the Stroom person id, which for Nmbrs
+/// is a 36-character GUID: `employeeID` allows only 16 in AD's schema, so it stays free
+/// for the rules (e.g. the Nmbrs employee number).
 fn default_correlation() -> String {
-    "employeeID".into()
+    "employeeNumber".into()
 }
 
 fn default_timeout() -> u64 {

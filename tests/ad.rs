@@ -89,7 +89,7 @@ fn sandbox(name: &str) -> (String, ActiveDirectory, String) {
         users_dn: format!("OU=Users,{ou}"),
         groups_dn: ou.clone(),
         disabled_dn: Some(format!("OU=Disabled,{ou}")),
-        correlation_attribute: "employeeID".into(),
+        correlation_attribute: "employeeNumber".into(),
         timeout: Duration::from_secs(20),
     };
     (ou.clone(), ActiveDirectory::new(settings).unwrap(), tag)
@@ -216,7 +216,7 @@ fn hostile_names_never_widen_a_search_or_touch_another_object() {
         .unwrap();
     for id in [
         "*",
-        "victim)(employeeID=*",
+        "victim)(employeeNumber=*",
         "*)(objectClass=*",
         "\\2a",
         "v*",
@@ -242,9 +242,9 @@ fn hostile_names_never_widen_a_search_or_touch_another_object() {
             .unwrap_or_else(|e| panic!("{cn:?}: {e}"));
         // Found again by id, and it is this object (AD spells the DN its own way).
         let found = ad.correlate(id).unwrap().unwrap();
-        let back = read(&found.id, &["cn", "employeeID"]).unwrap();
+        let back = read(&found.id, &["cn", "employeeNumber"]).unwrap();
         assert_eq!(back["cn"], vec![cn.to_string()]);
-        assert_eq!(back["employeeID"], vec![id.to_string()]);
+        assert_eq!(back["employeeNumber"], vec![id.to_string()]);
         ad.grant(
             &acc,
             &Entitlement {
@@ -450,4 +450,251 @@ fn kill_9_in_the_middle_of_stroom_apply_resumes_cleanly() {
         (5 * persons..=5 * persons + 9).contains(&ok),
         "{ok} ok lines"
     );
+}
+
+/// The whole story for one person against Samba AD and the Nmbrs simulator:
+/// joiner (account made disabled two weeks early, enabled on day one, e-mail written
+/// back to Nmbrs), mover (groups follow the department), leaver (disabled the day
+/// after the contract ends, deleted after the retention), rehire.
+#[test]
+fn joiner_mover_leaver_rehire_end_to_end() {
+    use stroom::plan::{build_plan, PlanInput};
+    use stroom::simulate::nmbrs::{Credentials, Sim};
+    use stroom::source::nmbrs::auth::{OAuthClient, Session, TokenStore, Tokens};
+    use stroom::source::nmbrs::client::{Client, ClientSettings};
+    use stroom::targets::nmbrs::NmbrsWriteback;
+
+    let (ou, ad, tag) = sandbox("story");
+    let mut c = admin();
+    for g in ["Sales", "Finance"] {
+        let cn = format!("{g}-{tag}");
+        c.add(
+            &format!("CN={cn},{ou}"),
+            vec![
+                ("objectClass", HashSet::from(["group"])),
+                ("sAMAccountName", HashSet::from([cn.as_str()])),
+            ],
+        )
+        .unwrap()
+        .success()
+        .unwrap();
+    }
+    // Nmbrs: the person lives in the simulator, so the write-back is real.
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let sim = Arc::new(Sim::generate(
+        3,
+        9,
+        date("2026-12-01"),
+        Credentials::default(),
+    ));
+    let base = stroom::simulate::spawn(sim.clone().router()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = TokenStore::new(dir.path().join("tokens.json"));
+    store
+        .save(&Tokens {
+            access_token: Secret::new(""),
+            access_expires_at: chrono::Utc::now(),
+            refresh_token: Secret::new(sim.grant_refresh_token()),
+            scope: None,
+            obtained_at: chrono::Utc::now(),
+        })
+        .unwrap();
+    let creds = Credentials::default();
+    let client = Client::new(
+        ClientSettings {
+            base_url: base.clone(),
+            subscription_key: Secret::new(creds.subscription_key.clone()),
+            concurrency: 2,
+            page_size: 100,
+            timeout: Duration::from_secs(10),
+            max_attempts: 4,
+            backoff_base: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(100),
+        },
+        Session::new(
+            OAuthClient {
+                identity_url: base,
+                client_id: creds.client_id,
+                client_secret: Secret::new(creds.client_secret),
+                redirect_uri: "http://127.0.0.1:1/cb".into(),
+                scopes: vec![],
+            },
+            store,
+        ),
+    )
+    .unwrap();
+    let mut anna = sim.persons()[0].clone();
+    let company = "c0a80000-0000-4000-8000-000000000001".to_string();
+    let company = sim
+        .persons()
+        .iter()
+        .position(|p| p.id == anna.id)
+        .map(|_| company)
+        .unwrap();
+    let _ = company;
+    let mut companies = HashMap::new();
+    companies.insert(
+        anna.id.to_string(),
+        anna.extra
+            .get("nmbrs_company_id")
+            .cloned()
+            .unwrap_or_default(),
+    );
+    // The simulator's person has no company id in `extra` (that comes from an import);
+    // take it from a real import instead.
+    let imported = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(stroom::source::nmbrs::import(
+            &client,
+            &stroom::source::nmbrs::Selection::default(),
+        ))
+        .unwrap();
+    for p in &imported.normalized.persons {
+        companies.insert(p.id.to_string(), p.extra["nmbrs_company_id"].clone());
+    }
+    let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
+    targets.insert("ad".into(), Arc::new(ad));
+    targets.insert(
+        "nmbrs".into(),
+        Arc::new(NmbrsWriteback::new(client, companies).unwrap()),
+    );
+
+    let rules = format!(
+        r#"
+default target ad
+rule "ad-account" {{
+  account in ad {{
+    create 14 days before start
+    disable 0 days after end
+    delete 30 days after disable
+    set cn = display_name
+    set sAMAccountName = unique [lower(left(ascii(first_name), 1) + replace(ascii(last_name), " ", "")) + "{tag}"] max 20
+    set mail = lower(ascii(first_name) + "." + replace(ascii(last_name), " ", "")) + "@stroom.test"
+    set department = department
+    set employeeID = employee_number + ""
+  }}
+}}
+rule "sales" {{
+  when department == "Sales"
+    grant group "Sales-{tag}"
+}}
+rule "finance" {{
+  when department == "Finance"
+    grant group "Finance-{tag}"
+}}
+rule "write-back-mail" {{
+  writeback business_email from ad.mail
+}}
+"#
+    );
+    let checked = stroom::check_sources(&[("story.stroom", &rules)]);
+    let program = checked
+        .program
+        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics));
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let options = ApplyOptions {
+        concurrency: 1,
+        backoff: Duration::from_millis(20),
+        ..ApplyOptions::default()
+    };
+    let mut state = stroom::model::State::default();
+    let mut day = |today: &str, anna: &stroom::model::Person, state: &mut stroom::model::State| {
+        let plan = build_plan(&PlanInput {
+            program: &program,
+            persons: std::slice::from_ref(anna),
+            state,
+            today: date(today),
+        });
+        let text = serde_json::to_string(&plan).unwrap();
+        let doc = parse_plan("plan.json", &text).unwrap();
+        let id = plan_id(&text);
+        let report = apply(&doc, &id, &targets, &journal, &Audit::none(), &options).unwrap();
+        assert_eq!(report.failed, 0, "{today}: {:?}", report.failures);
+        *state = stroom::apply::state_after_apply(state, &doc, &journal.steps(&id).unwrap());
+        doc.actions.iter().map(|a| a.op.clone()).collect::<Vec<_>>()
+    };
+    let set_contract =
+        |anna: &mut stroom::model::Person, start: &str, end: Option<&str>, dept: &str| {
+            anna.contracts = vec![stroom::model::Contract {
+                id: "c-1".into(),
+                start: Some(date(start)),
+                end: end.map(date),
+                department: Some(dept.into()),
+                ..Default::default()
+            }];
+        };
+    let account =
+        |state: &stroom::model::State| state.accounts.iter().find(|a| a.target == "ad").cloned();
+    let uac =
+        |dn: &str| read(dn, &["userAccountControl"]).map(|a| a["userAccountControl"][0].clone());
+
+    // Joiner: starts 2026-12-15 in Sales.
+    set_contract(&mut anna, "2026-12-15", None, "Sales");
+    assert!(
+        day("2026-11-20", &anna, &mut state).is_empty(),
+        "nothing yet, 25 days early"
+    );
+    let ops = day("2026-12-01", &anna, &mut state);
+    assert!(ops.contains(&"create_account".to_string()), "{ops:?}");
+    let dn = account(&state).unwrap().id.unwrap();
+    assert_eq!(
+        uac(&dn).as_deref(),
+        Some("514"),
+        "disabled before the start date"
+    );
+    let ops = day("2026-12-15", &anna, &mut state);
+    assert!(ops.contains(&"enable_account".to_string()), "{ops:?}");
+    assert_eq!(uac(&dn).as_deref(), Some("512"), "enabled on day one");
+    assert_eq!(members(&ou, &format!("Sales-{tag}")), vec![dn.clone()]);
+    let mail = read(&dn, &["mail"]).unwrap()["mail"][0].clone();
+    let in_nmbrs = sim.persons().into_iter().find(|p| p.id == anna.id).unwrap();
+    assert_eq!(
+        in_nmbrs.business_email.as_deref(),
+        Some(mail.as_str()),
+        "the e-mail lands in Nmbrs"
+    );
+    anna.business_email = Some(mail);
+
+    // Mover: to Finance.
+    set_contract(&mut anna, "2026-12-15", None, "Finance");
+    day("2027-01-10", &anna, &mut state);
+    assert!(members(&ou, &format!("Sales-{tag}")).is_empty());
+    assert_eq!(members(&ou, &format!("Finance-{tag}")), vec![dn.clone()]);
+    assert_eq!(
+        read(&dn, &["department"]).unwrap()["department"],
+        vec!["Finance"]
+    );
+
+    // Leaver: last day 2027-03-31; still enabled that day, disabled the day after.
+    set_contract(&mut anna, "2026-12-15", Some("2027-03-31"), "Finance");
+    day("2027-03-31", &anna, &mut state);
+    assert_eq!(uac(&dn).as_deref(), Some("512"));
+    let ops = day("2027-04-01", &anna, &mut state);
+    assert!(ops.contains(&"disable_account".to_string()), "{ops:?}");
+    let dn = account(&state).unwrap().id.unwrap_or(dn);
+    let disabled = read(&dn, &["userAccountControl"]).or_else(|| {
+        // Disabling moved it to the disabled OU.
+        let moved = format!("{},OU=Disabled,{ou}", dn.split(",OU=").next().unwrap());
+        read(&moved, &["userAccountControl"])
+    });
+    assert_eq!(disabled.unwrap()["userAccountControl"][0], "514");
+    // Deleted after the 30-day retention.
+    let ops = day("2027-05-01", &anna, &mut state);
+    assert!(ops.contains(&"delete_account".to_string()), "{ops:?}");
+    assert!(targets["ad"].correlate(&anna.id).unwrap().is_none());
+    assert!(account(&state).is_none());
+
+    // Rehire on 2027-09-01: a new account two weeks early, enabled on day one.
+    anna.contracts.push(stroom::model::Contract {
+        id: "c-2".into(),
+        start: Some(date("2027-09-01")),
+        department: Some("Sales".into()),
+        ..Default::default()
+    });
+    let ops = day("2027-08-18", &anna, &mut state);
+    assert!(ops.contains(&"create_account".to_string()), "{ops:?}");
+    day("2027-09-01", &anna, &mut state);
+    let again = targets["ad"].correlate(&anna.id).unwrap().unwrap();
+    assert_eq!(again.enabled, Some(true));
+    assert_eq!(members(&ou, &format!("Sales-{tag}")), vec![again.id]);
 }

@@ -1,7 +1,8 @@
 //! Active Directory over LDAP (LDAPS or StartTLS), with the `ldap3` crate.
 //!
-//! - Accounts are found by a correlation attribute (default `employeeID`) holding the
-//!   person id, never by name.
+//! - Accounts are found by a correlation attribute holding the Stroom person id, never
+//!   by name (`employeeNumber` by default: AD limits `employeeID` to 16 characters and
+//!   Nmbrs ids are 36-character GUIDs).
 //! - Every value put in a search filter is escaped (RFC 4515) and every value put in
 //!   a DN is escaped (RFC 4514): a name like `O'Brien (Jr)*` or an id like `*` can
 //!   never widen a search or name another object.
