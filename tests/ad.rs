@@ -524,24 +524,8 @@ fn joiner_mover_leaver_rehire_end_to_end() {
     )
     .unwrap();
     let mut anna = sim.persons()[0].clone();
-    let company = "c0a80000-0000-4000-8000-000000000001".to_string();
-    let company = sim
-        .persons()
-        .iter()
-        .position(|p| p.id == anna.id)
-        .map(|_| company)
-        .unwrap();
-    let _ = company;
+    // The company of each person comes from an import, as in `stroom apply`.
     let mut companies = HashMap::new();
-    companies.insert(
-        anna.id.to_string(),
-        anna.extra
-            .get("nmbrs_company_id")
-            .cloned()
-            .unwrap_or_default(),
-    );
-    // The simulator's person has no company id in `extra` (that comes from an import);
-    // take it from a real import instead.
     let imported = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(stroom::source::nmbrs::import(
@@ -598,7 +582,7 @@ rule "write-back-mail" {{
         ..ApplyOptions::default()
     };
     let mut state = stroom::model::State::default();
-    let mut day = |today: &str, anna: &stroom::model::Person, state: &mut stroom::model::State| {
+    let day = |today: &str, anna: &stroom::model::Person, state: &mut stroom::model::State| {
         let plan = build_plan(&PlanInput {
             program: &program,
             persons: std::slice::from_ref(anna),
