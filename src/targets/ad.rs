@@ -53,6 +53,8 @@ pub struct AdSettings {
 pub struct ActiveDirectory {
     settings: AdSettings,
     pool: Mutex<Vec<LdapConn>>,
+    /// Group name → DN: groups are few and looked up for every grant.
+    groups: Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// LDAP result codes that matter here.
@@ -137,6 +139,7 @@ impl ActiveDirectory {
         Ok(Self {
             settings,
             pool: Mutex::new(Vec::new()),
+            groups: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -224,6 +227,14 @@ impl ActiveDirectory {
     }
 
     fn group_dn(&self, name: &str) -> TargetResult<Option<String>> {
+        if let Some(dn) = self
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(Some(dn.clone()));
+        }
         let n = ldap_escape(name);
         let filter = format!("(&(objectClass=group)(|(cn={n})(sAMAccountName={n})))");
         Ok(self
