@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts a Samba AD domain controller on loopback for the tests (once per machine; a
-# running one that answers is reused). Needs the Debian packages samba and ldap-utils
-# (.ci/run installs them) and root. Prints nothing on success.
+# running one that answers is reused). Needs root and the Debian packages samba and
+# ldap-utils, which it installs when missing. Prints nothing on success.
 #   realm STROOM.TEST, base DC=stroom,DC=test, Administrator / $PASS, LDAPS on 636.
 set -euo pipefail
 D=${STROOM_SAMBA_DIR:-/tmp/stroom-samba}
@@ -11,7 +11,13 @@ answers() {
     -w "$PASS" -b "DC=stroom,DC=test" -s base dn >/dev/null 2>&1
 }
 if answers; then exit 0; fi
-command -v samba-tool >/dev/null || { echo "samba is not installed: apt-get install samba ldap-utils" >&2; exit 1; }
+if ! command -v samba-tool >/dev/null || ! command -v ldapsearch >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq samba ldap-utils >/dev/null
+  else
+    echo "Samba is needed for the AD tests: (sudo) apt-get install samba ldap-utils" >&2; exit 1
+  fi
+fi
 if [ -f "$D/run/samba.pid" ]; then kill "$(cat "$D/run/samba.pid")" 2>/dev/null || true; sleep 1; fi
 rm -rf "$D"; mkdir -p "$D/log" "$D/run"
 samba-tool domain provision --realm=STROOM.TEST --domain=STROOM --server-role=dc \
