@@ -682,3 +682,115 @@ rule "write-back-mail" {{
     assert_eq!(again.enabled, Some(true));
     assert_eq!(members(&ou, &format!("Sales-{tag}")), vec![again.id]);
 }
+
+/// `stroom sync --apply`: import from the Nmbrs simulator, plan, and carry the plan
+/// out in AD with the e-mail written back; a second sync has nothing left to do.
+#[test]
+fn sync_apply_provisions_ad_and_writes_back_to_nmbrs() {
+    use stroom::simulate::nmbrs::{Credentials, Sim};
+    use stroom::source::nmbrs::auth::{TokenStore, Tokens};
+    let (ou, _, tag) = sandbox("sync");
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let sim = Arc::new(Sim::generate(25, 21, date, Credentials::default()));
+    let base = stroom::simulate::spawn(sim.clone().router()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    TokenStore::new(dir.path().join("data/tokens.json"))
+        .save(&Tokens {
+            access_token: Secret::new(""),
+            access_expires_at: chrono::Utc::now(),
+            refresh_token: Secret::new(sim.grant_refresh_token()),
+            scope: None,
+            obtained_at: chrono::Utc::now(),
+        })
+        .unwrap();
+    std::fs::write(
+        dir.path().join("stroom.toml"),
+        format!(
+            "[nmbrs]\nclient_id = \"stroom-test\"\ntoken_store = \"data/tokens.json\"\n\
+             [store]\ndatabase = \"data/stroom.db\"\n[apply]\naudit_log = \"data/audit.jsonl\"\n\
+             [sync]\nstate = \"data/state.json\"\n\
+             [targets.ad]\nurl = \"ldaps://127.0.0.1:636\"\naccept_invalid_certificates = true\n\
+             bind_dn = \"{ADMIN}\"\nusers_dn = \"OU=Users,{ou}\"\ngroups_dn = \"{ou}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules.stroom"),
+        format!(
+            r#"default target ad
+rule "ad-account" {{
+  account in ad {{
+    create 14 days before start
+    disable 0 days after end
+    delete 30 days after disable
+    set cn = display_name + " " + employee_number
+    set sAMAccountName = "s" + employee_number + "{tag}"
+    set mail = "s" + employee_number + "{tag}@stroom.test"
+  }}
+}}
+rule "write-back-mail" {{
+  writeback business_email from ad.mail
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let c = Credentials::default();
+    let sync = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args([
+                "sync",
+                "--rules",
+                "rules.stroom",
+                "--today",
+                "2026-12-01",
+                "--apply",
+                "--format",
+                "json",
+            ])
+            .current_dir(dir.path())
+            .env("STROOM_NMBRS_BASE_URL", &base)
+            .env("STROOM_NMBRS_IDENTITY_URL", &base)
+            .env("STROOM_NMBRS_CLIENT_SECRET", &c.client_secret)
+            .env("STROOM_NMBRS_SUBSCRIPTION_KEY", &c.subscription_key)
+            .env("STROOM_AD_PASSWORD", PASS)
+            .output()
+            .unwrap()
+    };
+    let out = sync();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("apply:") && text.contains(" 0 failed"),
+        "{text}"
+    );
+    let state: stroom::model::State =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/state.json")).unwrap())
+            .unwrap();
+    let accounts: Vec<_> = state.accounts.iter().filter(|a| a.target == "ad").collect();
+    assert!(accounts.len() >= 10, "{} accounts", accounts.len());
+    for a in &accounts {
+        let dn = a.id.as_deref().unwrap();
+        assert!(read(dn, &["cn"]).is_some(), "{dn} exists in AD");
+        let mail = a.attributes["mail"].as_str().unwrap().to_string();
+        let p = sim
+            .persons()
+            .into_iter()
+            .find(|p| *p.id == *a.person)
+            .unwrap();
+        if a.enabled {
+            assert_eq!(
+                p.business_email.as_deref(),
+                Some(mail.as_str()),
+                "written back for {}",
+                a.person
+            );
+        }
+    }
+    // Nothing left to do on the same day.
+    let out = sync();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{text}");
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["actions"].as_array().unwrap().len(), 0, "{text}");
+}

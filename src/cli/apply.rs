@@ -46,7 +46,36 @@ pub fn run(args: &ApplyArgs) -> u8 {
             return UNUSABLE;
         }
     };
-    let doc = match stroom::plan::read::parse_plan(&args.plan.display().to_string(), &text) {
+    let run = ApplyRun {
+        plan_name: args.plan.display().to_string(),
+        state: args.state.clone(),
+        state_out: args.state_out.clone(),
+        dry_run: args.dry_run,
+        approve: args.approve,
+        format: args.format,
+    };
+    apply_text(&config, &text, &run)
+}
+
+/// One apply of a plan document, from `stroom apply` or `stroom sync --apply`.
+pub struct ApplyRun {
+    /// The plan's name in messages.
+    pub plan_name: String,
+    /// The current state file (default: sync.state).
+    pub state: Option<PathBuf>,
+    /// Where to write the new state (default: the state file).
+    pub state_out: Option<PathBuf>,
+    /// Describe only.
+    pub dry_run: bool,
+    /// Apply a blocked plan.
+    pub approve: bool,
+    /// Report format.
+    pub format: Format,
+}
+
+/// Applies a plan document's text; prints the report; returns the exit status.
+pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) -> u8 {
+    let doc = match stroom::plan::read::parse_plan(&args.plan_name, text) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -103,7 +132,7 @@ pub fn run(args: &ApplyArgs) -> u8 {
         max_attempts: config.apply.max_attempts,
         ..ApplyOptions::default()
     };
-    let id = plan_id(&text);
+    let id = plan_id(text);
     let report = match apply(&doc, &id, &targets, &journal, &audit, &options) {
         Ok(r) => r,
         Err(e @ ApplyError::Blocked(_)) => {

@@ -28,6 +28,9 @@ pub struct SyncArgs {
     /// Store the snapshot even if more persons are gone than store.max_gone_percent.
     #[arg(long)]
     pub approve: bool,
+    /// Carry out the plan through the configured targets (see `stroom apply`).
+    #[arg(long)]
+    pub apply: bool,
     /// Keep running: import and plan again after this long (e.g. 15m, 1h, 90s).
     #[arg(long, value_parser = parse_interval)]
     pub every: Option<Duration>,
@@ -103,7 +106,19 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let state = match load_state(args.state.as_deref().or(config.sync.state.as_deref())) {
+    let state_path = args.state.as_deref().or(config.sync.state.as_deref());
+    // `stroom sync --apply` writes the state; before its first run there is none.
+    let existing = state_path.filter(|p| {
+        let there = p.exists();
+        if !there {
+            eprintln!(
+                "note: no state file at {} yet: nothing is provisioned",
+                p.display()
+            );
+        }
+        there
+    });
+    let state = match load_state(existing) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -154,11 +169,30 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
             ""
         }
     );
-    if print_plan {
+    let code = if print_plan {
         super::plan::print_plan(&plan, args.format)
     } else {
         super::plan::blocked_status(&plan)
+    };
+    if !args.apply || (code == super::BLOCKED && !args.approve) || plan.actions.is_empty() {
+        return code;
     }
+    let text = match serde_json::to_string(&plan) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot serialise the plan: {e}");
+            return FAILED;
+        }
+    };
+    let run = super::apply::ApplyRun {
+        plan_name: "the sync plan".into(),
+        state: args.state.clone(),
+        state_out: None,
+        dry_run: false,
+        approve: args.approve,
+        format: Format::Human,
+    };
+    super::apply::apply_text(&config, &text, &run)
 }
 
 #[derive(Args)]
