@@ -97,7 +97,7 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
         }
     };
     if doc.actions.iter().any(|a| a.target == "nmbrs") && !args.dry_run {
-        match writeback_target(&config) {
+        match writeback_target(config) {
             Ok(t) => {
                 targets.insert("nmbrs".into(), t);
             }
