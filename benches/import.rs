@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use stroom::simulate::nmbrs::{Credentials, Sim};
 use stroom::source::intake::{intake, IntakeRules};
-use stroom::source::nmbrs::auth::{OAuthClient, Secret, Session, TokenStore, Tokens};
+use stroom::source::nmbrs::auth::{OAuthClient, Secret, Session, TokenStore};
 use stroom::source::nmbrs::client::{Client, ClientSettings};
 use stroom::source::nmbrs::{import, Selection};
 use stroom::source::snapshots::Store;
@@ -33,13 +33,7 @@ impl Bench {
 
     fn client(&self) -> Client {
         let store = TokenStore::new(self.dir.path().join("tokens.json"));
-        let _ = store.save(&Tokens {
-            access_token: Secret::new(""),
-            access_expires_at: chrono::Utc::now(),
-            refresh_token: Secret::new(self.sim.grant_refresh_token()),
-            scope: None,
-            obtained_at: chrono::Utc::now(),
-        });
+        let _ = self.sim.sign_in(&store);
         let c = Credentials::default();
         let oauth = OAuthClient {
             identity_url: self.base.clone(),

@@ -45,6 +45,19 @@ fn admin() -> ldap3::LdapConn {
 }
 
 /// A fresh OU (with Users, Disabled and two groups) for one test.
+fn add_group(c: &mut ldap3::LdapConn, ou: &str, cn: &str) {
+    c.add(
+        &format!("CN={cn},{ou}"),
+        vec![
+            ("objectClass", HashSet::from(["group"])),
+            ("sAMAccountName", HashSet::from([cn])),
+        ],
+    )
+    .unwrap()
+    .success()
+    .unwrap();
+}
+
 /// Names are domain-wide in AD (sAMAccountName), so each sandbox has a tag.
 fn sandbox(name: &str) -> (String, ActiveDirectory, String) {
     samba();
@@ -67,17 +80,7 @@ fn sandbox(name: &str) -> (String, ActiveDirectory, String) {
     add_ou(&mut c, &format!("OU=Users,{ou}"));
     add_ou(&mut c, &format!("OU=Disabled,{ou}"));
     for g in ["Staff", "Engineering"] {
-        let cn = format!("{g}-{tag}");
-        c.add(
-            &format!("CN={cn},{ou}"),
-            vec![
-                ("objectClass", HashSet::from(["group"])),
-                ("sAMAccountName", HashSet::from([cn.as_str()])),
-            ],
-        )
-        .unwrap()
-        .success()
-        .unwrap();
+        add_group(&mut c, &ou, &format!("{g}-{tag}"));
     }
     let settings = AdSettings {
         name: "ad".into(),
@@ -460,24 +463,14 @@ fn kill_9_in_the_middle_of_stroom_apply_resumes_cleanly() {
 fn joiner_mover_leaver_rehire_end_to_end() {
     use stroom::plan::{build_plan, PlanInput};
     use stroom::simulate::nmbrs::{Credentials, Sim};
-    use stroom::source::nmbrs::auth::{OAuthClient, Session, TokenStore, Tokens};
+    use stroom::source::nmbrs::auth::{OAuthClient, Session, TokenStore};
     use stroom::source::nmbrs::client::{Client, ClientSettings};
     use stroom::targets::nmbrs::NmbrsWriteback;
 
     let (ou, ad, tag) = sandbox("story");
     let mut c = admin();
     for g in ["Sales", "Finance"] {
-        let cn = format!("{g}-{tag}");
-        c.add(
-            &format!("CN={cn},{ou}"),
-            vec![
-                ("objectClass", HashSet::from(["group"])),
-                ("sAMAccountName", HashSet::from([cn.as_str()])),
-            ],
-        )
-        .unwrap()
-        .success()
-        .unwrap();
+        add_group(&mut c, &ou, &format!("{g}-{tag}"));
     }
     // Nmbrs: the person lives in the simulator, so the write-back is real.
     let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
@@ -490,15 +483,7 @@ fn joiner_mover_leaver_rehire_end_to_end() {
     let base = stroom::simulate::spawn(sim.clone().router()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = TokenStore::new(dir.path().join("tokens.json"));
-    store
-        .save(&Tokens {
-            access_token: Secret::new(""),
-            access_expires_at: chrono::Utc::now(),
-            refresh_token: Secret::new(sim.grant_refresh_token()),
-            scope: None,
-            obtained_at: chrono::Utc::now(),
-        })
-        .unwrap();
+    sim.sign_in(&store).unwrap();
     let creds = Credentials::default();
     let client = Client::new(
         ClientSettings {
@@ -688,20 +673,13 @@ rule "write-back-mail" {{
 #[test]
 fn sync_apply_provisions_ad_and_writes_back_to_nmbrs() {
     use stroom::simulate::nmbrs::{Credentials, Sim};
-    use stroom::source::nmbrs::auth::{TokenStore, Tokens};
+    use stroom::source::nmbrs::auth::TokenStore;
     let (ou, _, tag) = sandbox("sync");
     let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
     let sim = Arc::new(Sim::generate(25, 21, date, Credentials::default()));
     let base = stroom::simulate::spawn(sim.clone().router()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    TokenStore::new(dir.path().join("data/tokens.json"))
-        .save(&Tokens {
-            access_token: Secret::new(""),
-            access_expires_at: chrono::Utc::now(),
-            refresh_token: Secret::new(sim.grant_refresh_token()),
-            scope: None,
-            obtained_at: chrono::Utc::now(),
-        })
+    sim.sign_in(&TokenStore::new(dir.path().join("data/tokens.json")))
         .unwrap();
     std::fs::write(
         dir.path().join("stroom.toml"),

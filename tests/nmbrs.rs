@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use stroom::model::Person;
 use stroom::simulate::nmbrs::{Credentials, Faults, Sim};
-use stroom::source::nmbrs::auth::{OAuthClient, Secret, Session, TokenStore, Tokens};
+use stroom::source::nmbrs::auth::{OAuthClient, Secret, Session, TokenStore};
 use stroom::source::nmbrs::client::{Client, ClientSettings};
 use stroom::source::nmbrs::{import, Import, NmbrsError, Selection};
 
@@ -28,15 +28,7 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let f = Self { sim, base, dir };
         // As if `stroom nmbrs login` had run: a refresh token and no access token yet.
-        f.store()
-            .save(&Tokens {
-                access_token: Secret::new(""),
-                access_expires_at: chrono::Utc::now(),
-                refresh_token: Secret::new(f.sim.grant_refresh_token()),
-                scope: None,
-                obtained_at: chrono::Utc::now(),
-            })
-            .unwrap();
+        f.sim.sign_in(&f.store()).unwrap();
         f
     }
 

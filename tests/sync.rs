@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use stroom::simulate::nmbrs::{Credentials, Faults, Sim};
-use stroom::source::nmbrs::auth::{Secret, TokenStore, Tokens};
+use stroom::source::nmbrs::auth::TokenStore;
 
 struct Setup {
     sim: Arc<Sim>,
@@ -36,14 +36,8 @@ impl Setup {
 
     /// As if `stroom nmbrs login` had run.
     fn grant(&self) {
-        TokenStore::new(self.path("data/tokens.json"))
-            .save(&Tokens {
-                access_token: Secret::new(""),
-                access_expires_at: chrono::Utc::now(),
-                refresh_token: Secret::new(self.sim.grant_refresh_token()),
-                scope: None,
-                obtained_at: chrono::Utc::now(),
-            })
+        self.sim
+            .sign_in(&TokenStore::new(self.path("data/tokens.json")))
             .unwrap();
     }
 

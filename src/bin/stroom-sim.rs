@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use std::process::ExitCode;
 use std::sync::Arc;
 use stroom::simulate::nmbrs::{Credentials, Faults, Sim};
-use stroom::source::nmbrs::auth::{Secret, TokenStore, Tokens};
+use stroom::source::nmbrs::auth::TokenStore;
 
 const USAGE: &str = "usage: stroom-sim nmbrs [--employees N] [--seed S] [--today YYYY-MM-DD] [--port P] [--faults JSON] [--token-store FILE]";
 
@@ -62,14 +62,7 @@ fn main() -> ExitCode {
     sim.set_faults(faults);
     if let Some(path) = &token_store {
         // As if `stroom nmbrs login` had run against the simulator.
-        let tokens = Tokens {
-            access_token: Secret::new(""),
-            access_expires_at: chrono::Utc::now(),
-            refresh_token: Secret::new(sim.grant_refresh_token()),
-            scope: None,
-            obtained_at: chrono::Utc::now(),
-        };
-        if let Err(e) = TokenStore::new(path).save(&tokens) {
+        if let Err(e) = sim.sign_in(&TokenStore::new(path)) {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }

@@ -373,6 +373,22 @@ impl Sim {
             .sum()
     }
 
+    /// Writes a token store as `stroom nmbrs login` would after a person consented:
+    /// a fresh refresh token and no access token yet. For tests and demos.
+    pub fn sign_in(
+        &self,
+        store: &crate::source::nmbrs::auth::TokenStore,
+    ) -> Result<(), crate::source::nmbrs::NmbrsError> {
+        use crate::source::nmbrs::auth::{Secret, Tokens};
+        store.save(&Tokens {
+            access_token: Secret::new(""),
+            access_expires_at: chrono::Utc::now(),
+            refresh_token: Secret::new(self.grant_refresh_token()),
+            scope: None,
+            obtained_at: chrono::Utc::now(),
+        })
+    }
+
     /// Issues a refresh token directly (as if a person had consented), for tests and
     /// demos without a browser.
     pub fn grant_refresh_token(&self) -> String {
