@@ -308,6 +308,27 @@ fn a_plan_is_applied_to_ad_and_a_second_run_changes_nothing() {
         backoff: Duration::from_millis(50),
         ..ApplyOptions::default()
     };
+    // A dry run says what would be sent, and sends nothing.
+    let dry = ApplyOptions {
+        dry_run: true,
+        ..options.clone()
+    };
+    let preview = apply(
+        &doc,
+        &plan_id(&text),
+        &targets,
+        &journal,
+        &Audit::none(),
+        &dry,
+    )
+    .unwrap();
+    assert!(
+        preview.would[0].contains(&format!("LDAP add CN=Anna de Wit,OU=Users,{ou}")),
+        "{:?}",
+        preview.would
+    );
+    assert!(preview.would[0].contains("unicodePwd (generated, never shown)"));
+    assert!(targets["ad"].correlate("e-1").unwrap().is_none());
     let report = apply(
         &doc,
         &plan_id(&text),

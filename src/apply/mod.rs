@@ -294,7 +294,8 @@ impl Run<'_> {
                 continue;
             };
             if self.options.dry_run {
-                let line = format!("{} {} {}: {}", a.seq, a.target, a.person, describe(a));
+                let what = target.preview(a).unwrap_or_else(|| describe(a));
+                let line = format!("{} {} {}: {what}", a.seq, a.target, a.person);
                 self.audit(a, "dry_run", None, None);
                 self.report
                     .lock()

@@ -96,7 +96,7 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
             return UNUSABLE;
         }
     };
-    if doc.actions.iter().any(|a| a.target == "nmbrs") && !args.dry_run {
+    if doc.actions.iter().any(|a| a.target == "nmbrs") {
         match writeback_target(config) {
             Ok(t) => {
                 targets.insert("nmbrs".into(), t);

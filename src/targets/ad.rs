@@ -320,6 +320,70 @@ impl Target for ActiveDirectory {
         &self.settings.name
     }
 
+    fn preview(&self, a: &crate::plan::read::PlannedAction) -> Option<String> {
+        let s = &self.settings;
+        let who = format!(
+            "the account with {}={}",
+            s.correlation_attribute,
+            ldap_escape(a.person.as_str())
+        );
+        let pairs = |m: &Option<Map<String, Value>>, new_only: bool| {
+            m.iter()
+                .flatten()
+                .map(|(k, v)| {
+                    let v = if new_only {
+                        v.get(1).cloned().unwrap_or(Value::Null)
+                    } else {
+                        v.clone()
+                    };
+                    format!("{k}={v}")
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        Some(match a.op.as_str() {
+            "create_account" => {
+                let attrs = a.attributes.clone().unwrap_or_default();
+                let cn = [NAME, "displayName", "sAMAccountName"]
+                    .iter()
+                    .find_map(|k| attrs.get(*k).and_then(Value::as_str))
+                    .unwrap_or(&a.person)
+                    .to_string();
+                let parent = attrs
+                    .get(CONTAINER)
+                    .and_then(Value::as_str)
+                    .unwrap_or(&s.users_dn);
+                format!(
+                    "LDAP add {},{parent} (user, userAccountControl=514, {}={}) {}; then set unicodePwd (generated, never shown)",
+                    Self::rdn(&cn),
+                    s.correlation_attribute,
+                    a.person,
+                    pairs(&a.attributes, false)
+                )
+            }
+            "update_account" => format!("LDAP modify {who}: replace {}", pairs(&a.changes, true)),
+            "enable_account" => format!("LDAP modify {who}: clear bit 0x2 of userAccountControl"),
+            "disable_account" => match &s.disabled_dn {
+                Some(d) => {
+                    format!("LDAP modify {who}: set bit 0x2 of userAccountControl; move to {d}")
+                }
+                None => format!("LDAP modify {who}: set bit 0x2 of userAccountControl"),
+            },
+            "delete_account" => format!("LDAP delete {who}"),
+            "grant" => format!(
+                "LDAP modify group {:?} under {}: add member = {who}",
+                a.name.as_deref().unwrap_or(""),
+                s.groups_dn
+            ),
+            "revoke" => format!(
+                "LDAP modify group {:?} under {}: delete member = {who}",
+                a.name.as_deref().unwrap_or(""),
+                s.groups_dn
+            ),
+            _ => return None,
+        })
+    }
+
     fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
         let filter = format!(
             "(&(objectClass=user)({}={}))",

@@ -123,4 +123,11 @@ pub trait Target: Send + Sync {
 
     /// Revokes an entitlement ("not there" is success).
     fn revoke(&self, account: &AccountRef, entitlement: &Entitlement) -> TargetResult<()>;
+
+    /// For `--dry-run`: what this target would send for an action, without calling
+    /// anything. `None`: the engine's generic description is used.
+    fn preview(&self, action: &crate::plan::read::PlannedAction) -> Option<String> {
+        let _ = action;
+        None
+    }
 }

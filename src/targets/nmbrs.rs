@@ -163,6 +163,19 @@ impl Target for NmbrsWriteback {
         "nmbrs"
     }
 
+    fn preview(&self, a: &crate::plan::read::PlannedAction) -> Option<String> {
+        let field = a.field.as_deref()?;
+        let key = FIELDS
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or(field, |(_, k)| *k);
+        Some(format!(
+            "GET the current personal info, then PUT /api/employees/{}/personalInfo with contactInfo.{key} = {:?} (other contact fields as read)",
+            a.person,
+            a.value.as_deref().unwrap_or("")
+        ))
+    }
+
     fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
         Ok(self.companies.contains_key(person).then(|| AccountRef {
             id: person.to_string(),
