@@ -48,7 +48,15 @@ impl Fixture {
     }
 
     fn client(&self) -> Client {
-        let settings = ClientSettings {
+        self.client_with(self.settings())
+    }
+
+    fn client_with(&self, settings: ClientSettings) -> Client {
+        Client::new(settings, Session::new(self.oauth(), self.store())).unwrap()
+    }
+
+    fn settings(&self) -> ClientSettings {
+        ClientSettings {
             base_url: self.base.clone(),
             subscription_key: Secret::new(Credentials::default().subscription_key),
             concurrency: 4,
@@ -59,8 +67,7 @@ impl Fixture {
             max_attempts: 12,
             backoff_base: Duration::from_millis(5),
             backoff_max: Duration::from_millis(50),
-        };
-        Client::new(settings, Session::new(self.oauth(), self.store())).unwrap()
+        }
     }
 
     fn import(&self) -> Result<Import, NmbrsError> {
@@ -293,17 +300,11 @@ fn bad_records_are_skipped_and_reported_with_their_id() {
 #[test]
 fn wrong_subscription_key_is_a_clear_error() {
     let f = Fixture::new(5);
-    let settings = ClientSettings {
-        base_url: f.base.clone(),
+    let client = f.client_with(ClientSettings {
         subscription_key: Secret::new("wrong"),
-        concurrency: 1,
-        page_size: 100,
-        timeout: Duration::from_secs(5),
         max_attempts: 2,
-        backoff_base: Duration::from_millis(1),
-        backoff_max: Duration::from_millis(2),
-    };
-    let client = Client::new(settings, Session::new(f.oauth(), f.store())).unwrap();
+        ..f.settings()
+    });
     let err = runtime()
         .block_on(import(&client, &Selection::default()))
         .unwrap_err()
@@ -343,17 +344,11 @@ fn answers_slower_than_the_timeout_are_retried_then_fail_the_import() {
         slow_ms: 400,
         ..Faults::default()
     });
-    let settings = ClientSettings {
-        base_url: f.base.clone(),
-        subscription_key: Secret::new(Credentials::default().subscription_key),
-        concurrency: 2,
-        page_size: 100,
+    let client = f.client_with(ClientSettings {
         timeout: Duration::from_millis(100),
         max_attempts: 2,
-        backoff_base: Duration::from_millis(1),
-        backoff_max: Duration::from_millis(2),
-    };
-    let client = Client::new(settings, Session::new(f.oauth(), f.store())).unwrap();
+        ..f.settings()
+    });
     let err = runtime()
         .block_on(import(&client, &Selection::default()))
         .unwrap_err()
@@ -409,4 +404,52 @@ fn write_back_changes_only_the_intended_field_and_only_once() {
     values.insert("last_name".into(), "X".into());
     let err = target.update(&account, &values).unwrap_err();
     assert!(err.message.contains("cannot be written back"), "{err}");
+}
+
+/// A server that answers the token call properly and `/api/debtors` with `body`.
+fn odd_server(body: &'static str) -> String {
+    use axum::routing::{get, post};
+    let router = axum::Router::new()
+        .route(
+            "/connect/token",
+            post(|| async {
+                axum::Json(serde_json::json!({"access_token": "a", "refresh_token": "r", "expires_in": 3600}))
+            }),
+        )
+        .route(
+            "/api/debtors",
+            get(move || async move { ([("content-type", "application/json")], body) }),
+        );
+    stroom::simulate::spawn(router).unwrap()
+}
+
+#[test]
+fn answers_of_the_wrong_shape_are_named_not_trusted() {
+    let f = Fixture::new(1);
+    for (body, expected) in [
+        (
+            r#"{"pagination": null, "data": [{"debtorId": 5}]}"#,
+            "data[0].debtorId",
+        ),
+        ("<html>maintenance</html>", "documented shape"),
+        (
+            r#"{"pagination": {"pageNumber": 1, "nextPage": "https://x/api/debtors?pageNumber=1"}, "data": []}"#,
+            "does not point forward",
+        ),
+    ] {
+        let base = odd_server(body);
+        let client = f.client_with(ClientSettings {
+            base_url: base,
+            ..f.settings()
+        });
+        let err = runtime()
+            .block_on(import(&client, &Selection::default()))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, NmbrsError::BadAnswer { .. }), "{text}");
+        assert!(
+            text.contains("/api/debtors") && text.contains(expected),
+            "{text}"
+        );
+    }
 }

@@ -179,6 +179,15 @@ impl Store {
     const INFO: &'static str =
         "SELECT id, taken_at, confirmed_at, persons, carried, approved FROM snapshots";
 
+    /// Reads stored records (JSON Lines) back into persons.
+    fn parse(&self, snapshot: i64, text: &str) -> Result<Vec<Person>, StoreError> {
+        parse_persons(&format!("snapshot {snapshot}"), text).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            snapshot,
+            message: e.to_string(),
+        })
+    }
+
     /// The newest snapshot.
     pub fn latest(&self) -> Result<Option<SnapshotInfo>, StoreError> {
         self.conn
@@ -231,11 +240,7 @@ impl Store {
             text.push_str(&row.map_err(|e| self.fail(e))?);
             text.push('\n');
         }
-        parse_persons(&format!("snapshot {snapshot}"), &text).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            snapshot,
-            message: e.to_string(),
-        })
+        self.parse(snapshot, &text)
     }
 
     /// The record hash of every person of a snapshot.
@@ -275,11 +280,7 @@ impl Store {
                 text.push('\n');
             }
         }
-        parse_persons(&format!("snapshot {snapshot}"), &text).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            snapshot,
-            message: e.to_string(),
-        })
+        self.parse(snapshot, &text)
     }
 
     /// Stores records as one snapshot, in one transaction: it is there whole or not
@@ -313,8 +314,7 @@ impl Store {
             )
             .optional()
             .map_err(fail)?;
-        if let Some((id, same)) = latest.filter(|(_, c)| *c == content && carried == 0) {
-            let _ = same;
+        if let Some((id, _)) = latest.filter(|(_, c)| *c == content && carried == 0) {
             tx.execute(
                 "UPDATE snapshots SET confirmed_at = ?1 WHERE id = ?2",
                 params![now, id],

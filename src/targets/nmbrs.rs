@@ -8,7 +8,7 @@
 
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
 use crate::source::nmbrs::client::Client;
-use crate::source::nmbrs::wire::Page;
+use crate::source::nmbrs::normalize::current;
 use crate::source::nmbrs::NmbrsError;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -42,21 +42,6 @@ fn classify(e: NmbrsError) -> TargetError {
     }
 }
 
-fn period_key(v: &Value) -> (i64, i64, String) {
-    let p = v.get("period");
-    let n = |k: &str| {
-        p.and_then(|p| p.get(k))
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-    };
-    let created = v
-        .get("createdAt")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    (n("year"), n("period"), created)
-}
-
 impl NmbrsWriteback {
     /// A write-back target over a signed-in client. `companies` maps each person id to
     /// its Nmbrs company id (`extra.nmbrs_company_id` of the imported persons).
@@ -85,17 +70,7 @@ impl NmbrsWriteback {
         company: &str,
         values: &Map<String, Value>,
     ) -> Result<(), NmbrsError> {
-        let period: Page<Value> = self
-            .client
-            .get(&format!("/api/companies/{company}/period"))
-            .await?;
-        let now = period.data.first().and_then(|p| p.get("period")).cloned();
-        let now_key = now.as_ref().map(|p| {
-            (
-                p.get("year").and_then(Value::as_i64).unwrap_or(0),
-                p.get("period").and_then(Value::as_i64).unwrap_or(0),
-            )
-        });
+        let now = crate::source::nmbrs::current_period(&self.client, company).await?;
         let list: Vec<Value> = self
             .client
             .get_all(format!(
@@ -112,14 +87,12 @@ impl NmbrsWriteback {
                     .unwrap_or_default()
             })
             .collect();
-        let current = history
-            .iter()
-            .filter(|i| {
-                let (y, p, _) = period_key(i);
-                now_key.is_none_or(|n| (y, p) <= n)
-            })
-            .max_by_key(|i| period_key(i))
-            .or_else(|| history.iter().min_by_key(|i| period_key(i)));
+        let current = current(&history, now, |i| {
+            let period = i
+                .get("period")
+                .and_then(|p| serde_json::from_value(p.clone()).ok());
+            (period, i.get("createdAt").and_then(Value::as_str))
+        });
         let Some(current) = current else {
             return Err(NmbrsError::BadAnswer {
                 endpoint: "/employees/personalinfo".into(),
@@ -148,7 +121,7 @@ impl NmbrsWriteback {
         }
         let mut body = serde_json::json!({ "contactInfo": contact });
         if let Some(p) = now {
-            body["period"] = p;
+            body["period"] = serde_json::json!(p);
         }
         let _: Value = self
             .client

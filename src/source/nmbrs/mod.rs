@@ -161,13 +161,20 @@ pub struct Import {
     pub stats: ImportStats,
 }
 
+/// The company's current payroll period (`None` when Nmbrs does not say).
+pub async fn current_period(
+    client: &Client,
+    company: &str,
+) -> Result<Option<wire::Period>, NmbrsError> {
+    let periods: wire::Page<wire::CurrentPeriod> = client
+        .get(&format!("/api/companies/{company}/period"))
+        .await?;
+    Ok(periods.data.into_iter().next().map(|p| p.period))
+}
+
 async fn company(client: &Client, id: &str, name: &str) -> Result<CompanyData, NmbrsError> {
     let base = format!("/api/companies/{id}");
-    let period = async {
-        let periods: wire::Page<wire::CurrentPeriod> =
-            client.get(&format!("{base}/period")).await?;
-        Ok::<_, NmbrsError>(periods.data.into_iter().next().map(|p| p.period))
-    };
+    let period = current_period(client, id);
     let (
         period,
         employees,

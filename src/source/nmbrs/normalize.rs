@@ -161,8 +161,9 @@ pub fn name_convention(a: &wire::Ascription) -> Option<NameConvention> {
     }
 }
 
-/// Picks the current entry of a period history (see the module docs).
-fn current<T>(
+/// Picks the current entry of a period history (see the module docs): the latest
+/// entry not after `now` (ties: latest `createdAt`), else the earliest one.
+pub(crate) fn current<T>(
     items: &[T],
     now: Option<Period>,
     key: impl Fn(&T) -> (Option<Period>, Option<&str>),

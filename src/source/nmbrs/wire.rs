@@ -101,7 +101,7 @@ pub struct DebtorManager {
 }
 
 /// A payroll period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 pub struct Period {
     /// Year.
     pub year: i32,
