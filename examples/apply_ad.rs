@@ -34,10 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let persons: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5000);
     let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(8);
-    let tag = format!(
-        "{:06x}",
-        stroom::source::nmbrs::client::random_u64() & 0xffffff
-    );
+    let tag = format!("{:06x}", stroom::http::random_u64() & 0xffffff);
     let base = "DC=stroom,DC=test";
     let ou = format!("OU=bench-{tag},{base}");
     let mut admin = ldap3::LdapConn::with_settings(

@@ -65,6 +65,7 @@
 pub mod apply;
 pub mod config;
 pub mod generate;
+pub mod http;
 pub mod model;
 pub mod plan;
 pub mod rules;

@@ -171,8 +171,8 @@ fn period_of(d: NaiveDate) -> (i32, i32) {
 fn token(prefix: &str) -> String {
     format!(
         "{prefix}-{:016x}{:016x}",
-        crate::source::nmbrs::client::random_u64(),
-        crate::source::nmbrs::client::random_u64()
+        crate::http::random_u64(),
+        crate::http::random_u64()
     )
 }
 

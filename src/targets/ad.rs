@@ -98,7 +98,7 @@ fn generate_password() -> String {
     const SET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut out = String::from("Aa1!");
     for _ in 0..20 {
-        let r = crate::source::nmbrs::client::random_u64() as usize;
+        let r = crate::http::random_u64() as usize;
         out.push(SET[r % SET.len()] as char);
     }
     out

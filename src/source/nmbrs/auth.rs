@@ -232,7 +232,7 @@ impl OAuthClient {
             .await
             .map_err(|e| NmbrsError::Transport {
                 endpoint: "/connect/token".into(),
-                message: super::client::transport_message(&e),
+                message: crate::http::transport_message(&e),
             })?;
         let status = answer.status();
         let body = answer.bytes().await.unwrap_or_default();

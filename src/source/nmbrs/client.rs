@@ -58,75 +58,16 @@ pub struct Client {
     on_page: Option<PageHook>,
 }
 
-/// Describes a transport failure without the URL's query (which never holds secrets,
-/// but stays short) and without any header.
-pub fn transport_message(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_body() || e.is_decode() {
-        "the connection broke while reading the answer"
-    } else if e.is_request() {
-        "the request failed"
-    } else {
-        "transport error"
-    };
-    let mut source = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind} ({detail})")
-    }
-}
+use crate::http::{retry_after, transport_message};
 
-/// A random number from the OS, for jitter and OAuth state.
-pub fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::getrandom(&mut bytes).is_err() {
-        // Jitter only needs to differ between processes; the clock is enough then.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        return nanos ^ u64::from(std::process::id()).rotate_left(32);
-    }
-    u64::from_le_bytes(bytes)
-}
-
-/// The delay before attempt `attempt` (1 = first retry): exponential with "equal
-/// jitter" (half fixed, half random), capped; a Retry-After from the server wins.
+/// The delay before attempt `attempt` (1 = first retry), by the client's settings.
 pub fn backoff(settings: &ClientSettings, attempt: u32, retry_after: Option<Duration>) -> Duration {
-    if let Some(after) = retry_after {
-        return after.min(settings.backoff_max);
-    }
-    let exp = settings
-        .backoff_base
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(settings.backoff_max);
-    let half = exp / 2;
-    let jitter_ms = half.as_millis() as u64;
-    let extra = if jitter_ms == 0 {
-        0
-    } else {
-        random_u64() % (jitter_ms + 1)
-    };
-    half + Duration::from_millis(extra)
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    wait.to_std().ok().or(Some(Duration::ZERO))
+    crate::http::backoff(
+        settings.backoff_base,
+        settings.backoff_max,
+        attempt,
+        retry_after,
+    )
 }
 
 /// The page number a `nextPage` link asks for. Only the number is taken: the next
@@ -404,9 +345,10 @@ mod tests {
     fn secrets_never_show() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "*** ***");
-        assert!(
-            !format!("{:?}", settings()).contains('k')
-                || !format!("{:?}", settings()).contains("\"k\"")
-        );
+        let mut settings = settings();
+        settings.subscription_key = Secret::new("sub-key-hunter2");
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("subscription_key"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }
