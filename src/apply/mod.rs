@@ -8,6 +8,10 @@
 //! - **Isolated failures**: a step the target refuses fails that person only; the
 //!   person's later steps are skipped and reported; other persons go on. A fatal
 //!   target error (bad credentials) stops the run; everything not done stays pending.
+//! - **Waiting, not failing**: a step whose object is on its way (a mailbox minutes
+//!   after its licence) lets the person wait while the others go on, and is tried
+//!   again with growing pauses; when [`ApplyOptions::ready_wait`] is over, the person's
+//!   steps stay pending for the next run.
 //! - **Safe by default**: a blocked plan (threshold, constraint) is not applied
 //!   without approval, and every target the plan names must be configured before the
 //!   first write.
@@ -22,9 +26,10 @@ use audit::{Audit, AuditEntry};
 use journal::{Journal, JournalError, StepStatus};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -39,6 +44,10 @@ pub struct ApplyOptions {
     pub max_attempts: u32,
     /// First delay between attempts (doubled each time).
     pub backoff: Duration,
+    /// How long a person may wait for something on its way (a new mailbox).
+    pub ready_wait: Duration,
+    /// First pause before such a person is tried again (doubled, at most a minute).
+    pub ready_backoff: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -49,6 +58,8 @@ impl Default for ApplyOptions {
             approve: false,
             max_attempts: 5,
             backoff: Duration::from_millis(500),
+            ready_wait: Duration::from_secs(15 * 60),
+            ready_backoff: Duration::from_secs(15),
         }
     }
 }
@@ -78,8 +89,10 @@ pub struct ApplyReport {
     pub failed: usize,
     /// Steps not tried because the person had failed.
     pub skipped: usize,
-    /// Steps left pending because the run stopped.
+    /// Steps left pending because the run stopped or a person is still waiting.
     pub pending: usize,
+    /// Per person still waiting at the end: (person, seq, what it waits for).
+    pub waiting: Vec<(String, u32, String)>,
     /// Per failed person: (person, seq, error).
     pub failures: Vec<(String, u32, String)>,
     /// Why the run stopped early, if it did.
@@ -129,14 +142,7 @@ fn execute(
         *account = Some(target.correlate(&a.person)?);
     }
     let current = account.clone().flatten();
-    let need = |what: &str| {
-        current.clone().ok_or_else(|| {
-            TargetError::refused(format!(
-                "{what}: the person has no account in `{}`",
-                target.name()
-            ))
-        })
-    };
+    let need = |what: &str| current.clone().ok_or_else(|| target.no_account(what));
     let entitlement = Entitlement {
         kind: a.kind.as_deref().unwrap_or(""),
         name: a.name.as_deref().unwrap_or(""),
@@ -155,8 +161,11 @@ fn execute(
         "update_account" => {
             let acc = need("update")?;
             target.update(&acc, &new_values(a.changes.as_ref().unwrap_or(&Map::new())))?;
-            // A rename or move changes the account's id: find it again when next needed.
-            *account = None;
+            // A rename or move may change the account's id: find it again when next
+            // needed, unless the target's ids never change.
+            if !target.stable_ids() {
+                *account = None;
+            }
             Ok(Some(acc))
         }
         "writeback" => {
@@ -239,6 +248,16 @@ impl Run<'_> {
         r.stopped.get_or_insert(why);
     }
 
+    /// A person waited long enough: its steps stay pending (started in the journal,
+    /// so the next run of the plan tries them first).
+    fn give_up_waiting(&self, rest: &[&PlannedAction], why: String) {
+        let Some(first) = rest.first() else { return };
+        self.audit(first, "waiting", None, Some(&why));
+        let mut r = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        r.pending += rest.len();
+        r.waiting.push((first.person.clone(), first.seq, why));
+    }
+
     fn mark(
         &self,
         seq: u32,
@@ -259,11 +278,17 @@ impl Run<'_> {
         }
     }
 
-    /// One person's steps, in order.
-    fn person(&self, steps: &[&PlannedAction], done: &HashMap<u32, journal::StepRecord>) {
-        let mut accounts: HashMap<&str, Option<Option<AccountRef>>> = HashMap::new();
+    /// One person's steps, in order, from step `from`. Returns where the person must
+    /// wait, if a step's object is not there yet.
+    fn person(
+        &self,
+        steps: &[&PlannedAction],
+        from: usize,
+        accounts: &mut Accounts,
+        done: &HashMap<u32, journal::StepRecord>,
+    ) -> Option<(usize, String)> {
         let mut failed: Option<String> = None;
-        for a in steps {
+        for (index, a) in steps.iter().enumerate().skip(from) {
             let recorded = done.get(&a.seq).map(|r| r.status);
             if recorded == Some(StepStatus::Done) {
                 self.report
@@ -305,9 +330,10 @@ impl Run<'_> {
                 continue;
             }
             if !self.mark(a.seq, StepStatus::Started, None, None) {
-                return;
+                return None;
             }
-            let account = accounts.entry(a.target.as_str()).or_default();
+            let account = accounts.entry(a.target.clone()).or_default();
+            let stable = target.stable_ids();
             let mut attempt = 0;
             let outcome = loop {
                 attempt += 1;
@@ -317,7 +343,9 @@ impl Run<'_> {
                             && attempt < self.options.max_attempts =>
                     {
                         // A failed correlate or call may have left the cache stale.
-                        *account = None;
+                        if !stable || matches!(account, Some(None)) {
+                            *account = None;
+                        }
                         let wait = self
                             .options
                             .backoff
@@ -331,14 +359,21 @@ impl Run<'_> {
                 Ok(acc) => {
                     let id = acc.as_ref().map(|a| a.id.as_str());
                     if !self.mark(a.seq, StepStatus::Done, id, None) {
-                        return;
+                        return None;
                     }
                     self.audit(a, "ok", id, None);
                     self.report.lock().unwrap_or_else(|e| e.into_inner()).done += 1;
                 }
+                Err(e) if e.kind == ErrorKind::NotReady => {
+                    // Not there yet: come back later; the step stays started.
+                    if matches!(account, Some(None)) {
+                        *account = None;
+                    }
+                    return Some((index, e.message));
+                }
                 Err(e) => {
                     if !self.mark(a.seq, StepStatus::Failed, None, Some(&e.message)) {
-                        return;
+                        return None;
                     }
                     self.audit(a, "failed", None, Some(&e.message));
                     {
@@ -353,6 +388,95 @@ impl Run<'_> {
                     failed = Some(format!("{} failed: {}", a.seq, e.message));
                 }
             }
+        }
+        None
+    }
+
+    /// The accounts a resumed person already has, from the journal: only for targets
+    /// whose ids never change.
+    fn recall(
+        &self,
+        steps: &[&PlannedAction],
+        done: &HashMap<u32, journal::StepRecord>,
+    ) -> Accounts {
+        let mut accounts = Accounts::new();
+        for a in steps {
+            let Some(record) = done.get(&a.seq).filter(|r| r.status == StepStatus::Done) else {
+                continue;
+            };
+            if !self.targets.get(&a.target).is_some_and(|t| t.stable_ids()) {
+                continue;
+            }
+            if a.op == "delete_account" {
+                accounts.insert(a.target.clone(), Some(None));
+            } else if let Some(id) = &record.account {
+                accounts.insert(
+                    a.target.clone(),
+                    Some(Some(AccountRef {
+                        id: id.clone(),
+                        enabled: None,
+                    })),
+                );
+            }
+        }
+        accounts
+    }
+}
+
+/// Per target: not looked up yet, looked up and absent, or the account.
+type Accounts = HashMap<String, Option<Option<AccountRef>>>;
+
+/// A person's turn: where to go on, and since when it waits.
+struct Job {
+    person: usize,
+    from: usize,
+    accounts: Accounts,
+    waiting_since: Option<Instant>,
+    waits: u32,
+}
+
+/// Persons to work on now, and persons waiting until a time.
+struct Queue {
+    ready: VecDeque<Job>,
+    later: Vec<(Instant, Job)>,
+    busy: usize,
+}
+
+impl Queue {
+    /// The next job, waiting for one when all are deferred; `None` when all is done.
+    fn next<'q>(
+        mut q: std::sync::MutexGuard<'q, Queue>,
+        wake: &Condvar,
+        stop: &AtomicBool,
+    ) -> (std::sync::MutexGuard<'q, Queue>, Option<Job>) {
+        loop {
+            if let Some(job) = q.ready.pop_front() {
+                q.busy += 1;
+                return (q, Some(job));
+            }
+            let earliest = q
+                .later
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (due, _))| *due)
+                .map(|(i, (due, _))| (i, *due));
+            if let Some((i, due)) = earliest {
+                let now = Instant::now();
+                if due <= now || stop.load(Ordering::SeqCst) {
+                    let (_, job) = q.later.swap_remove(i);
+                    q.busy += 1;
+                    return (q, Some(job));
+                }
+                q = wake
+                    .wait_timeout(q, due - now)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+                continue;
+            }
+            if q.busy == 0 {
+                return (q, None);
+            }
+            q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
@@ -409,7 +533,24 @@ pub fn apply(
         report: Mutex::new(ApplyReport::default()),
         journal_error: Mutex::new(None),
     };
-    let next = AtomicUsize::new(0);
+    let persons: Vec<&[&PlannedAction]> = order
+        .iter()
+        .map(|p| by_person.get(p).map(Vec::as_slice).unwrap_or(&[]))
+        .collect();
+    let queue = Mutex::new(Queue {
+        ready: (0..persons.len())
+            .map(|person| Job {
+                person,
+                from: 0,
+                accounts: run.recall(persons[person], &done),
+                waiting_since: None,
+                waits: 0,
+            })
+            .collect(),
+        later: Vec::new(),
+        busy: 0,
+    });
+    let wake = Condvar::new();
     let workers = if options.dry_run {
         1
     } else {
@@ -418,10 +559,36 @@ pub fn apply(
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::SeqCst);
-                let Some(person) = order.get(k) else { break };
-                let steps = by_person.get(person).map(Vec::as_slice).unwrap_or(&[]);
-                run.person(steps, &done);
+                let guard = queue.lock().unwrap_or_else(|e| e.into_inner());
+                let (guard, job) = Queue::next(guard, &wake, &run.stop);
+                drop(guard);
+                let Some(mut job) = job else {
+                    wake.notify_all();
+                    break;
+                };
+                let steps = persons[job.person];
+                let outcome = run.person(steps, job.from, &mut job.accounts, &done);
+                let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+                q.busy -= 1;
+                if let Some((from, why)) = outcome {
+                    let now = Instant::now();
+                    let since = *job.waiting_since.get_or_insert(now);
+                    job.from = from;
+                    job.waits += 1;
+                    if now.duration_since(since) >= options.ready_wait
+                        || run.stop.load(Ordering::SeqCst)
+                    {
+                        run.give_up_waiting(&steps[from..], why);
+                    } else {
+                        let pause = options
+                            .ready_backoff
+                            .saturating_mul(1 << (job.waits - 1).min(10))
+                            .min(Duration::from_secs(60));
+                        q.later.push((now + pause, job));
+                    }
+                }
+                drop(q);
+                wake.notify_all();
             });
         }
     });
@@ -435,7 +602,8 @@ pub fn apply(
     }
     let mut report = run.report.into_inner().unwrap_or_else(|p| p.into_inner());
     report.failures.sort_by_key(|f| f.1);
-    if !options.dry_run && report.stopped.is_none() {
+    report.waiting.sort_by_key(|f| f.1);
+    if !options.dry_run && report.stopped.is_none() && report.waiting.is_empty() {
         journal.finish(plan)?;
     }
     Ok(report)

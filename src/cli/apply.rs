@@ -2,7 +2,7 @@
 
 use super::nmbrs::load_config;
 use super::plan::load_state;
-use super::{print_json, Format, BLOCKED, FAILED, OK, UNUSABLE};
+use super::{print_json, Format, BLOCKED, FAILED, OK, UNUSABLE, WAITING};
 use clap::Args;
 use std::path::PathBuf;
 use stroom::apply::audit::Audit;
@@ -181,13 +181,24 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
         for (person, seq, error) in &report.failures {
             eprintln!("failed: step {seq}, person {person}: {error}");
         }
+        for (person, seq, why) in &report.waiting {
+            eprintln!("waiting: step {seq}, person {person}: {why}");
+        }
         eprintln!(
-            "apply: {} done, {} already done, {} failed, {} skipped, {} pending{}",
+            "apply: {} done, {} already done, {} failed, {} skipped, {} pending{}{}",
             report.done,
             report.resumed,
             report.failed,
             report.skipped,
             report.pending,
+            if report.waiting.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} persons waiting; run again later to go on)",
+                    report.waiting.len()
+                )
+            },
             report
                 .stopped
                 .as_deref()
@@ -197,6 +208,8 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
     }
     if report.failed > 0 || report.stopped.is_some() {
         FAILED
+    } else if !report.waiting.is_empty() {
+        WAITING
     } else {
         OK
     }

@@ -116,6 +116,9 @@ pub const FAILED: u8 = 1;
 pub const UNUSABLE: u8 = 2;
 /// Exit status: the plan is blocked by a threshold or constraint.
 pub const BLOCKED: u8 = 3;
+/// Exit status: applied in part; some persons wait for something on its way (a new
+/// mailbox): run again later, the journal resumes.
+pub const WAITING: u8 = 4;
 
 fn color(stream_is_tty: bool) -> bool {
     stream_is_tty && std::env::var_os("NO_COLOR").is_none()

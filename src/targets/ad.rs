@@ -93,17 +93,6 @@ fn classify(e: LdapError, what: &str) -> TargetError {
     }
 }
 
-/// A password AD accepts (length 24; upper, lower, digit and symbol present).
-fn generate_password() -> String {
-    const SET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    let mut out = String::from("Aa1!");
-    for _ in 0..20 {
-        let r = crate::http::random_u64() as usize;
-        out.push(SET[r % SET.len()] as char);
-    }
-    out
-}
-
 /// `unicodePwd`: the password in double quotes, UTF-16LE.
 fn unicode_pwd(password: &str) -> Vec<u8> {
     format!("\"{password}\"")
@@ -503,7 +492,7 @@ impl Target for ActiveDirectory {
             }
             return Err(e);
         }
-        let password = generate_password();
+        let password = super::generate_password();
         self.with("set the initial password", |c| {
             c.modify(
                 &dn,
@@ -673,9 +662,9 @@ mod tests {
 
     #[test]
     fn passwords_are_strong_and_encoded_for_ad() {
-        let p = generate_password();
+        let p = super::generate_password();
         assert_eq!(p.len(), 24);
-        assert_ne!(p, generate_password());
+        assert_ne!(p, super::generate_password());
         assert_eq!(unicode_pwd("ab"), vec![b'"', 0, b'a', 0, b'b', 0, b'"', 0]);
     }
 }

@@ -7,6 +7,9 @@
 //! half-done plan without duplicates.
 
 pub mod ad;
+pub mod entra;
+pub mod exchange;
+pub mod microsoft;
 pub mod nmbrs;
 
 use serde_json::{Map, Value};
@@ -43,6 +46,10 @@ pub enum ErrorKind {
     /// The target cannot be used at all (wrong credentials, unreachable after
     /// retries): the run stops.
     Fatal,
+    /// What the step needs is not there yet but is on its way (a mailbox appears
+    /// minutes after its licence): the person waits while the others go on; after the
+    /// wait limit the person's steps stay pending for the next run, never failed.
+    NotReady,
 }
 
 /// A failed target operation. Messages must never hold a secret.
@@ -67,6 +74,14 @@ impl TargetError {
     pub fn refused(message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Refused,
+            message: message.into(),
+        }
+    }
+
+    /// Not there yet; worth waiting for.
+    pub fn not_ready(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::NotReady,
             message: message.into(),
         }
     }
@@ -124,10 +139,43 @@ pub trait Target: Send + Sync {
     /// Revokes an entitlement ("not there" is success).
     fn revoke(&self, account: &AccountRef, entitlement: &Entitlement) -> TargetResult<()>;
 
+    /// The error for a step that needs the person's account when there is none
+    /// (`what`: "grant", "update", ...). By default the step is refused; a target whose
+    /// accounts appear by themselves (Exchange mailboxes) answers
+    /// [`ErrorKind::NotReady`].
+    fn no_account(&self, what: &str) -> TargetError {
+        TargetError::refused(format!(
+            "{what}: the person has no account in `{}`",
+            self.name()
+        ))
+    }
+
+    /// True when an account's id never changes (an object id, not a DN): the engine
+    /// then keeps it across updates and takes it from the journal when it resumes,
+    /// instead of correlating again (which, for an eventually consistent directory,
+    /// may miss an account made seconds ago).
+    fn stable_ids(&self) -> bool {
+        false
+    }
+
     /// For `--dry-run`: what this target would send for an action, without calling
     /// anything. `None`: the engine's generic description is used.
     fn preview(&self, action: &crate::plan::read::PlannedAction) -> Option<String> {
         let _ = action;
         None
     }
+}
+
+/// A new account's first password: 24 characters from the OS's random source, with
+/// upper case, lower case, a digit and a symbol so that every complexity policy takes
+/// it. Never logged, never stored: the person gets a reset through the helpdesk or
+/// self-service.
+pub(crate) fn generate_password() -> String {
+    const SET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut out = String::from("Aa1!");
+    for _ in 0..20 {
+        let r = crate::http::random_u64() as usize;
+        out.push(SET[r % SET.len()] as char);
+    }
+    out
 }

@@ -1,0 +1,945 @@
+//! Microsoft Entra ID over Microsoft Graph v1.0: users, manager, group membership and
+//! licences, with an app-only token (client credentials).
+//!
+//! - **Correlation**: the person id is kept in one user property, by default
+//!   `onPremisesExtensionAttributes/extensionAttribute1` (1,024 characters; Exchange
+//!   shows it as `CustomAttribute1`, so the Exchange target finds the mailbox by it).
+//!   Graph's `employeeId` holds only 16 characters and Nmbrs ids are 36: it stays free
+//!   for the rules (the employee number). Filters on extension attributes are advanced
+//!   queries (`ConsistencyLevel: eventual`, `$count=true`), whose index lags behind
+//!   writes; hence the next two points.
+//! - **No duplicates**: `userPrincipalName` is unique in a tenant. A create that finds
+//!   it taken reads that user: when it carries this person's id it is adopted (made by
+//!   an interrupted run), otherwise the create is refused and names the holder.
+//! - **Eventual consistency**: a user made seconds ago can answer 404 to a read or a
+//!   write. Such 404s are retried a few times ([`EntraSettings::settle_attempts`])
+//!   before they count; object ids never change, so the engine keeps them.
+//! - **Round trips**: a disable (account off + sign-in sessions revoked) and an update
+//!   that also changes the manager go as one `$batch`; group and licence names are
+//!   looked up once per run.
+
+use super::microsoft::{encode, quoted, runtime, Answer, Method, MicrosoftClient};
+use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
+use crate::plan::read::PlannedAction;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Where correlation lives by default.
+pub const DEFAULT_CORRELATION: &str = "onPremisesExtensionAttributes/extensionAttribute1";
+
+/// How the Entra target works.
+#[derive(Debug, Clone)]
+pub struct EntraSettings {
+    /// The target's name in rules (`entra`).
+    pub name: String,
+    /// Sign-in and Graph base (`https://graph.microsoft.com`).
+    pub api: super::microsoft::MicrosoftSettings,
+    /// The user property holding the person id: `employeeId` or
+    /// `onPremisesExtensionAttributes/extensionAttribute1` .. `15`.
+    pub correlation_property: String,
+    /// Tries of a call that answers 404 for an object made moments ago.
+    pub settle_attempts: u32,
+    /// First wait between those tries (doubled each time).
+    pub settle_delay: Duration,
+    /// Revoke the user's sign-in sessions when the account is disabled.
+    pub revoke_sessions_on_disable: bool,
+}
+
+impl EntraSettings {
+    /// Checks the correlation property.
+    pub fn validate(&self) -> Result<(), TargetError> {
+        let p = self.correlation_property.as_str();
+        let extension = p
+            .strip_prefix("onPremisesExtensionAttributes/extensionAttribute")
+            .and_then(|n| n.parse::<u8>().ok())
+            .is_some_and(|n| (1..=15).contains(&n));
+        if p == "employeeId" || extension {
+            Ok(())
+        } else {
+            Err(TargetError::fatal(format!(
+                "entra: correlation_property {p:?} cannot hold the person id\n  help: use \
+                 {DEFAULT_CORRELATION:?} (or extensionAttribute2..15), or \"employeeId\" when \
+                 person ids have at most 16 characters"
+            )))
+        }
+    }
+}
+
+/// The Entra ID target.
+pub struct EntraId {
+    client: MicrosoftClient,
+    runtime: tokio::runtime::Runtime,
+    settings: EntraSettings,
+    /// Group display name → object id (or why it cannot be used).
+    groups: Mutex<HashMap<String, Result<String, String>>>,
+    /// skuPartNumber → skuId.
+    skus: Mutex<Option<HashMap<String, String>>>,
+    /// Person → object id of accounts made or found by this process: the filter index
+    /// may not show them yet.
+    known: Mutex<HashMap<String, String>>,
+}
+
+/// A request inside a `$batch`.
+struct BatchItem {
+    method: Method,
+    url: String,
+    body: Option<Value>,
+}
+
+/// Graph's message when a create finds the name taken.
+fn is_taken(answer: &Answer, property: &str) -> bool {
+    answer.status == 400
+        && answer.message().contains("same value for property")
+        && answer.message().contains(property)
+}
+
+/// Splits `onPremisesExtensionAttributes/extensionAttribute1` into parent and child.
+fn nested(property: &str) -> Option<(&str, &str)> {
+    property.split_once('/')
+}
+
+/// Puts `value` at `property` (which may be `parent/child`) in a user body.
+fn put(body: &mut Map<String, Value>, property: &str, value: Value) {
+    match nested(property) {
+        Some((parent, child)) => {
+            let slot = body
+                .entry(parent.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(m) = slot {
+                m.insert(child.to_string(), value);
+            }
+        }
+        None => {
+            body.insert(property.to_string(), value);
+        }
+    }
+}
+
+/// `mailNickname` from a UPN or address: its local part, with only the characters
+/// Exchange takes.
+fn nickname(upn: &str) -> String {
+    let local = upn.split('@').next().unwrap_or(upn);
+    let nick: String = local
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect();
+    let nick = nick.trim_matches('.').to_string();
+    if nick.is_empty() {
+        "user".into()
+    } else {
+        nick.chars().take(64).collect()
+    }
+}
+
+impl EntraId {
+    /// An Entra target; nothing is called until the first operation.
+    pub fn new(settings: EntraSettings) -> TargetResult<Self> {
+        settings.validate()?;
+        let client = MicrosoftClient::new(settings.api.clone(), "Graph")?;
+        Ok(Self {
+            client,
+            runtime: runtime("Graph")?,
+            settings,
+            groups: Mutex::new(HashMap::new()),
+            skus: Mutex::new(None),
+            known: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Calls made so far (token calls and retries included).
+    pub fn calls(&self) -> u64 {
+        self.client
+            .stats
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn v1(&self) -> String {
+        format!("{}/v1.0", self.client.base_url())
+    }
+
+    fn remember(&self, person: &str, id: &str) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(person.to_string(), id.to_string());
+    }
+
+    fn forget(&self, id: &str) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, v| v != id);
+    }
+
+    /// Sends a call; a 404 is tried again a few times first (a new object may not be
+    /// visible yet).
+    async fn settled(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> TargetResult<Answer> {
+        let mut delay = self.settings.settle_delay;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let answer = self.client.send(method, path, body, &[]).await?;
+            if answer.status != 404 || tries >= self.settings.settle_attempts.max(1) {
+                return Ok(answer);
+            }
+            tokio::time::sleep(delay).await;
+            delay = delay.saturating_mul(2);
+        }
+    }
+
+    /// Every item of a list, following `@odata.nextLink` (on the Graph host only).
+    async fn list(&self, path: &str, eventual: bool) -> TargetResult<Vec<Value>> {
+        let headers: &[(&str, &str)] = if eventual {
+            &[("ConsistencyLevel", "eventual")]
+        } else {
+            &[]
+        };
+        let mut out = Vec::new();
+        let mut next = path.to_string();
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            let answer = self.client.send(Method::Get, &next, None, headers).await?;
+            if !answer.ok() {
+                return Err(self
+                    .client
+                    .refused(&format!("GET {}", path_only(path)), &answer));
+            }
+            match answer.body.get("value") {
+                Some(Value::Array(items)) => out.extend(items.iter().cloned()),
+                _ => {
+                    return Err(TargetError::transient(format!(
+                        "Graph: GET {}: the answer has no `value` list",
+                        path_only(path)
+                    )))
+                }
+            }
+            match answer.body.get("@odata.nextLink").and_then(Value::as_str) {
+                Some(link) if pages < 100_000 => next = link.to_string(),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Sends up to 20 requests in one `$batch`; items answered 429/5xx (or 424, their
+    /// dependency failed) go again after the longest Retry-After among them.
+    async fn batch(&self, items: &[BatchItem]) -> TargetResult<Vec<Answer>> {
+        let mut answers: Vec<Option<Answer>> = vec![None; items.len()];
+        for attempt in 1..=self.client.settings().max_attempts {
+            let pending: Vec<usize> = (0..items.len()).filter(|i| answers[*i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            let requests: Vec<Value> = pending
+                .iter()
+                .map(|&i| {
+                    let item = &items[i];
+                    let mut r = json!({
+                        "id": (i + 1).to_string(),
+                        "method": item.method.as_str(),
+                        "url": item.url,
+                    });
+                    if let Some(b) = &item.body {
+                        r["body"] = b.clone();
+                        r["headers"] = json!({"Content-Type": "application/json"});
+                    }
+                    // Keep the order: each waits for the one before, when both go.
+                    if i > 0 && pending.contains(&(i - 1)) {
+                        r["dependsOn"] = json!([i.to_string()]);
+                    }
+                    r
+                })
+                .collect();
+            let answer = self
+                .client
+                .send(
+                    Method::Post,
+                    "/v1.0/$batch",
+                    Some(&json!({ "requests": requests })),
+                    &[],
+                )
+                .await?;
+            if !answer.ok() {
+                return Err(self.client.refused("POST /$batch", &answer));
+            }
+            let mut wait = Duration::ZERO;
+            for r in answer
+                .body
+                .get("responses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(i) = r
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .and_then(|n| n.checked_sub(1))
+                    .filter(|i| *i < items.len())
+                else {
+                    continue;
+                };
+                let status = r.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+                if super::microsoft::retryable(status) || status == 424 || status == 0 {
+                    let after = r
+                        .pointer("/headers/Retry-After")
+                        .and_then(|v| v.as_str().and_then(|s| s.parse().ok()).or(v.as_u64()))
+                        .map(Duration::from_secs)
+                        .unwrap_or(Duration::ZERO);
+                    wait = wait.max(after);
+                    continue;
+                }
+                answers[i] = Some(Answer {
+                    status,
+                    body: r.get("body").cloned().unwrap_or(Value::Null),
+                });
+            }
+            if answers.iter().any(Option::is_none) {
+                let s = self.client.settings();
+                tokio::time::sleep(crate::http::backoff(
+                    s.backoff_base,
+                    s.backoff_max,
+                    attempt,
+                    (!wait.is_zero()).then_some(wait),
+                ))
+                .await;
+            }
+        }
+        answers
+            .into_iter()
+            .zip(items)
+            .map(|(a, item)| {
+                a.ok_or_else(|| {
+                    TargetError::transient(format!(
+                        "Graph: {} {} (in $batch): still throttled or failing after {} attempts",
+                        item.method.as_str(),
+                        path_only(&item.url),
+                        self.client.settings().max_attempts
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    async fn find(&self, person: &str) -> TargetResult<Option<AccountRef>> {
+        let filter = format!(
+            "{} eq {}",
+            self.settings.correlation_property,
+            quoted(person)
+        );
+        let path = format!(
+            "/v1.0/users?$filter={}&$select=id,accountEnabled,userPrincipalName&$count=true&$top=999",
+            encode(&filter)
+        );
+        let found = self.list(&path, true).await?;
+        match found.as_slice() {
+            [] => {
+                let known = self
+                    .known
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(person)
+                    .cloned();
+                Ok(known.map(|id| AccountRef { id, enabled: None }))
+            }
+            [user] => {
+                let id = user
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| TargetError::transient("Graph: a user without an id"))?;
+                self.remember(person, id);
+                Ok(Some(AccountRef {
+                    id: id.to_string(),
+                    enabled: user.get("accountEnabled").and_then(Value::as_bool),
+                }))
+            }
+            many => Err(TargetError::refused(format!(
+                "Graph: {} users have {} = {person:?}; correlation must be unique\n  help: \
+                 clear the property on all but the person's own account",
+                many.len(),
+                self.settings.correlation_property
+            ))),
+        }
+    }
+
+    /// The object id of the person's manager, when the manager has an account.
+    async fn manager_id(&self, value: &Value) -> TargetResult<Option<String>> {
+        match value.as_str() {
+            Some(person) if !person.is_empty() => Ok(self.find(person).await?.map(|a| a.id)),
+            _ => Ok(None),
+        }
+    }
+
+    fn manager_item(&self, user: &str, manager: Option<String>) -> BatchItem {
+        match manager {
+            Some(m) => BatchItem {
+                method: Method::Put,
+                url: format!("/users/{user}/manager/$ref"),
+                body: Some(json!({"@odata.id": format!("{}/directoryObjects/{m}", self.v1())})),
+            },
+            None => BatchItem {
+                method: Method::Delete,
+                url: format!("/users/{user}/manager/$ref"),
+                body: None,
+            },
+        }
+    }
+
+    /// The user body for attributes from a rule; `manager` is taken out.
+    fn user_body<'v>(
+        &self,
+        values: &'v Map<String, Value>,
+    ) -> (Map<String, Value>, Option<&'v Value>) {
+        let mut body = Map::new();
+        let mut manager = None;
+        for (k, v) in values {
+            if k == "manager" {
+                manager = Some(v);
+            } else {
+                put(&mut body, k, v.clone());
+            }
+        }
+        (body, manager)
+    }
+
+    async fn create_user(
+        &self,
+        person: &str,
+        attributes: &Map<String, Value>,
+    ) -> TargetResult<AccountRef> {
+        if let Some(existing) = self.find(person).await? {
+            return Ok(existing);
+        }
+        let (mut body, manager) = self.user_body(attributes);
+        let upn = attributes
+            .get("userPrincipalName")
+            .or_else(|| attributes.get("mail"))
+            .and_then(Value::as_str)
+            .filter(|s| s.contains('@'))
+            .ok_or_else(|| {
+                TargetError::refused(
+                    "Graph: create: no userPrincipalName (or mail) to give the account\n  help: \
+                     set userPrincipalName (or mail) in the rule's `account in entra` block",
+                )
+            })?
+            .to_string();
+        if self.settings.correlation_property == "employeeId" && person.chars().count() > 16 {
+            return Err(TargetError::refused(format!(
+                "Graph: create: the person id {person:?} is longer than employeeId's 16 characters\n  \
+                 help: set correlation_property = {DEFAULT_CORRELATION:?} in [targets.entra]"
+            )));
+        }
+        body.insert("userPrincipalName".into(), Value::from(upn.clone()));
+        body.entry("mailNickname")
+            .or_insert_with(|| Value::from(nickname(&upn)));
+        body.entry("displayName")
+            .or_insert_with(|| Value::from(upn.clone()));
+        body.insert("accountEnabled".into(), Value::Bool(false));
+        body.insert(
+            "passwordProfile".into(),
+            json!({"password": super::generate_password(), "forceChangePasswordNextSignIn": true}),
+        );
+        put(
+            &mut body,
+            &self.settings.correlation_property,
+            Value::from(person),
+        );
+        let answer = self
+            .client
+            .send(Method::Post, "/v1.0/users", Some(&Value::Object(body)), &[])
+            .await?;
+        let id = if answer.ok() {
+            answer
+                .body
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| TargetError::transient("Graph: POST /users: no id in the answer"))?
+                .to_string()
+        } else if is_taken(&answer, "userPrincipalName") {
+            self.adopt(person, &upn).await?
+        } else {
+            return Err(self.client.refused("POST /users", &answer));
+        };
+        self.remember(person, &id);
+        if let Some(m) = manager {
+            if let Some(manager) = self.manager_id(m).await? {
+                let item = self.manager_item(&id, Some(manager));
+                let answer = self
+                    .settled(
+                        item.method,
+                        &format!("/v1.0{}", item.url),
+                        item.body.as_ref(),
+                    )
+                    .await?;
+                if !answer.ok() {
+                    return Err(self.client.refused("PUT /users/{id}/manager/$ref", &answer));
+                }
+            }
+        }
+        Ok(AccountRef {
+            id,
+            enabled: Some(false),
+        })
+    }
+
+    /// The user holding `upn`, when it carries this person's id.
+    async fn adopt(&self, person: &str, upn: &str) -> TargetResult<String> {
+        let select = nested(&self.settings.correlation_property)
+            .map_or(self.settings.correlation_property.as_str(), |(p, _)| p);
+        let answer = self
+            .settled(
+                Method::Get,
+                &format!("/v1.0/users/{}?$select=id,{select}", encode(upn)),
+                None,
+            )
+            .await?;
+        if !answer.ok() {
+            return Err(self.client.refused("GET /users/{upn}", &answer));
+        }
+        let holder = answer
+            .body
+            .pointer(&format!("/{}", self.settings.correlation_property))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let id = answer.body.get("id").and_then(Value::as_str).unwrap_or("");
+        if holder == person && !id.is_empty() {
+            return Ok(id.to_string());
+        }
+        Err(TargetError::refused(format!(
+            "Graph: create: userPrincipalName {upn:?} belongs to another account ({id}), which \
+             is not linked to this person\n  help: give the rule's unique expression another \
+             candidate, or link that account by setting {} to {person:?}",
+            self.settings.correlation_property
+        )))
+    }
+
+    async fn update_user(&self, id: &str, values: &Map<String, Value>) -> TargetResult<()> {
+        let (body, manager) = self.user_body(values);
+        let mut items = Vec::new();
+        if !body.is_empty() {
+            items.push(BatchItem {
+                method: Method::Patch,
+                url: format!("/users/{id}"),
+                body: Some(Value::Object(body)),
+            });
+        }
+        if let Some(m) = manager {
+            items.push(self.manager_item(id, self.manager_id(m).await?));
+        }
+        self.run_items(&items, "update").await
+    }
+
+    /// Sends the items (one call, or a `$batch` for several); 404 on removing a
+    /// manager that is not set is success.
+    async fn run_items(&self, items: &[BatchItem], what: &str) -> TargetResult<()> {
+        let answers = match items {
+            [] => return Ok(()),
+            [one] => vec![
+                self.settled(one.method, &format!("/v1.0{}", one.url), one.body.as_ref())
+                    .await?,
+            ],
+            many => {
+                let mut answers = self.batch(many).await?;
+                // A 404 inside a batch may be the new user not visible yet: once more.
+                if answers.iter().any(|a| a.status == 404) {
+                    tokio::time::sleep(self.settings.settle_delay).await;
+                    answers = self.batch(many).await?;
+                }
+                answers
+            }
+        };
+        for (item, answer) in items.iter().zip(&answers) {
+            let removing_absent = answer.status == 404 && item.method == Method::Delete;
+            if !answer.ok() && !removing_absent {
+                return Err(self.client.refused(
+                    &format!("{what}: {} {}", item.method.as_str(), path_only(&item.url)),
+                    answer,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn group_id(&self, name: &str) -> TargetResult<Option<String>> {
+        if let Some(known) = self
+            .groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return match known {
+                Ok(id) => Ok(Some(id.clone())),
+                Err(why) if why.is_empty() => Ok(None),
+                Err(why) => Err(TargetError::refused(why.clone())),
+            };
+        }
+        let filter = format!("displayName eq {}", quoted(name));
+        let found = self
+            .list(
+                &format!(
+                    "/v1.0/groups?$filter={}&$select=id,displayName,groupTypes",
+                    encode(&filter)
+                ),
+                false,
+            )
+            .await?;
+        let outcome = match found.as_slice() {
+            [] => Err(String::new()),
+            [g] if g
+                .get("groupTypes")
+                .and_then(Value::as_array)
+                .is_some_and(|t| t.iter().any(|t| t == "DynamicMembership")) =>
+            {
+                Err(format!(
+                    "Graph: group {name:?} has dynamic membership; its members come from its \
+                     rule, not from Stroom\n  help: grant another group, or make it assigned"
+                ))
+            }
+            [g] => g
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| "Graph: a group without an id".to_string()),
+            many => Err(format!(
+                "Graph: {} groups are named {name:?}\n  help: rename them apart",
+                many.len()
+            )),
+        };
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), outcome.clone());
+        match outcome {
+            Ok(id) => Ok(Some(id)),
+            Err(why) if why.is_empty() => Ok(None),
+            Err(why) => Err(TargetError::refused(why)),
+        }
+    }
+
+    async fn sku_id(&self, name: &str) -> TargetResult<String> {
+        let cached = self.skus.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let skus = match cached {
+            Some(s) => s,
+            None => {
+                let list = self.list("/v1.0/subscribedSkus", false).await?;
+                let map: HashMap<String, String> = list
+                    .iter()
+                    .filter_map(|s| {
+                        Some((
+                            s.get("skuPartNumber")?.as_str()?.to_string(),
+                            s.get("skuId")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect();
+                *self.skus.lock().unwrap_or_else(|e| e.into_inner()) = Some(map.clone());
+                map
+            }
+        };
+        if let Some(id) = skus.get(name) {
+            return Ok(id.clone());
+        }
+        let mut names: Vec<&str> = skus.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let hint = crate::rules::diagnostic::did_you_mean(name, names.iter().copied())
+            .map(|s| format!("did you mean {s:?}? "))
+            .unwrap_or_default();
+        Err(TargetError::refused(format!(
+            "Graph: the tenant has no subscription {name:?}\n  help: {hint}licences are named by \
+             skuPartNumber; the tenant has: {}",
+            names.join(", ")
+        )))
+    }
+
+    async fn licence(&self, id: &str, name: &str, grant: bool) -> TargetResult<()> {
+        let sku = self.sku_id(name).await?;
+        let body = if grant {
+            json!({"addLicenses": [{"skuId": sku, "disabledPlans": []}], "removeLicenses": []})
+        } else {
+            json!({"addLicenses": [], "removeLicenses": [sku]})
+        };
+        let answer = self
+            .settled(
+                Method::Post,
+                &format!("/v1.0/users/{id}/assignLicense"),
+                Some(&body),
+            )
+            .await?;
+        let message = answer.message().to_ascii_lowercase();
+        if answer.ok() || (!grant && message.contains("does not have a corresponding license")) {
+            return Ok(());
+        }
+        let help = if message.contains("usage location") {
+            "\n  help: set usageLocation (a country code such as \"NL\") in the rule's `account \
+             in entra` block; licences need it"
+        } else if message.contains("available licenses") {
+            "\n  help: all licences of this subscription are in use: buy more or free some"
+        } else if message.contains("inherited from a group") {
+            "\n  help: this licence comes from a group; revoke the group instead"
+        } else {
+            ""
+        };
+        let mut e = self
+            .client
+            .refused("POST /users/{id}/assignLicense", &answer);
+        e.message.push_str(help);
+        Err(e)
+    }
+
+    async fn membership(&self, id: &str, group: &str, grant: bool) -> TargetResult<()> {
+        let Some(gid) = self.group_id(group).await? else {
+            if grant {
+                return Err(TargetError::refused(format!(
+                    "Graph: there is no group named {group:?}\n  help: create it in Entra ID, \
+                     or fix the name in the rule"
+                )));
+            }
+            return Ok(());
+        };
+        if grant {
+            let body = json!({"@odata.id": format!("{}/directoryObjects/{id}", self.v1())});
+            let answer = self
+                .settled(
+                    Method::Post,
+                    &format!("/v1.0/groups/{gid}/members/$ref"),
+                    Some(&body),
+                )
+                .await?;
+            if answer.ok() || (answer.status == 400 && answer.message().contains("already exist")) {
+                return Ok(());
+            }
+            Err(self
+                .client
+                .refused("POST /groups/{id}/members/$ref", &answer))
+        } else {
+            let answer = self
+                .client
+                .send(
+                    Method::Delete,
+                    &format!("/v1.0/groups/{gid}/members/{id}/$ref"),
+                    None,
+                    &[],
+                )
+                .await?;
+            if answer.ok() || answer.status == 404 {
+                return Ok(());
+            }
+            Err(self
+                .client
+                .refused("DELETE /groups/{id}/members/{id}/$ref", &answer))
+        }
+    }
+
+    async fn set_enabled(&self, id: &str, enabled: bool) -> TargetResult<()> {
+        let mut items = vec![BatchItem {
+            method: Method::Patch,
+            url: format!("/users/{id}"),
+            body: Some(json!({ "accountEnabled": enabled })),
+        }];
+        if !enabled && self.settings.revoke_sessions_on_disable {
+            items.push(BatchItem {
+                method: Method::Post,
+                url: format!("/users/{id}/revokeSignInSessions"),
+                body: Some(json!({})),
+            });
+        }
+        self.run_items(&items, if enabled { "enable" } else { "disable" })
+            .await
+    }
+
+    async fn grants(&self, id: &str) -> TargetResult<Vec<(String, String)>> {
+        let groups = format!("/v1.0/users/{id}/memberOf/microsoft.graph.group?$select=displayName");
+        let licences = format!("/v1.0/users/{id}/licenseDetails?$select=skuPartNumber");
+        let (groups, licences) =
+            tokio::join!(self.list(&groups, false), self.list(&licences, false));
+        let pick = |items: Vec<Value>, key: &str, kind: &str| -> Vec<(String, String)> {
+            items
+                .iter()
+                .filter_map(|v| v.get(key).and_then(Value::as_str))
+                .map(|n| (kind.to_string(), n.to_string()))
+                .collect()
+        };
+        let mut out = pick(groups?, "displayName", "group");
+        out.extend(pick(licences?, "skuPartNumber", "license"));
+        Ok(out)
+    }
+}
+
+/// The path of a URL or path, without its query.
+fn path_only(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+impl Target for EntraId {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn stable_ids(&self) -> bool {
+        true
+    }
+
+    fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
+        self.runtime.block_on(self.find(person))
+    }
+
+    fn read_grants(&self, account: &AccountRef) -> TargetResult<Vec<(String, String)>> {
+        self.runtime.block_on(self.grants(&account.id))
+    }
+
+    fn create(&self, person: &str, attributes: &Map<String, Value>) -> TargetResult<AccountRef> {
+        self.runtime.block_on(self.create_user(person, attributes))
+    }
+
+    fn update(&self, account: &AccountRef, values: &Map<String, Value>) -> TargetResult<()> {
+        self.runtime.block_on(self.update_user(&account.id, values))
+    }
+
+    fn enable(&self, account: &AccountRef) -> TargetResult<()> {
+        self.runtime.block_on(self.set_enabled(&account.id, true))
+    }
+
+    fn disable(&self, account: &AccountRef) -> TargetResult<()> {
+        self.runtime.block_on(self.set_enabled(&account.id, false))
+    }
+
+    fn delete(&self, account: &AccountRef) -> TargetResult<()> {
+        self.runtime.block_on(async {
+            let answer = self
+                .client
+                .send(
+                    Method::Delete,
+                    &format!("/v1.0/users/{}", account.id),
+                    None,
+                    &[],
+                )
+                .await?;
+            if answer.ok() || answer.status == 404 {
+                self.forget(&account.id);
+                return Ok(());
+            }
+            Err(self.client.refused("DELETE /users/{id}", &answer))
+        })
+    }
+
+    fn grant(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        self.runtime.block_on(async {
+            match e.kind {
+                "group" => self.membership(&account.id, e.name, true).await,
+                "license" => self.licence(&account.id, e.name, true).await,
+                other => Err(unsupported(other)),
+            }
+        })
+    }
+
+    fn revoke(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        self.runtime.block_on(async {
+            match e.kind {
+                "group" => self.membership(&account.id, e.name, false).await,
+                "license" => self.licence(&account.id, e.name, false).await,
+                other => Err(unsupported(other)),
+            }
+        })
+    }
+
+    fn preview(&self, a: &PlannedAction) -> Option<String> {
+        let user = "{id}";
+        let empty = Map::new();
+        Some(match a.op.as_str() {
+            "create_account" => {
+                let (mut body, manager) = self.user_body(a.attributes.as_ref().unwrap_or(&empty));
+                body.insert("accountEnabled".into(), Value::Bool(false));
+                body.insert("passwordProfile".into(), json!({"password": "(generated)"}));
+                put(
+                    &mut body,
+                    &self.settings.correlation_property,
+                    Value::from(a.person.clone()),
+                );
+                let mut s = format!("POST /v1.0/users {}", Value::Object(body));
+                if manager.is_some_and(|m| !m.is_null()) {
+                    s.push_str("; PUT /v1.0/users/{id}/manager/$ref");
+                }
+                s
+            }
+            "update_account" => {
+                let changes = a.changes.clone().unwrap_or_default();
+                let new: Map<String, Value> = changes
+                    .into_iter()
+                    .map(|(k, v)| (k, v.get(1).cloned().unwrap_or(Value::Null)))
+                    .collect();
+                let (body, manager) = self.user_body(&new);
+                let mut s = format!("PATCH /v1.0/users/{user} {}", Value::Object(body));
+                if manager.is_some() {
+                    s.push_str("; PUT or DELETE /v1.0/users/{id}/manager/$ref (one $batch)");
+                }
+                s
+            }
+            "enable_account" => format!("PATCH /v1.0/users/{user} {{\"accountEnabled\":true}}"),
+            "disable_account" => format!(
+                "$batch: PATCH /v1.0/users/{user} {{\"accountEnabled\":false}}{}",
+                if self.settings.revoke_sessions_on_disable {
+                    "; POST /v1.0/users/{id}/revokeSignInSessions"
+                } else {
+                    ""
+                }
+            ),
+            "delete_account" => format!("DELETE /v1.0/users/{user} (soft delete, 30 days)"),
+            "grant" | "revoke" => {
+                let name = a.name.as_deref().unwrap_or("");
+                match (a.kind.as_deref(), a.op == "grant") {
+                    (Some("group"), true) => {
+                        format!("POST /v1.0/groups/{{group {name:?}}}/members/$ref")
+                    }
+                    (Some("group"), false) => {
+                        format!("DELETE /v1.0/groups/{{group {name:?}}}/members/{user}/$ref")
+                    }
+                    (Some("license"), true) => {
+                        format!("POST /v1.0/users/{user}/assignLicense add {name:?}")
+                    }
+                    (Some("license"), false) => {
+                        format!("POST /v1.0/users/{user}/assignLicense remove {name:?}")
+                    }
+                    (other, _) => format!("refused: {}", unsupported(other.unwrap_or(""))),
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+fn unsupported(kind: &str) -> TargetError {
+    TargetError::refused(format!(
+        "Graph: Entra ID has groups and licences, not {kind:?}\n  help: mailboxes and \
+         mailbox permissions go `in exchange`"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicknames_keep_only_what_exchange_takes() {
+        assert_eq!(nickname("jan.de-berg@acme.nl"), "jan.de-berg");
+        assert_eq!(nickname("o'brien (jr)@x"), "obrienjr");
+        assert_eq!(nickname("@x"), "user");
+    }
+
+    #[test]
+    fn extension_attributes_nest() {
+        let mut body = Map::new();
+        put(&mut body, DEFAULT_CORRELATION, Value::from("p1"));
+        put(&mut body, "department", Value::from("Sales"));
+        assert_eq!(
+            Value::Object(body),
+            json!({"onPremisesExtensionAttributes": {"extensionAttribute1": "p1"}, "department": "Sales"})
+        );
+    }
+}

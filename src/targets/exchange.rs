@@ -1,0 +1,592 @@
+//! Exchange Online over the admin API's `InvokeCommand` endpoint (the REST form the
+//! Exchange Online management module uses): mailbox settings, primary address and
+//! aliases, FullAccess and SendAs permissions, distribution group membership.
+//!
+//! - A user mailbox is not made by Stroom: it appears some minutes after the Entra
+//!   account gets a licence with Exchange in it. Until it is found, the person's
+//!   Exchange steps answer [`ErrorKind::NotReady`](super::ErrorKind::NotReady): the
+//!   engine lets the person wait while it works on the others, and leaves the steps
+//!   pending for the next run when the wait is over. The person never fails for it.
+//! - The mailbox is found by the person id in a custom attribute
+//!   (`CustomAttribute1` by default), which is the Entra account's
+//!   `onPremisesExtensionAttributes/extensionAttribute1` as Exchange shows it.
+//! - Addresses are read-modify-write: a new primary address demotes the old one to an
+//!   alias, aliases are added, and no address is ever dropped (mail to an old
+//!   address keeps arriving).
+//! - `grant mailbox "UserMailbox"` (or `"SharedMailbox"`) waits for the mailbox, sets
+//!   its type when it differs and shows it in the address lists; its revoke hides it.
+
+use super::microsoft::{quoted, runtime, Answer, Method, MicrosoftClient, MicrosoftSettings};
+use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
+use crate::plan::read::PlannedAction;
+use serde_json::{json, Map, Value};
+
+/// How the Exchange target works.
+#[derive(Debug, Clone)]
+pub struct ExchangeSettings {
+    /// The target's name in rules (`exchange`).
+    pub name: String,
+    /// Sign-in and admin API base (`https://outlook.office365.com`).
+    pub api: MicrosoftSettings,
+    /// The tenant's primary domain (`contoso.onmicrosoft.com`), for the anchor
+    /// mailbox header.
+    pub organization: String,
+    /// The custom attribute holding the person id.
+    pub correlation_attribute: String,
+}
+
+/// The Exchange Online target.
+pub struct ExchangeOnline {
+    client: MicrosoftClient,
+    runtime: tokio::runtime::Runtime,
+    settings: ExchangeSettings,
+    anchor: String,
+}
+
+/// `Set-Mailbox` parameters a rule may set (besides the addresses).
+pub const MAILBOX_PARAMETERS: &[&str] = &[
+    "AuditEnabled",
+    "CustomAttribute1",
+    "CustomAttribute2",
+    "CustomAttribute3",
+    "CustomAttribute4",
+    "CustomAttribute5",
+    "CustomAttribute6",
+    "CustomAttribute7",
+    "CustomAttribute8",
+    "CustomAttribute9",
+    "CustomAttribute10",
+    "CustomAttribute11",
+    "CustomAttribute12",
+    "CustomAttribute13",
+    "CustomAttribute14",
+    "CustomAttribute15",
+    "DeliverToMailboxAndForward",
+    "DisplayName",
+    "ForwardingSmtpAddress",
+    "HiddenFromAddressListsEnabled",
+    "LitigationHoldEnabled",
+    "MessageCopyForSendOnBehalfEnabled",
+    "MessageCopyForSentAsEnabled",
+    "Office",
+    "RetentionPolicy",
+    "Type",
+];
+
+/// The address parameters, handled read-modify-write.
+const PRIMARY: &str = "PrimarySmtpAddress";
+const ALIASES: &str = "EmailAddresses";
+
+/// The mailbox types `grant mailbox` knows: name → `Set-Mailbox -Type`.
+const MAILBOX_TYPES: &[(&str, &str)] = &[
+    ("UserMailbox", "Regular"),
+    ("SharedMailbox", "Shared"),
+    ("RoomMailbox", "Room"),
+    ("EquipmentMailbox", "Equipment"),
+];
+
+/// Exchange's exception type from a message like `|Microsoft...Exception|text`.
+fn exception(answer: &Answer) -> &str {
+    let m = answer.message();
+    m.strip_prefix('|')
+        .and_then(|rest| rest.split('|').next())
+        .unwrap_or("")
+}
+
+/// The addresses after making `primary` primary and adding `aliases`: every current
+/// address stays (the old primary as an alias).
+pub fn merged_addresses(
+    current: &[String],
+    primary: Option<&str>,
+    aliases: &[String],
+) -> Vec<String> {
+    let bare = |a: &str| {
+        a.split_once(':')
+            .filter(|(p, _)| p.eq_ignore_ascii_case("smtp"))
+            .map_or(a.to_string(), |(_, v)| v.to_string())
+    };
+    let is_smtp = |a: &str| a.len() > 5 && a[..5].eq_ignore_ascii_case("smtp:");
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut push = |out: &mut Vec<String>, a: String| {
+        if seen.insert(bare(&a).to_lowercase()) {
+            out.push(a);
+        }
+    };
+    if let Some(p) = primary {
+        push(&mut out, format!("SMTP:{p}"));
+    }
+    for a in current {
+        if is_smtp(a) {
+            let demoted = primary.is_some() || !a.starts_with("SMTP:");
+            let v = bare(a);
+            push(
+                &mut out,
+                if demoted {
+                    format!("smtp:{v}")
+                } else {
+                    format!("SMTP:{v}")
+                },
+            );
+        } else {
+            // X500:, SIP: and other types are kept as they are.
+            push(&mut out, a.clone());
+        }
+    }
+    for a in aliases {
+        push(&mut out, format!("smtp:{}", bare(a)));
+    }
+    out
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) => items.iter().flat_map(strings).collect(),
+        Value::String(s) => s
+            .split([',', ';'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl ExchangeOnline {
+    /// An Exchange target; nothing is called until the first operation.
+    pub fn new(settings: ExchangeSettings) -> TargetResult<Self> {
+        let valid = settings
+            .correlation_attribute
+            .strip_prefix("CustomAttribute")
+            .and_then(|n| n.parse::<u8>().ok())
+            .is_some_and(|n| (1..=15).contains(&n));
+        if !valid {
+            return Err(TargetError::fatal(format!(
+                "exchange: correlation_attribute {:?} is not CustomAttribute1..15\n  help: use \
+                 the number of the Entra target's extensionAttribute (default CustomAttribute1)",
+                settings.correlation_attribute
+            )));
+        }
+        let anchor = format!(
+            "UPN:SystemMailbox{{bb558c35-97f1-4cb9-8ff7-d53741dc928c}}@{}",
+            settings.organization
+        );
+        Ok(Self {
+            client: MicrosoftClient::new(settings.api.clone(), "Exchange Online")?,
+            runtime: runtime("Exchange Online")?,
+            settings,
+            anchor,
+        })
+    }
+
+    /// Calls made so far.
+    pub fn calls(&self) -> u64 {
+        self.client
+            .stats
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs one cmdlet; the answer's `value` list on success.
+    async fn cmdlet(
+        &self,
+        name: &str,
+        parameters: Value,
+    ) -> TargetResult<Result<Vec<Value>, Answer>> {
+        let path = format!(
+            "/adminapi/beta/{}/InvokeCommand",
+            self.settings.api.tenant_id
+        );
+        let body = json!({"CmdletInput": {"CmdletName": name, "Parameters": parameters}});
+        let mut out = Vec::new();
+        let mut next = path.clone();
+        loop {
+            let answer = self
+                .client
+                .send(
+                    Method::Post,
+                    &next,
+                    Some(&body),
+                    &[("X-AnchorMailbox", self.anchor.as_str())],
+                )
+                .await?;
+            if !answer.ok() {
+                return Ok(Err(answer));
+            }
+            if let Some(Value::Array(items)) = answer.body.get("value") {
+                out.extend(items.iter().cloned());
+            }
+            match answer.body.get("@odata.nextLink").and_then(Value::as_str) {
+                Some(link) => next = link.to_string(),
+                None => return Ok(Ok(out)),
+            }
+        }
+    }
+
+    fn refused(&self, cmdlet: &str, answer: &Answer) -> TargetError {
+        self.client.refused(cmdlet, answer)
+    }
+
+    /// Runs a cmdlet that changes something; `ok_when` names exception types that mean
+    /// "already so".
+    async fn change(&self, name: &str, parameters: Value, ok_when: &[&str]) -> TargetResult<()> {
+        match self.cmdlet(name, parameters).await? {
+            Ok(_) => Ok(()),
+            Err(answer) if ok_when.contains(&exception(&answer)) => Ok(()),
+            Err(answer) => {
+                let mut e = self.refused(name, &answer);
+                if exception(&answer).ends_with("ManagementObjectNotFoundException") {
+                    e.message.push_str(
+                        "\n  help: the mailbox or group the rule names does not exist in \
+                         Exchange Online; create it or fix the name",
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn find(&self, person: &str) -> TargetResult<Option<(AccountRef, Value)>> {
+        let filter = format!(
+            "{} -eq {}",
+            self.settings.correlation_attribute,
+            quoted(person)
+        );
+        let found = match self
+            .cmdlet(
+                "Get-Mailbox",
+                json!({"Filter": filter, "ResultSize": "Unlimited"}),
+            )
+            .await?
+        {
+            Ok(found) => found,
+            Err(answer) => return Err(self.refused("Get-Mailbox", &answer)),
+        };
+        match found.as_slice() {
+            [] => Ok(None),
+            [m] => {
+                let id = m
+                    .get("Guid")
+                    .or_else(|| m.get("ExchangeGuid"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        TargetError::transient("Exchange Online: a mailbox without a Guid")
+                    })?;
+                Ok(Some((
+                    AccountRef {
+                        id: id.to_string(),
+                        enabled: m
+                            .get("HiddenFromAddressListsEnabled")
+                            .and_then(Value::as_bool)
+                            .map(|hidden| !hidden),
+                    },
+                    m.clone(),
+                )))
+            }
+            many => Err(TargetError::refused(format!(
+                "Exchange Online: {} mailboxes have {} = {person:?}; correlation must be unique",
+                many.len(),
+                self.settings.correlation_attribute
+            ))),
+        }
+    }
+
+    async fn mailbox(&self, id: &str) -> TargetResult<Value> {
+        match self.cmdlet("Get-Mailbox", json!({"Identity": id})).await? {
+            Ok(found) => found.into_iter().next().ok_or_else(|| {
+                TargetError::not_ready(format!("Exchange Online: mailbox {id} is not visible yet"))
+            }),
+            Err(answer) if exception(&answer).ends_with("ManagementObjectNotFoundException") => {
+                Err(TargetError::not_ready(format!(
+                    "Exchange Online: mailbox {id} is not visible yet"
+                )))
+            }
+            Err(answer) => Err(self.refused("Get-Mailbox", &answer)),
+        }
+    }
+
+    /// The `Set-Mailbox` parameters for attributes from a rule (addresses merged with
+    /// the mailbox's current ones).
+    async fn settings_for(
+        &self,
+        id: &str,
+        values: &Map<String, Value>,
+    ) -> TargetResult<Map<String, Value>> {
+        let mut params = Map::new();
+        for (k, v) in values {
+            if k == PRIMARY || k == ALIASES {
+                continue;
+            }
+            let Some(known) = MAILBOX_PARAMETERS
+                .iter()
+                .find(|p| p.eq_ignore_ascii_case(k))
+            else {
+                let hint =
+                    crate::rules::diagnostic::did_you_mean(k, MAILBOX_PARAMETERS.iter().copied())
+                        .map(|s| format!("did you mean {s:?}? "))
+                        .unwrap_or_default();
+                return Err(TargetError::refused(format!(
+                    "Exchange Online: {k:?} is not a mailbox setting Stroom sets\n  help: {hint}\
+                     the settings are {PRIMARY}, {ALIASES} and the Set-Mailbox parameters {}",
+                    MAILBOX_PARAMETERS.join(", ")
+                )));
+            };
+            params.insert((*known).to_string(), v.clone());
+        }
+        let primary = values
+            .get(PRIMARY)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let aliases = values.get(ALIASES).map(strings).unwrap_or_default();
+        if primary.is_some() || !aliases.is_empty() {
+            let current = self.mailbox(id).await?;
+            let have = current
+                .get("EmailAddresses")
+                .map(strings)
+                .unwrap_or_default();
+            let merged = merged_addresses(&have, primary, &aliases);
+            if merged != have {
+                params.insert("EmailAddresses".into(), json!(merged));
+            }
+        }
+        Ok(params)
+    }
+
+    async fn set_mailbox(&self, id: &str, values: &Map<String, Value>) -> TargetResult<()> {
+        let mut params = self.settings_for(id, values).await?;
+        if params.is_empty() {
+            return Ok(());
+        }
+        params.insert("Identity".into(), Value::from(id));
+        match self.cmdlet("Set-Mailbox", Value::Object(params)).await? {
+            Ok(_) => Ok(()),
+            Err(answer) if exception(&answer).ends_with("ManagementObjectNotFoundException") => {
+                Err(TargetError::not_ready(format!(
+                    "Exchange Online: mailbox {id} is not visible yet"
+                )))
+            }
+            Err(answer) => Err(self.refused("Set-Mailbox", &answer)),
+        }
+    }
+
+    async fn entitle(&self, id: &str, e: &Entitlement<'_>, grant: bool) -> TargetResult<()> {
+        let on = || {
+            e.on.filter(|o| !o.is_empty()).ok_or_else(|| {
+                TargetError::refused(format!(
+                    "Exchange Online: permission {:?} needs the mailbox it is on\n  help: write \
+                     `grant permission {:?} on \"shared@example.nl\" in exchange`",
+                    e.name, e.name
+                ))
+            })
+        };
+        match (e.kind, e.name) {
+            ("mailbox", kind) => {
+                let Some((_, exchange_type)) = MAILBOX_TYPES.iter().find(|(n, _)| n.eq_ignore_ascii_case(kind)) else {
+                    let names: Vec<&str> = MAILBOX_TYPES.iter().map(|(n, _)| *n).collect();
+                    return Err(TargetError::refused(format!(
+                        "Exchange Online: unknown mailbox type {kind:?}\n  help: use one of {}",
+                        names.join(", ")
+                    )));
+                };
+                let current = self.mailbox(id).await?;
+                let mut params = Map::new();
+                let details = current.get("RecipientTypeDetails").and_then(Value::as_str).unwrap_or("");
+                if grant && !details.eq_ignore_ascii_case(kind) {
+                    params.insert("Type".into(), Value::from(*exchange_type));
+                }
+                let hidden = current
+                    .get("HiddenFromAddressListsEnabled")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                if hidden == grant {
+                    params.insert("HiddenFromAddressListsEnabled".into(), Value::Bool(!grant));
+                }
+                self.set_mailbox(id, &params).await
+            }
+            ("permission", "FullAccess") => {
+                let (cmdlet, mut params) = if grant {
+                    ("Add-MailboxPermission", json!({"AutoMapping": true}))
+                } else {
+                    ("Remove-MailboxPermission", json!({"Confirm": false}))
+                };
+                params["Identity"] = Value::from(on()?);
+                params["User"] = Value::from(id);
+                params["AccessRights"] = json!(["FullAccess"]);
+                params["InheritanceType"] = Value::from("All");
+                self.change(cmdlet, params, &[]).await
+            }
+            ("permission", "SendAs") => {
+                let cmdlet = if grant {
+                    "Add-RecipientPermission"
+                } else {
+                    "Remove-RecipientPermission"
+                };
+                let params = json!({
+                    "Identity": on()?, "Trustee": id, "AccessRights": ["SendAs"], "Confirm": false
+                });
+                self.change(cmdlet, params, &[]).await
+            }
+            ("permission", other) => Err(TargetError::refused(format!(
+                "Exchange Online: unknown permission {other:?}\n  help: use \"FullAccess\" or \"SendAs\""
+            ))),
+            ("group", group) => {
+                if grant {
+                    self.change(
+                        "Add-DistributionGroupMember",
+                        json!({"Identity": group, "Member": id, "BypassSecurityGroupManagerCheck": true}),
+                        &["Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException"],
+                    )
+                    .await
+                } else {
+                    self.change(
+                        "Remove-DistributionGroupMember",
+                        json!({"Identity": group, "Member": id, "BypassSecurityGroupManagerCheck": true, "Confirm": false}),
+                        &["Microsoft.Exchange.Management.Tasks.MemberNotFoundException"],
+                    )
+                    .await
+                }
+            }
+            (other, _) => Err(TargetError::refused(format!(
+                "Exchange Online: cannot grant a {other:?}\n  help: Exchange takes mailbox, \
+                 permission and group; licences go `in entra`"
+            ))),
+        }
+    }
+}
+
+impl Target for ExchangeOnline {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn stable_ids(&self) -> bool {
+        true
+    }
+
+    fn no_account(&self, what: &str) -> TargetError {
+        TargetError::not_ready(format!(
+            "{what}: the person's mailbox is not in Exchange Online yet (it appears some \
+             minutes after the Entra account gets a licence with Exchange in it)"
+        ))
+    }
+
+    fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
+        Ok(self.runtime.block_on(self.find(person))?.map(|(a, _)| a))
+    }
+
+    fn read_grants(&self, account: &AccountRef) -> TargetResult<Vec<(String, String)>> {
+        let m = self.runtime.block_on(self.mailbox(&account.id))?;
+        Ok(m.get("RecipientTypeDetails")
+            .and_then(Value::as_str)
+            .map(|t| vec![("mailbox".to_string(), t.to_string())])
+            .unwrap_or_default())
+    }
+
+    fn create(&self, person: &str, attributes: &Map<String, Value>) -> TargetResult<AccountRef> {
+        self.runtime.block_on(async {
+            let Some((account, _)) = self.find(person).await? else {
+                return Err(self.no_account("create"));
+            };
+            self.set_mailbox(&account.id, attributes).await?;
+            Ok(account)
+        })
+    }
+
+    fn update(&self, account: &AccountRef, values: &Map<String, Value>) -> TargetResult<()> {
+        self.runtime.block_on(self.set_mailbox(&account.id, values))
+    }
+
+    fn enable(&self, account: &AccountRef) -> TargetResult<()> {
+        let values = Map::from_iter([(
+            "HiddenFromAddressListsEnabled".to_string(),
+            Value::Bool(false),
+        )]);
+        self.runtime
+            .block_on(self.set_mailbox(&account.id, &values))
+    }
+
+    fn disable(&self, account: &AccountRef) -> TargetResult<()> {
+        let values = Map::from_iter([(
+            "HiddenFromAddressListsEnabled".to_string(),
+            Value::Bool(true),
+        )]);
+        self.runtime
+            .block_on(self.set_mailbox(&account.id, &values))
+    }
+
+    /// The mailbox goes with the Entra account (or its licence): nothing to send.
+    fn delete(&self, _account: &AccountRef) -> TargetResult<()> {
+        Ok(())
+    }
+
+    fn grant(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        self.runtime.block_on(self.entitle(&account.id, e, true))
+    }
+
+    fn revoke(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        self.runtime.block_on(self.entitle(&account.id, e, false))
+    }
+
+    fn preview(&self, a: &PlannedAction) -> Option<String> {
+        let name = a.name.as_deref().unwrap_or("");
+        let on = a.on.as_deref().unwrap_or("");
+        let grant = a.op == "grant";
+        Some(match (a.op.as_str(), a.kind.as_deref()) {
+            ("create_account" | "update_account", _) => {
+                "Get-Mailbox (wait until it exists); Set-Mailbox with the rule's settings (addresses merged, none dropped)".into()
+            }
+            ("enable_account", _) => "Set-Mailbox -HiddenFromAddressListsEnabled $false".into(),
+            ("disable_account", _) => "Set-Mailbox -HiddenFromAddressListsEnabled $true".into(),
+            ("delete_account", _) => "nothing (the mailbox goes with the Entra account)".into(),
+            (_, Some("mailbox")) if grant => format!(
+                "Get-Mailbox (wait until it exists); Set-Mailbox -Type {name} when it differs; shown in address lists"
+            ),
+            (_, Some("mailbox")) => "Set-Mailbox -HiddenFromAddressListsEnabled $true".into(),
+            (_, Some("permission")) if name == "SendAs" => format!(
+                "{}-RecipientPermission -Identity {on:?} -Trustee {{mailbox}} -AccessRights SendAs",
+                if grant { "Add" } else { "Remove" }
+            ),
+            (_, Some("permission")) => format!(
+                "{}-MailboxPermission -Identity {on:?} -User {{mailbox}} -AccessRights {name}",
+                if grant { "Add" } else { "Remove" }
+            ),
+            (_, Some("group")) => format!(
+                "{}-DistributionGroupMember -Identity {name:?} -Member {{mailbox}}",
+                if grant { "Add" } else { "Remove" }
+            ),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_primary_demotes_the_old_one_and_drops_nothing() {
+        let have = vec![
+            "SMTP:jan@contoso.onmicrosoft.com".to_string(),
+            "X500:/o=ExchangeLabs/cn=jan".to_string(),
+        ];
+        let out = merged_addresses(&have, Some("jan.berg@acme.nl"), &["j.berg@acme.nl".into()]);
+        assert_eq!(
+            out,
+            vec![
+                "SMTP:jan.berg@acme.nl",
+                "smtp:jan@contoso.onmicrosoft.com",
+                "X500:/o=ExchangeLabs/cn=jan",
+                "smtp:j.berg@acme.nl"
+            ]
+        );
+        // Applying the same again changes nothing.
+        assert_eq!(
+            merged_addresses(&out, Some("jan.berg@acme.nl"), &["j.berg@acme.nl".into()]),
+            out
+        );
+        // Aliases alone keep the primary.
+        let only = merged_addresses(&have, None, &["x@acme.nl".into()]);
+        assert_eq!(only[0], "SMTP:jan@contoso.onmicrosoft.com");
+        assert_eq!(only.len(), 3);
+    }
+}
