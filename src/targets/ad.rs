@@ -662,9 +662,9 @@ mod tests {
 
     #[test]
     fn passwords_are_strong_and_encoded_for_ad() {
-        let p = super::generate_password();
+        let p = crate::targets::generate_password();
         assert_eq!(p.len(), 24);
-        assert_ne!(p, super::generate_password());
+        assert_ne!(p, crate::targets::generate_password());
         assert_eq!(unicode_pwd("ab"), vec![b'"', 0, b'a', 0, b'b', 0, b'"', 0]);
     }
 }
