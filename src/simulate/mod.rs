@@ -3,6 +3,7 @@
 //! the faults real services show: throttling, server errors, slow answers, dropped
 //! connections.
 
+pub mod microsoft;
 pub mod nmbrs;
 
 /// Runs an axum router on a loopback port in a background thread with its own

@@ -1,0 +1,888 @@
+//! Entra ID and Exchange Online targets against the tenant simulator: joiners with
+//! groups, licences and mailboxes under throttling, server errors and replication lag;
+//! a crash at every step then resume; leavers and rehires; every refusal with its
+//! help; hostile values in filters.
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use stroom::apply::audit::Audit;
+use stroom::apply::journal::Journal;
+use stroom::apply::{apply, plan_id, state_after_apply, ApplyOptions, ApplyReport};
+use stroom::model::{Person, State};
+use stroom::plan::read::parse_plan;
+use stroom::plan::{build_plan, PlanInput};
+use stroom::simulate::microsoft::{Faults, MicrosoftSim, TenantSetup};
+use stroom::source::nmbrs::auth::Secret;
+use stroom::targets::entra::{EntraId, EntraSettings, DEFAULT_CORRELATION};
+use stroom::targets::exchange::{ExchangeOnline, ExchangeSettings};
+use stroom::targets::microsoft::MicrosoftSettings;
+use stroom::targets::{AccountRef, Entitlement, ErrorKind, Target, TargetError, TargetResult};
+
+const RULES: &str = r#"
+default target entra
+let domain = "vandijkgroep.nl"
+let staff = person.employee_type in ["payroll", "newHire"]
+
+rule "entra-account" {
+  account in entra {
+    create 14 days before start
+    disable 0 days after end
+    delete 30 days after disable
+    set mail = unique [lower(ascii(first_name) + "." + replace(ascii(family_name), " ", "")), lower(left(ascii(first_name), 1) + "." + replace(ascii(family_name), " ", ""))] max 48 ending "@" + domain
+    set displayName = display_name
+    set department = department
+    set jobTitle = function
+    set employeeId = employee_number + ""
+    set usageLocation = "NL"
+    set manager = manager.id
+  }
+}
+rule "groups" {
+  when staff and contract.active
+    grant group "All Staff"
+  when function in ["Developer", "DevOps"]
+    grant group "GitHub-Users"
+}
+rule "licence" {
+  when staff
+    grant license "SPE_E3"
+}
+rule "mailbox" {
+  when staff
+    grant mailbox "UserMailbox" in exchange
+}
+rule "shared" {
+  when department == "Klantenservice"
+    grant permission "FullAccess" on "klantenservice@vandijkgroep.nl" in exchange
+    grant permission "SendAs" on "klantenservice@vandijkgroep.nl" in exchange
+  when department in ["Sales", "Inside Sales"]
+    grant group "Nieuwsbrief" in exchange
+}
+"#;
+
+fn api(base: &str, setup: &TenantSetup, scope: &str, secret: &str) -> MicrosoftSettings {
+    let mut s = MicrosoftSettings::new(
+        base,
+        &setup.tenant_id,
+        &setup.client_id,
+        Secret::new(secret),
+        base,
+        scope,
+    );
+    s.backoff_base = Duration::from_millis(5);
+    s.backoff_max = Duration::from_millis(200);
+    s.max_attempts = 8;
+    s
+}
+
+struct Tenant {
+    sim: Arc<MicrosoftSim>,
+    entra: Arc<EntraId>,
+    exchange: Arc<ExchangeOnline>,
+    base: String,
+    secret: String,
+}
+
+/// New target objects on the tenant, as a new process would make them (no memory).
+fn connect(
+    sim: &Arc<MicrosoftSim>,
+    base: &str,
+    secret: &str,
+) -> (Arc<EntraId>, Arc<ExchangeOnline>) {
+    let setup = sim.setup().clone();
+    let entra = EntraId::new(EntraSettings {
+        name: "entra".into(),
+        api: api(base, &setup, "https://graph.microsoft.com/.default", secret),
+        correlation_property: DEFAULT_CORRELATION.into(),
+        settle_attempts: 8,
+        settle_delay: Duration::from_millis(50),
+        revoke_sessions_on_disable: true,
+    })
+    .unwrap();
+    let exchange = ExchangeOnline::new(ExchangeSettings {
+        name: "exchange".into(),
+        api: api(
+            base,
+            &setup,
+            "https://outlook.office365.com/.default",
+            secret,
+        ),
+        organization: "vandijkgroep.onmicrosoft.com".into(),
+        correlation_attribute: "CustomAttribute1".into(),
+    })
+    .unwrap();
+    (Arc::new(entra), Arc::new(exchange))
+}
+
+fn tenant_with(setup: TenantSetup, faults: Faults, secret: Option<&str>) -> Tenant {
+    let sim = MicrosoftSim::new(setup.clone());
+    sim.set_faults(faults);
+    let base = sim.start().unwrap();
+    let secret = secret.unwrap_or(&setup.client_secret).to_string();
+    let (entra, exchange) = connect(&sim, &base, &secret);
+    Tenant {
+        sim,
+        entra,
+        exchange,
+        base,
+        secret,
+    }
+}
+
+/// The targets of a new process on the same tenant.
+fn restarted(t: &Tenant) -> HashMap<String, Arc<dyn Target>> {
+    let (entra, exchange) = connect(&t.sim, &t.base, &t.secret);
+    let mut m: HashMap<String, Arc<dyn Target>> = HashMap::new();
+    m.insert("entra".into(), entra);
+    m.insert("exchange".into(), exchange);
+    m
+}
+
+fn tenant(faults: Faults) -> Tenant {
+    tenant_with(TenantSetup::default(), faults, None)
+}
+
+fn targets(t: &Tenant) -> HashMap<String, Arc<dyn Target>> {
+    let mut m: HashMap<String, Arc<dyn Target>> = HashMap::new();
+    m.insert("entra".into(), t.entra.clone());
+    m.insert("exchange".into(), t.exchange.clone());
+    m
+}
+
+fn persons(n: usize) -> Vec<Person> {
+    let text = std::fs::read_to_string("rules-examples/vandijk-persons.json").unwrap();
+    let mut all = stroom::source::persons::parse_persons("vandijk", &text).unwrap();
+    // Staff who work on 2026-12-01, and whose managers are among them or absent.
+    all.retain(|p| {
+        matches!(p.employee_type.as_deref(), Some("payroll"))
+            && p.contracts.iter().all(|c| c.end.is_none())
+    });
+    all.truncate(n);
+    all
+}
+
+fn date(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn plan_text(persons: &[Person], state: &State, today: &str) -> String {
+    let checked = stroom::check_sources(&[("m365.stroom", RULES)]);
+    let program = checked
+        .program
+        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics));
+    let plan = build_plan(&PlanInput {
+        program: &program,
+        persons,
+        state,
+        today: date(today),
+    });
+    serde_json::to_string(&plan).unwrap()
+}
+
+fn options() -> ApplyOptions {
+    ApplyOptions {
+        concurrency: 4,
+        backoff: Duration::from_millis(20),
+        ready_wait: Duration::from_secs(30),
+        ready_backoff: Duration::from_millis(100),
+        ..ApplyOptions::default()
+    }
+}
+
+fn run(
+    text: &str,
+    targets: &HashMap<String, Arc<dyn Target>>,
+    journal: &Journal,
+    options: &ApplyOptions,
+) -> ApplyReport {
+    let doc = parse_plan("plan.json", text).unwrap();
+    apply(
+        &doc,
+        &plan_id(text),
+        targets,
+        journal,
+        &Audit::none(),
+        options,
+    )
+    .unwrap()
+}
+
+/// What the tenant holds, without ids and volatile counters: per UPN.
+fn holdings(sim: &MicrosoftSim) -> BTreeMap<String, Value> {
+    let mailboxes = sim.mailboxes();
+    let perms = sim.permissions();
+    sim.users()
+        .into_iter()
+        .map(|u| {
+            let upn = u["userPrincipalName"].as_str().unwrap().to_string();
+            let mailbox = mailboxes
+                .iter()
+                .find(|m| m["UserPrincipalName"] == upn.as_str())
+                .map(|m| {
+                    json!([
+                        m["RecipientTypeDetails"],
+                        m["HiddenFromAddressListsEnabled"]
+                    ])
+                });
+            let rights: Vec<&String> = perms.iter().filter(|p| p.1 == upn).map(|p| &p.2).collect();
+            let v = json!({
+                "enabled": u["accountEnabled"], "manager": u["manager"], "groups": u["memberOf"],
+                "licenses": u["licenses"], "mailbox": mailbox, "rights": rights,
+                "person": u["onPremisesExtensionAttributes"]["extensionAttribute1"],
+                "department": u["department"], "employeeId": u["employeeId"],
+            });
+            (upn, v)
+        })
+        .collect()
+}
+
+#[test]
+fn joiners_get_accounts_groups_licences_and_mailboxes_through_faults_and_lag() {
+    let t = tenant(Faults {
+        throttle_every: 7,
+        server_error_every: 11,
+        batch_throttle_every: 3,
+        replication_lag_ms: 150,
+        index_lag_ms: 1_000,
+        mailbox_delay_ms: 600,
+        ..Faults::default()
+    });
+    let people = persons(24);
+    let text = plan_text(&people, &State::default(), "2026-12-01");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let report = run(&text, &targets(&t), &journal, &options());
+    assert_eq!(report.failed, 0, "{:#?}", report.failures);
+    assert!(report.waiting.is_empty(), "{:?}", report.waiting);
+    assert!(report.done > 24 * 5, "{report:?}");
+
+    let users = t.sim.users();
+    assert_eq!(users.len(), 24, "one account per person, no duplicates");
+    let by_person: HashMap<&str, &Value> = users
+        .iter()
+        .map(|u| {
+            (
+                u["onPremisesExtensionAttributes"]["extensionAttribute1"]
+                    .as_str()
+                    .unwrap(),
+                u,
+            )
+        })
+        .collect();
+    for p in &people {
+        let u = by_person[&*p.id];
+        assert_eq!(u["accountEnabled"], true, "{}", p.id);
+        assert_eq!(u["employeeId"], p.employee_number.unwrap().to_string());
+        assert_eq!(u["usageLocation"], "NL");
+        assert_eq!(u["licenses"], json!(["SPE_E3"]));
+        assert!(u["memberOf"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("All Staff")));
+        // The manager link, when the manager is among the joiners.
+        if let Some(m) = p.manager_id.as_deref().and_then(|m| by_person.get(m)) {
+            assert_eq!(u["manager"], m["userPrincipalName"], "{}", p.id);
+        }
+        let mail = u["mail"].as_str().unwrap();
+        let mailbox = t
+            .sim
+            .mailboxes()
+            .into_iter()
+            .find(|m| m["ExternalDirectoryObjectId"] == u["id"])
+            .expect("a mailbox after the licence");
+        assert_eq!(mailbox["PrimarySmtpAddress"], mail);
+    }
+    let service: Vec<&Person> = people
+        .iter()
+        .filter(|p| {
+            p.contracts
+                .iter()
+                .any(|c| c.department.as_deref() == Some("Klantenservice"))
+        })
+        .collect();
+    let perms = t.sim.permissions();
+    for p in &service {
+        let upn = by_person[&*p.id]["userPrincipalName"].as_str().unwrap();
+        for right in ["FullAccess", "SendAs"] {
+            assert!(
+                perms.contains(&(
+                    "klantenservice@vandijkgroep.nl".into(),
+                    upn.into(),
+                    right.into()
+                )),
+                "{upn} {right}: {perms:?}"
+            );
+        }
+    }
+    assert_eq!(perms.len(), service.len() * 2);
+    // The faults did happen, and $batch carried the two-part steps.
+    let kinds = t.sim.calls_by_kind();
+    assert!(t.sim.calls() > 100);
+    assert!(kinds.get("POST /v1.0/users").copied().unwrap_or(0) >= 24);
+    assert!(
+        kinds
+            .get("cmdlet Add-RecipientPermission")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "{kinds:?}"
+    );
+
+    // The same plan again: all resumed, nothing sent but nothing new either.
+    let before = holdings(&t.sim);
+    let again = run(&text, &targets(&t), &journal, &options());
+    assert_eq!(again.done, 0);
+    assert_eq!(holdings(&t.sim), before);
+}
+
+/// A target that dies (fatal) at the Nth write, before or after doing it.
+struct Crash {
+    inner: Arc<dyn Target>,
+    writes: Arc<AtomicUsize>,
+    at: usize,
+    after: bool,
+}
+
+impl Crash {
+    fn write<T>(&self, f: impl FnOnce() -> TargetResult<T>) -> TargetResult<T> {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst);
+        if n == self.at && !self.after {
+            return Err(TargetError::fatal("killed before the write"));
+        }
+        let out = f()?;
+        if n == self.at {
+            return Err(TargetError::fatal("killed after the write"));
+        }
+        Ok(out)
+    }
+}
+
+impl Target for Crash {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn stable_ids(&self) -> bool {
+        self.inner.stable_ids()
+    }
+    fn no_account(&self, what: &str) -> TargetError {
+        self.inner.no_account(what)
+    }
+    fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
+        self.inner.correlate(person)
+    }
+    fn read_grants(&self, a: &AccountRef) -> TargetResult<Vec<(String, String)>> {
+        self.inner.read_grants(a)
+    }
+    fn create(&self, p: &str, attrs: &serde_json::Map<String, Value>) -> TargetResult<AccountRef> {
+        self.write(|| self.inner.create(p, attrs))
+    }
+    fn update(&self, a: &AccountRef, v: &serde_json::Map<String, Value>) -> TargetResult<()> {
+        self.write(|| self.inner.update(a, v))
+    }
+    fn enable(&self, a: &AccountRef) -> TargetResult<()> {
+        self.write(|| self.inner.enable(a))
+    }
+    fn disable(&self, a: &AccountRef) -> TargetResult<()> {
+        self.write(|| self.inner.disable(a))
+    }
+    fn delete(&self, a: &AccountRef) -> TargetResult<()> {
+        self.write(|| self.inner.delete(a))
+    }
+    fn grant(&self, a: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        self.write(|| self.inner.grant(a, e))
+    }
+    fn revoke(&self, a: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        self.write(|| self.inner.revoke(a, e))
+    }
+}
+
+#[test]
+fn a_crash_at_every_step_resumes_to_exactly_the_intended_tenant() {
+    let people = persons(3);
+    let text = plan_text(&people, &State::default(), "2026-12-01");
+    let steps = parse_plan("plan.json", &text).unwrap().actions.len();
+    let lag = Faults {
+        replication_lag_ms: 50,
+        index_lag_ms: 5_000,
+        mailbox_delay_ms: 100,
+        ..Faults::default()
+    };
+    // The reference: one clean run.
+    let reference = {
+        let t = tenant(lag.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+        let r = run(&text, &targets(&t), &journal, &options());
+        assert_eq!(r.done, steps, "{r:?}");
+        holdings(&t.sim)
+    };
+    assert_eq!(reference.len(), 3);
+    let mut checked = 0;
+    for at in 0..steps {
+        for after in [false, true] {
+            let t = tenant(lag.clone());
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("j.db");
+            let writes = Arc::new(AtomicUsize::new(0));
+            let crashing: HashMap<String, Arc<dyn Target>> = targets(&t)
+                .into_iter()
+                .map(|(k, inner)| {
+                    let c: Arc<dyn Target> = Arc::new(Crash {
+                        inner,
+                        writes: writes.clone(),
+                        at,
+                        after,
+                    });
+                    (k, c)
+                })
+                .collect();
+            let serial = ApplyOptions {
+                concurrency: 1,
+                ..options()
+            };
+            let first = run(&text, &crashing, &Journal::open(&path).unwrap(), &serial);
+            if writes.load(Ordering::SeqCst) <= at {
+                continue; // fewer writes than steps (a create that adopts)
+            }
+            assert!(first.stopped.is_some(), "step {at}: {first:?}");
+            // A new process within the index lag: the journal must carry the ids.
+            let second = run(
+                &text,
+                &restarted(&t),
+                &Journal::open(&path).unwrap(),
+                &options(),
+            );
+            assert_eq!(
+                second.failed, 0,
+                "step {at} after={after}: {:?}",
+                second.failures
+            );
+            assert_eq!(
+                holdings(&t.sim),
+                reference,
+                "step {at} after={after}: the tenant differs from a clean run"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= steps, "{checked} crash points checked");
+}
+
+#[test]
+fn leavers_are_disabled_with_sessions_revoked_then_deleted_and_rehires_come_back() {
+    let t = tenant(Faults {
+        replication_lag_ms: 50,
+        index_lag_ms: 200,
+        mailbox_delay_ms: 50,
+        ..Faults::default()
+    });
+    let mut people = persons(2);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let mut state = State::default();
+    let day = |people: &[Person], state: &mut State, today: &str| {
+        // Let the filter index catch up, as between two scheduled runs.
+        std::thread::sleep(Duration::from_millis(250));
+        let text = plan_text(people, state, today);
+        let doc = parse_plan("plan.json", &text).unwrap();
+        let report = run(&text, &targets(&t), &journal, &options());
+        assert_eq!(report.failed, 0, "{today}: {:?}", report.failures);
+        assert!(report.waiting.is_empty(), "{today}: {:?}", report.waiting);
+        *state = state_after_apply(state, &doc, &journal.steps(&plan_id(&text)).unwrap());
+        doc.actions
+            .iter()
+            .map(|a| format!("{} {}", a.op, a.target))
+            .collect::<Vec<_>>()
+    };
+    day(&people, &mut state, "2026-12-01");
+    let leaver = people[0].id.to_string();
+    let user = |sim: &MicrosoftSim| {
+        sim.users()
+            .into_iter()
+            .find(|u| u["onPremisesExtensionAttributes"]["extensionAttribute1"] == leaver.as_str())
+    };
+    assert_eq!(user(&t.sim).unwrap()["accountEnabled"], true);
+
+    // The contract ends on 2026-12-31: disabled the day after, sessions revoked.
+    for c in &mut people[0].contracts {
+        c.end = Some(date("2026-12-31"));
+    }
+    let ops = day(&people, &mut state, "2027-01-01");
+    assert!(
+        ops.contains(&"disable_account entra".to_string()),
+        "{ops:?}"
+    );
+    let u = user(&t.sim).unwrap();
+    assert_eq!(u["accountEnabled"], false);
+    assert_eq!(u["revocations"], 1, "sign-in sessions revoked on disable");
+    assert!(t.sim.batch_items() >= 2, "disable went as one $batch");
+
+    // 30 days after the disable: deleted (soft), mailbox gone with it.
+    let ops = day(&people, &mut state, "2027-02-01");
+    assert!(ops.contains(&"delete_account entra".to_string()), "{ops:?}");
+    assert!(user(&t.sim).is_none());
+    assert_eq!(t.sim.deleted().len(), 1);
+
+    // Rehired: a new account under the same name, with licence and mailbox again.
+    people[0].contracts = vec![stroom::model::Contract {
+        id: "c-rehire".into(),
+        start: Some(date("2027-03-01")),
+        department: Some("Sales".into()),
+        hours_per_week: Some(32.0),
+        ..Default::default()
+    }];
+    day(&people, &mut state, "2027-03-01");
+    let u = user(&t.sim).expect("rehired");
+    assert_eq!(u["accountEnabled"], true);
+    assert_eq!(u["licenses"], json!(["SPE_E3"]));
+    assert_eq!(t.sim.users().len(), 2);
+    let mailbox = t
+        .sim
+        .mailboxes()
+        .into_iter()
+        .find(|m| m["ExternalDirectoryObjectId"] == u["id"]);
+    assert!(mailbox.is_some());
+    assert_eq!(
+        t.sim.distribution_members("Nieuwsbrief"),
+        vec![u["userPrincipalName"].as_str().unwrap().to_string()],
+        "the Sales rehire joins the newsletter group in Exchange"
+    );
+}
+
+#[test]
+fn a_mailbox_that_is_late_makes_the_person_wait_not_fail_and_the_next_run_goes_on() {
+    let t = tenant(Faults {
+        mailbox_delay_ms: 3_000,
+        ..Faults::default()
+    });
+    let people = persons(2);
+    let text = plan_text(&people, &State::default(), "2026-12-01");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let short = ApplyOptions {
+        ready_wait: Duration::from_millis(500),
+        ..options()
+    };
+    let first = run(&text, &targets(&t), &Journal::open(&path).unwrap(), &short);
+    assert_eq!(first.failed, 0, "{:?}", first.failures);
+    assert_eq!(first.waiting.len(), 2, "{first:?}");
+    assert!(
+        first.waiting[0].2.contains("not in Exchange Online yet"),
+        "{:?}",
+        first.waiting
+    );
+    assert!(first.pending >= 2);
+    // Later, the mailboxes are there: the same plan goes on where it stopped.
+    std::thread::sleep(Duration::from_millis(3_000));
+    let second = run(
+        &text,
+        &restarted(&t),
+        &Journal::open(&path).unwrap(),
+        &short,
+    );
+    assert_eq!(second.failed, 0, "{:?}", second.failures);
+    assert!(second.waiting.is_empty());
+    assert_eq!(second.done, first.pending, "{second:?}");
+    assert_eq!(t.sim.users().len(), 2, "nothing made twice");
+}
+
+fn one(targets: &HashMap<String, Arc<dyn Target>>, plan: Value) -> ApplyReport {
+    let text = plan.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    run(&text, targets, &journal, &options())
+}
+
+fn plan(actions: Vec<Value>) -> Value {
+    let actions: Vec<Value> = actions
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut a)| {
+            a["seq"] = json!(i + 1);
+            a["target"] = a.get("target").cloned().unwrap_or(json!("entra"));
+            a
+        })
+        .collect();
+    json!({"today": "2026-12-01", "summary": {}, "blocked": null, "actions": actions})
+}
+
+fn create(person: &str, mail: &str, extra: Value) -> Value {
+    let mut attributes = json!({"mail": mail, "displayName": person, "usageLocation": "NL"});
+    for (k, v) in extra.as_object().unwrap() {
+        attributes[k] = v.clone();
+    }
+    json!({"op": "create_account", "person": person, "attributes": attributes})
+}
+
+#[test]
+fn refusals_name_the_cause_and_the_fix_and_stop_only_that_person() {
+    let t = tenant(Faults::default());
+    let other = t.sim.add_user(json!({
+        "userPrincipalName": "taken@vandijkgroep.nl", "displayName": "Someone Else",
+        "accountEnabled": true, "mailNickname": "taken"
+    }));
+    let report = one(
+        &targets(&t),
+        plan(vec![
+            // No usage location: the licence is refused, its later step skipped.
+            create(
+                "p-noloc",
+                "noloc@vandijkgroep.nl",
+                json!({"usageLocation": null}),
+            ),
+            json!({"op": "grant", "person": "p-noloc", "kind": "license", "name": "SPE_E3"}),
+            json!({"op": "grant", "person": "p-noloc", "kind": "group", "name": "All Staff"}),
+            // Unknown licence, with a suggestion.
+            create("p-sku", "sku@vandijkgroep.nl", json!({})),
+            json!({"op": "grant", "person": "p-sku", "kind": "license", "name": "SPE_E5"}),
+            // Unknown group.
+            create("p-group", "group@vandijkgroep.nl", json!({})),
+            json!({"op": "grant", "person": "p-group", "kind": "group", "name": "No Such Group"}),
+            // Dynamic group.
+            create("p-dyn", "dyn@vandijkgroep.nl", json!({})),
+            json!({"op": "grant", "person": "p-dyn", "kind": "group", "name": "Dynamic Everyone"}),
+            // The UPN belongs to an account that is not this person's.
+            create("p-taken", "taken@vandijkgroep.nl", json!({})),
+            // A typo in a property.
+            create(
+                "p-typo",
+                "typo@vandijkgroep.nl",
+                json!({"departmnet": "Sales"}),
+            ),
+            // Only two units of POWER_BI_PRO: the third person is refused.
+            create("p-bi1", "bi1@vandijkgroep.nl", json!({})),
+            json!({"op": "grant", "person": "p-bi1", "kind": "license", "name": "POWER_BI_PRO"}),
+            create("p-bi2", "bi2@vandijkgroep.nl", json!({})),
+            json!({"op": "grant", "person": "p-bi2", "kind": "license", "name": "POWER_BI_PRO"}),
+            create("p-bi3", "bi3@vandijkgroep.nl", json!({})),
+            json!({"op": "grant", "person": "p-bi3", "kind": "license", "name": "POWER_BI_PRO"}),
+            // A good one goes on regardless.
+            create("p-good", "good@vandijkgroep.nl", json!({})),
+            json!({"op": "grant", "person": "p-good", "kind": "group", "name": "All Staff"}),
+            // Exchange: a permission on a mailbox that does not exist.
+            json!({"op": "grant", "person": "p-good", "kind": "license", "name": "SPE_E3"}),
+            json!({"op": "grant", "person": "p-good", "target": "exchange", "kind": "permission",
+                   "name": "FullAccess", "on": "nobody@vandijkgroep.nl"}),
+        ]),
+    );
+    let failure = |person: &str| {
+        report
+            .failures
+            .iter()
+            .find(|f| f.0 == person)
+            .map(|f| f.2.clone())
+            .unwrap_or_else(|| panic!("{person} did not fail: {:?}", report.failures))
+    };
+    assert!(
+        failure("p-noloc").contains("usage location")
+            && failure("p-noloc").contains("set usageLocation")
+    );
+    assert!(
+        failure("p-sku").contains("did you mean \"SPE_E3\"")
+            || failure("p-sku").contains("did you mean \"SPE_E3\"?"),
+        "{}",
+        failure("p-sku")
+    );
+    assert!(failure("p-group").contains("no group named \"No Such Group\""));
+    assert!(failure("p-dyn").contains("dynamic membership"));
+    let taken = failure("p-taken");
+    assert!(
+        taken.contains("taken@vandijkgroep.nl") && taken.contains(&other),
+        "{taken}"
+    );
+    assert!(failure("p-typo").contains("Property 'departmnet' does not exist"));
+    assert!(failure("p-bi3").contains("does not have any available licenses"));
+    let missing = failure("p-good");
+    assert!(
+        missing.contains("couldn't be found") && missing.contains("create it or fix the name"),
+        "{missing}"
+    );
+    assert_eq!(report.skipped, 1, "p-noloc's group grant is skipped");
+    // The other person is untouched by the refusals; the taken account is unchanged.
+    let users = t.sim.users();
+    let good = users
+        .iter()
+        .find(|u| u["userPrincipalName"] == "good@vandijkgroep.nl")
+        .unwrap();
+    assert_eq!(good["memberOf"], json!(["All Staff"]));
+    let taken = users.iter().find(|u| u["id"] == other.as_str()).unwrap();
+    assert_eq!(taken["displayName"], "Someone Else");
+    assert!(taken
+        .get("onPremisesExtensionAttributes")
+        .is_none_or(Value::is_null));
+}
+
+#[test]
+fn a_wrong_secret_stops_the_run_before_any_write_and_never_shows_the_secret() {
+    let t = tenant_with(
+        TenantSetup::default(),
+        Faults::default(),
+        Some("wrong-hunter2"),
+    );
+    let report = one(
+        &targets(&t),
+        plan(vec![
+            create("p1", "p1@vandijkgroep.nl", json!({})),
+            create("p2", "p2@vandijkgroep.nl", json!({})),
+        ]),
+    );
+    let stopped = report.stopped.clone().unwrap();
+    assert!(
+        stopped.contains("AADSTS7000215") && stopped.contains("client secret"),
+        "{stopped}"
+    );
+    assert!(!format!("{report:?}").contains("hunter2"));
+    assert!(t.sim.users().is_empty());
+    assert_eq!(report.failed + report.pending, 2);
+}
+
+#[test]
+fn an_expired_token_is_renewed_once_and_the_run_goes_on() {
+    let t = tenant(Faults::default());
+    let first = one(
+        &targets(&t),
+        plan(vec![create("p1", "p1@vandijkgroep.nl", json!({}))]),
+    );
+    assert_eq!(first.done, 1);
+    t.sim.revoke_tokens();
+    let second = one(
+        &targets(&t),
+        plan(vec![
+            json!({"op": "enable_account", "person": "p1"}),
+            json!({"op": "grant", "person": "p1", "kind": "group", "name": "All Staff"}),
+        ]),
+    );
+    assert_eq!(second.failed, 0, "{:?}", second.failures);
+    assert_eq!(t.sim.users()[0]["accountEnabled"], true);
+}
+
+#[test]
+fn hostile_values_never_widen_a_filter() {
+    let t = tenant(Faults::default());
+    // An account whose person id would match everything if quotes were not doubled.
+    t.sim.add_user(json!({
+        "userPrincipalName": "victim@vandijkgroep.nl", "displayName": "Victim", "accountEnabled": true,
+        "mailNickname": "victim", "onPremisesExtensionAttributes": {"extensionAttribute1": "victim"}
+    }));
+    let hostile = "x' or 1 eq 1 or 'a";
+    let found = t.entra.correlate(hostile).unwrap();
+    assert_eq!(found, None, "the filter matched only the literal value");
+    let report = one(
+        &targets(&t),
+        plan(vec![
+            create(
+                hostile,
+                "obrien@vandijkgroep.nl",
+                json!({"displayName": "O'Brien (Jr)* \\ , + é"}),
+            ),
+            json!({"op": "grant", "person": hostile, "kind": "group", "name": "All Staff"}),
+            json!({"op": "grant", "person": hostile, "kind": "license", "name": "SPE_E3"}),
+        ]),
+    );
+    assert_eq!(report.failed, 0, "{:?}", report.failures);
+    let users = t.sim.users();
+    let made = users
+        .iter()
+        .find(|u| u["userPrincipalName"] == "obrien@vandijkgroep.nl")
+        .unwrap();
+    assert_eq!(
+        made["onPremisesExtensionAttributes"]["extensionAttribute1"],
+        hostile
+    );
+    assert_eq!(made["displayName"], "O'Brien (Jr)* \\ , + é");
+    let victim = users
+        .iter()
+        .find(|u| u["userPrincipalName"] == "victim@vandijkgroep.nl")
+        .unwrap();
+    assert_eq!(victim["memberOf"], json!([]));
+    // Exchange's OPATH filter quotes the same way.
+    std::thread::sleep(Duration::from_millis(50));
+    let mailbox = t.exchange.correlate(hostile).unwrap();
+    assert!(
+        mailbox.is_some(),
+        "the hostile person's own mailbox is found"
+    );
+    assert_eq!(
+        t.exchange
+            .correlate("x' -or CustomAttribute1 -like '*")
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
+fn correlation_follows_every_page_and_refuses_an_ambiguous_person() {
+    let t = tenant(Faults::default());
+    for i in 0..1_200 {
+        t.sim.add_user(json!({
+            "userPrincipalName": format!("u{i}@vandijkgroep.nl"), "displayName": "Copy",
+            "accountEnabled": true, "mailNickname": format!("u{i}"),
+            "onPremisesExtensionAttributes": {"extensionAttribute1": "dup"}
+        }));
+    }
+    let e = t.entra.correlate("dup").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Refused);
+    assert!(e.message.contains("1200 users"), "{}", e.message);
+    assert!(
+        t.sim.calls_by_kind()["GET /v1.0/users"] >= 2,
+        "paged with @odata.nextLink"
+    );
+}
+
+#[test]
+fn addresses_are_merged_never_dropped_and_conflicts_are_refused() {
+    let t = tenant(Faults::default());
+    let report = one(
+        &targets(&t),
+        plan(vec![
+            create("p1", "jan.berg@vandijkgroep.nl", json!({})),
+            json!({"op": "grant", "person": "p1", "kind": "license", "name": "SPE_E3"}),
+            json!({"op": "update_account", "person": "p1", "target": "exchange", "changes": {
+                "PrimarySmtpAddress": [null, "j.berg@vandijkgroep.nl"],
+                "EmailAddresses": [null, ["jan@vandijkgroep.nl"]],
+                "HiddenFromAddressListsEnabled": [null, false]
+            }}),
+        ]),
+    );
+    assert_eq!(report.failed, 0, "{:?}", report.failures);
+    let mailbox = &t.sim.mailboxes()[2];
+    assert_eq!(
+        mailbox["EmailAddresses"],
+        json!([
+            "SMTP:j.berg@vandijkgroep.nl",
+            "smtp:jan.berg@vandijkgroep.nl",
+            "smtp:jan.berg@simtenant.onmicrosoft.com",
+            "smtp:jan@vandijkgroep.nl"
+        ])
+    );
+    let clash = one(
+        &targets(&t),
+        plan(vec![
+            json!({"op": "update_account", "person": "p1", "target": "exchange", "changes": {
+                "EmailAddresses": [null, ["sales@vandijkgroep.nl"]]}}),
+            json!({"op": "update_account", "person": "p1", "target": "exchange", "changes": {
+                "Offfice": [null, "Utrecht"]}}),
+        ]),
+    );
+    assert!(
+        clash.failures[0].2.contains("ProxyAddressExistsException"),
+        "{:?}",
+        clash.failures
+    );
+    assert_eq!(clash.skipped, 1);
+    let typo = one(
+        &targets(&t),
+        plan(vec![
+            json!({"op": "update_account", "person": "p1", "target": "exchange", "changes": {
+            "Offfice": [null, "Utrecht"]}}),
+        ]),
+    );
+    assert!(
+        typo.failures[0].2.contains("did you mean \"Office\""),
+        "{:?}",
+        typo.failures
+    );
+}
