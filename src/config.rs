@@ -52,6 +52,9 @@ pub struct ApplyConfig {
     pub concurrency: usize,
     /// Attempts for a transient target failure.
     pub max_attempts: u32,
+    /// Minutes a person may wait for something on its way (a new mailbox) before its
+    /// steps are left for the next run.
+    pub ready_wait_minutes: u64,
 }
 
 impl Default for ApplyConfig {
@@ -60,6 +63,7 @@ impl Default for ApplyConfig {
             audit_log: PathBuf::from("stroom-data/audit.jsonl"),
             concurrency: 4,
             max_attempts: 5,
+            ready_wait_minutes: 15,
         }
     }
 }
@@ -70,6 +74,119 @@ impl Default for ApplyConfig {
 pub struct TargetsConfig {
     /// `[targets.ad]`
     pub ad: Option<AdConfig>,
+    /// `[targets.entra]`
+    pub entra: Option<EntraConfig>,
+    /// `[targets.exchange]`
+    pub exchange: Option<ExchangeConfig>,
+}
+
+/// `[targets.entra]`: Entra ID over Microsoft Graph.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraConfig {
+    /// The directory (tenant) id.
+    pub tenant_id: String,
+    /// The app registration's client id.
+    pub client_id: String,
+    /// File holding its client secret (or STROOM_ENTRA_CLIENT_SECRET).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The sign-in authority.
+    #[serde(default = "default_authority")]
+    pub authority: String,
+    /// The Graph base URL.
+    #[serde(default = "default_graph_url")]
+    pub graph_url: String,
+    /// The token scope (another only for national clouds).
+    #[serde(default = "default_graph_scope")]
+    pub scope: String,
+    /// The user property holding the person id.
+    #[serde(default = "default_entra_correlation")]
+    pub correlation_property: String,
+    /// Revoke sign-in sessions on disable.
+    #[serde(default = "yes")]
+    pub revoke_sessions_on_disable: bool,
+    /// Time limit of one call.
+    #[serde(default = "default_cloud_timeout")]
+    pub timeout_seconds: u64,
+    /// Attempts per call on 429, 5xx and broken connections.
+    #[serde(default = "default_cloud_attempts")]
+    pub max_attempts: u32,
+}
+
+/// `[targets.exchange]`: Exchange Online over the admin API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// The tenant's primary domain, e.g. `contoso.onmicrosoft.com`.
+    pub organization: String,
+    /// The tenant id (default: `[targets.entra]`'s).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// The app's client id (default: `[targets.entra]`'s).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// File holding its secret (or STROOM_EXCHANGE_CLIENT_SECRET; default: Entra's).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The sign-in authority (default: `[targets.entra]`'s).
+    #[serde(default)]
+    pub authority: Option<String>,
+    /// The Exchange Online base URL.
+    #[serde(default = "default_exchange_url")]
+    pub exchange_url: String,
+    /// The token scope (another only for national clouds).
+    #[serde(default = "default_exchange_scope")]
+    pub scope: String,
+    /// The custom attribute holding the person id.
+    #[serde(default = "default_exchange_correlation")]
+    pub correlation_attribute: String,
+    /// Time limit of one call.
+    #[serde(default = "default_cloud_timeout")]
+    pub timeout_seconds: u64,
+    /// Attempts per call on 429, 5xx and broken connections.
+    #[serde(default = "default_cloud_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_authority() -> String {
+    "https://login.microsoftonline.com".into()
+}
+
+fn default_graph_url() -> String {
+    "https://graph.microsoft.com".into()
+}
+
+fn default_exchange_url() -> String {
+    "https://outlook.office365.com".into()
+}
+
+fn default_graph_scope() -> String {
+    "https://graph.microsoft.com/.default".into()
+}
+
+fn default_exchange_scope() -> String {
+    "https://outlook.office365.com/.default".into()
+}
+
+fn default_entra_correlation() -> String {
+    crate::targets::entra::DEFAULT_CORRELATION.into()
+}
+
+fn default_exchange_correlation() -> String {
+    "CustomAttribute1".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_cloud_timeout() -> u64 {
+    60
+}
+
+fn default_cloud_attempts() -> u32 {
+    6
 }
 
 /// `[targets.ad]`: Active Directory.
@@ -331,6 +448,18 @@ impl Config {
                     .iter_mut()
                     .filter_map(|ad| ad.bind_password_file.as_mut()),
             )
+            .chain(
+                self.targets
+                    .entra
+                    .iter_mut()
+                    .filter_map(|e| e.client_secret_file.as_mut()),
+            )
+            .chain(
+                self.targets
+                    .exchange
+                    .iter_mut()
+                    .filter_map(|e| e.client_secret_file.as_mut()),
+            )
         {
             resolve(base, p);
         }
@@ -514,6 +643,104 @@ impl Config {
                     help: "use an ldaps:// URL, or starttls = true".into(),
                 })?;
             out.insert("ad".into(), std::sync::Arc::new(target));
+        }
+        let unusable = |key: &str, e: crate::targets::TargetError| ConfigError {
+            file: "stroom.toml".into(),
+            message: format!("targets.{key}: {}", e.message.lines().next().unwrap_or("")),
+            help: e
+                .message
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("help: "))
+                .unwrap_or("see the book, chapter Targets and apply")
+                .into(),
+        };
+        let entra_secret = |env: &dyn Fn(&str) -> Option<String>| match &self.targets.entra {
+            Some(e) => self.secret(
+                "STROOM_ENTRA_CLIENT_SECRET",
+                &e.client_secret_file,
+                "targets.entra.client_secret",
+                env,
+            ),
+            None => Err(ConfigError {
+                file: "stroom.toml".into(),
+                message: "no targets.exchange.client_secret given".into(),
+                help: "set STROOM_EXCHANGE_CLIENT_SECRET, or name a file with \
+                       targets.exchange.client_secret_file"
+                    .into(),
+            }),
+        };
+        if let Some(e) = &self.targets.entra {
+            let mut api = crate::targets::microsoft::MicrosoftSettings::new(
+                &e.authority,
+                &e.tenant_id,
+                &e.client_id,
+                entra_secret(env)?,
+                &e.graph_url,
+                &e.scope,
+            );
+            api.timeout = Duration::from_secs(e.timeout_seconds.max(1));
+            api.max_attempts = e.max_attempts.max(1);
+            let settings = crate::targets::entra::EntraSettings {
+                name: "entra".into(),
+                api,
+                correlation_property: e.correlation_property.clone(),
+                settle_attempts: 6,
+                settle_delay: Duration::from_millis(500),
+                revoke_sessions_on_disable: e.revoke_sessions_on_disable,
+            };
+            let target =
+                crate::targets::entra::EntraId::new(settings).map_err(|x| unusable("entra", x))?;
+            out.insert("entra".into(), std::sync::Arc::new(target));
+        }
+        if let Some(x) = &self.targets.exchange {
+            let entra = self.targets.entra.as_ref();
+            let pick = |own: &Option<String>, from_entra: Option<&String>, key: &str| {
+                own.clone()
+                    .or(from_entra.cloned())
+                    .ok_or_else(|| ConfigError {
+                        file: "stroom.toml".into(),
+                        message: format!("targets.exchange.{key} is not set"),
+                        help: format!(
+                            "set it, or configure [targets.entra] whose {key} it then uses"
+                        ),
+                    })
+            };
+            let tenant = pick(&x.tenant_id, entra.map(|e| &e.tenant_id), "tenant_id")?;
+            let client = pick(&x.client_id, entra.map(|e| &e.client_id), "client_id")?;
+            let authority = x
+                .authority
+                .clone()
+                .or(entra.map(|e| e.authority.clone()))
+                .unwrap_or_else(default_authority);
+            let own = env("STROOM_EXCHANGE_CLIENT_SECRET").filter(|v| !v.trim().is_empty());
+            let secret = match (&own, &x.client_secret_file) {
+                (None, None) => entra_secret(env)?,
+                _ => self.secret(
+                    "STROOM_EXCHANGE_CLIENT_SECRET",
+                    &x.client_secret_file,
+                    "targets.exchange.client_secret",
+                    env,
+                )?,
+            };
+            let mut api = crate::targets::microsoft::MicrosoftSettings::new(
+                &authority,
+                &tenant,
+                &client,
+                secret,
+                &x.exchange_url,
+                &x.scope,
+            );
+            api.timeout = Duration::from_secs(x.timeout_seconds.max(1));
+            api.max_attempts = x.max_attempts.max(1);
+            let settings = crate::targets::exchange::ExchangeSettings {
+                name: "exchange".into(),
+                api,
+                organization: x.organization.clone(),
+                correlation_attribute: x.correlation_attribute.clone(),
+            };
+            let target = crate::targets::exchange::ExchangeOnline::new(settings)
+                .map_err(|e| unusable("exchange", e))?;
+            out.insert("exchange".into(), std::sync::Arc::new(target));
         }
         Ok(out)
     }

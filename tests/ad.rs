@@ -10,8 +10,11 @@ use stroom::apply::audit::Audit;
 use stroom::apply::journal::Journal;
 use stroom::apply::{apply, plan_id, ApplyOptions};
 use stroom::plan::read::parse_plan;
+use stroom::simulate::microsoft::{Faults, MicrosoftSim, TenantSetup};
 use stroom::source::nmbrs::auth::Secret;
 use stroom::targets::ad::{ActiveDirectory, AdSettings};
+use stroom::targets::entra::{EntraId, EntraSettings, DEFAULT_CORRELATION};
+use stroom::targets::exchange::{ExchangeOnline, ExchangeSettings};
 use stroom::targets::{Entitlement, Target};
 
 const BASE: &str = "DC=stroom,DC=test";
@@ -539,12 +542,46 @@ fn joiner_mover_leaver_rehire_end_to_end() {
     for p in &imported.normalized.persons {
         companies.insert(p.id.to_string(), p.extra["nmbrs_company_id"].clone());
     }
+    // Microsoft 365: the tenant simulator, with replication lag and a mailbox that
+    // appears a moment after its licence.
+    let m365 = MicrosoftSim::new(TenantSetup::default());
+    m365.set_faults(Faults {
+        replication_lag_ms: 100,
+        index_lag_ms: 300,
+        mailbox_delay_ms: 300,
+        throttle_every: 9,
+        ..Faults::default()
+    });
+    let m365_base = m365.start().unwrap();
+    let entra = EntraId::new(EntraSettings {
+        name: "entra".into(),
+        api: m365.api_settings(&m365_base, false),
+        correlation_property: DEFAULT_CORRELATION.into(),
+        settle_attempts: 8,
+        settle_delay: Duration::from_millis(50),
+        revoke_sessions_on_disable: true,
+    })
+    .unwrap();
+    let exchange = ExchangeOnline::new(ExchangeSettings {
+        name: "exchange".into(),
+        api: m365.api_settings(&m365_base, true),
+        organization: "stroomtest.onmicrosoft.com".into(),
+        correlation_attribute: "CustomAttribute1".into(),
+    })
+    .unwrap();
     let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
     targets.insert("ad".into(), Arc::new(ad));
+    targets.insert("entra".into(), Arc::new(entra));
+    targets.insert("exchange".into(), Arc::new(exchange));
     targets.insert(
         "nmbrs".into(),
         Arc::new(NmbrsWriteback::new(client, companies).unwrap()),
     );
+    let cloud = |person: &str| {
+        m365.users()
+            .into_iter()
+            .find(|u| u["onPremisesExtensionAttributes"]["extensionAttribute1"] == person)
+    };
 
     let rules = format!(
         r#"
@@ -561,16 +598,33 @@ rule "ad-account" {{
     set employeeID = employee_number + ""
   }}
 }}
+rule "entra-account" {{
+  account in entra {{
+    create 14 days before start
+    disable 0 days after end
+    delete 30 days after disable
+    set mail = lower(ascii(first_name) + "." + replace(ascii(last_name), " ", "")) + ".{tag}@example.nl"
+    set displayName = display_name
+    set department = department
+    set usageLocation = "NL"
+  }}
+}}
+rule "m365" {{
+  when contract.active
+    grant license "SPE_E3" in entra
+    grant mailbox "UserMailbox" in exchange
+}}
 rule "sales" {{
   when department == "Sales"
     grant group "Sales-{tag}"
+    grant group "Sales Team" in entra
 }}
 rule "finance" {{
   when department == "Finance"
     grant group "Finance-{tag}"
 }}
 rule "write-back-mail" {{
-  writeback business_email from ad.mail
+  writeback business_email from entra.mail
 }}
 "#
     );
@@ -582,6 +636,7 @@ rule "write-back-mail" {{
     let options = ApplyOptions {
         concurrency: 1,
         backoff: Duration::from_millis(20),
+        ready_backoff: Duration::from_millis(100),
         ..ApplyOptions::default()
     };
     let mut state = stroom::model::State::default();
@@ -597,8 +652,14 @@ rule "write-back-mail" {{
         let id = plan_id(&text);
         let report = apply(&doc, &id, &targets, &journal, &Audit::none(), &options).unwrap();
         assert_eq!(report.failed, 0, "{today}: {:?}", report.failures);
+        assert!(report.waiting.is_empty(), "{today}: {:?}", report.waiting);
         *state = stroom::apply::state_after_apply(state, &doc, &journal.steps(&id).unwrap());
         doc.actions.iter().map(|a| a.op.clone()).collect::<Vec<_>>()
+    };
+    let mailbox = |user: &Value| {
+        m365.mailboxes()
+            .into_iter()
+            .find(|m| m["ExternalDirectoryObjectId"] == user["id"])
     };
     let set_contract =
         |anna: &mut stroom::model::Person, start: &str, end: Option<&str>, dept: &str| {
@@ -629,11 +690,21 @@ rule "write-back-mail" {{
         Some("514"),
         "disabled before the start date"
     );
+    let user = cloud(&anna.id).expect("an Entra account two weeks early");
+    assert_eq!(user["accountEnabled"], false);
+    assert_eq!(user["licenses"], json!([]), "no licence before day one");
     let ops = day("2026-12-15", &anna, &mut state);
     assert!(ops.contains(&"enable_account".to_string()), "{ops:?}");
     assert_eq!(uac(&dn).as_deref(), Some("512"), "enabled on day one");
+    let user = cloud(&anna.id).unwrap();
+    assert_eq!(user["accountEnabled"], true);
+    assert_eq!(user["licenses"], json!(["SPE_E3"]));
+    assert_eq!(user["memberOf"], json!(["Sales Team"]));
+    let mbx = mailbox(&user).expect("the mailbox after the licence");
+    assert_eq!(mbx["PrimarySmtpAddress"], user["mail"]);
+    assert_eq!(mbx["HiddenFromAddressListsEnabled"], false);
     assert_eq!(members(&ou, &format!("Sales-{tag}")), vec![dn.clone()]);
-    let mail = read(&dn, &["mail"]).unwrap()["mail"][0].clone();
+    let mail = user["mail"].as_str().unwrap().to_string();
     let in_nmbrs = sim.persons().into_iter().find(|p| p.id == anna.id).unwrap();
     assert_eq!(
         in_nmbrs.business_email.as_deref(),
@@ -651,6 +722,9 @@ rule "write-back-mail" {{
         read(&dn, &["department"]).unwrap()["department"],
         vec!["Finance"]
     );
+    let user = cloud(&anna.id).unwrap();
+    assert_eq!(user["department"], "Finance");
+    assert_eq!(user["memberOf"], json!([]), "left the Sales team in Entra");
 
     // Leaver: last day 2027-03-31; still enabled that day, disabled the day after.
     set_contract(&mut anna, "2026-12-15", Some("2027-03-31"), "Finance");
@@ -665,11 +739,21 @@ rule "write-back-mail" {{
         read(&moved, &["userAccountControl"])
     });
     assert_eq!(disabled.unwrap()["userAccountControl"][0], "514");
+    let user = cloud(&anna.id).unwrap();
+    assert_eq!(user["accountEnabled"], false);
+    assert_eq!(user["revocations"], 1, "sign-in sessions revoked");
+    assert_eq!(user["licenses"], json!([]), "licence freed");
     // Deleted after the 30-day retention.
     let ops = day("2027-05-01", &anna, &mut state);
     assert!(ops.contains(&"delete_account".to_string()), "{ops:?}");
     assert!(targets["ad"].correlate(&anna.id).unwrap().is_none());
     assert!(account(&state).is_none());
+    assert!(cloud(&anna.id).is_none(), "the Entra account is deleted");
+    assert_eq!(
+        m365.deleted().len(),
+        1,
+        "soft-deleted, restorable for 30 days"
+    );
 
     // Rehire on 2027-09-01: a new account two weeks early, enabled on day one.
     anna.contracts.push(stroom::model::Contract {
@@ -684,6 +768,9 @@ rule "write-back-mail" {{
     let again = targets["ad"].correlate(&anna.id).unwrap().unwrap();
     assert_eq!(again.enabled, Some(true));
     assert_eq!(members(&ou, &format!("Sales-{tag}")), vec![again.id]);
+    let user = cloud(&anna.id).expect("a new Entra account");
+    assert_eq!(user["accountEnabled"], true);
+    assert!(mailbox(&user).is_some());
 }
 
 /// `stroom sync --apply`: import from the Nmbrs simulator, plan, and carry the plan

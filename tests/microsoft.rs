@@ -63,18 +63,9 @@ rule "shared" {
 }
 "#;
 
-fn api(base: &str, setup: &TenantSetup, scope: &str, secret: &str) -> MicrosoftSettings {
-    let mut s = MicrosoftSettings::new(
-        base,
-        &setup.tenant_id,
-        &setup.client_id,
-        Secret::new(secret),
-        base,
-        scope,
-    );
-    s.backoff_base = Duration::from_millis(5);
-    s.backoff_max = Duration::from_millis(200);
-    s.max_attempts = 8;
+fn api(sim: &MicrosoftSim, base: &str, exchange: bool, secret: &str) -> MicrosoftSettings {
+    let mut s = sim.api_settings(base, exchange);
+    s.client_secret = Secret::new(secret);
     s
 }
 
@@ -92,10 +83,9 @@ fn connect(
     base: &str,
     secret: &str,
 ) -> (Arc<EntraId>, Arc<ExchangeOnline>) {
-    let setup = sim.setup().clone();
     let entra = EntraId::new(EntraSettings {
         name: "entra".into(),
-        api: api(base, &setup, "https://graph.microsoft.com/.default", secret),
+        api: api(sim, base, false, secret),
         correlation_property: DEFAULT_CORRELATION.into(),
         settle_attempts: 8,
         settle_delay: Duration::from_millis(50),
@@ -104,12 +94,7 @@ fn connect(
     .unwrap();
     let exchange = ExchangeOnline::new(ExchangeSettings {
         name: "exchange".into(),
-        api: api(
-            base,
-            &setup,
-            "https://outlook.office365.com/.default",
-            secret,
-        ),
+        api: api(sim, base, true, secret),
         organization: "vandijkgroep.onmicrosoft.com".into(),
         correlation_attribute: "CustomAttribute1".into(),
     })

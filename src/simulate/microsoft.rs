@@ -477,6 +477,32 @@ impl MicrosoftSim {
             .with_state(self)
     }
 
+    /// Client settings that sign in to this simulator at `base` (from [`Self::start`])
+    /// for Graph (`exchange` false) or Exchange Online, with short test backoffs.
+    pub fn api_settings(
+        &self,
+        base: &str,
+        exchange: bool,
+    ) -> crate::targets::microsoft::MicrosoftSettings {
+        let scope = if exchange {
+            "https://outlook.office365.com/.default"
+        } else {
+            "https://graph.microsoft.com/.default"
+        };
+        let mut s = crate::targets::microsoft::MicrosoftSettings::new(
+            base,
+            &self.setup.tenant_id,
+            &self.setup.client_id,
+            crate::source::nmbrs::auth::Secret::new(self.setup.client_secret.clone()),
+            base,
+            scope,
+        );
+        s.backoff_base = Duration::from_millis(5);
+        s.backoff_max = Duration::from_millis(200);
+        s.max_attempts = 8;
+        s
+    }
+
     /// The tenant setup.
     pub fn setup(&self) -> &TenantSetup {
         &self.setup
