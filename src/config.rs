@@ -52,9 +52,9 @@ pub struct ApplyConfig {
     pub concurrency: usize,
     /// Attempts for a transient target failure.
     pub max_attempts: u32,
-    /// Minutes a person may wait for something on its way (a new mailbox) before its
+    /// Seconds a person may wait for something on its way (a new mailbox) before its
     /// steps are left for the next run.
-    pub ready_wait_minutes: u64,
+    pub ready_wait_seconds: u64,
 }
 
 impl Default for ApplyConfig {
@@ -63,7 +63,7 @@ impl Default for ApplyConfig {
             audit_log: PathBuf::from("stroom-data/audit.jsonl"),
             concurrency: 4,
             max_attempts: 5,
-            ready_wait_minutes: 15,
+            ready_wait_seconds: 900,
         }
     }
 }

@@ -871,3 +871,122 @@ fn addresses_are_merged_never_dropped_and_conflicts_are_refused() {
         typo.failures
     );
 }
+
+/// `stroom apply` with `[targets.entra]` and `[targets.exchange]` in stroom.toml.
+struct Cli {
+    dir: tempfile::TempDir,
+    sim: Arc<MicrosoftSim>,
+}
+
+fn cli(faults: Faults, ready_wait_seconds: u64) -> Cli {
+    let sim = MicrosoftSim::new(TenantSetup::default());
+    sim.set_faults(faults);
+    let base = sim.start().unwrap();
+    let setup = sim.setup().clone();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stroom.toml"),
+        format!(
+            "[store]\ndatabase = \"data/stroom.db\"\n\
+             [apply]\naudit_log = \"data/audit.jsonl\"\nready_wait_seconds = {ready_wait_seconds}\n\
+             [targets.entra]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nauthority = \"{base}\"\n\
+             graph_url = \"{base}\"\n\
+             [targets.exchange]\norganization = \"vandijkgroep.onmicrosoft.com\"\nexchange_url = \"{base}\"\n",
+            setup.tenant_id, setup.client_id
+        ),
+    )
+    .unwrap();
+    let text = plan_text(&persons(3), &State::default(), "2026-12-01");
+    std::fs::write(dir.path().join("plan.json"), text).unwrap();
+    Cli { dir, sim }
+}
+
+impl Cli {
+    fn apply(&self, extra: &[&str], secret: &str) -> (i32, String, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args([
+                "apply",
+                "--plan",
+                "plan.json",
+                "--state-out",
+                "data/state.json",
+            ])
+            .args(extra)
+            .current_dir(self.dir.path())
+            .env("STROOM_ENTRA_CLIENT_SECRET", secret)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+}
+
+#[test]
+fn stroom_apply_with_entra_and_exchange_in_stroom_toml() {
+    let c = cli(Faults::default(), 30);
+    let secret = c.sim.setup().client_secret.clone();
+    // Dry run: what Graph and Exchange would be asked; nothing is sent.
+    let (code, out, err) = c.apply(&["--dry-run"], &secret);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("POST /v1.0/users {"), "{out}");
+    assert!(out.contains("\"password\":\"(generated)\""), "{out}");
+    assert!(out.contains("assignLicense add \"SPE_E3\""), "{out}");
+    assert!(out.contains("Get-Mailbox (wait until it exists)"), "{out}");
+    assert!(c.sim.users().is_empty());
+    // The real run.
+    let (code, _, err) = c.apply(&[], &secret);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(" 0 failed"), "{err}");
+    assert_eq!(c.sim.users().len(), 3);
+    let state: State = serde_json::from_str(
+        &std::fs::read_to_string(c.dir.path().join("data/state.json")).unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<&str> = state
+        .accounts
+        .iter()
+        .filter(|a| a.target == "entra")
+        .filter_map(|a| a.id.as_deref())
+        .collect();
+    assert_eq!(ids.len(), 3, "object ids recorded in the state");
+    let audit = std::fs::read_to_string(c.dir.path().join("data/audit.jsonl")).unwrap();
+    assert!(audit.lines().count() >= 3 * 5);
+    assert!(!audit.contains(&secret) && !err.contains(&secret));
+    // Again: all done already.
+    let (code, _, err) = c.apply(&[], &secret);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 done"), "{err}");
+}
+
+#[test]
+fn stroom_apply_exits_4_while_mailboxes_are_on_their_way_and_1_on_a_bad_secret() {
+    let c = cli(
+        Faults {
+            mailbox_delay_ms: 60_000,
+            ..Faults::default()
+        },
+        1,
+    );
+    let secret = c.sim.setup().client_secret.clone();
+    let (code, _, err) = c.apply(&[], &secret);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("waiting: step") && err.contains("run again later"),
+        "{err}"
+    );
+    assert_eq!(
+        c.sim.users().len(),
+        3,
+        "the accounts are made; only mailboxes wait"
+    );
+
+    let bad = cli(Faults::default(), 1);
+    let (code, _, err) = bad.apply(&[], "not-the-secret-hunter2");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("AADSTS7000215"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(bad.sim.users().is_empty());
+}

@@ -583,7 +583,8 @@ pub fn apply(
                         let pause = options
                             .ready_backoff
                             .saturating_mul(1 << (job.waits - 1).min(10))
-                            .min(Duration::from_secs(60));
+                            .min(Duration::from_secs(60))
+                            .min(options.ready_wait.saturating_sub(now.duration_since(since)));
                         q.later.push((now + pause, job));
                     }
                 }

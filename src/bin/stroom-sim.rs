@@ -2,10 +2,11 @@
 //!
 //! ```sh
 //! stroom-sim nmbrs --employees 5000 --port 8080 --token-store stroom-data/nmbrs-tokens.json
+//! stroom-sim microsoft --port 8081 --faults '{"mailbox_delay_ms": 20000}'
 //! ```
-//! prints the base URL and the credentials to point `stroom` at it. Faults can be
-//! switched on at start (`--faults '{"server_error_every": 7}'`) or at any time with
-//! `POST /_sim/faults`.
+//! prints the base URL and the credentials (or the stroom.toml lines) to point
+//! `stroom` at it. Nmbrs faults can be switched on at start (`--faults
+//! '{"server_error_every": 7}'`) or at any time with `POST /_sim/faults`.
 
 #![cfg_attr(
     not(test),
@@ -15,17 +16,99 @@
 use chrono::NaiveDate;
 use std::process::ExitCode;
 use std::sync::Arc;
+use stroom::simulate::microsoft::{Faults as MicrosoftFaults, MicrosoftSim, TenantSetup};
 use stroom::simulate::nmbrs::{Credentials, Faults, Sim};
 use stroom::source::nmbrs::auth::TokenStore;
 
-const USAGE: &str = "usage: stroom-sim nmbrs [--employees N] [--seed S] [--today YYYY-MM-DD] [--port P] [--faults JSON] [--token-store FILE]";
+const USAGE: &str = "usage: stroom-sim nmbrs [--employees N] [--seed S] [--today YYYY-MM-DD] [--port P] [--faults JSON] [--token-store FILE]\n       stroom-sim microsoft [--port P] [--faults JSON]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) != Some("nmbrs") {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
+    match args.first().map(String::as_str) {
+        Some("nmbrs") => nmbrs(&args),
+        Some("microsoft") => microsoft(&args),
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
     }
+}
+
+/// Serves `router` on 127.0.0.1:`port`; `banner` gets the address.
+fn serve(router: axum::Router, port: u16, banner: impl FnOnce(&str)) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        banner(&addr);
+        match axum::serve(listener, router).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+fn microsoft(args: &[String]) -> ExitCode {
+    let mut port = 0u16;
+    let mut faults = MicrosoftFaults::default();
+    let mut rest = args.iter().skip(1);
+    while let Some(flag) = rest.next() {
+        let Some(value) = rest.next() else {
+            eprintln!("{flag} needs a value\n{USAGE}");
+            return ExitCode::from(2);
+        };
+        let ok = match flag.as_str() {
+            "--port" => value.parse().map(|v| port = v).is_ok(),
+            "--faults" => serde_json::from_str(value).map(|v| faults = v).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            eprintln!("bad {flag} {value:?}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let setup = TenantSetup::default();
+    let sim = MicrosoftSim::new(setup.clone());
+    sim.set_faults(faults);
+    serve(sim.router(), port, |addr| {
+        println!("Microsoft 365 simulator (Graph, Exchange Online, sign-in) on http://{addr}");
+        println!(
+            "groups: {}; licences: {}; shared mailboxes: {}",
+            setup.groups.join(", "),
+            setup
+                .skus
+                .iter()
+                .map(|s| s.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            setup.shared_mailboxes.join(", ")
+        );
+        println!("export STROOM_ENTRA_CLIENT_SECRET={}", setup.client_secret);
+        println!("# stroom.toml:");
+        println!("[targets.entra]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nauthority = \"http://{addr}\"\ngraph_url = \"http://{addr}\"", setup.tenant_id, setup.client_id);
+        println!("[targets.exchange]\norganization = \"simtenant.onmicrosoft.com\"\nexchange_url = \"http://{addr}\"");
+    })
+}
+
+fn nmbrs(args: &[String]) -> ExitCode {
     let mut employees = 1000usize;
     let mut seed = 1u64;
     let mut today = stroom::model::dutch_date(chrono::Utc::now());
@@ -67,34 +150,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
-                return ExitCode::from(1);
-            }
-        };
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    serve(sim.router(), port, |addr| {
         println!("Nmbrs simulator on http://{addr} with {employees} employees (seed {seed}, period of {today})");
-        println!("export STROOM_NMBRS_BASE_URL=http://{addr} STROOM_NMBRS_IDENTITY_URL=http://{addr}");
+        println!(
+            "export STROOM_NMBRS_BASE_URL=http://{addr} STROOM_NMBRS_IDENTITY_URL=http://{addr}"
+        );
         println!(
             "export STROOM_NMBRS_CLIENT_ID={} STROOM_NMBRS_CLIENT_SECRET={} STROOM_NMBRS_SUBSCRIPTION_KEY={}",
             credentials.client_id, credentials.client_secret, credentials.subscription_key
         );
-        match axum::serve(listener, sim.router()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(1)
-            }
-        }
     })
 }

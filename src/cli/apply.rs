@@ -130,7 +130,7 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
         dry_run: args.dry_run,
         approve: args.approve,
         max_attempts: config.apply.max_attempts,
-        ready_wait: std::time::Duration::from_secs(config.apply.ready_wait_minutes * 60),
+        ready_wait: std::time::Duration::from_secs(config.apply.ready_wait_seconds),
         ..ApplyOptions::default()
     };
     let id = plan_id(text);
