@@ -13,7 +13,7 @@ use stroom::plan::read::parse_plan;
 use stroom::simulate::microsoft::{Faults, MicrosoftSim, TenantSetup};
 use stroom::source::nmbrs::auth::Secret;
 use stroom::targets::ad::{ActiveDirectory, AdSettings};
-use stroom::targets::entra::{EntraId, EntraSettings, DEFAULT_CORRELATION};
+use stroom::targets::entra::{EntraId, EntraSettings};
 use stroom::targets::exchange::{ExchangeOnline, ExchangeSettings};
 use stroom::targets::{Entitlement, Target};
 
@@ -554,20 +554,14 @@ fn joiner_mover_leaver_rehire_end_to_end() {
     });
     let m365_base = m365.start().unwrap();
     let entra = EntraId::new(EntraSettings {
-        name: "entra".into(),
-        api: m365.api_settings(&m365_base, false),
-        correlation_property: DEFAULT_CORRELATION.into(),
-        settle_attempts: 8,
         settle_delay: Duration::from_millis(50),
-        revoke_sessions_on_disable: true,
+        ..EntraSettings::new(m365.api_settings(&m365_base, false))
     })
     .unwrap();
-    let exchange = ExchangeOnline::new(ExchangeSettings {
-        name: "exchange".into(),
-        api: m365.api_settings(&m365_base, true),
-        organization: "stroomtest.onmicrosoft.com".into(),
-        correlation_attribute: "CustomAttribute1".into(),
-    })
+    let exchange = ExchangeOnline::new(ExchangeSettings::new(
+        m365.api_settings(&m365_base, true),
+        "stroomtest.onmicrosoft.com",
+    ))
     .unwrap();
     let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
     targets.insert("ad".into(), Arc::new(ad));

@@ -16,7 +16,7 @@ use stroom::plan::read::parse_plan;
 use stroom::plan::{build_plan, PlanInput};
 use stroom::simulate::microsoft::{Faults, MicrosoftSim, TenantSetup};
 use stroom::source::nmbrs::auth::Secret;
-use stroom::targets::entra::{EntraId, EntraSettings, DEFAULT_CORRELATION};
+use stroom::targets::entra::{EntraId, EntraSettings};
 use stroom::targets::exchange::{ExchangeOnline, ExchangeSettings};
 use stroom::targets::microsoft::MicrosoftSettings;
 use stroom::targets::{AccountRef, Entitlement, ErrorKind, Target, TargetError, TargetResult};
@@ -84,20 +84,14 @@ fn connect(
     secret: &str,
 ) -> (Arc<EntraId>, Arc<ExchangeOnline>) {
     let entra = EntraId::new(EntraSettings {
-        name: "entra".into(),
-        api: api(sim, base, false, secret),
-        correlation_property: DEFAULT_CORRELATION.into(),
-        settle_attempts: 8,
         settle_delay: Duration::from_millis(50),
-        revoke_sessions_on_disable: true,
+        ..EntraSettings::new(api(sim, base, false, secret))
     })
     .unwrap();
-    let exchange = ExchangeOnline::new(ExchangeSettings {
-        name: "exchange".into(),
-        api: api(sim, base, true, secret),
-        organization: "vandijkgroep.onmicrosoft.com".into(),
-        correlation_attribute: "CustomAttribute1".into(),
-    })
+    let exchange = ExchangeOnline::new(ExchangeSettings::new(
+        api(sim, base, true, secret),
+        "vandijkgroep.onmicrosoft.com",
+    ))
     .unwrap();
     (Arc::new(entra), Arc::new(exchange))
 }

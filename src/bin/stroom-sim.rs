@@ -34,6 +34,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Walks `--flag value` pairs after the subcommand; `take` says whether it knew the
+/// flag and could read the value.
+fn flags(args: &[String], mut take: impl FnMut(&str, &str) -> bool) -> Result<(), ExitCode> {
+    let mut rest = args.iter().skip(1);
+    while let Some(flag) = rest.next() {
+        let Some(value) = rest.next() else {
+            eprintln!("{flag} needs a value\n{USAGE}");
+            return Err(ExitCode::from(2));
+        };
+        if !take(flag, value) {
+            eprintln!("bad {flag} {value:?}\n{USAGE}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(())
+}
+
 /// Serves `router` on 127.0.0.1:`port`; `banner` gets the address.
 fn serve(router: axum::Router, port: u16, banner: impl FnOnce(&str)) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
@@ -69,21 +86,13 @@ fn serve(router: axum::Router, port: u16, banner: impl FnOnce(&str)) -> ExitCode
 fn microsoft(args: &[String]) -> ExitCode {
     let mut port = 0u16;
     let mut faults = MicrosoftFaults::default();
-    let mut rest = args.iter().skip(1);
-    while let Some(flag) = rest.next() {
-        let Some(value) = rest.next() else {
-            eprintln!("{flag} needs a value\n{USAGE}");
-            return ExitCode::from(2);
-        };
-        let ok = match flag.as_str() {
-            "--port" => value.parse().map(|v| port = v).is_ok(),
-            "--faults" => serde_json::from_str(value).map(|v| faults = v).is_ok(),
-            _ => false,
-        };
-        if !ok {
-            eprintln!("bad {flag} {value:?}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let parsed = flags(args, |flag, value| match flag {
+        "--port" => value.parse().map(|v| port = v).is_ok(),
+        "--faults" => serde_json::from_str(value).map(|v| faults = v).is_ok(),
+        _ => false,
+    });
+    if let Err(code) = parsed {
+        return code;
     }
     let setup = TenantSetup::default();
     let sim = MicrosoftSim::new(setup.clone());
@@ -115,30 +124,22 @@ fn nmbrs(args: &[String]) -> ExitCode {
     let mut port = 0u16;
     let mut faults = Faults::default();
     let mut token_store = None;
-    let mut rest = args.iter().skip(1);
-    while let Some(flag) = rest.next() {
-        let Some(value) = rest.next() else {
-            eprintln!("{flag} needs a value\n{USAGE}");
-            return ExitCode::from(2);
-        };
-        let ok = match flag.as_str() {
-            "--employees" => value.parse().map(|v| employees = v).is_ok(),
-            "--seed" => value.parse().map(|v| seed = v).is_ok(),
-            "--port" => value.parse().map(|v| port = v).is_ok(),
-            "--today" => NaiveDate::parse_from_str(value, "%Y-%m-%d")
-                .map(|v| today = v)
-                .is_ok(),
-            "--faults" => serde_json::from_str(value).map(|v| faults = v).is_ok(),
-            "--token-store" => {
-                token_store = Some(value.clone());
-                true
-            }
-            _ => false,
-        };
-        if !ok {
-            eprintln!("bad {flag} {value:?}\n{USAGE}");
-            return ExitCode::from(2);
+    let parsed = flags(args, |flag, value| match flag {
+        "--employees" => value.parse().map(|v| employees = v).is_ok(),
+        "--seed" => value.parse().map(|v| seed = v).is_ok(),
+        "--port" => value.parse().map(|v| port = v).is_ok(),
+        "--today" => NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .map(|v| today = v)
+            .is_ok(),
+        "--faults" => serde_json::from_str(value).map(|v| faults = v).is_ok(),
+        "--token-store" => {
+            token_store = Some(value.to_string());
+            true
         }
+        _ => false,
+    });
+    if let Err(code) = parsed {
+        return code;
     }
     let credentials = Credentials::default();
     let sim = Arc::new(Sim::generate(employees, seed, today, credentials.clone()));

@@ -167,6 +167,14 @@ fn error(status: u16, code: &str, message: &str) -> (u16, Value) {
     )
 }
 
+fn unsupported(method: &str, path: &str) -> (u16, Value) {
+    error(
+        400,
+        "BadRequest",
+        &format!("Unsupported request: {method} {path}"),
+    )
+}
+
 fn not_found(what: &str) -> (u16, Value) {
     error(
         404,
@@ -1110,11 +1118,7 @@ impl MicrosoftSim {
                             .collect();
                         (200, json!({ "value": items }))
                     }
-                    _ => error(
-                        400,
-                        "BadRequest",
-                        &format!("Unsupported request: {method} {path}"),
-                    ),
+                    _ => unsupported(method, path),
                 }
             }
             ("GET", ["groups"]) => {
@@ -1177,11 +1181,7 @@ impl MicrosoftSim {
                             .collect();
                         (200, json!({ "value": items }))
                     }
-                    _ => error(
-                        400,
-                        "BadRequest",
-                        &format!("Unsupported request: {method} {path}"),
-                    ),
+                    _ => unsupported(method, path),
                 }
             }
             ("GET", ["subscribedSkus"]) => {
@@ -1412,21 +1412,6 @@ const CMDLETS: &[(&str, &[&str])] = &[
             "HiddenFromAddressListsEnabled",
             "Type",
             "AuditEnabled",
-            "CustomAttribute1",
-            "CustomAttribute2",
-            "CustomAttribute3",
-            "CustomAttribute4",
-            "CustomAttribute5",
-            "CustomAttribute6",
-            "CustomAttribute7",
-            "CustomAttribute8",
-            "CustomAttribute9",
-            "CustomAttribute10",
-            "CustomAttribute11",
-            "CustomAttribute12",
-            "CustomAttribute13",
-            "CustomAttribute14",
-            "CustomAttribute15",
             "DeliverToMailboxAndForward",
             "DisplayName",
             "ForwardingSmtpAddress",
@@ -1485,7 +1470,17 @@ impl MicrosoftSim {
         let Some((_, allowed)) = CMDLETS.iter().find(|(n, _)| *n == name) else {
             return exo_error(400, "System.Management.Automation.CommandNotFoundException", &format!("The term '{name}' is not recognized as a name of a cmdlet, function, script file, or executable program."));
         };
-        if let Some(bad) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        // Set-Mailbox also takes CustomAttribute1..15.
+        let custom = |k: &str| {
+            name == "Set-Mailbox"
+                && k.strip_prefix("CustomAttribute")
+                    .and_then(|n| n.parse::<u8>().ok())
+                    .is_some_and(|n| (1..=15).contains(&n))
+        };
+        if let Some(bad) = params
+            .keys()
+            .find(|k| !allowed.contains(&k.as_str()) && !custom(k))
+        {
             return exo_error(
                 400,
                 "System.Management.Automation.ParameterBindingException",

@@ -27,3 +27,74 @@ pub fn spawn(router: axum::Router) -> std::io::Result<String> {
         })?;
     Ok(format!("http://{addr}"))
 }
+
+/// A joiner plan document for benchmarks and demos: `persons` new people, each with
+/// the actions of the chosen targets in plan order. `tag` keeps names apart between
+/// runs against the same directory.
+///
+/// - `ad`: create (cn, sAMAccountName, department), enable, groups `Staff-{tag}` and
+///   `Sales-{tag}` (which must exist);
+/// - `entra`: create (mail on `example.nl`), enable, group "All Staff", licence
+///   `SPE_E3`;
+/// - `exchange`: the mailbox (after the Entra licence).
+pub fn joiner_plan(persons: usize, tag: &str, targets: &[&str]) -> String {
+    use serde_json::json;
+    let mut actions = Vec::new();
+    let has = |t: &str| targets.contains(&t);
+    for k in 0..persons {
+        let p = format!("b{k}-{tag}");
+        let mut push = |target: &str, mut a: serde_json::Value| {
+            a["seq"] = json!(actions.len() + 1);
+            a["target"] = json!(target);
+            a["person"] = json!(p);
+            actions.push(a);
+        };
+        if has("ad") {
+            push(
+                "ad",
+                json!({"op": "create_account", "attributes": {
+                "cn": format!("Bench Person {k} {tag}"), "sAMAccountName": format!("b{k}{tag}"),
+                "department": "Sales"}}),
+            );
+        }
+        if has("entra") {
+            push(
+                "entra",
+                json!({"op": "create_account", "attributes": {
+                "mail": format!("b{k}.{tag}@example.nl"), "displayName": format!("Bench Person {k}"),
+                "department": "Sales", "usageLocation": "NL"}}),
+            );
+        }
+        if has("ad") {
+            push("ad", json!({"op": "enable_account"}));
+        }
+        if has("entra") {
+            push("entra", json!({"op": "enable_account"}));
+        }
+        if has("ad") {
+            for g in ["Staff", "Sales"] {
+                push(
+                    "ad",
+                    json!({"op": "grant", "kind": "group", "name": format!("{g}-{tag}")}),
+                );
+            }
+        }
+        if has("entra") {
+            push(
+                "entra",
+                json!({"op": "grant", "kind": "group", "name": "All Staff"}),
+            );
+            push(
+                "entra",
+                json!({"op": "grant", "kind": "license", "name": "SPE_E3"}),
+            );
+        }
+        if has("exchange") {
+            push(
+                "exchange",
+                json!({"op": "grant", "kind": "mailbox", "name": "UserMailbox"}),
+            );
+        }
+    }
+    json!({"today": "2026-12-01", "summary": {}, "blocked": null, "actions": actions}).to_string()
+}

@@ -48,6 +48,20 @@ pub struct EntraSettings {
 }
 
 impl EntraSettings {
+    /// Settings with the defaults: target `entra`, correlation in
+    /// [`DEFAULT_CORRELATION`], 404s after a create tried 6 times from half a second,
+    /// sessions revoked on disable.
+    pub fn new(api: super::microsoft::MicrosoftSettings) -> Self {
+        Self {
+            name: "entra".into(),
+            api,
+            correlation_property: DEFAULT_CORRELATION.into(),
+            settle_attempts: 6,
+            settle_delay: Duration::from_millis(500),
+            revoke_sessions_on_disable: true,
+        }
+    }
+
     /// Checks the correlation property.
     pub fn validate(&self) -> Result<(), TargetError> {
         let p = self.correlation_property.as_str();

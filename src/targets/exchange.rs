@@ -35,6 +35,19 @@ pub struct ExchangeSettings {
     pub correlation_attribute: String,
 }
 
+impl ExchangeSettings {
+    /// Settings with the defaults: target `exchange`, correlation on
+    /// `CustomAttribute1`.
+    pub fn new(api: MicrosoftSettings, organization: &str) -> Self {
+        Self {
+            name: "exchange".into(),
+            api,
+            organization: organization.to_string(),
+            correlation_attribute: "CustomAttribute1".into(),
+        }
+    }
+}
+
 /// The Exchange Online target.
 pub struct ExchangeOnline {
     client: MicrosoftClient,
@@ -43,24 +56,10 @@ pub struct ExchangeOnline {
     anchor: String,
 }
 
-/// `Set-Mailbox` parameters a rule may set (besides the addresses).
+/// `Set-Mailbox` parameters a rule may set (besides the addresses and
+/// `CustomAttribute1`..`15`).
 pub const MAILBOX_PARAMETERS: &[&str] = &[
     "AuditEnabled",
-    "CustomAttribute1",
-    "CustomAttribute2",
-    "CustomAttribute3",
-    "CustomAttribute4",
-    "CustomAttribute5",
-    "CustomAttribute6",
-    "CustomAttribute7",
-    "CustomAttribute8",
-    "CustomAttribute9",
-    "CustomAttribute10",
-    "CustomAttribute11",
-    "CustomAttribute12",
-    "CustomAttribute13",
-    "CustomAttribute14",
-    "CustomAttribute15",
     "DeliverToMailboxAndForward",
     "DisplayName",
     "ForwardingSmtpAddress",
@@ -152,15 +151,17 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
+/// N of `CustomAttributeN` (1 to 15).
+pub fn custom_attribute(name: &str) -> Option<u8> {
+    name.strip_prefix("CustomAttribute")
+        .and_then(|n| n.parse::<u8>().ok())
+        .filter(|n| (1..=15).contains(n))
+}
+
 impl ExchangeOnline {
     /// An Exchange target; nothing is called until the first operation.
     pub fn new(settings: ExchangeSettings) -> TargetResult<Self> {
-        let valid = settings
-            .correlation_attribute
-            .strip_prefix("CustomAttribute")
-            .and_then(|n| n.parse::<u8>().ok())
-            .is_some_and(|n| (1..=15).contains(&n));
-        if !valid {
+        if custom_attribute(&settings.correlation_attribute).is_none() {
             return Err(TargetError::fatal(format!(
                 "exchange: correlation_attribute {:?} is not CustomAttribute1..15\n  help: use \
                  the number of the Entra target's extensionAttribute (default CustomAttribute1)",
@@ -317,6 +318,10 @@ impl ExchangeOnline {
             if k == PRIMARY || k == ALIASES {
                 continue;
             }
+            if custom_attribute(k).is_some() {
+                params.insert(k.clone(), v.clone());
+                continue;
+            }
             let Some(known) = MAILBOX_PARAMETERS
                 .iter()
                 .find(|p| p.eq_ignore_ascii_case(k))
@@ -327,7 +332,7 @@ impl ExchangeOnline {
                         .unwrap_or_default();
                 return Err(TargetError::refused(format!(
                     "Exchange Online: {k:?} is not a mailbox setting Stroom sets\n  help: {hint}\
-                     the settings are {PRIMARY}, {ALIASES} and the Set-Mailbox parameters {}",
+                     the settings are {PRIMARY}, {ALIASES}, CustomAttribute1..15 and the Set-Mailbox parameters {}",
                     MAILBOX_PARAMETERS.join(", ")
                 )));
             };

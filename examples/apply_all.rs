@@ -1,12 +1,13 @@
-//! Applies a joiner plan of N persons (create, enable, two groups each) to the Samba AD
-//! domain controller of the tests, and reports actions per second and peak memory.
+//! Applies a joiner plan of N persons to the Samba AD domain controller of the tests
+//! (create, enable, two groups each) and to the Microsoft 365 simulator (Entra account,
+//! enable, group, licence; Exchange mailbox), and reports actions per second and peak
+//! memory.
 //!
 //! ```sh
 //! bash tests/samba.sh
-//! cargo run --release --example apply_ad -- 5000 8     # persons, concurrency
+//! cargo run --release --example apply_all -- 5000 8 ad,entra,exchange   # persons, concurrency, targets
 //! ```
 
-use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +15,11 @@ use stroom::apply::audit::Audit;
 use stroom::apply::journal::Journal;
 use stroom::apply::{apply, plan_id, ApplyOptions};
 use stroom::plan::read::parse_plan;
+use stroom::simulate::microsoft::{MicrosoftSim, TenantSetup};
 use stroom::source::nmbrs::auth::Secret;
 use stroom::targets::ad::{ActiveDirectory, AdSettings};
+use stroom::targets::entra::{EntraId, EntraSettings};
+use stroom::targets::exchange::{ExchangeOnline, ExchangeSettings};
 use stroom::targets::Target;
 
 fn status_mb(key: &str) -> f64 {
@@ -30,11 +34,8 @@ fn status_mb(key: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let persons: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5000);
-    let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(8);
-    let tag = format!("{:06x}", stroom::http::random_u64() & 0xffffff);
+/// An OU with two groups on the test DC, and the AD target on it.
+fn ad_target(tag: &str) -> Result<ActiveDirectory, Box<dyn std::error::Error>> {
     let base = "DC=stroom,DC=test";
     let ou = format!("OU=bench-{tag},{base}");
     let mut admin = ldap3::LdapConn::with_settings(
@@ -64,24 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             )?
             .success()?;
     }
-    let mut actions = Vec::new();
-    for k in 0..persons {
-        let p = format!("b{k}-{tag}");
-        for a in [
-            json!({"op": "create_account", "person": p, "attributes": {"cn": format!("Bench Person {k}"), "sAMAccountName": format!("b{k}{tag}"), "department": "Sales"}}),
-            json!({"op": "enable_account", "person": p}),
-            json!({"op": "grant", "person": p, "kind": "group", "name": format!("Staff-{tag}")}),
-            json!({"op": "grant", "person": p, "kind": "group", "name": format!("Sales-{tag}")}),
-        ] {
-            let mut a = a;
-            a["seq"] = json!(actions.len() + 1);
-            a["target"] = json!("ad");
-            actions.push(a);
-        }
-    }
-    let text = json!({"today": "2026-12-01", "blocked": null, "actions": actions}).to_string();
-    let doc = parse_plan("bench", &text)?;
-    let ad = ActiveDirectory::new(AdSettings {
+    Ok(ActiveDirectory::new(AdSettings {
         name: "ad".into(),
         url: "ldaps://127.0.0.1:636".into(),
         starttls: false,
@@ -93,9 +77,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         disabled_dn: None,
         correlation_attribute: "employeeNumber".into(),
         timeout: Duration::from_secs(60),
-    })?;
+    })?)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let persons: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(8);
+    let wanted_text = args.next().unwrap_or_else(|| "ad,entra,exchange".into());
+    let wanted: Vec<&str> = wanted_text.split(',').collect();
+    let tag = format!("{:06x}", stroom::http::random_u64() & 0xffffff);
+    let text = stroom::simulate::joiner_plan(persons, &tag, &wanted);
+    let doc = parse_plan("bench", &text)?;
     let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
-    targets.insert("ad".into(), Arc::new(ad));
+    if wanted.contains(&"ad") {
+        targets.insert("ad".into(), Arc::new(ad_target(&tag)?));
+    }
+    // The tenant simulator runs in this process and shares its cores.
+    let sim = MicrosoftSim::new(TenantSetup::default());
+    let sim_base = sim.start()?;
+    if wanted.contains(&"entra") {
+        let entra = EntraId::new(EntraSettings {
+            settle_delay: Duration::from_millis(20),
+            ..EntraSettings::new(sim.api_settings(&sim_base, false))
+        })?;
+        targets.insert("entra".into(), Arc::new(entra));
+    }
+    if wanted.contains(&"exchange") {
+        let exchange = ExchangeOnline::new(ExchangeSettings::new(
+            sim.api_settings(&sim_base, true),
+            "bench.onmicrosoft.com",
+        ))?;
+        targets.insert("exchange".into(), Arc::new(exchange));
+    }
     let dir = tempfile::tempdir()?;
     let journal = Journal::open(&dir.path().join("journal.db"))?;
     let audit = Audit::open(&dir.path().join("audit.jsonl"))?;
@@ -107,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = apply(&doc, &plan_id(&text), &targets, &journal, &audit, &options)?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{persons} persons, {} actions ({} failed) in {seconds:.1} s: {:.0} actions/s with concurrency {concurrency}; peak memory {:.0} MB",
+        "{persons} persons, {} actions on {wanted_text} ({} failed) in {seconds:.1} s: {:.0} actions/s with concurrency {concurrency}; peak memory {:.0} MB",
         report.done,
         report.failed,
         report.done as f64 / seconds,
