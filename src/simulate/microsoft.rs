@@ -127,8 +127,42 @@ struct Mailbox {
     visible: Instant,
 }
 
+/// Lookups by key, so that a tenant of 50,000 users answers as fast as a small one.
+/// Rebuilt after a removal or a change of a key; extended on every addition.
+#[derive(Default)]
+struct Index {
+    fresh: bool,
+    /// User id, and lower-case UPN → position.
+    users: HashMap<String, usize>,
+    /// Lower-case `mail` → position.
+    mail: HashMap<String, usize>,
+    /// Mailbox Guid, user id, lower-case addresses and owner UPN → position.
+    mailboxes: HashMap<String, usize>,
+    /// `property\0lower-case value` → users, for the filterable properties.
+    values: HashMap<String, Vec<usize>>,
+}
+
+/// User properties a `$filter` is answered from the index for (others are scanned).
+const FILTERABLE: &[&str] = &["employeeId", "mail", "userPrincipalName", "displayName"];
+
+fn filterable(property: &str) -> bool {
+    FILTERABLE.contains(&property) || property.starts_with("onPremisesExtensionAttributes")
+}
+
+fn value_key(property: &str, value: &str) -> String {
+    format!("{property}\0{}", value.to_lowercase())
+}
+
+fn bare(address: &str) -> String {
+    address
+        .split_once(':')
+        .map_or(address, |(_, v)| v)
+        .to_lowercase()
+}
+
 #[derive(Default)]
 struct Tenant {
+    index: Index,
     users: Vec<User>,
     deleted: Vec<User>,
     groups: Vec<Group>,
@@ -281,10 +315,112 @@ impl Tenant {
         )
     }
 
-    fn user_index(&self, key: &str, now: Instant, lag: Duration) -> Option<usize> {
-        self.users.iter().position(|u| {
-            (u.id == key || u.upn().eq_ignore_ascii_case(key)) && now >= u.created + lag
-        })
+    fn index_user(&mut self, i: usize) {
+        let u = &self.users[i];
+        self.index.users.insert(u.id.clone(), i);
+        self.index.users.insert(u.upn().to_lowercase(), i);
+        let mail = text(u.props.get("mail")).to_lowercase();
+        if !mail.is_empty() {
+            self.index.mail.insert(mail, i);
+        }
+        let mut keys = Vec::new();
+        for p in FILTERABLE {
+            if let Some(v) = u.props.get(*p).and_then(Value::as_str) {
+                keys.push(value_key(p, v));
+            }
+        }
+        if let Some(Value::Object(ext)) = u.props.get("onPremisesExtensionAttributes") {
+            for (k, v) in ext {
+                if let Some(v) = v.as_str() {
+                    keys.push(value_key(&format!("onPremisesExtensionAttributes/{k}"), v));
+                }
+            }
+        }
+        for k in keys {
+            self.index.values.entry(k).or_default().push(i);
+        }
+    }
+
+    /// Users whose `property` equals `value` (any case).
+    fn users_with(&mut self, property: &str, value: &str) -> Vec<usize> {
+        if !filterable(property) {
+            return (0..self.users.len())
+                .filter(|&i| text(self.users[i].get(property)).eq_ignore_ascii_case(value))
+                .collect();
+        }
+        self.refresh();
+        let mut found: Vec<usize> = self
+            .index
+            .values
+            .get(&value_key(property, value))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| {
+                self.users
+                    .get(i)
+                    .is_some_and(|u| text(u.get(property)).eq_ignore_ascii_case(value))
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    fn index_mailbox(&mut self, i: usize) {
+        let m = &self.mailboxes[i];
+        let mut keys = vec![m.guid.to_lowercase()];
+        keys.extend(m.addresses.iter().map(|a| bare(a)));
+        if let Some(id) = &m.user {
+            keys.push(id.clone());
+            if let Some(u) = self.index.users.get(id).and_then(|&u| self.users.get(u)) {
+                keys.push(u.upn().to_lowercase());
+            }
+        }
+        for k in keys {
+            self.index.mailboxes.insert(k, i);
+        }
+    }
+
+    /// Makes the index whole again when something was removed or renamed.
+    fn refresh(&mut self) {
+        if self.index.fresh {
+            return;
+        }
+        self.index = Index {
+            fresh: true,
+            ..Index::default()
+        };
+        for i in 0..self.users.len() {
+            self.index_user(i);
+        }
+        for i in 0..self.mailboxes.len() {
+            self.index_mailbox(i);
+        }
+    }
+
+    fn user_index(&mut self, key: &str, now: Instant, lag: Duration) -> Option<usize> {
+        self.refresh();
+        let i = self
+            .index
+            .users
+            .get(key)
+            .or_else(|| self.index.users.get(&key.to_lowercase()))
+            .copied()?;
+        self.users
+            .get(i)
+            .filter(|u| now >= u.created + lag)
+            .map(|_| i)
+    }
+
+    /// The user with this id (the index may be behind; then a scan).
+    fn user_by_id(&self, id: &str) -> Option<&User> {
+        self.index
+            .users
+            .get(id)
+            .and_then(|&i| self.users.get(i))
+            .filter(|u| u.id == id)
+            .or_else(|| self.users.iter().find(|u| u.id == id))
     }
 
     fn check_props(&self, body: &Map<String, Value>) -> Result<(), (u16, Value)> {
@@ -318,15 +454,23 @@ impl Tenant {
         Ok(())
     }
 
-    fn taken(&self, property: &str, value: &str, except: Option<&str>) -> bool {
-        !value.is_empty()
-            && self.users.iter().any(|u| {
-                Some(u.id.as_str()) != except
-                    && text(u.props.get(property)).eq_ignore_ascii_case(value)
-            })
+    fn taken(&mut self, property: &str, value: &str, except: Option<&str>) -> bool {
+        if value.is_empty() {
+            return false;
+        }
+        self.refresh();
+        let map = if property == "mail" {
+            &self.index.mail
+        } else {
+            &self.index.users
+        };
+        map.get(&value.to_lowercase())
+            .and_then(|&i| self.users.get(i))
+            .is_some_and(|u| Some(u.id.as_str()) != except)
     }
 
     fn sync_mailbox(&mut self, user: usize, now: Instant, delay: Duration) {
+        self.refresh();
         let u = &self.users[user];
         let exchange = u
             .licences
@@ -334,9 +478,11 @@ impl Tenant {
             .any(|l| self.skus.iter().any(|s| &s.id == l && s.exchange));
         let id = u.id.clone();
         let has = self
+            .index
             .mailboxes
-            .iter()
-            .any(|m| m.user.as_deref() == Some(&id));
+            .get(&id)
+            .and_then(|&i| self.mailboxes.get(i))
+            .is_some_and(|m| m.user.as_deref() == Some(&id));
         if exchange && !has {
             let upn = u.upn().to_string();
             let mail = text(u.props.get("mail")).to_string();
@@ -354,16 +500,15 @@ impl Tenant {
                 kind: "UserMailbox".into(),
                 visible: now + delay,
             });
+            self.index_mailbox(self.mailboxes.len() - 1);
         } else if !exchange && has {
             self.mailboxes.retain(|m| m.user.as_deref() != Some(&id));
+            self.index.fresh = false;
         }
     }
 
     fn mailbox_json(&self, m: &Mailbox) -> Value {
-        let user = m
-            .user
-            .as_ref()
-            .and_then(|id| self.users.iter().find(|u| &u.id == id));
+        let user = m.user.as_ref().and_then(|id| self.user_by_id(id));
         let primary = m
             .addresses
             .iter()
@@ -395,23 +540,33 @@ impl Tenant {
     }
 
     /// A visible mailbox by Guid, UPN, address or object id.
-    fn find_mailbox(&self, key: &str, now: Instant) -> Option<usize> {
+    fn find_mailbox(&mut self, key: &str, now: Instant) -> Option<usize> {
+        self.refresh();
         let key = key.trim();
-        self.mailboxes.iter().position(|m| {
-            now >= m.visible
-                && (m.guid.eq_ignore_ascii_case(key)
-                    || m.user.as_deref() == Some(key)
-                    || m.addresses.iter().any(|a| {
-                        a.split_once(':')
-                            .map_or(a.as_str(), |(_, v)| v)
-                            .eq_ignore_ascii_case(key)
-                    })
-                    || m.user.as_ref().is_some_and(|id| {
-                        self.users
-                            .iter()
-                            .any(|u| &u.id == id && u.upn().eq_ignore_ascii_case(key))
-                    }))
-        })
+        let i = self
+            .index
+            .mailboxes
+            .get(key)
+            .or_else(|| self.index.mailboxes.get(&bare(key)))
+            .copied()?;
+        self.mailboxes
+            .get(i)
+            .filter(|m| now >= m.visible)
+            .map(|_| i)
+    }
+
+    /// The value of `CustomAttributeN` of a mailbox (its user's extension attribute).
+    fn custom_attribute(&self, m: &Mailbox, n: u8) -> &str {
+        m.user
+            .as_ref()
+            .and_then(|id| self.user_by_id(id))
+            .and_then(|u| {
+                u.get(&format!(
+                    "onPremisesExtensionAttributes/extensionAttribute{n}"
+                ))
+            })
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 }
 
@@ -596,6 +751,8 @@ impl MicrosoftSim {
             licences: BTreeSet::new(),
             revocations: 0,
         });
+        let last = t.users.len() - 1;
+        t.index_user(last);
         id
     }
 
@@ -952,10 +1109,10 @@ impl MicrosoftSim {
                     {
                         return error(400, "Request_UnsupportedQuery", &format!("Unsupported or invalid query filter clause specified for property '{prop}' of resource 'User'."));
                     }
-                    t.users
-                        .iter()
+                    t.users_with(&prop, &value)
+                        .into_iter()
+                        .map(|i| &t.users[i])
                         .filter(|u| now >= u.indexed)
-                        .filter(|u| text(u.get(&prop)).eq_ignore_ascii_case(&value))
                         .map(User::json)
                         .collect()
                 };
@@ -1008,6 +1165,8 @@ impl MicrosoftSim {
                 };
                 let json = user.json();
                 t.users.push(user);
+                let last = t.users.len() - 1;
+                t.index_user(last);
                 (201, json)
             }
             (_, ["users", key, rest @ ..]) => {
@@ -1052,10 +1211,14 @@ impl MicrosoftSim {
                             }
                         }
                         user.indexed = now + Duration::from_millis(faults.index_lag_ms);
+                        if props.keys().any(|k| filterable(k)) {
+                            t.index.fresh = false;
+                        }
                         (204, Value::Null)
                     }
                     ("DELETE", []) => {
                         let user = t.users.remove(i);
+                        t.index.fresh = false;
                         for g in &mut t.groups {
                             g.members.remove(&uid);
                         }
@@ -1497,7 +1660,7 @@ impl MicrosoftSim {
             )
         };
         let mailbox =
-            |t: &Tenant, key: &str| t.find_mailbox(key, now).ok_or_else(|| exo_not_found(key));
+            |t: &mut Tenant, key: &str| t.find_mailbox(key, now).ok_or_else(|| exo_not_found(key));
         match name {
             "Get-Mailbox" => {
                 if let Some(filter) = params.get("Filter").and_then(Value::as_str) {
@@ -1513,24 +1676,28 @@ impl MicrosoftSim {
                     let Some((n, value)) = parsed else {
                         return exo_error(400, "Microsoft.Exchange.Management.Tasks.InvalidFilterException", &format!("Cannot bind parameter 'Filter' to the target. Exception setting \"Filter\": \"Invalid filter syntax: {filter}\""));
                     };
-                    let found: Vec<Value> = t
-                        .mailboxes
-                        .iter()
-                        .filter(|m| now >= m.visible)
+                    let property = format!("onPremisesExtensionAttributes/extensionAttribute{n}");
+                    let users = if value.is_empty() {
+                        Vec::new()
+                    } else {
+                        t.users_with(&property, &value)
+                    };
+                    let found: Vec<Value> = users
+                        .into_iter()
+                        .filter_map(|u| t.index.mailboxes.get(&t.users[u].id).copied())
+                        .filter_map(|i| t.mailboxes.get(i))
+                        .filter(|m| now >= m.visible && t.custom_attribute(m, n) == value)
                         .map(|m| t.mailbox_json(m))
-                        .filter(|v| {
-                            text(v.get(format!("CustomAttribute{n}"))) == value && !value.is_empty()
-                        })
                         .collect();
                     return ok(found);
                 }
-                match mailbox(&t, &identity) {
+                match mailbox(&mut t, &identity) {
                     Ok(i) => ok(vec![t.mailbox_json(&t.mailboxes[i])]),
                     Err(e) => e,
                 }
             }
             "Set-Mailbox" => {
-                let i = match mailbox(&t, &identity) {
+                let i = match mailbox(&mut t, &identity) {
                     Ok(i) => i,
                     Err(e) => return e,
                 };
@@ -1554,6 +1721,7 @@ impl MicrosoftSim {
                         }
                     }
                     t.mailboxes[i].addresses = list;
+                    t.index.fresh = false;
                 }
                 if let Some(h) = params
                     .get("HiddenFromAddressListsEnabled")
@@ -1582,6 +1750,7 @@ impl MicrosoftSim {
                                 .or_insert_with(|| json!({}));
                             slot[format!("extensionAttribute{n}")] = v.clone();
                         }
+                        t.index.fresh = false;
                     }
                 }
                 ok(Vec::new())
@@ -1595,11 +1764,11 @@ impl MicrosoftSim {
                 } else {
                     "Trustee"
                 };
-                let on = match mailbox(&t, &identity) {
+                let on = match mailbox(&mut t, &identity) {
                     Ok(i) => t.mailboxes[i].guid.clone(),
                     Err(e) => return e,
                 };
-                let trustee = match mailbox(&t, text(params.get(trustee_key))) {
+                let trustee = match mailbox(&mut t, text(params.get(trustee_key))) {
                     Ok(i) => t.mailboxes[i].guid.clone(),
                     Err(e) => return e,
                 };
@@ -1630,7 +1799,7 @@ impl MicrosoftSim {
             }
             "Add-DistributionGroupMember" | "Remove-DistributionGroupMember" => {
                 let member_key = text(params.get("Member")).to_string();
-                let member = match mailbox(&t, &member_key) {
+                let member = match mailbox(&mut t, &member_key) {
                     Ok(i) => t.mailboxes[i].guid.clone(),
                     Err(e) => return e,
                 };
