@@ -1,11 +1,13 @@
 //! `stroom-gen`: writes generated test data (persons or rules) to stdout.
 //!
+//! ```text
 //! stroom-gen persons 250 [SEED]   # JSON array of person records
 //! stroom-gen rules 1000 [SEED]    # a rule file
 //! stroom-gen scale-persons 300000 5000  # persons for a generated rule set of that size
 //! stroom-gen state RULES PERSONS YYYY-MM-DD
 //!     # the state after carrying out the plan of that day, with every 15th person
 //!     # in another department then (so that a later plan shows movers)
+//! ```
 
 // Input must never crash Stroom: no unwrap, expect or panic outside tests.
 #![cfg_attr(

@@ -92,7 +92,7 @@ impl Answer {
             .unwrap_or("")
     }
 
-    /// "HTTP 400 Request_BadRequest: <message>".
+    /// `HTTP 400 Request_BadRequest: <message>`.
     pub fn describe(&self) -> String {
         let mut out = format!("HTTP {}", self.status);
         if !self.code().is_empty() {
