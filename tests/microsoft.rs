@@ -993,3 +993,79 @@ fn stroom_apply_exits_4_while_mailboxes_are_on_their_way_and_1_on_a_bad_secret()
     assert!(!err.contains("hunter2"), "{err}");
     assert!(bad.sim.users().is_empty());
 }
+
+#[test]
+fn kill_9_of_stroom_apply_on_entra_and_exchange_resumes_without_duplicates() {
+    // Index lag longer than the whole test: a resumed process can only avoid
+    // duplicates through the journal and the UPN check, never by finding accounts.
+    let c = cli(
+        Faults {
+            index_lag_ms: 120_000,
+            replication_lag_ms: 30,
+            mailbox_delay_ms: 100,
+            throttle_every: 13,
+            ..Faults::default()
+        },
+        60,
+    );
+    let text = plan_text(&persons(20), &State::default(), "2026-12-01");
+    let steps = parse_plan("plan.json", &text).unwrap().actions.len();
+    std::fs::write(c.dir.path().join("plan.json"), &text).unwrap();
+    let secret = c.sim.setup().client_secret.clone();
+    let audit = c.dir.path().join("data/audit.jsonl");
+    let lines = || {
+        std::fs::read_to_string(&audit)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    for at in [5, steps / 3, steps * 2 / 3] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args([
+                "apply",
+                "--plan",
+                "plan.json",
+                "--state-out",
+                "data/state.json",
+            ])
+            .current_dir(c.dir.path())
+            .env("STROOM_ENTRA_CLIENT_SECRET", &secret)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while lines() < at
+            && child.try_wait().unwrap().is_none()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let (code, _, err) = c.apply(&[], &secret);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(" 0 failed"), "{err}");
+    let users = c.sim.users();
+    assert_eq!(users.len(), 20, "one account per person after three kills");
+    for u in &users {
+        assert_eq!(u["accountEnabled"], true);
+        assert_eq!(u["licenses"], json!(["SPE_E3"]));
+        let mailboxes = c
+            .sim
+            .mailboxes()
+            .into_iter()
+            .filter(|m| m["ExternalDirectoryObjectId"] == u["id"])
+            .count();
+        assert_eq!(mailboxes, 1);
+    }
+    // Every step is in the audit log as done at least once.
+    let audit = std::fs::read_to_string(&audit).unwrap();
+    let done: std::collections::HashSet<u64> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["result"] == "ok")
+        .map(|v| v["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(done.len(), steps);
+}

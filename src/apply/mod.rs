@@ -59,7 +59,7 @@ impl Default for ApplyOptions {
             max_attempts: 5,
             backoff: Duration::from_millis(500),
             ready_wait: Duration::from_secs(15 * 60),
-            ready_backoff: Duration::from_secs(15),
+            ready_backoff: Duration::from_secs(2),
         }
     }
 }
