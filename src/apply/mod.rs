@@ -5,6 +5,8 @@
 //! - **Resumable**: each step is journalled as started before the target is called and
 //!   as done after. A resumed run skips done steps and repeats started ones; target
 //!   operations are idempotent (a create first correlates), so nothing is duplicated.
+//!   The audit line of a step is written before the journal records it as done, so a
+//!   kill between the two repeats the line on resume and never loses it.
 //! - **Isolated failures**: a step the target refuses fails that person only; the
 //!   person's later steps are skipped and reported; other persons go on. A fatal
 //!   target error (bad credentials) stops the run; everything not done stays pending.
@@ -299,8 +301,10 @@ impl Run<'_> {
             }
             if let Some(why) = &failed {
                 let error = format!("not tried: step {why}");
+                // The audit line first: a kill between the two repeats the step's
+                // line on resume rather than leave a journalled step unaudited.
+                self.audit(a, "skipped", None, Some(&error));
                 if self.mark(a.seq, StepStatus::Skipped, None, Some(&error)) {
-                    self.audit(a, "skipped", None, Some(&error));
                     self.report
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -358,10 +362,10 @@ impl Run<'_> {
             match outcome {
                 Ok(acc) => {
                     let id = acc.as_ref().map(|a| a.id.as_str());
+                    self.audit(a, "ok", id, None);
                     if !self.mark(a.seq, StepStatus::Done, id, None) {
                         return None;
                     }
-                    self.audit(a, "ok", id, None);
                     self.report.lock().unwrap_or_else(|e| e.into_inner()).done += 1;
                 }
                 Err(e) if e.kind == ErrorKind::NotReady => {
@@ -372,10 +376,10 @@ impl Run<'_> {
                     return Some((index, e.message));
                 }
                 Err(e) => {
+                    self.audit(a, "failed", None, Some(&e.message));
                     if !self.mark(a.seq, StepStatus::Failed, None, Some(&e.message)) {
                         return None;
                     }
-                    self.audit(a, "failed", None, Some(&e.message));
                     {
                         let mut r = self.report.lock().unwrap_or_else(|p| p.into_inner());
                         r.failed += 1;
