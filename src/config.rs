@@ -351,6 +351,71 @@ pub struct ConfigError {
     pub help: String,
 }
 
+/// The keys that would hold a secret if they were allowed.
+const SECRET_KEYS: [&str; 4] = [
+    "client_secret",
+    "subscription_key",
+    "bind_password",
+    "password",
+];
+
+fn secret_key(e: &toml::de::Error) -> Option<&'static str> {
+    SECRET_KEYS
+        .into_iter()
+        .find(|k| e.message().contains(&format!("unknown field `{k}`")))
+}
+
+/// The parse error for people; for a secret written into the file, without the line
+/// (which would show the secret).
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    match secret_key(e) {
+        Some(k) => {
+            let at = e.span().map_or(0, |s| s.start.min(text.len()));
+            let line = text[..at].matches('\n').count() + 1;
+            format!("line {line}: `{k}` does not belong in stroom.toml (its value is not shown)")
+        }
+        None => e.to_string().trim_end().to_string(),
+    }
+}
+
+/// The help for a parse error: for a secret written into the file, where it belongs
+/// instead; otherwise the chapter that lists the section's keys.
+fn parse_help(text: &str, e: &toml::de::Error) -> String {
+    // The table the error is in: the last `[header]` before it.
+    let at = e.span().map_or(text.len(), |s| s.start.min(text.len()));
+    let section = text[..at]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('[')?.split(']').next())
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    match (secret_key(e), section.as_str()) {
+        (Some(k), "nmbrs") => format!(
+            "secrets never go in stroom.toml: use {k}_file, or STROOM_NMBRS_{}",
+            k.to_uppercase()
+        ),
+        (Some(_), "targets.ad") => "secrets never go in stroom.toml: use bind_password_file, \
+                                    or STROOM_AD_PASSWORD"
+            .into(),
+        (Some(_), "targets.entra") => "secrets never go in stroom.toml: use \
+                                       client_secret_file, or STROOM_ENTRA_CLIENT_SECRET"
+            .into(),
+        (Some(_), "targets.exchange") => "secrets never go in stroom.toml: use \
+                                          client_secret_file, or STROOM_EXCHANGE_CLIENT_SECRET \
+                                          (without either, Exchange uses Entra's)"
+            .into(),
+        (Some(_), _) => "secrets never go in stroom.toml: name a file with the *_file key, \
+                         or use the STROOM_* variable (see the book)"
+            .into(),
+        (None, s) if s.starts_with("targets") || s == "apply" => {
+            "the keys are listed in the book, chapter Targets and apply".into()
+        }
+        (None, "sync" | "store") => "the keys are listed in the book, chapter Sync".into(),
+        (None, _) => "the keys are listed in the book, chapter Connecting to Nmbrs".into(),
+    }
+}
+
 fn resolve(base: &Path, p: &mut PathBuf) {
     if p.is_relative() {
         *p = base.join(&*p);
@@ -384,22 +449,10 @@ impl Config {
                     message: format!("cannot read: {e}"),
                     help: "pass the right file with --config".into(),
                 })?;
-                let mut config: Config = toml::from_str(&text).map_err(|e| {
-                    let secret = ["client_secret", "subscription_key"]
-                        .iter()
-                        .any(|k| e.message().contains(&format!("unknown field `{k}`")));
-                    ConfigError {
-                        file: name.clone(),
-                        message: e.to_string().trim_end().to_string(),
-                        help: if secret {
-                            "secrets never go in stroom.toml: use client_secret_file / \
-                             subscription_key_file, or STROOM_NMBRS_CLIENT_SECRET / \
-                             STROOM_NMBRS_SUBSCRIPTION_KEY"
-                                .into()
-                        } else {
-                            "the keys are listed in the book, chapter Connecting to Nmbrs".into()
-                        },
-                    }
+                let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError {
+                    file: name.clone(),
+                    message: parse_message(&text, &e),
+                    help: parse_help(&text, &e),
                 })?;
                 let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
                 config.resolve_paths(&base);

@@ -1069,3 +1069,66 @@ fn kill_9_of_stroom_apply_on_entra_and_exchange_resumes_without_duplicates() {
         .collect();
     assert_eq!(done.len(), steps);
 }
+
+#[test]
+fn target_configuration_errors_name_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |toml: &str, env: &[(&str, &str)]| {
+        let file = dir.path().join("stroom.toml");
+        std::fs::write(&file, toml).unwrap();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |k: &str| env.get(k).cloned();
+        let config = stroom::config::Config::load_with_env(Some(&file), &lookup)?;
+        config.targets_with_env(&lookup).map(|t| {
+            let mut names: Vec<String> = t.keys().cloned().collect();
+            names.sort();
+            names
+        })
+    };
+    let entra = "[targets.entra]\ntenant_id = \"t\"\nclient_id = \"c\"\n";
+    // No secret anywhere.
+    let e = load(entra, &[]).unwrap_err();
+    assert!(e.message.contains("targets.entra.client_secret"), "{e:?}");
+    assert!(e.help.contains("STROOM_ENTRA_CLIENT_SECRET"), "{e:?}");
+    // A secret in the file itself is refused.
+    let e = load(&format!("{entra}client_secret = \"hunter2\"\n"), &[]).unwrap_err();
+    assert!(e.help.contains("STROOM_ENTRA_CLIENT_SECRET"), "{e:?}");
+    assert!(
+        e.message.contains("line 4") && e.message.contains("`client_secret`"),
+        "{e:?}"
+    );
+    assert!(
+        !format!("{e:?}").contains("hunter2"),
+        "the secret is never shown: {e:?}"
+    );
+    // A correlation property that cannot hold the id.
+    let e = load(
+        &format!("{entra}correlation_property = \"jobTitle\"\n"),
+        &[("STROOM_ENTRA_CLIENT_SECRET", "s")],
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("jobTitle") && e.help.contains("extensionAttribute"),
+        "{e:?}"
+    );
+    // Exchange alone needs its tenant and client.
+    let e = load(
+        "[targets.exchange]\norganization = \"x.onmicrosoft.com\"\n",
+        &[("STROOM_EXCHANGE_CLIENT_SECRET", "s")],
+    )
+    .unwrap_err();
+    assert!(e.message.contains("targets.exchange.tenant_id"), "{e:?}");
+    // Exchange takes Entra's app and secret by default.
+    let names = load(
+        &format!("{entra}[targets.exchange]\norganization = \"x.onmicrosoft.com\"\n"),
+        &[("STROOM_ENTRA_CLIENT_SECRET", "s")],
+    )
+    .unwrap();
+    assert_eq!(names, vec!["entra", "exchange"]);
+    // A typo in a key.
+    let e = load(&format!("{entra}grpah_url = \"https://x\"\n"), &[]).unwrap_err();
+    assert!(e.message.contains("grpah_url"), "{e:?}");
+}

@@ -248,7 +248,11 @@ fn import_reports_json_and_bad_configuration_is_named() {
     assert_eq!(v["stats"]["persons"], 30);
     assert_eq!(v["snapshot"]["new"], true);
     // A secret in the TOML file is refused with the fix.
-    std::fs::write(s.path("bad.toml"), "[nmbrs]\nclient_secret = \"x\"\n").unwrap();
+    std::fs::write(
+        s.path("bad.toml"),
+        "[nmbrs]\nclient_secret = \"s3cr3t-hunter2\"\n",
+    )
+    .unwrap();
     let o = s.stroom(&["nmbrs", "import", "--config", "bad.toml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
@@ -256,6 +260,7 @@ fn import_reports_json_and_bad_configuration_is_named() {
         "{}",
         text(&o)
     );
+    assert!(!text(&o).contains("hunter2"), "never shown: {}", text(&o));
     std::fs::write(s.path("bad.toml"), "[nmbrs]\npage_size = 500\n").unwrap();
     let o = s.stroom(&["nmbrs", "import", "--config", "bad.toml"]);
     assert!(text(&o).contains("1 to 100"), "{}", text(&o));
