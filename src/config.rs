@@ -385,8 +385,8 @@ fn parse_help(text: &str, e: &toml::de::Error) -> String {
     let at = e.span().map_or(text.len(), |s| s.start.min(text.len()));
     let section = text[..at]
         .lines()
-        .filter_map(|l| l.trim().strip_prefix('[')?.split(']').next())
-        .last()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[')?.split(']').next())
         .unwrap_or("")
         .trim()
         .to_string();
