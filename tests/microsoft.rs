@@ -1132,3 +1132,85 @@ fn target_configuration_errors_name_the_key_and_the_fix() {
     let e = load(&format!("{entra}grpah_url = \"https://x\"\n"), &[]).unwrap_err();
     assert!(e.message.contains("grpah_url"), "{e:?}");
 }
+
+/// Delays the create of one person's account, so that others run meanwhile.
+struct SlowCreate {
+    inner: Arc<dyn Target>,
+    person: &'static str,
+}
+
+impl Target for SlowCreate {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn stable_ids(&self) -> bool {
+        self.inner.stable_ids()
+    }
+    fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
+        self.inner.correlate(person)
+    }
+    fn read_grants(&self, a: &AccountRef) -> TargetResult<Vec<(String, String)>> {
+        self.inner.read_grants(a)
+    }
+    fn create(&self, p: &str, attrs: &serde_json::Map<String, Value>) -> TargetResult<AccountRef> {
+        if p == self.person {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        self.inner.create(p, attrs)
+    }
+    fn update(&self, a: &AccountRef, v: &serde_json::Map<String, Value>) -> TargetResult<()> {
+        self.inner.update(a, v)
+    }
+    fn enable(&self, a: &AccountRef) -> TargetResult<()> {
+        self.inner.enable(a)
+    }
+    fn disable(&self, a: &AccountRef) -> TargetResult<()> {
+        self.inner.disable(a)
+    }
+    fn delete(&self, a: &AccountRef) -> TargetResult<()> {
+        self.inner.delete(a)
+    }
+    fn grant(&self, a: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        self.inner.grant(a, e)
+    }
+    fn revoke(&self, a: &AccountRef, e: &Entitlement) -> TargetResult<()> {
+        self.inner.revoke(a, e)
+    }
+}
+
+#[test]
+fn a_report_waits_for_its_managers_account_made_earlier_in_the_same_plan() {
+    let t = tenant(Faults::default());
+    let mut m: HashMap<String, Arc<dyn Target>> = HashMap::new();
+    m.insert(
+        "entra".into(),
+        Arc::new(SlowCreate {
+            inner: t.entra.clone(),
+            person: "boss",
+        }),
+    );
+    let report = one(
+        &m,
+        plan(vec![
+            create("boss", "boss@vandijkgroep.nl", json!({})),
+            create(
+                "report",
+                "report@vandijkgroep.nl",
+                json!({"manager": "boss"}),
+            ),
+            json!({"op": "update_account", "person": "other", "changes": {"manager": [null, "boss"]}}),
+        ]),
+    );
+    // `other` has no account: its update fails, but only after boss's create.
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(report.failures[0].0, "other");
+    let users = t.sim.users();
+    let made = users
+        .iter()
+        .find(|u| u["userPrincipalName"] == "report@vandijkgroep.nl")
+        .unwrap();
+    assert_eq!(
+        made["manager"], "boss@vandijkgroep.nl",
+        "the link is made, not left out"
+    );
+}

@@ -224,9 +224,47 @@ struct Run<'a> {
     stop: AtomicBool,
     report: Mutex<ApplyReport>,
     journal_error: Mutex<Option<JournalError>>,
+    /// (person, target) → seq of the plan's create of that account.
+    creates: HashMap<(&'a str, &'a str), u32>,
+    /// Creates that are over (done, failed or skipped), this run or before.
+    settled: Mutex<std::collections::HashSet<u32>>,
+}
+
+/// The manager (person id) a create or update sets, if any.
+fn manager_of(a: &PlannedAction) -> Option<&str> {
+    match a.op.as_str() {
+        "create_account" => a.attributes.as_ref()?.get("manager")?.as_str(),
+        "update_account" => a.changes.as_ref()?.get("manager")?.get(1)?.as_str(),
+        _ => None,
+    }
 }
 
 impl Run<'_> {
+    /// A step that sets a manager whose account an earlier step of this plan creates
+    /// waits for that create: otherwise, run side by side, it would look for the
+    /// manager too soon and leave the link out. (Earlier steps only, so a cycle of
+    /// managers cannot make two persons wait for each other.)
+    fn waits_for_manager(&self, a: &PlannedAction) -> Option<String> {
+        let manager = manager_of(a)?;
+        let seq = *self.creates.get(&(manager, a.target.as_str()))?;
+        let settled = self.settled.lock().unwrap_or_else(|e| e.into_inner());
+        (seq < a.seq && !settled.contains(&seq)).then(|| {
+            format!(
+                "waits for the account of its manager {manager} (step {seq}) in `{}`",
+                a.target
+            )
+        })
+    }
+
+    fn settle(&self, a: &PlannedAction) {
+        if a.op == "create_account" {
+            self.settled
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(a.seq);
+        }
+    }
+
     fn audit(&self, a: &PlannedAction, result: &str, account: Option<&str>, error: Option<&str>) {
         let entry = AuditEntry {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -304,6 +342,7 @@ impl Run<'_> {
                 // The audit line first: a kill between the two repeats the step's
                 // line on resume rather than leave a journalled step unaudited.
                 self.audit(a, "skipped", None, Some(&error));
+                self.settle(a);
                 if self.mark(a.seq, StepStatus::Skipped, None, Some(&error)) {
                     self.report
                         .lock()
@@ -332,6 +371,9 @@ impl Run<'_> {
                     .would
                     .push(line);
                 continue;
+            }
+            if let Some(why) = self.waits_for_manager(a) {
+                return Some((index, why));
             }
             if !self.mark(a.seq, StepStatus::Started, None, None) {
                 return None;
@@ -363,7 +405,9 @@ impl Run<'_> {
                 Ok(acc) => {
                     let id = acc.as_ref().map(|a| a.id.as_str());
                     self.audit(a, "ok", id, None);
-                    if !self.mark(a.seq, StepStatus::Done, id, None) {
+                    let marked = self.mark(a.seq, StepStatus::Done, id, None);
+                    self.settle(a);
+                    if !marked {
                         return None;
                     }
                     self.report.lock().unwrap_or_else(|e| e.into_inner()).done += 1;
@@ -377,7 +421,9 @@ impl Run<'_> {
                 }
                 Err(e) => {
                     self.audit(a, "failed", None, Some(&e.message));
-                    if !self.mark(a.seq, StepStatus::Failed, None, Some(&e.message)) {
+                    let marked = self.mark(a.seq, StepStatus::Failed, None, Some(&e.message));
+                    self.settle(a);
+                    if !marked {
                         return None;
                     }
                     {
@@ -536,6 +582,18 @@ pub fn apply(
         stop: AtomicBool::new(false),
         report: Mutex::new(ApplyReport::default()),
         journal_error: Mutex::new(None),
+        creates: doc
+            .actions
+            .iter()
+            .filter(|a| a.op == "create_account")
+            .map(|a| ((a.person.as_str(), a.target.as_str()), a.seq))
+            .collect(),
+        settled: Mutex::new(
+            done.iter()
+                .filter(|(_, r)| r.status != StepStatus::Started)
+                .map(|(seq, _)| *seq)
+                .collect(),
+        ),
     };
     let persons: Vec<&[&PlannedAction]> = order
         .iter()
