@@ -317,29 +317,35 @@ fn joiners_get_accounts_groups_licences_and_mailboxes_through_faults_and_lag() {
     assert_eq!(holdings(&t.sim), before);
 }
 
-/// A target that dies (fatal) at the Nth write, before or after doing it.
-struct Crash {
+/// What a wrapped write runs through: who it is for (the person for a create, the
+/// account id otherwise) and the write itself.
+type Hook = dyn Fn(&str, &mut dyn FnMut() -> TargetResult<()>) -> TargetResult<()> + Send + Sync;
+
+/// A target whose writes run through a hook (to crash or slow them); reads pass.
+struct Around {
     inner: Arc<dyn Target>,
-    writes: Arc<AtomicUsize>,
-    at: usize,
-    after: bool,
+    hook: Box<Hook>,
 }
 
-impl Crash {
-    fn write<T>(&self, f: impl FnOnce() -> TargetResult<T>) -> TargetResult<T> {
-        let n = self.writes.fetch_add(1, Ordering::SeqCst);
-        if n == self.at && !self.after {
-            return Err(TargetError::fatal("killed before the write"));
-        }
-        let out = f()?;
-        if n == self.at {
-            return Err(TargetError::fatal("killed after the write"));
-        }
-        Ok(out)
+impl Around {
+    fn wrap(inner: Arc<dyn Target>, hook: Box<Hook>) -> Arc<dyn Target> {
+        Arc::new(Self { inner, hook })
+    }
+
+    fn write<T>(&self, who: &str, f: impl FnOnce() -> TargetResult<T>) -> TargetResult<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        (self.hook)(who, &mut || {
+            if let Some(f) = f.take() {
+                out = Some(f()?);
+            }
+            Ok(())
+        })?;
+        out.ok_or_else(|| TargetError::fatal("the hook did not run the write"))
     }
 }
 
-impl Target for Crash {
+impl Target for Around {
     fn name(&self) -> &str {
         self.inner.name()
     }
@@ -356,26 +362,42 @@ impl Target for Crash {
         self.inner.read_grants(a)
     }
     fn create(&self, p: &str, attrs: &serde_json::Map<String, Value>) -> TargetResult<AccountRef> {
-        self.write(|| self.inner.create(p, attrs))
+        self.write(p, || self.inner.create(p, attrs))
     }
     fn update(&self, a: &AccountRef, v: &serde_json::Map<String, Value>) -> TargetResult<()> {
-        self.write(|| self.inner.update(a, v))
+        self.write(&a.id, || self.inner.update(a, v))
     }
     fn enable(&self, a: &AccountRef) -> TargetResult<()> {
-        self.write(|| self.inner.enable(a))
+        self.write(&a.id, || self.inner.enable(a))
     }
     fn disable(&self, a: &AccountRef) -> TargetResult<()> {
-        self.write(|| self.inner.disable(a))
+        self.write(&a.id, || self.inner.disable(a))
     }
     fn delete(&self, a: &AccountRef) -> TargetResult<()> {
-        self.write(|| self.inner.delete(a))
+        self.write(&a.id, || self.inner.delete(a))
     }
     fn grant(&self, a: &AccountRef, e: &Entitlement) -> TargetResult<()> {
-        self.write(|| self.inner.grant(a, e))
+        self.write(&a.id, || self.inner.grant(a, e))
     }
     fn revoke(&self, a: &AccountRef, e: &Entitlement) -> TargetResult<()> {
-        self.write(|| self.inner.revoke(a, e))
+        self.write(&a.id, || self.inner.revoke(a, e))
     }
+}
+
+/// A hook that dies (fatal) at the Nth write of all targets sharing `writes`, before
+/// or after doing it.
+fn crash(writes: Arc<AtomicUsize>, at: usize, after: bool) -> Box<Hook> {
+    Box::new(move |_, write| {
+        let n = writes.fetch_add(1, Ordering::SeqCst);
+        if n == at && !after {
+            return Err(TargetError::fatal("killed before the write"));
+        }
+        write()?;
+        if n == at {
+            return Err(TargetError::fatal("killed after the write"));
+        }
+        Ok(())
+    })
 }
 
 #[test]
@@ -408,15 +430,7 @@ fn a_crash_at_every_step_resumes_to_exactly_the_intended_tenant() {
             let writes = Arc::new(AtomicUsize::new(0));
             let crashing: HashMap<String, Arc<dyn Target>> = targets(&t)
                 .into_iter()
-                .map(|(k, inner)| {
-                    let c: Arc<dyn Target> = Arc::new(Crash {
-                        inner,
-                        writes: writes.clone(),
-                        at,
-                        after,
-                    });
-                    (k, c)
-                })
+                .map(|(k, inner)| (k, Around::wrap(inner, crash(writes.clone(), at, after))))
                 .collect();
             let serial = ApplyOptions {
                 concurrency: 1,
@@ -1133,62 +1147,18 @@ fn target_configuration_errors_name_the_key_and_the_fix() {
     assert!(e.message.contains("grpah_url"), "{e:?}");
 }
 
-/// Delays the create of one person's account, so that others run meanwhile.
-struct SlowCreate {
-    inner: Arc<dyn Target>,
-    person: &'static str,
-}
-
-impl Target for SlowCreate {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn stable_ids(&self) -> bool {
-        self.inner.stable_ids()
-    }
-    fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
-        self.inner.correlate(person)
-    }
-    fn read_grants(&self, a: &AccountRef) -> TargetResult<Vec<(String, String)>> {
-        self.inner.read_grants(a)
-    }
-    fn create(&self, p: &str, attrs: &serde_json::Map<String, Value>) -> TargetResult<AccountRef> {
-        if p == self.person {
-            std::thread::sleep(Duration::from_millis(600));
-        }
-        self.inner.create(p, attrs)
-    }
-    fn update(&self, a: &AccountRef, v: &serde_json::Map<String, Value>) -> TargetResult<()> {
-        self.inner.update(a, v)
-    }
-    fn enable(&self, a: &AccountRef) -> TargetResult<()> {
-        self.inner.enable(a)
-    }
-    fn disable(&self, a: &AccountRef) -> TargetResult<()> {
-        self.inner.disable(a)
-    }
-    fn delete(&self, a: &AccountRef) -> TargetResult<()> {
-        self.inner.delete(a)
-    }
-    fn grant(&self, a: &AccountRef, e: &Entitlement) -> TargetResult<()> {
-        self.inner.grant(a, e)
-    }
-    fn revoke(&self, a: &AccountRef, e: &Entitlement) -> TargetResult<()> {
-        self.inner.revoke(a, e)
-    }
-}
-
 #[test]
 fn a_report_waits_for_its_managers_account_made_earlier_in_the_same_plan() {
     let t = tenant(Faults::default());
     let mut m: HashMap<String, Arc<dyn Target>> = HashMap::new();
-    m.insert(
-        "entra".into(),
-        Arc::new(SlowCreate {
-            inner: t.entra.clone(),
-            person: "boss",
-        }),
-    );
+    // The boss's create is slow, so that the report runs meanwhile.
+    let slow_boss: Box<Hook> = Box::new(|who, write| {
+        if who == "boss" {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        write()
+    });
+    m.insert("entra".into(), Around::wrap(t.entra.clone(), slow_boss));
     let report = one(
         &m,
         plan(vec![

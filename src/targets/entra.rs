@@ -86,8 +86,8 @@ pub struct EntraId {
     client: MicrosoftClient,
     runtime: tokio::runtime::Runtime,
     settings: EntraSettings,
-    /// Group display name → object id (or why it cannot be used).
-    groups: Mutex<HashMap<String, Result<String, String>>>,
+    /// Group display name → object id, none, or why it cannot be used.
+    groups: Mutex<HashMap<String, Result<Option<String>, String>>>,
     /// skuPartNumber → skuId.
     skus: Mutex<Option<HashMap<String, String>>>,
     /// Person → object id of accounts made or found by this process: the filter index
@@ -582,19 +582,30 @@ impl EntraId {
         Ok(())
     }
 
+    /// The group's object id (`None`: no such group), looked up once per run.
     async fn group_id(&self, name: &str) -> TargetResult<Option<String>> {
-        if let Some(known) = self
+        let cached = self
             .groups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
-        {
-            return match known {
-                Ok(id) => Ok(Some(id.clone())),
-                Err(why) if why.is_empty() => Ok(None),
-                Err(why) => Err(TargetError::refused(why.clone())),
-            };
-        }
+            .cloned();
+        let outcome = match cached {
+            Some(known) => known,
+            None => {
+                let found = self.find_group(name).await?;
+                self.groups
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_string(), found.clone());
+                found
+            }
+        };
+        outcome.map_err(TargetError::refused)
+    }
+
+    /// Asks Graph for the group: its id, none, or why it cannot be used.
+    async fn find_group(&self, name: &str) -> TargetResult<Result<Option<String>, String>> {
         let filter = format!("displayName eq {}", quoted(name));
         let found = self
             .list(
@@ -605,8 +616,8 @@ impl EntraId {
                 false,
             )
             .await?;
-        let outcome = match found.as_slice() {
-            [] => Err(String::new()),
+        Ok(match found.as_slice() {
+            [] => Ok(None),
             [g] if g
                 .get("groupTypes")
                 .and_then(Value::as_array)
@@ -620,22 +631,13 @@ impl EntraId {
             [g] => g
                 .get("id")
                 .and_then(Value::as_str)
-                .map(str::to_string)
+                .map(|id| Some(id.to_string()))
                 .ok_or_else(|| "Graph: a group without an id".to_string()),
             many => Err(format!(
                 "Graph: {} groups are named {name:?}\n  help: rename them apart",
                 many.len()
             )),
-        };
-        self.groups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), outcome.clone());
-        match outcome {
-            Ok(id) => Ok(Some(id)),
-            Err(why) if why.is_empty() => Ok(None),
-            Err(why) => Err(TargetError::refused(why)),
-        }
+        })
     }
 
     async fn sku_id(&self, name: &str) -> TargetResult<String> {
