@@ -1184,3 +1184,60 @@ fn a_report_waits_for_its_managers_account_made_earlier_in_the_same_plan() {
         "the link is made, not left out"
     );
 }
+
+#[test]
+fn graph_answers_of_the_wrong_shape_name_the_call_and_never_panic() {
+    use axum::routing::{get, post};
+    // A "Graph" that signs in fine but answers lists without `value`, creates without
+    // an id, and an Exchange that answers with something that is not JSON.
+    let router = axum::Router::new()
+        .route(
+            "/:tenant/oauth2/v2.0/token",
+            post(|| async {
+                axum::Json(json!({"token_type": "Bearer", "expires_in": 3600, "access_token": "t"}))
+            }),
+        )
+        .route(
+            "/v1.0/users",
+            get(|q: axum::extract::RawQuery| async move {
+                // p1's lookup gets a list without `value`; p2's a proper empty list.
+                if q.0.unwrap_or_default().contains("p2") {
+                    axum::Json(json!({"value": []}))
+                } else {
+                    axum::Json(json!({"items": []}))
+                }
+            })
+            .post(|| async { (axum::http::StatusCode::CREATED, axum::Json(json!({}))) }),
+        )
+        .route(
+            "/adminapi/beta/:tenant/InvokeCommand",
+            post(|| async { "<html>maintenance</html>" }),
+        );
+    let base = stroom::simulate::spawn(router).unwrap();
+    let sim = MicrosoftSim::new(TenantSetup::default());
+    let (entra, exchange) = connect(&sim, &base, "s");
+    let e = entra.correlate("p1").unwrap_err();
+    assert!(
+        e.message.contains("GET /v1.0/users") && e.message.contains("`value`"),
+        "{e}"
+    );
+    let e = entra
+        .create(
+            "p2",
+            &json!({"mail": "p2@example.nl"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap_err();
+    assert!(
+        e.message.contains("POST /users") && e.message.contains("no id"),
+        "{e}"
+    );
+    // Not JSON where a list was expected: an error naming the cmdlet, not "no mailbox".
+    let e = exchange.correlate("p1").unwrap_err();
+    assert!(
+        e.message.contains("Get-Mailbox") && e.message.contains("`value`"),
+        "{e}"
+    );
+}

@@ -214,8 +214,14 @@ impl ExchangeOnline {
             if !answer.ok() {
                 return Ok(Err(answer));
             }
-            if let Some(Value::Array(items)) = answer.body.get("value") {
-                out.extend(items.iter().cloned());
+            match answer.body.get("value") {
+                Some(Value::Array(items)) => out.extend(items.iter().cloned()),
+                _ => {
+                    return Err(TargetError::transient(format!(
+                        "Exchange Online: {name}: the answer has no `value` list (HTTP {})",
+                        answer.status
+                    )))
+                }
             }
             match answer.body.get("@odata.nextLink").and_then(Value::as_str) {
                 Some(link) => next = link.to_string(),
