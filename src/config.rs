@@ -365,16 +365,70 @@ fn secret_key(e: &toml::de::Error) -> Option<&'static str> {
         .find(|k| e.message().contains(&format!("unknown field `{k}`")))
 }
 
-/// The parse error for people; for a secret written into the file, without the line
-/// (which would show the secret).
+/// The parse error for people: the line and key, and what is wrong, but never a value
+/// from the file (a TOML error shows the offending line, which may hold a secret).
 fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map_or(0, |s| s.start.min(text.len()));
+    let line = text[..at].matches('\n').count() + 1;
+    let key = text[at..]
+        .lines()
+        .next()
+        .map(|rest| &text[text[..at].rfind('\n').map_or(0, |i| i + 1)..at + rest.len()])
+        .and_then(key_of_line);
+    let place = match key {
+        Some(k) => format!("line {line}, key `{k}`"),
+        None => format!("line {line}"),
+    };
     match secret_key(e) {
         Some(k) => {
-            let at = e.span().map_or(0, |s| s.start.min(text.len()));
-            let line = text[..at].matches('\n').count() + 1;
-            format!("line {line}: `{k}` does not belong in stroom.toml (its value is not shown)")
+            format!("{place}: `{k}` does not belong in stroom.toml (its value is not shown)")
         }
-        None => e.to_string().trim_end().to_string(),
+        None => format!(
+            "{place}: {} (values are not shown)",
+            redact_values(e.message())
+        ),
+    }
+}
+
+/// The key a `key = value` line sets, when it looks like a key (a pasted secret on a
+/// line of its own must not be taken for one).
+fn key_of_line(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    let plain = !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    plain.then_some(key)
+}
+
+/// A TOML or serde message with every quoted value taken out: serde names values in
+/// `invalid type: string "..."` and `unknown variant `...``; key and token names stay.
+fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.trim();
+    while let Some(i) = rest.find(['"', '\'']) {
+        let quote = rest.as_bytes()[i] as char;
+        out.push_str(&rest[..i]);
+        match rest[i + 1..].find(quote) {
+            Some(j) => {
+                out.push_str("(a value)");
+                rest = &rest[i + 1 + j + 1..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    match out.find("unknown variant `") {
+        Some(i) => {
+            let tail = &out[i + "unknown variant `".len()..];
+            let after = tail.find('`').map_or("", |j| &tail[j + 1..]);
+            format!("{}unknown value{after}", &out[..i])
+        }
+        None => out,
     }
 }
 
@@ -444,7 +498,7 @@ impl Config {
             None => Config::default(),
             Some(file) => {
                 let name = file.display().to_string();
-                let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+                let text = crate::files::read_text(file).map_err(|e| ConfigError {
                     file: name.clone(),
                     message: format!("cannot read: {e}"),
                     help: "pass the right file with --config".into(),
@@ -576,7 +630,7 @@ impl Config {
                 help: format!("set {variable}, or name a file holding it with {key}_file"),
             });
         };
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let text = crate::files::read_text(path).map_err(|e| ConfigError {
             file: path.display().to_string(),
             message: format!("cannot read the {key}: {e}"),
             help: format!("check {key}_file, or set {variable}"),
@@ -809,5 +863,68 @@ impl Config {
             debtors: self.nmbrs.debtors.clone(),
             companies: self.nmbrs.companies.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "S3cr3t-Value-9f";
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stroom.toml");
+        std::fs::write(&path, text).expect("write");
+        Config::load_with_env(Some(&path), &|_| None)
+    }
+
+    #[test]
+    fn syntax_errors_never_show_a_value() {
+        let cases = [
+            format!("[nmbrs]\nclient_secret = \"{SECRET}\n"),
+            format!("[nmbrs]\nclient_secrt = \"{SECRET}\"\n"),
+            format!("[nmbrs]\nclient_id = \"a\"\nclient_id = \"{SECRET}\"\n"),
+            format!("[nmbrs]\nclient_id = {SECRET}\n"),
+            format!("[nmbrs]\n{SECRET}\n"),
+            format!("[targets.entra]\nclient_secret = '{SECRET}'\n"),
+            format!("[targets.ad]\nbind_password = \"\"\"{SECRET}\"\"\"\n"),
+            format!("[nmbrs]\nclient_id = [\"{SECRET}\"]\n"),
+            format!("[nmbrs]\nconcurrency = \"{SECRET}\"\n"),
+            format!("[targets.entra]\ncorrelation_property = \"{SECRET}\"\n"),
+            format!("[nmbrs]\nclient_id = \"{SECRET}\" x\n"),
+        ];
+        for text in cases {
+            let e = load_text(&text).expect_err(&text);
+            let shown = format!("{e} {e:?}");
+            assert!(
+                !shown.contains(SECRET),
+                "{text:?} showed the value: {shown}"
+            );
+            assert!(
+                !shown.contains("9f"),
+                "{text:?} showed part of the value: {shown}"
+            );
+            assert!(shown.contains("line "), "{text:?} names no line: {shown}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_key() {
+        let e = load_text("[nmbrs]\nclient_id = \"a\"\nclient_secrt = \"x\"\n").expect_err("typo");
+        assert!(
+            e.message.contains("line 3, key `client_secrt`"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("unknown field"), "{}", e.message);
+        let e = load_text("[nmbrs]\nclient_id = \"a\"\nclient_id = \"b\"\n").expect_err("dup");
+        assert!(e.message.contains("line 3"), "{}", e.message);
+        assert!(e.message.contains("duplicate key"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted() {
+        load_text("\u{feff}[nmbrs]\nclient_id = \"a\"\n").expect("BOM accepted");
     }
 }

@@ -64,6 +64,7 @@
 
 pub mod apply;
 pub mod config;
+pub mod files;
 pub mod generate;
 pub mod http;
 pub mod model;

@@ -6,6 +6,10 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[path = "cli/out.rs"]
+#[macro_use]
+mod out;
+
 mod cli;
 
 fn main() -> std::process::ExitCode {

@@ -75,7 +75,7 @@ impl Directory {
             ));
         }
         let n = self.writes.fetch_add(1, Ordering::SeqCst);
-        if self.faults.transient_every > 0 && n % self.faults.transient_every == 0 {
+        if self.faults.transient_every > 0 && n.is_multiple_of(self.faults.transient_every) {
             return Err(TargetError::transient("server busy"));
         }
         if self.faults.crash_at == Some((n, false)) {

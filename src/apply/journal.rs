@@ -59,6 +59,7 @@ pub struct StepRecord {
 pub struct Journal {
     conn: Mutex<Connection>,
     path: String,
+    _lock: crate::files::StoreLock,
 }
 
 /// Journal failures stop a run: without a journal, a resume could repeat or lose steps.
@@ -67,21 +68,36 @@ pub struct Journal {
 pub struct JournalError {
     /// The database file.
     pub path: String,
-    /// SQLite's error.
-    pub source: rusqlite::Error,
+    /// What failed.
+    pub source: JournalFailure,
+}
+
+/// What failed in a [`JournalError`].
+#[derive(Debug, thiserror::Error)]
+pub enum JournalFailure {
+    /// SQLite refused.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// Another run holds the journal, or its lock or file cannot be made.
+    #[error(transparent)]
+    Lock(#[from] crate::files::LockError),
+    /// The journal file cannot be created.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 impl Journal {
     /// Opens (or creates) the journal.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
         let name = path.display().to_string();
-        let fail = |source| JournalError {
+        let fail = |source: JournalFailure| JournalError {
             path: name.clone(),
             source,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
-        }
+        // One run at a time: two runs of one plan would each carry out every step.
+        let lock = crate::files::StoreLock::acquire(path).map_err(|e| fail(e.into()))?;
+        crate::files::prepare_private_file(path).map_err(|e| fail(e.into()))?;
+        let fail = |e: rusqlite::Error| fail(e.into());
         let conn = Connection::open(path).map_err(fail)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -106,10 +122,12 @@ impl Journal {
         Ok(Self {
             conn: Mutex::new(conn),
             path: name,
+            _lock: lock,
         })
     }
 
     fn fail(&self, source: rusqlite::Error) -> JournalError {
+        let source = source.into();
         JournalError {
             path: self.path.clone(),
             source,

@@ -15,6 +15,10 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[path = "../cli/out.rs"]
+#[macro_use]
+mod out;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -28,42 +32,42 @@ fn main() -> ExitCode {
     match (what, n) {
         (Some("persons"), Some(n)) => {
             match serde_json::to_string_pretty(&stroom::generate::persons(n, seed)) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => outln!("{s}"),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     return ExitCode::from(2);
                 }
             }
         }
-        (Some("rules"), Some(n)) => print!("{}", stroom::generate::rules(n, seed)),
+        (Some("rules"), Some(n)) => out!("{}", stroom::generate::rules(n, seed)),
         (Some("scale-persons"), Some(n)) => {
             let rules = args
                 .get(2)
                 .and_then(|s| s.parse::<usize>().ok())
                 .unwrap_or(1000);
             match serde_json::to_string(&stroom::generate::persons_for_rules(n, 42, rules)) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => outln!("{s}"),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     return ExitCode::from(2);
                 }
             }
         }
         (Some("state"), _) if args.len() == 4 => {
             match earlier_state(&args[1], &args[2], &args[3]) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => outln!("{s}"),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     return ExitCode::from(1);
                 }
             }
         }
         _ => {
-            eprintln!("usage: stroom-gen persons|rules COUNT [SEED] | scale-persons COUNT RULES | state RULES PERSONS DATE");
+            errln!("usage: stroom-gen persons|rules COUNT [SEED] | scale-persons COUNT RULES | state RULES PERSONS DATE");
             return ExitCode::from(2);
         }
     }
-    ExitCode::SUCCESS
+    ExitCode::from(out::exit_status(0))
 }
 
 fn earlier_state(rules: &str, persons: &str, day: &str) -> Result<String, String> {
@@ -72,7 +76,8 @@ fn earlier_state(rules: &str, persons: &str, day: &str) -> Result<String, String
     let program = checked
         .program
         .ok_or("the rules have errors; run stroom check")?;
-    let text = std::fs::read_to_string(persons).map_err(|e| format!("{persons}: {e}"))?;
+    let text = stroom::files::read_text(std::path::Path::new(persons))
+        .map_err(|e| format!("{persons}: {e}"))?;
     let mut people =
         stroom::source::persons::parse_persons(persons, &text).map_err(|e| e.to_string())?;
     let departments = stroom::generate::DEPARTMENTS;

@@ -13,6 +13,10 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[path = "../cli/out.rs"]
+#[macro_use]
+mod out;
+
 use chrono::NaiveDate;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,7 +32,7 @@ fn main() -> ExitCode {
         Some("nmbrs") => nmbrs(&args),
         Some("microsoft") => microsoft(&args),
         _ => {
-            eprintln!("{USAGE}");
+            errln!("{USAGE}");
             ExitCode::from(2)
         }
     }
@@ -40,11 +44,11 @@ fn flags(args: &[String], mut take: impl FnMut(&str, &str) -> bool) -> Result<()
     let mut rest = args.iter().skip(1);
     while let Some(flag) = rest.next() {
         let Some(value) = rest.next() else {
-            eprintln!("{flag} needs a value\n{USAGE}");
+            errln!("{flag} needs a value\n{USAGE}");
             return Err(ExitCode::from(2));
         };
         if !take(flag, value) {
-            eprintln!("bad {flag} {value:?}\n{USAGE}");
+            errln!("bad {flag} {value:?}\n{USAGE}");
             return Err(ExitCode::from(2));
         }
     }
@@ -56,7 +60,7 @@ fn serve(router: axum::Router, port: u16, banner: impl FnOnce(&str)) -> ExitCode
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(1);
         }
     };
@@ -64,7 +68,7 @@ fn serve(router: axum::Router, port: u16, banner: impl FnOnce(&str)) -> ExitCode
         let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: cannot listen on 127.0.0.1:{port}: {e}");
+                errln!("error: cannot listen on 127.0.0.1:{port}: {e}");
                 return ExitCode::from(1);
             }
         };
@@ -76,7 +80,7 @@ fn serve(router: axum::Router, port: u16, banner: impl FnOnce(&str)) -> ExitCode
         match axum::serve(listener, router).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 ExitCode::from(1)
             }
         }
@@ -98,8 +102,8 @@ fn microsoft(args: &[String]) -> ExitCode {
     let sim = MicrosoftSim::new(setup.clone());
     sim.set_faults(faults);
     serve(sim.router(), port, |addr| {
-        println!("Microsoft 365 simulator (Graph, Exchange Online, sign-in) on http://{addr}");
-        println!(
+        outln!("Microsoft 365 simulator (Graph, Exchange Online, sign-in) on http://{addr}");
+        outln!(
             "groups: {}; licences: {}; shared mailboxes: {}",
             setup.groups.join(", "),
             setup
@@ -110,10 +114,10 @@ fn microsoft(args: &[String]) -> ExitCode {
                 .join(", "),
             setup.shared_mailboxes.join(", ")
         );
-        println!("export STROOM_ENTRA_CLIENT_SECRET={}", setup.client_secret);
-        println!("# stroom.toml:");
-        println!("[targets.entra]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nauthority = \"http://{addr}\"\ngraph_url = \"http://{addr}\"", setup.tenant_id, setup.client_id);
-        println!("[targets.exchange]\norganization = \"simtenant.onmicrosoft.com\"\nexchange_url = \"http://{addr}\"");
+        outln!("export STROOM_ENTRA_CLIENT_SECRET={}", setup.client_secret);
+        outln!("# stroom.toml:");
+        outln!("[targets.entra]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nauthority = \"http://{addr}\"\ngraph_url = \"http://{addr}\"", setup.tenant_id, setup.client_id);
+        outln!("[targets.exchange]\norganization = \"simtenant.onmicrosoft.com\"\nexchange_url = \"http://{addr}\"");
     })
 }
 
@@ -147,16 +151,16 @@ fn nmbrs(args: &[String]) -> ExitCode {
     if let Some(path) = &token_store {
         // As if `stroom nmbrs login` had run against the simulator.
         if let Err(e) = sim.sign_in(&TokenStore::new(path)) {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return ExitCode::from(1);
         }
     }
     serve(sim.router(), port, |addr| {
-        println!("Nmbrs simulator on http://{addr} with {employees} employees (seed {seed}, period of {today})");
-        println!(
+        outln!("Nmbrs simulator on http://{addr} with {employees} employees (seed {seed}, period of {today})");
+        outln!(
             "export STROOM_NMBRS_BASE_URL=http://{addr} STROOM_NMBRS_IDENTITY_URL=http://{addr}"
         );
-        println!(
+        outln!(
             "export STROOM_NMBRS_CLIENT_ID={} STROOM_NMBRS_CLIENT_SECRET={} STROOM_NMBRS_SUBSCRIPTION_KEY={}",
             credentials.client_id, credentials.client_secret, credentials.subscription_key
         );

@@ -39,10 +39,10 @@ pub fn run(args: &ApplyArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let text = match std::fs::read_to_string(&args.plan) {
+    let text = match stroom::files::read_text(&args.plan) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", args.plan.display());
+            errln!("error: cannot read {}: {e}", args.plan.display());
             return UNUSABLE;
         }
     };
@@ -78,7 +78,7 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
     let doc = match stroom::plan::read::parse_plan(&args.plan_name, text) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return FAILED;
         }
     };
@@ -92,7 +92,7 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
     let mut targets = match config.targets() {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return UNUSABLE;
         }
     };
@@ -107,7 +107,7 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
     let journal = match Journal::open(&config.store.database) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return UNUSABLE;
         }
     };
@@ -117,7 +117,7 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
         match Audit::open(&config.apply.audit_log) {
             Ok(a) => a,
             Err(e) => {
-                eprintln!(
+                errln!(
                     "error: cannot open the audit log {}: {e}",
                     config.apply.audit_log.display()
                 );
@@ -137,21 +137,21 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
     let report = match apply(&doc, &id, &targets, &journal, &audit, &options) {
         Ok(r) => r,
         Err(e @ ApplyError::Blocked(_)) => {
-            eprintln!("blocked: {e}");
+            errln!("blocked: {e}");
             return BLOCKED;
         }
         Err(e @ ApplyError::UnknownTarget(_)) => {
-            eprintln!("error: {e}\n  help: configure it under [targets] in stroom.toml");
+            errln!("error: {e}\n  help: configure it under [targets] in stroom.toml");
             return UNUSABLE;
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return FAILED;
         }
     };
     if args.dry_run {
         for line in &report.would {
-            println!("{line}");
+            outln!("{line}");
         }
         return OK;
     }
@@ -159,7 +159,7 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
     let steps = match journal.steps(&id) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return FAILED;
         }
     };
@@ -167,9 +167,9 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
     if let Some(out) = args.state_out.as_ref().or(state_path.as_ref()) {
         let written = serde_json::to_vec_pretty(&next)
             .map_err(std::io::Error::from)
-            .and_then(|bytes| stroom::source::write_atomic(out, &bytes, false));
+            .and_then(|bytes| stroom::files::write_atomic(out, &bytes));
         if let Err(e) = written {
-            eprintln!("error: cannot write the state {}: {e}", out.display());
+            errln!("error: cannot write the state {}: {e}", out.display());
             return FAILED;
         }
     }
@@ -180,12 +180,12 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
         }
     } else {
         for (person, seq, error) in &report.failures {
-            eprintln!("failed: step {seq}, person {person}: {error}");
+            errln!("failed: step {seq}, person {person}: {error}");
         }
         for (person, seq, why) in &report.waiting {
-            eprintln!("waiting: step {seq}, person {person}: {why}");
+            errln!("waiting: step {seq}, person {person}: {why}");
         }
-        eprintln!(
+        errln!(
             "apply: {} done, {} already done, {} failed, {} skipped, {} pending{}{}",
             report.done,
             report.resumed,
@@ -224,17 +224,17 @@ fn writeback_target(
     use stroom::source::nmbrs::auth::Session;
     use stroom::source::nmbrs::client::Client;
     let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         UNUSABLE
     };
     let oauth = config.oauth().map_err(|e| fail(&e))?;
     let settings = config.client_settings().map_err(|e| fail(&e))?;
     let client =
         Client::new(settings, Session::new(oauth, config.token_store())).map_err(|e| fail(&e))?;
-    let store =
-        stroom::source::snapshots::Store::open(&config.store.database).map_err(|e| fail(&e))?;
+    let store = stroom::source::snapshots::Store::open_existing(&config.store.database)
+        .map_err(|e| fail(&e))?;
     let Some(latest) = store.latest().map_err(|e| fail(&e))? else {
-        eprintln!("error: the plan writes back to Nmbrs, but there is no snapshot yet\n  help: run `stroom nmbrs import` first");
+        errln!("error: the plan writes back to Nmbrs, but there is no snapshot yet\n  help: run `stroom nmbrs import` first");
         return Err(UNUSABLE);
     };
     let companies = store

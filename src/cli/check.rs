@@ -1,15 +1,13 @@
 //! `stroom check`
 
-use super::{color, diagnostics_json, print_json, Format, FAILED, OK, UNUSABLE};
-use std::io::IsTerminal;
+use super::{diagnostics_json, eprint_diagnostics, print_json, Format, FAILED, OK, UNUSABLE};
 use std::path::PathBuf;
-use stroom::rules::diagnostic::render_human;
 
 pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 {
     let parsed = match stroom::rules::load::load_paths(paths) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return UNUSABLE;
         }
     };
@@ -22,22 +20,16 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 {
             print_json(&diagnostics_json(&checked));
         }
         Format::Human => {
-            print!(
-                "{}",
-                render_human(
-                    &checked.diagnostics,
-                    &checked.sources,
-                    color(std::io::stdout().is_terminal())
-                )
-            );
+            // Diagnostics are a report, not data: stderr, as rustc and cargo do.
+            eprint_diagnostics(&checked, &checked.diagnostics);
             let rules = checked
                 .program
                 .as_ref()
                 .map_or(0, |p| p.statements.len() + p.accounts.len());
             if errors == 0 {
-                println!("checked {files} file(s): {rules} statement(s), {warnings} warning(s), no errors");
+                errln!("checked {files} file(s): {rules} statement(s), {warnings} warning(s), no errors");
             } else {
-                println!("checked {files} file(s): {errors} error(s), {warnings} warning(s)");
+                errln!("checked {files} file(s): {errors} error(s), {warnings} warning(s)");
             }
         }
     }

@@ -34,7 +34,7 @@ pub fn run(args: &ExplainArgs) -> u8 {
     };
     let population = Population::new(&persons);
     let Some(person) = population.get(&args.person) else {
-        eprintln!(
+        errln!(
             "error: no person with id {:?} in {}",
             args.person,
             args.persons.display()
@@ -45,7 +45,7 @@ pub fn run(args: &ExplainArgs) -> u8 {
     match args.format {
         Format::Json => print_json(&x),
         Format::Human => {
-            print!("{}", render(&x));
+            out!("{}", render(&x));
             OK
         }
     }

@@ -41,16 +41,16 @@ pub fn run(paths: &[PathBuf], check: bool) -> u8 {
     let files = match files(paths) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return UNUSABLE;
         }
     };
     let mut status = OK;
     for path in files {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match stroom::files::read_text(&path) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
+                errln!("error: cannot read {}: {e}", path.display());
                 return UNUSABLE;
             }
         };
@@ -58,24 +58,24 @@ pub fn run(paths: &[PathBuf], check: bool) -> u8 {
             Ok(out) if out == text => {}
             Ok(out) => {
                 if check {
-                    println!("{}: not formatted", path.display());
+                    outln!("{}: not formatted", path.display());
                     status = FAILED;
                 } else if let Err(e) = write_atomically(&path, &out) {
-                    eprintln!("error: cannot write {}: {e}", path.display());
+                    errln!("error: cannot write {}: {e}", path.display());
                     return UNUSABLE;
                 } else {
-                    println!("{}: formatted", path.display());
+                    outln!("{}: formatted", path.display());
                 }
             }
             Err(FormatError::Syntax(diags)) => {
                 let mut sources = SourceMap::new();
                 sources.add(SourceFile::new(path.display().to_string(), text));
-                eprint!("{}", render_human(&diags, &sources, false));
-                eprintln!("error: {} has syntax errors; not formatted", path.display());
+                err!("{}", render_human(&diags, &sources, false));
+                errln!("error: {} has syntax errors; not formatted", path.display());
                 status = FAILED;
             }
             Err(FormatError::Changed) => {
-                eprintln!(
+                errln!(
                     "error: formatting {} would change its meaning; file left as it is (please report this)",
                     path.display()
                 );

@@ -105,7 +105,7 @@ pub fn run() -> ExitCode {
         Command::Snapshots(args) => sync::run_snapshots(&args),
         Command::Apply(args) => apply::run(&args),
     };
-    ExitCode::from(code)
+    ExitCode::from(crate::out::exit_status(code))
 }
 
 /// Exit status: success.
@@ -126,7 +126,7 @@ fn color(stream_is_tty: bool) -> bool {
 
 /// Prints diagnostics to stderr for people.
 pub fn eprint_diagnostics(checked: &Checked, diags: &[Diagnostic]) {
-    eprint!(
+    err!(
         "{}",
         render_human(
             diags,
@@ -141,7 +141,7 @@ pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program
     let parsed = match stroom::rules::load::load_paths(paths) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Err(UNUSABLE);
         }
     };
@@ -154,7 +154,7 @@ pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program
         .collect();
     if !errors.is_empty() {
         eprint_diagnostics(&checked, &errors);
-        eprintln!(
+        errln!(
             "error: the rules have {} error(s); run `stroom check` for details",
             errors.len()
         );
@@ -168,18 +168,17 @@ pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program
 /// held as one string.
 pub fn print_json<T: serde::Serialize>(value: &T) -> u8 {
     use std::io::Write;
+    if crate::out::stdout_closed() {
+        return OK;
+    }
     let mut out = std::io::BufWriter::with_capacity(1 << 18, std::io::stdout().lock());
     let written = serde_json::to_writer_pretty(&mut out, value)
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out))
         .and_then(|()| out.flush());
-    match written {
-        Ok(()) => OK,
-        Err(e) => {
-            eprintln!("error: cannot write JSON: {e}");
-            UNUSABLE
-        }
-    }
+    // A closed pipe ends quietly; other failures are reported and give exit status 2.
+    crate::out::note_stdout(written);
+    OK
 }
 
 /// Renders diagnostics as JSON.

@@ -64,7 +64,7 @@ pub fn run(command: &NmbrsCommand) -> u8 {
                     if args.format == Format::Json {
                         print_json(&run.json())
                     } else {
-                        eprintln!("{}", run.summary());
+                        errln!("{}", run.summary());
                         OK
                     }
                 }
@@ -77,7 +77,7 @@ pub fn run(command: &NmbrsCommand) -> u8 {
 /// Loads `stroom.toml`, printing problems.
 pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, u8> {
     Config::load(path).map_err(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         UNUSABLE
     })
 }
@@ -88,7 +88,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             UNUSABLE
         })
 }
@@ -101,12 +101,12 @@ fn login(args: &LoginArgs) -> u8 {
     let oauth = match config.oauth() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return UNUSABLE;
         }
     };
     let Ok(redirect) = reqwest::Url::parse(&oauth.redirect_uri) else {
-        eprintln!(
+        errln!(
             "error: nmbrs.redirect_uri {:?} is not a URL",
             oauth.redirect_uri
         );
@@ -114,7 +114,7 @@ fn login(args: &LoginArgs) -> u8 {
     };
     let host = redirect.host_str().unwrap_or("127.0.0.1").to_string();
     if !matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]") {
-        eprintln!(
+        errln!(
             "error: nmbrs.redirect_uri must be a loopback address (http://127.0.0.1:PORT/...), not {host}"
         );
         return UNUSABLE;
@@ -125,7 +125,7 @@ fn login(args: &LoginArgs) -> u8 {
     let url = match oauth.authorize_url(&state) {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return UNUSABLE;
         }
     };
@@ -137,20 +137,20 @@ fn login(args: &LoginArgs) -> u8 {
         let listener = match tokio::net::TcpListener::bind((host.trim_matches(['[', ']']), port)).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: cannot listen on {host}:{port} for the redirect: {e}\n  help: free the port or change nmbrs.redirect_uri (and the app registration)");
+                errln!("error: cannot listen on {host}:{port} for the redirect: {e}\n  help: free the port or change nmbrs.redirect_uri (and the app registration)");
                 return UNUSABLE;
             }
         };
-        println!("Open this address in a browser and consent:\n{url}");
-        eprintln!("waiting for the redirect to {} ...", oauth.redirect_uri);
+        outln!("Open this address in a browser and consent:\n{url}");
+        errln!("waiting for the redirect to {} ...", oauth.redirect_uri);
         let code = match tokio::time::timeout(Duration::from_secs(args.wait), catch_code(&listener, &path, &state)).await {
             Ok(Ok(code)) => code,
             Ok(Err(message)) => {
-                eprintln!("error: {message}");
+                errln!("error: {message}");
                 return FAILED;
             }
             Err(_) => {
-                eprintln!("error: no redirect within {} seconds; run `stroom nmbrs login` again", args.wait);
+                errln!("error: no redirect within {} seconds; run `stroom nmbrs login` again", args.wait);
                 return FAILED;
             }
         };
@@ -158,19 +158,19 @@ fn login(args: &LoginArgs) -> u8 {
         match oauth.exchange_code(&http, &code).await {
             Ok(tokens) => match config.token_store().save(&tokens) {
                 Ok(()) => {
-                    eprintln!(
+                    errln!(
                         "signed in; tokens kept in {} (mode 0600)",
                         config.token_store().path().display()
                     );
                     OK
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     FAILED
                 }
             },
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 FAILED
             }
         }
@@ -304,7 +304,7 @@ pub fn import_and_store(
     persons_out: Option<&PathBuf>,
 ) -> Result<ImportRun, u8> {
     let fail = |e: &dyn std::fmt::Display, code: u8| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         code
     };
     let oauth = config.oauth().map_err(|e| fail(&e, UNUSABLE))?;
@@ -323,8 +323,8 @@ pub fn import_and_store(
     let imported = rt.block_on(import(&client, &config.selection()));
     bar.finish_and_clear();
     let imported = imported.map_err(|e| {
-        eprintln!("error: {e}");
-        eprintln!(
+        errln!("error: {e}");
+        errln!(
             "error: the import failed; no snapshot was stored and nobody is treated as a leaver"
         );
         FAILED
@@ -340,10 +340,10 @@ pub fn import_and_store(
                 continue;
             }
         }
-        eprintln!("{p}");
+        errln!("{p}");
     }
     if warnings > WARNINGS_SHOWN {
-        eprintln!(
+        errln!(
             "... and {} more warnings (`stroom nmbrs import --format json` lists them all)",
             warnings - WARNINGS_SHOWN
         );
@@ -361,13 +361,13 @@ pub fn import_and_store(
     ) {
         Ok(Ok(stored)) => stored,
         Ok(Err(blocked)) => {
-            eprintln!("blocked: {}", blocked.message());
+            errln!("blocked: {}", blocked.message());
             return Err(BLOCKED);
         }
         Err(e) => return Err(fail(&e, FAILED)),
     };
     if let Err(e) = store.prune(config.store.keep_snapshots) {
-        eprintln!("warning: {e}");
+        errln!("warning: {e}");
     }
     if let Some(path) = persons_out.or(config.sync.persons_out.as_ref()) {
         let mut text = String::with_capacity(stored.records.iter().map(|r| r.json.len() + 1).sum());
@@ -375,7 +375,7 @@ pub fn import_and_store(
             text.push_str(&r.json);
             text.push('\n');
         }
-        stroom::source::write_atomic(path, text.as_bytes(), false)
+        stroom::files::write_atomic(path, text.as_bytes())
             .map_err(|e| fail(&format!("cannot write {}: {e}", path.display()), FAILED))?;
     }
     Ok(ImportRun {

@@ -40,8 +40,8 @@ pub fn today_or_now(today: Option<NaiveDate>) -> NaiveDate {
 }
 
 fn read(path: &Path) -> Result<String, u8> {
-    std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("error: cannot read {}: {e}", path.display());
+    stroom::files::read_text(path).map_err(|e| {
+        errln!("error: cannot read {}: {e}", path.display());
         UNUSABLE
     })
 }
@@ -50,8 +50,8 @@ fn read(path: &Path) -> Result<String, u8> {
 pub fn load_persons(path: &Path) -> Result<Vec<Person>, u8> {
     let text = read(path)?;
     stroom::source::persons::parse_persons(&path.display().to_string(), &text).map_err(|e| {
-        eprint!("{e}");
-        eprintln!(
+        err!("{e}");
+        errln!(
             "error: the persons file has {} problem(s); nothing was planned",
             e.0.len()
         );
@@ -66,7 +66,7 @@ pub fn load_state(path: Option<&Path>) -> Result<State, u8> {
     };
     let text = read(path)?;
     stroom::source::state::parse_state(&path.display().to_string(), &text).map_err(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         FAILED
     })
 }
@@ -104,7 +104,7 @@ pub fn print_plan(plan: &stroom::plan::Plan, format: PlanFormat) -> u8 {
     let code = match format {
         PlanFormat::Json => print_json(plan),
         PlanFormat::Table => {
-            print!("{}", render_table(plan));
+            out!("{}", render_table(plan));
             OK
         }
     };
@@ -117,7 +117,7 @@ pub fn print_plan(plan: &stroom::plan::Plan, format: PlanFormat) -> u8 {
 /// 3 (with the reason on stderr) when the plan is blocked, else 0.
 pub fn blocked_status(plan: &stroom::plan::Plan) -> u8 {
     if let Some(b) = &plan.blocked {
-        eprintln!("blocked: {}", b.message());
+        errln!("blocked: {}", b.message());
         return BLOCKED;
     }
     OK

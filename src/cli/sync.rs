@@ -81,6 +81,11 @@ pub fn run(args: &SyncArgs) -> u8 {
         if code == UNUSABLE {
             return code;
         }
+        // Nobody reads the summaries any more (`stroom sync --every 15m | head -3`):
+        // the run that just ended is complete, so stop here.
+        if crate::out::stdout_closed() {
+            return code;
+        }
         std::thread::sleep(every);
     }
 }
@@ -96,9 +101,7 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
         args.rules.clone()
     };
     if rules.is_empty() {
-        eprintln!(
-            "error: no rules given\n  help: pass --rules PATH or set sync.rules in stroom.toml"
-        );
+        errln!("error: no rules given\n  help: pass --rules PATH or set sync.rules in stroom.toml");
         return UNUSABLE;
     }
     // The rules are checked before Nmbrs is read: a broken rule file costs no calls.
@@ -111,7 +114,7 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
     let existing = state_path.filter(|p| {
         let there = p.exists();
         if !there {
-            eprintln!(
+            errln!(
                 "note: no state file at {} yet: nothing is provisioned",
                 p.display()
             );
@@ -144,19 +147,19 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
     if let Some(path) = &config.sync.plan_out {
         match serde_json::to_vec_pretty(&plan) {
             Ok(bytes) => {
-                if let Err(e) = stroom::source::write_atomic(path, &bytes, false) {
-                    eprintln!("error: cannot write {}: {e}", path.display());
+                if let Err(e) = stroom::files::write_atomic(path, &bytes) {
+                    errln!("error: cannot write {}: {e}", path.display());
                     return FAILED;
                 }
             }
             Err(e) => {
-                eprintln!("error: cannot write the plan: {e}");
+                errln!("error: cannot write the plan: {e}");
                 return FAILED;
             }
         }
     }
     let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    eprintln!(
+    errln!(
         "{stamp} {}; plan: {} actions for {} persons ({} changed in Nmbrs, {} by date or drift){}",
         run.summary(),
         plan.actions.len(),
@@ -180,7 +183,7 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
     let text = match serde_json::to_string(&plan) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot serialise the plan: {e}");
+            errln!("error: cannot serialise the plan: {e}");
             return FAILED;
         }
     };
@@ -211,23 +214,33 @@ pub struct DiffArgs {
     pub format: Format,
 }
 
-fn open_store(config: Option<&std::path::Path>) -> Result<Store, u8> {
+/// Opens the snapshot store to read it; `None` (said on stderr) when nothing was
+/// imported yet: read-only commands create no store.
+fn open_store(config: Option<&std::path::Path>) -> Result<Option<Store>, u8> {
     let config = load_config(config)?;
-    Store::open(&config.store.database).map_err(|e| {
-        eprintln!("error: {e}");
-        UNUSABLE
-    })
+    match Store::open_existing(&config.store.database) {
+        Ok(store) => Ok(Some(store)),
+        Err(e @ stroom::source::snapshots::StoreError::NotYet { .. }) => {
+            errln!("{e}\n  help: run `stroom nmbrs import` (or `stroom sync`) first");
+            Ok(None)
+        }
+        Err(e) => {
+            errln!("error: {e}");
+            Err(UNUSABLE)
+        }
+    }
 }
 
 pub fn run_diff(args: &DiffArgs) -> u8 {
     let store = match open_store(args.config.as_deref()) {
-        Ok(s) => s,
+        Ok(Some(s)) => s,
+        Ok(None) => return FAILED,
         Err(code) => return code,
     };
     let list = match store.list() {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return FAILED;
         }
     };
@@ -237,7 +250,7 @@ pub fn run_diff(args: &DiffArgs) -> u8 {
         list.iter().rev().find(|s| s.id < to).map(|s| s.id)
     });
     let (Some(from), Some(to)) = (from, to) else {
-        eprintln!("error: there are fewer than two snapshots to compare\n  help: run `stroom nmbrs import` (or `stroom sync`) at least twice");
+        errln!("error: there are fewer than two snapshots to compare\n  help: run `stroom nmbrs import` (or `stroom sync`) at least twice");
         return FAILED;
     };
     let loaded = store
@@ -246,7 +259,7 @@ pub fn run_diff(args: &DiffArgs) -> u8 {
     let (old, new) = match loaded {
         Ok(pair) => pair,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return FAILED;
         }
     };
@@ -259,7 +272,7 @@ pub fn run_diff(args: &DiffArgs) -> u8 {
             "mutations": mutations,
         })),
         Format::Human => {
-            print!("{}", render_mutations(from, to, &mutations));
+            out!("{}", render_mutations(from, to, &mutations));
             OK
         }
     }
@@ -304,19 +317,24 @@ pub struct SnapshotsArgs {
 }
 
 pub fn run_snapshots(args: &SnapshotsArgs) -> u8 {
-    let store = match open_store(args.config.as_deref()) {
-        Ok(s) => s,
+    let list = match open_store(args.config.as_deref()) {
+        Ok(Some(store)) => store.list(),
+        Ok(None) => Ok(Vec::new()),
         Err(code) => return code,
     };
-    match store.list() {
+    match list {
         Ok(list) if args.format == Format::Json => print_json(&list),
         Ok(list) => {
-            println!(
+            outln!(
                 "{:>5}  {:<20}  {:<20}  {:>8}  {:>7}  approved",
-                "id", "taken", "confirmed", "persons", "carried"
+                "id",
+                "taken",
+                "confirmed",
+                "persons",
+                "carried"
             );
             for s in list {
-                println!(
+                outln!(
                     "{:>5}  {:<20}  {:<20}  {:>8}  {:>7}  {}",
                     s.id,
                     s.taken_at,
@@ -329,7 +347,7 @@ pub fn run_snapshots(args: &SnapshotsArgs) -> u8 {
             OK
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             FAILED
         }
     }

@@ -44,7 +44,7 @@ fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
 pub fn run(args: &TestArgs) -> u8 {
     let files = collect(&args.paths);
     if files.is_empty() {
-        eprintln!("error: no *.stroomtest.toml files found");
+        errln!("error: no *.stroomtest.toml files found");
         return UNUSABLE;
     }
     let (mut passed, mut failed) = (0usize, 0usize);
@@ -52,17 +52,17 @@ pub fn run(args: &TestArgs) -> u8 {
     let mut never_fired: Option<BTreeSet<String>> = None;
     for file in &files {
         let base = file.parent().unwrap_or(Path::new("."));
-        let text = match std::fs::read_to_string(file) {
+        let text = match stroom::files::read_text(file) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: cannot read {}: {e}", file.display());
+                errln!("error: cannot read {}: {e}", file.display());
                 return UNUSABLE;
             }
         };
         let spec: TestFile = match toml::from_str(&text) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
+                errln!("error: {}: {e}", file.display());
                 return FAILED;
             }
         };
@@ -70,7 +70,7 @@ pub fn run(args: &TestArgs) -> u8 {
             (Some(r), _) => r.clone(),
             (None, Some(r)) => base.join(r),
             (None, None) => {
-                eprintln!(
+                errln!(
                     "error: {}: name the rules with `rules = \"...\"` or --rules",
                     file.display()
                 );
@@ -88,16 +88,16 @@ pub fn run(args: &TestArgs) -> u8 {
         ) {
             Ok(p) => p,
             Err(e) => {
-                eprint!("{e}");
+                err!("{e}");
                 return FAILED;
             }
         };
         if let Some(pf) = &spec.persons_file {
             let path = base.join(pf);
-            persons_text = match std::fs::read_to_string(&path) {
+            persons_text = match stroom::files::read_text(&path) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", path.display());
+                    errln!("error: cannot read {}: {e}", path.display());
                     return UNUSABLE;
                 }
             };
@@ -105,7 +105,7 @@ pub fn run(args: &TestArgs) -> u8 {
             {
                 Ok(more) => persons.extend(more),
                 Err(e) => {
-                    eprint!("{e}");
+                    err!("{e}");
                     return FAILED;
                 }
             }
@@ -113,7 +113,7 @@ pub fn run(args: &TestArgs) -> u8 {
         let result = match run_cases(&program, &persons, &spec) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
+                errln!("error: {}: {e}", file.display());
                 return FAILED;
             }
         };
@@ -136,14 +136,14 @@ pub fn run(args: &TestArgs) -> u8 {
                 failed += 1;
             }
             if args.format == Format::Human {
-                println!(
+                outln!(
                     "{} {}: {}",
                     if c.passed { "PASS" } else { "FAIL" },
                     file.display(),
                     c.name
                 );
                 for f in &c.failures {
-                    println!("     {f}");
+                    outln!("     {f}");
                 }
             }
         }
@@ -159,17 +159,17 @@ pub fn run(args: &TestArgs) -> u8 {
         }
         Format::Human => {
             if !never_fired.is_empty() {
-                println!(
+                outln!(
                     "\ncoverage: {} statement(s) no test made fire:",
                     never_fired.len()
                 );
                 for r in &never_fired {
-                    println!("  {r}");
+                    outln!("  {r}");
                 }
             } else {
-                println!("\ncoverage: every statement fired in some test");
+                outln!("\ncoverage: every statement fired in some test");
             }
-            println!("\n{passed} passed, {failed} failed");
+            outln!("\n{passed} passed, {failed} failed");
         }
     }
     if failed > 0 {

@@ -73,6 +73,7 @@ const OPS: &[&str] = &[
 /// Parses and validates a plan document: known operations, ascending `seq`, the
 /// fields each operation needs.
 pub fn parse_plan(file: &str, text: &str) -> Result<PlanDocument, PlanReadError> {
+    let text = crate::files::strip_bom(text);
     let fail = |message: String| PlanReadError {
         file: file.to_string(),
         message,

@@ -59,7 +59,7 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Parsed, LoadError> {
         if !seen.insert(key) {
             continue;
         }
-        let text = match std::fs::read_to_string(&path) {
+        let text = match crate::files::read_text(&path) {
             Ok(t) => t,
             Err(e) => match included_at {
                 Some(span) => {

@@ -64,8 +64,12 @@ pub struct SourceFile {
 
 impl SourceFile {
     /// Wraps a file's name and text.
+    /// A leading byte order mark is dropped, so spans count from the first character.
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
-        let text: Arc<str> = text.into();
+        let mut text: Arc<str> = text.into();
+        if let Some(rest) = text.strip_prefix('\u{feff}') {
+            text = Arc::from(rest);
+        }
         let mut line_starts = vec![0];
         line_starts.extend(
             text.bytes()

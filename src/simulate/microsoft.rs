@@ -804,10 +804,10 @@ impl MicrosoftSim {
     fn fault(&self) -> Option<(u16, u64)> {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let f = lock(&self.faults).clone();
-        if f.throttle_every > 0 && n % u64::from(f.throttle_every) == 0 {
+        if f.throttle_every > 0 && n.is_multiple_of(u64::from(f.throttle_every)) {
             return Some((429, f.retry_after_seconds));
         }
-        if f.server_error_every > 0 && n % u64::from(f.server_error_every) == 0 {
+        if f.server_error_every > 0 && n.is_multiple_of(u64::from(f.server_error_every)) {
             return Some((503, f.retry_after_seconds));
         }
         None
@@ -1038,7 +1038,7 @@ impl MicrosoftSim {
                     "The request failed because it depended on a failed request.",
                 );
                 (s, b, json!({}))
-            } else if every > 0 && n % u64::from(every) == 0 {
+            } else if every > 0 && n.is_multiple_of(u64::from(every)) {
                 let (s, b) = error(429, "TooManyRequests", "Too many requests.");
                 (s, b, json!({"Retry-After": "1"}))
             } else {

@@ -779,10 +779,10 @@ async fn gate(sim: &Sim, headers: &HeaderMap, path: &str, page: u32) -> Result<(
         lock(&sim.faults).throttle_burst -= 1;
         return Err(throttled(faults.retry_after_seconds));
     }
-    if faults.throttle_every > 0 && n % u64::from(faults.throttle_every) == 0 {
+    if faults.throttle_every > 0 && n.is_multiple_of(u64::from(faults.throttle_every)) {
         return Err(throttled(faults.retry_after_seconds));
     }
-    if faults.server_error_every > 0 && n % u64::from(faults.server_error_every) == 0 {
+    if faults.server_error_every > 0 && n.is_multiple_of(u64::from(faults.server_error_every)) {
         let status = match (n / u64::from(faults.server_error_every)) % 3 {
             0 => StatusCode::INTERNAL_SERVER_ERROR,
             1 => StatusCode::BAD_GATEWAY,
@@ -796,7 +796,7 @@ async fn gate(sim: &Sim, headers: &HeaderMap, path: &str, page: u32) -> Result<(
             "Please try again later.",
         ));
     }
-    if faults.drop_every > 0 && n % u64::from(faults.drop_every) == 0 {
+    if faults.drop_every > 0 && n.is_multiple_of(u64::from(faults.drop_every)) {
         return Err(dropped());
     }
     Ok(())

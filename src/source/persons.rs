@@ -60,6 +60,7 @@ const CONTRACT_KEYS: &[&str] = &[
 /// Parses and validates a persons file. Records are read one at a time, so memory
 /// holds the persons, not a syntax tree of the whole file.
 pub fn parse_persons(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> {
+    let text = crate::files::strip_bom(text);
     let mut errors = Vec::new();
     let mut persons = Vec::new();
     let mut seen = HashSet::new();

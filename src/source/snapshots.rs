@@ -34,6 +34,23 @@ pub enum StoreError {
         /// The reader's message.
         message: String,
     },
+    /// Another run holds the store, or its lock or file cannot be made.
+    #[error(transparent)]
+    Lock(#[from] crate::files::LockError),
+    /// The store file cannot be created.
+    #[error("snapshot store {path}: {source}")]
+    Io {
+        /// Database file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A read-only command found no store: nothing was imported yet.
+    #[error("there is no snapshot store at {path} yet: nothing has been imported")]
+    NotYet {
+        /// Database file.
+        path: String,
+    },
     /// No such snapshot.
     #[error(
         "snapshot store {path}: there is no snapshot {snapshot}; `stroom snapshots` lists them"
@@ -67,6 +84,8 @@ pub struct SnapshotInfo {
 pub struct Store {
     conn: Connection,
     path: String,
+    /// Held by a writer (`open`); readers share the file (SQLite's WAL lets them).
+    _lock: Option<crate::files::StoreLock>,
 }
 
 /// What [`Store::save`] did.
@@ -125,14 +144,34 @@ pub fn content_hash(bytes: &[u8]) -> String {
 }
 
 impl Store {
-    /// Opens (or creates) the store.
+    /// Opens (or creates) the store to write to it; one writer at a time (two imports
+    /// at once would each store a snapshot from a different moment).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock = crate::files::StoreLock::acquire(path)?;
+        crate::files::prepare_private_file(path).map_err(|source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::open_with(path, Some(lock))
+    }
+
+    /// Opens an existing store to read it (`stroom diff`, `stroom snapshots`), beside a
+    /// writer if there is one; creates nothing.
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotYet {
+                path: path.display().to_string(),
+            });
+        }
+        Self::open_with(path, None)
+    }
+
+    fn open_with(path: &Path, lock: Option<crate::files::StoreLock>) -> Result<Self, StoreError> {
         let name = path.display().to_string();
         let fail = sqlite_error(&name);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
-        }
         let conn = Connection::open(path).map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(fail)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
@@ -158,7 +197,11 @@ impl Store {
              ) WITHOUT ROWID;",
         )
         .map_err(fail)?;
-        Ok(Self { conn, path: name })
+        Ok(Self {
+            conn,
+            path: name,
+            _lock: lock,
+        })
     }
 
     fn fail(&self, source: rusqlite::Error) -> StoreError {

@@ -5,6 +5,7 @@ use crate::model::State;
 
 /// Parses a state document. Errors name the JSON path of the bad value.
 pub fn parse_state(file: &str, text: &str) -> Result<State, DataError> {
+    let text = crate::files::strip_bom(text);
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize::<_, State>(de).map_err(|e| {
         let path = e.path().to_string();

@@ -91,7 +91,7 @@ impl TokenStore {
 
     /// Reads the tokens.
     pub fn load(&self) -> Result<Tokens, NmbrsError> {
-        let text = match std::fs::read_to_string(&self.path) {
+        let text = match crate::files::read_text(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(NmbrsError::NotSignedIn {
@@ -124,7 +124,7 @@ impl TokenStore {
         let text = serde_json::to_vec_pretty(tokens)
             .map_err(std::io::Error::from)
             .map_err(fail)?;
-        crate::source::write_atomic(&self.path, &text, true).map_err(fail)
+        crate::files::write_atomic(&self.path, &text).map_err(fail)
     }
 }
 
