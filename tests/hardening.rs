@@ -195,3 +195,169 @@ fn a_byte_order_mark_is_accepted_on_every_text_input() {
         text(&o)
     );
 }
+
+/// Rule texts at (not over) each depth limit.
+fn at_the_limits() -> Vec<(&'static str, String)> {
+    let parens = format!(
+        "when {}department == \"Sales\"{} grant group \"g\" in ad\n",
+        "(".repeat(32),
+        ")".repeat(32)
+    );
+    let ands = format!(
+        "when {} grant group \"g\" in ad\n",
+        vec!["department == \"Sales\""; 64].join(" and ")
+    );
+    let pluses = format!(
+        "when department == {} grant group \"g\" in ad\n",
+        vec!["\"S\""; 120].join(" + ")
+    );
+    let nots =
+        "when not not not not not not not not department == \"Sales\" grant group \"g\" in ad\n"
+            .to_string();
+    let mut lets = String::from("let l0 = department == \"Sales\"\n");
+    for i in 1..200 {
+        lets.push_str(&format!("let l{i} = (l{} == true)\n", i - 1));
+    }
+    lets.push_str("when l199 grant group \"g\" in ad\n");
+    vec![
+        ("parens", parens),
+        ("ands", ands),
+        ("pluses", pluses),
+        ("nots", nots),
+        ("lets", lets),
+    ]
+}
+
+/// Check, format, plan and explain, each on a thread with the stack a Rust thread gets by
+/// default (2 MiB), in a debug build: the limits leave room for library callers.
+#[test]
+fn expressions_at_the_depth_limits_run_on_a_small_stack() {
+    let persons = stroom::source::persons::parse_persons(
+        "p.json",
+        r#"[{"id": "p1", "last_name": "Berg", "contracts": [{"id": "c1", "start": "2026-01-01", "department": "Sales"}]}]"#,
+    )
+    .expect("persons");
+    for (name, text) in at_the_limits() {
+        let persons = persons.clone();
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let checked = stroom::check_sources(&[("limits.stroom", text.as_str())]);
+                let errors: Vec<_> = checked
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .collect();
+                assert!(errors.is_empty(), "{name}: {errors:#?}");
+                let program = checked.program.expect("program");
+                let formatted = stroom::rules::fmt::format_source(&text).expect("formats");
+                assert!(stroom::check_sources(&[("f.stroom", formatted.as_str())])
+                    .program
+                    .is_some());
+                let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
+                    program: &program,
+                    persons: &persons,
+                    state: &stroom::model::State::default(),
+                    today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("date"),
+                });
+                let grants = plan.actions.len();
+                let expect = if name == "pluses" { 0 } else { 1 };
+                assert_eq!(grants, expect, "{name}");
+                let population = stroom::rules::eval::Population::new(&persons);
+                let x = stroom::rules::explain::explain_person(
+                    &program,
+                    &population,
+                    &persons[0],
+                    chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("date"),
+                );
+                let _ = stroom::rules::explain::render(&x);
+            })
+            .expect("spawn")
+            .join()
+            .unwrap_or_else(|_| panic!("{name} failed"));
+    }
+}
+
+#[test]
+fn past_each_depth_limit_is_a_diagnostic_not_a_crash() {
+    let cases = [
+        format!(
+            "when {}true{} grant group \"g\" in ad\n",
+            "(".repeat(6000),
+            ")".repeat(6000)
+        ),
+        format!(
+            "when {} grant group \"g\" in ad\n",
+            vec!["true"; 7000].join(" and ")
+        ),
+        format!(
+            "when department == {} grant group \"g\" in ad\n",
+            vec!["\"S\""; 8000].join(" + ")
+        ),
+        format!("when {}true grant group \"g\" in ad\n", "not ".repeat(5000)),
+        format!(
+            "when department in {}\"a\"{} grant group \"g\" in ad\n",
+            "[".repeat(6000),
+            "]".repeat(6000)
+        ),
+        format!(
+            "when {}(true) grant group \"g\" in ad\n",
+            "lower(".repeat(6000)
+        ),
+        {
+            let mut t = String::from("let l0 = department == \"x\"\n");
+            for i in 1..5000 {
+                t.push_str(&format!("let l{i} = (l{} == true)\n", i - 1));
+            }
+            t + "when l4999 grant group \"g\" in ad\n"
+        },
+        {
+            let mut t = String::from("let l0 = department == \"x\"\n");
+            for i in 1..40 {
+                t.push_str(&format!("let l{i} = l{} and l{}\n", i - 1, i - 1));
+            }
+            t + "when l39 grant group \"g\" in ad\n"
+        },
+        {
+            // Each let uses the next one: compiled by recursion, stopped by the limit.
+            let mut t = String::from("when l0 grant group \"g\" in ad\n");
+            for i in 0..5000 {
+                t.push_str(&format!("let l{i} = (l{} == true)\n", i + 1));
+            }
+            t + "let l5000 = department == \"x\"\n"
+        },
+    ];
+    for rules in &cases {
+        let rules = rules.clone();
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let checked = stroom::check_sources(&[("deep.stroom", rules.as_str())]);
+                assert!(checked.program.is_none());
+                let _ = stroom::rules::fmt::format_source(&rules);
+            })
+            .expect("spawn")
+            .join()
+            .expect("no crash on a thread's default stack");
+    }
+    for rules in cases {
+        let dir = tempfile::tempdir().expect("tmp");
+        let f = temp_file(dir.path(), "deep.stroom", &rules);
+        let f = f.to_str().expect("utf-8");
+        // Lets are the checker's business; `fmt` formats them without checking.
+        let parse_level = !rules.contains("let l");
+        let mut commands = vec![vec!["check", f]];
+        if parse_level {
+            commands.push(vec!["fmt", "--check", f]);
+        }
+        for cmd in commands {
+            let o = stroom(&cmd);
+            let out = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{cmd:?} {}: {out}", &rules[..40]);
+            assert!(
+                out.contains("stroom::too_deep") || out.contains("stroom::too_large"),
+                "{cmd:?}: {out}"
+            );
+        }
+    }
+}

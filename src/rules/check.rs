@@ -57,6 +57,7 @@ pub fn check(parsed: Parsed) -> Checked {
     let mut c = Checker::new(&sources, &files);
     c.diags = diagnostics;
     c.declarations();
+    c.compile_lets();
     c.statements();
     c.unused_lets();
     let program = c.finish();
@@ -76,8 +77,54 @@ pub fn check(parsed: Parsed) -> Checked {
 enum LetState<'a> {
     Pending(&'a ast::Expr),
     Visiting,
-    Done(CExpr, Ty),
+    /// Compiled, with the depth and node count of the compiled tree.
+    Done(CExpr, Ty, Shape),
     Failed,
+}
+
+/// How deep a compiled tree is and how many nodes it has.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    depth: u32,
+    nodes: u64,
+}
+
+/// How deep a compiled expression may be, `let`s inlined: bounds the recursion of the
+/// checker (through chains of lets) and of the evaluator.
+pub const MAX_COMPILED_DEPTH: u32 = 256;
+
+/// How many lets may be compiled inside each other (a let that uses a let written after
+/// it compiles that one first): each costs several levels of the checker's recursion.
+pub const MAX_LET_NESTING: u32 = 32;
+
+/// How many nodes the inlined copies of `let`s may add up to in one rule set: a `let`
+/// used twice in the next `let`, forty times over, would otherwise double forty times.
+pub const MAX_INLINED_NODES: u64 = 1_000_000;
+
+/// The shape of a compiled tree, found without recursion.
+fn shape_of(c: &CExpr) -> Shape {
+    let mut shape = Shape { depth: 0, nodes: 0 };
+    let mut stack = vec![(c, 1u32)];
+    while let Some((e, d)) = stack.pop() {
+        shape.nodes += 1;
+        shape.depth = shape.depth.max(d);
+        match &e.kind {
+            CKind::Not(x)
+            | CKind::IsEmpty(x, _)
+            | CKind::Matches(x, _)
+            | CKind::InSet(x, _, _)
+            | CKind::TextTest(_, x, _) => stack.push((x, d + 1)),
+            CKind::And(v) | CKind::Or(v) | CKind::List(v) | CKind::Call(_, v) => {
+                stack.extend(v.iter().map(|x| (x, d + 1)))
+            }
+            CKind::Cmp(_, a, b) | CKind::In(a, b, _) | CKind::Add(a, b) | CKind::Sub(a, b) => {
+                stack.push((a, d + 1));
+                stack.push((b, d + 1));
+            }
+            _ => {}
+        }
+    }
+    shape
 }
 
 struct LetSlot<'a> {
@@ -112,6 +159,14 @@ struct Checker<'a> {
     place: Place,
     file_names: HashMap<u32, Arc<str>>,
     rule_names: HashMap<String, Arc<str>>,
+    /// How deep `expr` recurses right now (lets compiled on first use count too).
+    depth: u32,
+    /// How many lets are being compiled inside each other right now.
+    let_nesting: u32,
+    /// Nodes added by inlined lets so far, against [`MAX_INLINED_NODES`].
+    inlined: u64,
+    /// The size limit is reported once per rule set.
+    inlined_reported: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -139,6 +194,10 @@ impl<'a> Checker<'a> {
             place: Place::Rule,
             file_names: HashMap::new(),
             rule_names: HashMap::new(),
+            depth: 0,
+            let_nesting: 0,
+            inlined: 0,
+            inlined_reported: false,
         }
     }
 
@@ -374,6 +433,33 @@ impl<'a> Checker<'a> {
     }
 
     /// Second pass: everything that produces plan content.
+    /// Compiles every `let` in the order written, so that a chain of lets (each using
+    /// the one before) is compiled one link at a time instead of by recursion from its
+    /// last link.
+    fn compile_lets(&mut self) {
+        let mut pending: Vec<(Span, String)> = self
+            .lets
+            .iter()
+            .filter(|(_, slot)| matches!(slot.state, LetState::Pending(_)))
+            .map(|(name, slot)| (slot.span, name.clone()))
+            .collect();
+        pending.sort_by_key(|(span, _)| (span.file, span.start));
+        for (span, name) in pending {
+            let Some(slot) = self.lets.get(&name) else {
+                continue;
+            };
+            // Compiled already as a dependency of an earlier let.
+            if !matches!(slot.state, LetState::Pending(_)) {
+                continue;
+            }
+            let used = slot.used;
+            let _ = self.let_value(&name, span);
+            if let Some(slot) = self.lets.get_mut(&name) {
+                slot.used = used;
+            }
+        }
+    }
+
     fn statements(&mut self) {
         let stmts: Vec<&'a ast::Stmt> = self.all_stmts().collect();
         for s in stmts {
@@ -866,6 +952,26 @@ impl<'a> Checker<'a> {
     /// Compiles an expression and infers its type. On error it reports and returns
     /// `Ty::Any`, so one mistake gives one diagnostic.
     fn expr(&mut self, e: &ast::Expr) -> (CExpr, Ty) {
+        if self.depth >= MAX_COMPILED_DEPTH {
+            self.diags.push(Diagnostic::new(
+                Problem::TooDeep {
+                    what: "lets and expressions nest",
+                    limit: MAX_COMPILED_DEPTH as usize,
+                },
+                e.span,
+                "reached through a chain of `let`s",
+                "each `let` used inside another adds its depth: combine fewer lets in a chain, \
+                 or write the condition out flatter",
+            ));
+            return (null_at(e.span), Ty::Any);
+        }
+        self.depth += 1;
+        let out = self.expr_inner(e);
+        self.depth -= 1;
+        out
+    }
+
+    fn expr_inner(&mut self, e: &ast::Expr) -> (CExpr, Ty) {
         let span = e.span;
         let mk = |kind| CExpr { kind, span };
         match &e.kind {
@@ -1226,8 +1332,11 @@ impl<'a> Checker<'a> {
         };
         slot.used = true;
         match std::mem::replace(&mut slot.state, LetState::Visiting) {
-            LetState::Done(c, t) => {
-                slot.state = LetState::Done(c.clone(), t.clone());
+            LetState::Done(c, t, shape) => {
+                slot.state = LetState::Done(c.clone(), t.clone(), shape);
+                if !self.may_inline(name, shape, span) {
+                    return (null_at(span), Ty::Any);
+                }
                 let c = if self.place == Place::Attribute {
                     to_primary(c)
                 } else {
@@ -1235,16 +1344,33 @@ impl<'a> Checker<'a> {
                 };
                 (c, t)
             }
+            LetState::Pending(e) if self.let_nesting >= MAX_LET_NESTING => {
+                slot.state = LetState::Failed;
+                self.diags.push(Diagnostic::new(
+                    Problem::TooDeep {
+                        what: "lets that use lets written after them nest",
+                        limit: MAX_LET_NESTING as usize,
+                    },
+                    e.span,
+                    format!("`{name}` is reached through {MAX_LET_NESTING} lets"),
+                    "define a let before the lets that use it: lets in that order are \
+                     compiled one after another, without nesting",
+                ));
+                (null_at(span), Ty::Any)
+            }
             LetState::Pending(e) => {
                 // A let is compiled once, in rule context; where it is used in an account
                 // attribute its contract fields are rebound to the primary contract.
                 let saved = self.place;
                 self.place = Place::Rule;
+                self.let_nesting += 1;
                 let (c, t) = self.expr(e);
+                self.let_nesting -= 1;
                 self.place = saved;
+                let shape = shape_of(&c);
                 if let Some(slot) = self.lets.get_mut(name) {
                     if matches!(slot.state, LetState::Visiting) {
-                        slot.state = LetState::Done(c.clone(), t.clone());
+                        slot.state = LetState::Done(c.clone(), t.clone(), shape);
                     }
                 }
                 let c = if saved == Place::Attribute {
@@ -1285,6 +1411,45 @@ impl<'a> Checker<'a> {
                 )
             }
         }
+    }
+
+    /// Whether a compiled let of this shape may be copied in here: within the depth and
+    /// size limits (reported when not).
+    fn may_inline(&mut self, name: &str, shape: Shape, span: Span) -> bool {
+        if self.depth + shape.depth > MAX_COMPILED_DEPTH {
+            self.diags.push(Diagnostic::new(
+                Problem::TooDeep {
+                    what: "lets and expressions nest",
+                    limit: MAX_COMPILED_DEPTH as usize,
+                },
+                span,
+                format!(
+                    "`{name}` is {} levels deep, used {} levels down",
+                    shape.depth, self.depth
+                ),
+                "each `let` used inside another adds its depth: combine fewer lets in a chain, \
+                 or write the condition out flatter",
+            ));
+            return false;
+        }
+        self.inlined += shape.nodes;
+        if self.inlined > MAX_INLINED_NODES {
+            if !self.inlined_reported {
+                self.inlined_reported = true;
+                self.diags.push(Diagnostic::new(
+                    Problem::TooLarge {
+                        what: "the lets, copied where they are used,",
+                        limit: MAX_INLINED_NODES,
+                    },
+                    span,
+                    format!("`{name}` ({} nodes) is one copy too many", shape.nodes),
+                    "a `let` used several times in the next `let` doubles its size each time: \
+                     use each let directly in the rules instead of in ever larger lets",
+                ));
+            }
+            return false;
+        }
+        true
     }
 
     fn call(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span) -> (CExpr, Ty) {
@@ -1566,4 +1731,12 @@ fn to_primary(mut c: CExpr) -> CExpr {
     }
     walk(&mut c);
     c
+}
+
+/// A null constant standing in for what could not be compiled (a diagnostic says why).
+fn null_at(span: Span) -> CExpr {
+    CExpr {
+        kind: CKind::Const(Value::Null),
+        span,
+    }
 }

@@ -1,8 +1,8 @@
 //! Diagnostics: every problem Stroom finds in a rule set has a stable code, a span, a
 //! label and a help text. They render with miette (human) or as JSON.
 
-use super::span::{SourceMap, Span};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use super::span::{SourceFile, SourceMap, Span};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use serde::Serialize;
 use std::fmt;
 
@@ -140,6 +140,22 @@ pub enum Problem {
         /// What and where.
         detail: String,
     },
+    /// Brackets, `not`s or an expression nested past a documented limit.
+    #[error("{what} more than {limit} levels deep")]
+    TooDeep {
+        /// What nests, in words ("brackets nest").
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// A rule set whose compiled form would pass a documented size limit.
+    #[error("{what} pass the limit of {limit} nodes")]
+    TooLarge {
+        /// What grows, in words.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
     /// A `primary contract by` key that is not a contract field.
     #[error("cannot sort contracts by `{name}`")]
     BadSortKey {
@@ -173,6 +189,8 @@ impl Problem {
             Problem::UnknownWritebackField { .. } => "stroom::unknown_writeback_field",
             Problem::Misplaced { .. } => "stroom::misplaced",
             Problem::BadSortKey { .. } => "stroom::bad_sort_key",
+            Problem::TooDeep { .. } => "stroom::too_deep",
+            Problem::TooLarge { .. } => "stroom::too_large",
         }
     }
 
@@ -239,11 +257,67 @@ impl Diagnostic {
     }
 }
 
-/// A diagnostic bound to its source text, for miette.
+/// A diagnostic bound to its source file, for miette.
 struct Bound<'a> {
     diag: &'a Diagnostic,
-    source: NamedSource<String>,
+    source: Excerpts<'a>,
 }
+
+/// A source file as miette reads it: excerpts cut with the file's line index, so that
+/// rendering a diagnostic costs the lines it shows, not the file before them (miette's
+/// own `&str` source scans from the start: quadratic for thousands of diagnostics).
+struct Excerpts<'a> {
+    file: &'a SourceFile,
+}
+
+impl miette::SourceCode for Excerpts<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let text = self.file.text.as_bytes();
+        let (start, end) = (span.offset(), span.offset() + span.len());
+        if end > text.len() {
+            return Err(miette::MietteError::OutOfBounds);
+        }
+        let first_line = self.file.line_of(start as u32) - 1;
+        let last_line = self.file.line_of(end.saturating_sub(1).max(start) as u32) - 1;
+        let lines = self.file.line_count();
+        let (data_start, column, first) = if before == 0 && after == 0 {
+            // The span itself: miette takes the header's line and column from it.
+            let (_, col) = self.file.line_col(start as u32);
+            (start, col - 1, first_line)
+        } else {
+            let first = first_line.saturating_sub(before);
+            (self.file.line_start(first), 0, first)
+        };
+        let last = (last_line + after).min(lines.saturating_sub(1));
+        let data_end = if before == 0 && after == 0 {
+            end
+        } else {
+            self.file.line_end(last)
+        };
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.file.name.clone(),
+            &text[data_start..data_end],
+            (data_start, data_end - data_start).into(),
+            first,
+            column,
+            last - first,
+        )))
+    }
+}
+
+/// At most this many diagnostics are rendered for people; the rest are counted (JSON
+/// output has them all).
+pub const RENDERED_DIAGNOSTICS: usize = 200;
+
+/// Lines longer than this (in bytes) are not shown in an excerpt: the place is named by
+/// line and column instead (terminals cannot show them, and miette cannot pad past
+/// column 65,535).
+pub const EXCERPT_LINE_LIMIT: usize = 1000;
 
 impl fmt::Debug for Bound<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -296,8 +370,11 @@ impl miette::Diagnostic for Bound<'_> {
     }
 }
 
-/// Renders diagnostics for people: source excerpt, label, code and help.
+/// Renders diagnostics for people: source excerpt, label, code and help. At most
+/// [`RENDERED_DIAGNOSTICS`] are rendered, then a count of the rest; the time taken
+/// follows the lines shown, not the size of the files.
 pub fn render_human(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
+    use std::fmt::Write;
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
@@ -305,20 +382,70 @@ pub fn render_human(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> S
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
-    for diag in diags {
-        let (name, text) = match sources.get(diag.span.file) {
-            Some(f) => (f.name.clone(), f.text.to_string()),
-            None => (String::from("<unknown>"), String::new()),
+    for diag in diags.iter().take(RENDERED_DIAGNOSTICS) {
+        let Some(file) = sources.get(diag.span.file) else {
+            let _ = writeln!(
+                out,
+                "{}: {}\n  help: {}",
+                diag.code(),
+                diag.problem,
+                diag.help
+            );
+            continue;
         };
+        let shown = std::iter::once(&diag.span).chain(
+            diag.related
+                .iter()
+                .map(|(s, _)| s)
+                .filter(|s| s.file == diag.span.file),
+        );
+        if shown.into_iter().any(|s| touches_long_line(file, *s)) {
+            render_without_excerpt(&mut out, diag, file);
+            continue;
+        }
         let bound = Bound {
             diag,
-            source: NamedSource::new(name, text),
+            source: Excerpts { file },
         };
         if handler.render_report(&mut out, &bound).is_err() {
-            out.push_str(&format!("{}: {}\n", diag.code(), diag.problem));
+            render_without_excerpt(&mut out, diag, file);
         }
     }
+    if diags.len() > RENDERED_DIAGNOSTICS {
+        let rest = &diags[RENDERED_DIAGNOSTICS..];
+        let errors = rest.iter().filter(|d| d.is_error()).count();
+        let _ = writeln!(
+            out,
+            "... and {} more ({errors} error(s), {} warning(s)) not shown; `--format json` lists them all",
+            rest.len(),
+            rest.len() - errors
+        );
+    }
     out
+}
+
+fn touches_long_line(file: &SourceFile, span: Span) -> bool {
+    let first = file.line_of(span.start) - 1;
+    let last = file.line_of(span.end.max(span.start)) - 1;
+    (first..=last).any(|l| file.line_end(l) - file.line_start(l) > EXCERPT_LINE_LIMIT)
+}
+
+/// The plain form: code, headline, place, label and help, without an excerpt.
+fn render_without_excerpt(out: &mut String, diag: &Diagnostic, file: &SourceFile) {
+    use std::fmt::Write;
+    let (line, column) = file.line_col(diag.span.start);
+    let _ = writeln!(
+        out,
+        "{}\n\n  × {}\n   ╭─[{}:{line}:{column}] (the line is too long to show)\n   ╰── {}",
+        diag.code(),
+        diag.problem,
+        file.name,
+        diag.label
+    );
+    if !diag.help.is_empty() {
+        let _ = writeln!(out, "  help: {}", diag.help);
+    }
+    out.push('\n');
 }
 
 /// A diagnostic as JSON: code, severity, message, file, line/column range, label, help.
@@ -414,5 +541,72 @@ mod tests {
         assert_eq!(did_you_mean("departmnet", names), Some("department"));
         assert_eq!(did_you_mean("fucntion", names), Some("function"));
         assert_eq!(did_you_mean("salary", names), None);
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::*;
+    use crate::rules::span::SourceFile;
+
+    fn one_file(text: String) -> SourceMap {
+        let mut map = SourceMap::new();
+        map.add(SourceFile::new("a.stroom", text));
+        map
+    }
+
+    fn diag_at(start: usize, len: usize) -> Diagnostic {
+        Diagnostic::new(
+            Problem::UnknownField { name: "x".into() },
+            Span::new(0, start, start + len),
+            "no such field",
+            "did you mean `y`?",
+        )
+    }
+
+    #[test]
+    fn many_diagnostics_are_capped_with_a_count() {
+        let line = "when x == 1 grant group \"g\" in ad\n";
+        let map = one_file(line.repeat(10_000));
+        let diags: Vec<_> = (0..10_000)
+            .map(|i| diag_at(i * line.len() + 5, 1))
+            .collect();
+        let text = render_human(&diags, &map, false);
+        assert_eq!(
+            text.matches("stroom::unknown_field").count(),
+            RENDERED_DIAGNOSTICS
+        );
+        assert!(text.contains("... and 9800 more (9800 error(s), 0 warning(s)) not shown"));
+    }
+
+    #[test]
+    fn excerpts_read_only_the_lines_shown() {
+        let line = "when x == 1 grant group \"g\" in ad\n";
+        let map = one_file(line.repeat(100_000));
+        let file = map.get(0).expect("file");
+        let source = Excerpts { file };
+        let at = 99_000 * line.len() + 5;
+        let span = miette::SourceSpan::from((at, 1));
+        let around = miette::SourceCode::read_span(&source, &span, 1, 1).expect("span");
+        assert_eq!(around.data().len(), 3 * line.len());
+        assert_eq!(around.line(), 98_999);
+        let exact = miette::SourceCode::read_span(&source, &span, 0, 0).expect("span");
+        assert_eq!(
+            (exact.line(), exact.column(), exact.data()),
+            (99_000, 5, &b"x"[..])
+        );
+    }
+
+    #[test]
+    fn a_diagnostic_far_right_on_a_long_line_names_its_place() {
+        let text = format!(
+            "when department == \"{}\" and x == 1 grant group \"g\" in ad\n",
+            "a".repeat(70_000)
+        );
+        let at = text.find("x ==").expect("x");
+        let map = one_file(text);
+        let out = render_human(&[diag_at(at, 1)], &map, false);
+        assert!(out.contains("a.stroom:1:70027"), "{out}");
+        assert!(out.contains("did you mean `y`?"), "{out}");
     }
 }

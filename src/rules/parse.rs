@@ -86,23 +86,117 @@ pub fn parse_file(file: u32, text: &str) -> (File, Vec<Diagnostic>) {
     (out, diags)
 }
 
+/// How deep brackets (`(`, `[`) may nest in one statement. The parser recurses per
+/// level, so the limit keeps it (and every pass after it) far from the end of the stack.
+pub const MAX_NESTING: usize = 32;
+
+/// How many `not` may stand in a row (`not not x`): each is a level of recursion too.
+pub const MAX_NOT_RUN: usize = 8;
+
+/// How deep one expression may be: a chain of `and` with N terms is N levels deep, as
+/// are N nested parentheses. Every recursive pass after the parser (checker, evaluator,
+/// formatter, explain) is bounded by this.
+pub const MAX_EXPR_DEPTH: u32 = 128;
+
+/// Finds the first place in a statement where brackets nest deeper than
+/// [`MAX_NESTING`] or `not` repeats more than [`MAX_NOT_RUN`] times, before the
+/// recursive parser sees it. Strings and comments are skipped. Linear in the text.
+fn nesting_problem(file: u32, base: usize, chunk: &str) -> Option<Diagnostic> {
+    let bytes = chunk.as_bytes();
+    let mut depth = 0usize;
+    let mut nots = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                nots = 0;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'(' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(Diagnostic::new(
+                        Problem::TooDeep {
+                            what: "brackets nest",
+                            limit: MAX_NESTING,
+                        },
+                        Span::new(file, base + i, base + i + 1),
+                        format!("level {depth} starts here"),
+                        "take the inner part out into a `let` condition or value and use its name here",
+                    ));
+                }
+            }
+            b')' | b']' => depth = depth.saturating_sub(1),
+            b if b.is_ascii_alphabetic() || b == b'_' => {
+                let end = bytes[i..]
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                    .map_or(bytes.len(), |n| i + n);
+                if &chunk[i..end] == "not" {
+                    nots += 1;
+                    if nots > MAX_NOT_RUN {
+                        return Some(Diagnostic::new(
+                            Problem::TooDeep {
+                                what: "`not` repeats",
+                                limit: MAX_NOT_RUN,
+                            },
+                            Span::new(file, base + i, base + end),
+                            format!("`not` number {nots} in a row"),
+                            "two `not`s cancel out: remove them in pairs",
+                        ));
+                    }
+                } else {
+                    nots = 0;
+                }
+                i = end;
+                continue;
+            }
+            b if b.is_ascii_whitespace() => {}
+            _ => nots = 0,
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Parses the statements of one chunk of a file.
 fn parse_chunk(file: u32, text: &str, start: usize, end: usize) -> (Vec<Stmt>, Vec<Diagnostic>) {
     let chunk = &text[start..end];
     let mut stmts = Vec::new();
     let mut diags = Vec::new();
+    if let Some(d) = nesting_problem(file, start, chunk) {
+        diags.push(d);
+        return (stmts, diags);
+    }
     let mut builder = Builder {
         file,
         base: start,
         diags: &mut diags,
+        too_deep_reported: false,
     };
     match Grammar::parse(Rule::file, chunk) {
         Ok(mut pairs) => {
             if let Some(file_pair) = pairs.next() {
                 for pair in file_pair.into_inner() {
                     if pair.as_rule() != Rule::EOI {
+                        // A statement cut short at the depth limit is left out: what is
+                        // left of it would only give follow-up errors.
                         if let Some(stmt) = builder.stmt(pair) {
-                            stmts.push(stmt);
+                            if !builder.too_deep_reported {
+                                stmts.push(stmt);
+                            }
                         }
                     }
                 }
@@ -134,6 +228,7 @@ pub fn parse_entitlement(file: u32, text: &str) -> Result<Entitlement, Box<Diagn
         file,
         base: 0,
         diags: &mut diags,
+        too_deep_reported: false,
     };
     let ent = parsed
         .next()
@@ -527,6 +622,8 @@ struct Builder<'d> {
     file: u32,
     base: usize,
     diags: &'d mut Vec<Diagnostic>,
+    /// One too-deep diagnostic per statement is enough.
+    too_deep_reported: bool,
 }
 
 impl Builder<'_> {
@@ -606,6 +703,7 @@ impl Builder<'_> {
     }
 
     fn stmt(&mut self, pair: Pair<Rule>) -> Option<Stmt> {
+        self.too_deep_reported = false;
         let span = self.span(&pair);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner();
@@ -793,36 +891,73 @@ impl Builder<'_> {
     }
 
     fn expr(&mut self, pair: Pair<Rule>) -> Expr {
+        self.expr_depth(pair).0
+    }
+
+    /// An expression and its depth. A node that would make it deeper than
+    /// [`MAX_EXPR_DEPTH`] is not built (its operand stands in for it) and the statement
+    /// gets a diagnostic: no deep tree is ever made, so none has to be walked or dropped.
+    fn expr_depth(&mut self, pair: Pair<Rule>) -> (Expr, u32) {
         match pair.as_rule() {
             Rule::expr | Rule::name_expr => self.pratt_expr(pair.into_inner()),
             _ => self.operand(pair),
         }
     }
 
-    fn pratt_expr(&mut self, pairs: Pairs<Rule>) -> Expr {
+    /// The depth of a new node over children of depth `below`, or `None` (reported)
+    /// when it would pass the limit.
+    fn deeper(&mut self, below: u32, span: Span) -> Option<u32> {
+        if below < MAX_EXPR_DEPTH {
+            return Some(below + 1);
+        }
+        if !self.too_deep_reported {
+            self.too_deep_reported = true;
+            self.diags.push(Diagnostic::new(
+                Problem::TooDeep {
+                    what: "an expression nests",
+                    limit: MAX_EXPR_DEPTH as usize,
+                },
+                span,
+                format!("more than {MAX_EXPR_DEPTH} levels deep from here"),
+                "a chain of `and`/`or`/`+` counts one level per term: use `in [...]` for a list \
+                 of values, or split the condition into `let` conditions and combine their names",
+            ));
+        }
+        None
+    }
+
+    fn pratt_expr(&mut self, pairs: Pairs<Rule>) -> (Expr, u32) {
         // The Pratt parser's closures cannot borrow `self` mutably more than once, so
         // diagnostics found inside are collected through a RefCell.
         let cell = std::cell::RefCell::new(&mut *self);
         let expr = pratt()
             .map_primary(|p| cell.borrow_mut().operand(p))
-            .map_prefix(|op, rhs| {
+            .map_prefix(|op, (rhs, d)| {
                 let span = cell.borrow().span(&op).to(rhs.span);
-                Expr {
+                let Some(depth) = cell.borrow_mut().deeper(d, span) else {
+                    return (rhs, d);
+                };
+                let e = Expr {
                     kind: ExprKind::Not(Box::new(rhs)),
                     span,
-                }
+                };
+                (e, depth)
             })
-            .map_postfix(|lhs, op| {
+            .map_postfix(|(lhs, d), op| {
                 let span = lhs.span.to(cell.borrow().span(&op));
-                Expr {
+                let Some(depth) = cell.borrow_mut().deeper(d, span) else {
+                    return (lhs, d);
+                };
+                let e = Expr {
                     kind: ExprKind::IsEmpty {
                         expr: Box::new(lhs),
                         negated: op.as_rule() == Rule::is_not_empty,
                     },
                     span,
-                }
+                };
+                (e, depth)
             })
-            .map_infix(|lhs, op, rhs| {
+            .map_infix(|(lhs, ld), op, (rhs, rd)| {
                 let op = match op.as_rule() {
                     Rule::or => BinOp::Or,
                     Rule::and => BinOp::And,
@@ -838,53 +973,81 @@ impl Builder<'_> {
                     _ => BinOp::Sub,
                 };
                 let span = lhs.span.to(rhs.span);
-                Expr {
+                let Some(depth) = cell.borrow_mut().deeper(ld.max(rd), span) else {
+                    return (lhs, ld);
+                };
+                let e = Expr {
                     kind: ExprKind::Binary {
                         op,
                         lhs: Box::new(lhs),
                         rhs: Box::new(rhs),
                     },
                     span,
-                }
+                };
+                (e, depth)
             })
             .parse(pairs);
         expr
     }
 
-    fn operand(&mut self, pair: Pair<Rule>) -> Expr {
+    /// An operand and its depth (1 for a leaf).
+    fn operand(&mut self, pair: Pair<Rule>) -> (Expr, u32) {
         let span = self.span(&pair);
+        let (items, depth) = match pair.as_rule() {
+            Rule::paren => match pair.into_inner().next() {
+                Some(inner) => {
+                    let (mut e, d) = self.expr_depth(inner);
+                    e.span = span;
+                    return (e, d);
+                }
+                None => return (self.leaf(span, Literal::Null), 1),
+            },
+            Rule::call | Rule::list => {
+                let rule = pair.as_rule();
+                let mut inner = pair.into_inner();
+                let name = match rule {
+                    Rule::call => Some(inner.next().map(|p| self.ident(p)).unwrap_or(Ident {
+                        name: String::new(),
+                        span,
+                    })),
+                    _ => None,
+                };
+                let mut depth = 0;
+                let mut args = Vec::new();
+                for a in inner {
+                    let (e, d) = self.expr_depth(a);
+                    depth = depth.max(d);
+                    args.push(e);
+                }
+                let Some(depth) = self.deeper(depth, span) else {
+                    return (self.leaf(span, Literal::Null), depth);
+                };
+                let kind = match name {
+                    Some(name) => ExprKind::Call { name, args },
+                    None => ExprKind::List(args),
+                };
+                return (Expr { kind, span }, depth);
+            }
+            Rule::expr | Rule::name_expr => return self.expr_depth(pair),
+            _ => (pair, 1),
+        };
+        (self.leaf_operand(items, span), depth)
+    }
+
+    fn leaf(&self, span: Span, l: Literal) -> Expr {
+        Expr {
+            kind: ExprKind::Literal(l),
+            span,
+        }
+    }
+
+    /// Operands without sub-expressions: literals and paths.
+    fn leaf_operand(&mut self, pair: Pair<Rule>, span: Span) -> Expr {
         let lit = |l| Expr {
             kind: ExprKind::Literal(l),
             span,
         };
         match pair.as_rule() {
-            Rule::paren => match pair.into_inner().next() {
-                Some(inner) => {
-                    let mut e = self.expr(inner);
-                    e.span = span;
-                    e
-                }
-                None => lit(Literal::Null),
-            },
-            Rule::call => {
-                let mut inner = pair.into_inner();
-                let name = inner.next().map(|p| self.ident(p)).unwrap_or(Ident {
-                    name: String::new(),
-                    span,
-                });
-                let args = inner.map(|a| self.expr(a)).collect();
-                Expr {
-                    kind: ExprKind::Call { name, args },
-                    span,
-                }
-            }
-            Rule::list => {
-                let items = pair.into_inner().map(|a| self.expr(a)).collect();
-                Expr {
-                    kind: ExprKind::List(items),
-                    span,
-                }
-            }
             Rule::path => {
                 let segments = pair.into_inner().map(|p| self.ident(p)).collect();
                 Expr {

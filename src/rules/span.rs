@@ -92,6 +92,23 @@ impl SourceFile {
         }
     }
 
+    /// Number of lines (a final line without a newline counts).
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// Byte offset where 0-based line `line` starts (the end of the text past the last).
+    pub fn line_start(&self, line: usize) -> usize {
+        self.line_starts
+            .get(line)
+            .map_or(self.text.len(), |s| *s as usize)
+    }
+
+    /// Byte offset one past the last byte of 0-based line `line`, its newline included.
+    pub fn line_end(&self, line: usize) -> usize {
+        self.line_start(line + 1)
+    }
+
     /// 1-based line and column of a byte offset.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let line = self.line_of(offset);
