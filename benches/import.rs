@@ -51,6 +51,8 @@ impl Bench {
             max_attempts: 6,
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
+            max_pages: ClientSettings::DEFAULT_MAX_PAGES,
+            deadline: ClientSettings::DEFAULT_DEADLINE,
         };
         Client::new(settings, Session::new(oauth, store)).unwrap_or_else(|e| panic!("{e}"))
     }

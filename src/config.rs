@@ -269,6 +269,10 @@ pub struct NmbrsConfig {
     pub backoff_base_ms: u64,
     /// Longest backoff delay.
     pub backoff_max_ms: u64,
+    /// Pages of one list read at most (a `nextPage` that never ends fails the import).
+    pub max_pages: u32,
+    /// How long one import may take before it fails (nothing is stored).
+    pub import_deadline_minutes: u64,
 }
 
 impl Default for NmbrsConfig {
@@ -286,6 +290,8 @@ impl Default for NmbrsConfig {
                 "employee.orgstructure.read",
                 "employee.payment.read",
                 "company.info.read",
+                // Write-back of the business e-mail (PUT personalInfo).
+                "employee.info",
                 "offline_access",
             ]
             .map(String::from)
@@ -299,6 +305,8 @@ impl Default for NmbrsConfig {
             max_attempts: 6,
             backoff_base_ms: 500,
             backoff_max_ms: 60_000,
+            max_pages: ClientSettings::DEFAULT_MAX_PAGES,
+            import_deadline_minutes: ClientSettings::DEFAULT_DEADLINE.as_secs() / 60,
         }
     }
 }
@@ -701,6 +709,8 @@ impl Config {
             max_attempts: self.nmbrs.max_attempts,
             backoff_base: Duration::from_millis(self.nmbrs.backoff_base_ms),
             backoff_max: Duration::from_millis(self.nmbrs.backoff_max_ms),
+            max_pages: self.nmbrs.max_pages.max(1),
+            deadline: Duration::from_secs(self.nmbrs.import_deadline_minutes.max(1) * 60),
         })
     }
 

@@ -516,6 +516,8 @@ fn joiner_mover_leaver_rehire_end_to_end() {
             max_attempts: 4,
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_millis(100),
+            max_pages: ClientSettings::DEFAULT_MAX_PAGES,
+            deadline: ClientSettings::DEFAULT_DEADLINE,
         },
         Session::new(
             OAuthClient {

@@ -67,6 +67,8 @@ impl Fixture {
             max_attempts: 12,
             backoff_base: Duration::from_millis(5),
             backoff_max: Duration::from_millis(50),
+            max_pages: ClientSettings::DEFAULT_MAX_PAGES,
+            deadline: ClientSettings::DEFAULT_DEADLINE,
         }
     }
 
@@ -216,6 +218,50 @@ fn a_page_that_keeps_failing_fails_the_whole_import() {
 }
 
 #[test]
+fn endless_paging_fails_the_import_naming_the_endpoint() {
+    let f = Fixture::new(30);
+    f.sim.set_faults(Faults {
+        endless_paging: true,
+        ..Faults::default()
+    });
+    let err = f.import().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, NmbrsError::BadAnswer { .. }), "{text}");
+    assert!(text.contains("/api/"), "names the endpoint: {text}");
+    assert!(text.contains("totalPages"), "{text}");
+    // Stopped at the envelope, not after thousands of calls.
+    assert!(f.sim.calls() < 20, "{} calls", f.sim.calls());
+}
+
+#[test]
+fn the_page_cap_stops_a_next_page_without_an_envelope_total() {
+    let f = Fixture::new(450);
+    let client = f.client_with(ClientSettings {
+        max_pages: 1,
+        ..f.settings()
+    });
+    let err = runtime()
+        .block_on(import(&client, &Selection::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("more than 1 pages") && err.contains("nmbrs.max_pages"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lists_the_openapi_file_marks_nullable_may_be_null() {
+    let f = Fixture::new(120);
+    f.sim.set_faults(Faults {
+        null_lists: true,
+        ..Faults::default()
+    });
+    let got = f.import().unwrap();
+    assert_same_people(&got, &f.sim.persons());
+}
+
+#[test]
 fn refresh_tokens_rotate_and_survive_restarts() {
     let f = Fixture::new(50);
     let first = f.store().load().unwrap().refresh_token;
@@ -314,6 +360,16 @@ fn wrong_subscription_key_is_a_clear_error() {
         "{err}"
     );
     assert!(!err.contains("wrong"));
+    // The hint fits the fault: the key, not a new sign-in; and no token was spent.
+    assert!(err.contains("STROOM_NMBRS_SUBSCRIPTION_KEY"), "{err}");
+    assert!(!err.contains("stroom nmbrs login"), "{err}");
+    // The stored access token is stale, so the import starts with one refresh; a 401
+    // for the key must not cost a second one.
+    assert_eq!(
+        f.sim.refreshes(),
+        1,
+        "a wrong key must not rotate the token"
+    );
 }
 
 #[test]

@@ -291,9 +291,11 @@ fn progress_hook(bar: &ProgressBar) -> stroom::source::nmbrs::client::PageHook {
     Arc::new(move |endpoint: &str, got: u64, total: u64| {
         let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.insert(endpoint.to_string(), (got, total));
-        let (done, all) = seen.values().fold((0, 0), |(a, b), (g, t)| (a + g, b + t));
-        bar.set_length(all);
+        // The total grows as lists are discovered, so a bar would keep running away: a
+        // spinner with counts tells the truth.
+        let done: u64 = seen.values().map(|(g, _)| g).sum();
         bar.set_position(done);
+        bar.set_message(format!("{} lists", seen.len()));
     })
 }
 
@@ -309,11 +311,14 @@ pub fn import_and_store(
     };
     let oauth = config.oauth().map_err(|e| fail(&e, UNUSABLE))?;
     let settings = config.client_settings().map_err(|e| fail(&e, UNUSABLE))?;
-    let bar = ProgressBar::new(0).with_style(
+    if let Some(w) = config.token_store().warning() {
+        errln!("warning: {w}");
+    }
+    let bar = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template(
-            "{spinner} reading Nmbrs {bar:30} {pos}/{len} records ({elapsed})",
+            "{spinner} reading Nmbrs: {pos} records from {msg} ({elapsed})",
         )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     let client = Client::new(settings, Session::new(oauth, config.token_store()))

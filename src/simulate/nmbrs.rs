@@ -42,6 +42,12 @@ pub struct Faults {
     /// This page always fails with 500: `(path ending, page number)`, e.g.
     /// `("/employees/contracts", 3)`.
     pub fail_page: Option<(String, u32)>,
+    /// Every list answer's `nextPage` points one page further, for ever (the envelope's
+    /// `totalPages` and `totalRecords` stay true).
+    pub endless_paging: bool,
+    /// Lists that the OpenAPI file marks `nullable: true` come as `null` when empty, and
+    /// every other empty list inside a record is left out.
+    pub null_lists: bool,
 }
 
 /// Who may sign in.
@@ -714,9 +720,67 @@ async fn gate_layer(
         })
         .unwrap_or(1);
     match gate(&sim, request.headers(), &path, page).await {
-        Ok(()) => next.run(request).await,
+        Ok(()) => {
+            let faults = lock(&sim.faults).clone();
+            let answer = next.run(request).await;
+            if faults.endless_paging || faults.null_lists {
+                reshape(answer, &faults, page).await
+            } else {
+                answer
+            }
+        }
         Err(answer) => answer,
     }
+}
+
+/// The lists the OpenAPI file marks `nullable: true`.
+const NULLABLE_LISTS: [&str; 4] = ["contracts", "departments", "functions", "employments"];
+
+/// Rewrites a list answer for the `endless_paging` and `null_lists` faults.
+async fn reshape(answer: Response, faults: &Faults, page: u32) -> Response {
+    let (parts, body) = answer.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if faults.endless_paging {
+        if let Some(p) = v.get_mut("pagination").and_then(Value::as_object_mut) {
+            let last = p
+                .get("lastPage")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let base = last.split('?').next().unwrap_or("").to_string();
+            p.insert(
+                "nextPage".into(),
+                json!(format!("{base}?pageNumber={}&pageSize=100", page + 1)),
+            );
+        }
+    }
+    if faults.null_lists {
+        if let Some(data) = v.get_mut("data").and_then(Value::as_array_mut) {
+            for record in data.iter_mut().filter_map(Value::as_object_mut) {
+                record.retain(|k, field| {
+                    let empty = field.as_array().is_some_and(Vec::is_empty);
+                    !empty || NULLABLE_LISTS.contains(&k.as_str())
+                });
+                for k in NULLABLE_LISTS {
+                    if record
+                        .get(k)
+                        .and_then(Value::as_array)
+                        .is_some_and(Vec::is_empty)
+                    {
+                        record.insert(k.into(), Value::Null);
+                    }
+                }
+            }
+        }
+    }
+    let mut parts = parts;
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(v.to_string()))
 }
 
 /// Checks the subscription key and token, counts the call and applies faults.

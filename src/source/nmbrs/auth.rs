@@ -89,6 +89,35 @@ impl TokenStore {
         &self.path
     }
 
+    /// A warning when others may read the store (it holds the refresh token).
+    pub fn warning(&self) -> Option<String> {
+        crate::files::readable_by_others(&self.path)
+    }
+
+    /// Takes the store's lock, waiting up to `patience` for another run to finish its
+    /// refresh (a refresh takes a second; two at once would kill each other's token).
+    pub async fn lock(
+        &self,
+        patience: std::time::Duration,
+    ) -> Result<crate::files::StoreLock, NmbrsError> {
+        let since = std::time::Instant::now();
+        loop {
+            match crate::files::StoreLock::acquire(&self.path) {
+                Ok(lock) => return Ok(lock),
+                Err(crate::files::LockError::Busy(busy)) if since.elapsed() < patience => {
+                    let _ = busy;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => {
+                    return Err(NmbrsError::TokenStore {
+                        path: self.path.display().to_string(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
     /// Reads the tokens.
     pub fn load(&self) -> Result<Tokens, NmbrsError> {
         let text = match crate::files::read_text(&self.path) {
@@ -300,6 +329,20 @@ impl Session {
             let token = tokens.access_token.clone();
             *guard = Some(tokens);
             return Ok(token);
+        }
+        // One refresh at a time across processes: another run may have rotated the
+        // token meanwhile, and then its pair (on disk) is the one that still works.
+        let _lock = self.store.lock(std::time::Duration::from_secs(30)).await?;
+        let mut tokens = tokens;
+        if let Ok(on_disk) = self.store.load() {
+            if on_disk.refresh_token != tokens.refresh_token {
+                if !on_disk.access_expired(Utc::now()) && refused != Some(&on_disk.access_token) {
+                    let token = on_disk.access_token.clone();
+                    *guard = Some(on_disk);
+                    return Ok(token);
+                }
+                tokens = on_disk;
+            }
         }
         let fresh = match self.oauth.refresh(http, &tokens.refresh_token).await {
             Ok(t) => t,

@@ -29,6 +29,18 @@ pub struct ClientSettings {
     pub backoff_base: Duration,
     /// Longest backoff delay (also caps a Retry-After).
     pub backoff_max: Duration,
+    /// Pages read of one list at most: a `nextPage` that never ends fails the import.
+    pub max_pages: u32,
+    /// How long one import (all calls of this client) may take before it fails.
+    pub deadline: Duration,
+}
+
+impl ClientSettings {
+    /// [`ClientSettings::max_pages`] by default: a million records per list at 100 a
+    /// page, far above the largest Nmbrs company.
+    pub const DEFAULT_MAX_PAGES: u32 = 10_000;
+    /// [`ClientSettings::deadline`] by default: two hours.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(2 * 3600);
 }
 
 /// Counters of one client, for the run summary and the benchmark.
@@ -56,6 +68,7 @@ pub struct Client {
     /// Counters.
     pub stats: Stats,
     on_page: Option<PageHook>,
+    started: std::time::Instant,
 }
 
 use crate::http::{retry_after, transport_message};
@@ -98,6 +111,7 @@ impl Client {
             session,
             stats: Stats::default(),
             on_page: None,
+            started: std::time::Instant::now(),
         })
     }
 
@@ -191,7 +205,7 @@ impl Client {
                 Ok((status, wait, body)) => {
                     let body: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
                     let code = status.as_u16();
-                    if code == 401 && !reauthenticated {
+                    if code == 401 && !reauthenticated && !super::refuses_subscription_key(&body) {
                         // The token may have been revoked or expired early: one refresh.
                         reauthenticated = true;
                         refused = Some(token);
@@ -234,14 +248,38 @@ impl Client {
 
     /// Every record of a list endpoint: page 1, then each `nextPage` until it is null.
     /// Fails when the pages do not add up to `totalRecords` (the data changed while
-    /// paging): a short list must never pass for the whole one.
+    /// paging): a short list must never pass for the whole one. Paging is bounded by
+    /// the envelope (`totalPages`, `totalRecords`), by [`ClientSettings::max_pages`] and
+    /// by [`ClientSettings::deadline`]: an answer whose `nextPage` never ends fails the
+    /// import, naming the endpoint.
     pub async fn get_all<T: DeserializeOwned>(&self, path: String) -> Result<Vec<T>, NmbrsError> {
         let path = path.as_str();
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut page_number = 1u32;
+        let mut pages_read = 0u32;
         let mut all: Vec<T> = Vec::new();
         let mut total: Option<u64> = None;
+        let bad = |message: String| NmbrsError::BadAnswer {
+            endpoint: path.to_string(),
+            message,
+        };
         loop {
+            if self.started.elapsed() > self.settings.deadline {
+                return Err(bad(format!(
+                    "the import passed its deadline of {} minutes while paging (page \
+                     {page_number}); nothing was stored. If the tenant is that large, raise \
+                     nmbrs.import_deadline_minutes",
+                    self.settings.deadline.as_secs() / 60
+                )));
+            }
+            if pages_read >= self.settings.max_pages {
+                return Err(bad(format!(
+                    "more than {} pages; nothing was stored. A `nextPage` that never ends \
+                     is an API fault; if the list really is that long, raise nmbrs.max_pages",
+                    self.settings.max_pages
+                )));
+            }
+            pages_read += 1;
             let page: Page<T> = self
                 .get(&format!(
                     "{path}{sep}pageNumber={page_number}&pageSize={}",
@@ -254,6 +292,14 @@ impl Client {
             if let Some(t) = pagination.as_ref().and_then(|p| p.total_records) {
                 total = Some(t);
             }
+            if let Some(t) = total.filter(|t| all.len() as u64 > *t) {
+                return Err(bad(format!(
+                    "page {page_number} brings the records to {}, more than totalRecords \
+                     ({t}); nothing was stored, run the import again",
+                    all.len()
+                )));
+            }
+            let total_pages = pagination.as_ref().and_then(|p| p.total_pages);
             if let Some(hook) = &self.on_page {
                 hook(path, all.len() as u64, total.unwrap_or(all.len() as u64));
             }
@@ -261,6 +307,12 @@ impl Client {
             match next {
                 None => break,
                 Some(link) => match next_page_number(&link) {
+                    Some(n) if total_pages.is_some_and(|t| n > t) => {
+                        return Err(bad(format!(
+                            "nextPage {link:?} points past totalPages ({}); nothing was stored",
+                            total_pages.unwrap_or_default()
+                        )))
+                    }
                     Some(n) if n > page_number => page_number = n,
                     _ => {
                         return Err(NmbrsError::BadAnswer {
@@ -303,6 +355,8 @@ mod tests {
             max_attempts: 3,
             backoff_base: Duration::from_millis(400),
             backoff_max: Duration::from_secs(5),
+            max_pages: ClientSettings::DEFAULT_MAX_PAGES,
+            deadline: ClientSettings::DEFAULT_DEADLINE,
         }
     }
 

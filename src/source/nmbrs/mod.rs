@@ -35,7 +35,7 @@ pub enum NmbrsError {
         message: String,
     },
     /// The identity service refused a code or refresh token.
-    #[error("the Nmbrs identity service refused the sign-in (HTTP {status}, {error}{}{description})\n  help: a refresh token lasts about 30 days and works once; run `stroom nmbrs login` to sign in again", if description.is_empty() { "" } else { ": " })]
+    #[error("the Nmbrs identity service refused the sign-in (HTTP {status}, {error}{}{description})\n  help: {}", if description.is_empty() { "" } else { ": " }, token_refused_help(error))]
     TokenRefused {
         /// HTTP status.
         status: u16,
@@ -103,7 +103,14 @@ fn api_message(endpoint: &str, status: u16, body: &wire::ErrorBody) -> String {
             p.reason.as_deref().unwrap_or("?")
         ));
     }
+    if let Some(m) = &body.message {
+        s.push_str(&format!(": {m}"));
+    }
     let help = match (status, body.code) {
+        (401, _) if refuses_subscription_key(body) => {
+            "the subscription key was refused: check STROOM_NMBRS_SUBSCRIPTION_KEY or \
+             nmbrs.subscription_key_file against the key in the Nmbrs developer portal"
+        }
         (401, _) => "the token was refused; run `stroom nmbrs login` to sign in again",
         (403, _) => "the signed-in user or the app lacks a scope or access to this company; check the consented scopes (see the book, Connecting to Nmbrs)",
         (404, Some(40404)) => "the company id is not known to Nmbrs; check `companies` in stroom.toml",
@@ -116,6 +123,42 @@ fn api_message(endpoint: &str, status: u16, body: &wire::ErrorBody) -> String {
         s.push_str(help);
     }
     s
+}
+
+/// The fix for an OAuth error code of the identity service (RFC 6749 section 5.2).
+fn token_refused_help(error: &str) -> &'static str {
+    match error {
+        "invalid_client" => {
+            "the identity service does not accept the app's client id or secret: \
+             check nmbrs.client_id and the secret (STROOM_NMBRS_CLIENT_SECRET or \
+             nmbrs.client_secret_file) against the app in the Nmbrs developer portal"
+        }
+        "invalid_scope" => {
+            "a scope in nmbrs.scopes is not granted to the app: compare them with \
+             the app's scopes in the developer portal"
+        }
+        "unauthorized_client" => {
+            "the app may not use the authorization-code flow: enable it for \
+             the app in the developer portal"
+        }
+        "invalid_grant" => {
+            "a refresh token lasts about 30 days and works once (another run may \
+             have used it); run `stroom nmbrs login` to sign in again"
+        }
+        _ => {
+            "run `stroom nmbrs login` to sign in again; if that fails too, check the app's \
+             settings in the developer portal"
+        }
+    }
+}
+
+/// True when a 401 is about the subscription key (the API gateway's answer), not the
+/// token: signing in again would not help, and must not spend a token rotation.
+pub fn refuses_subscription_key(body: &wire::ErrorBody) -> bool {
+    [&body.title, &body.detail, &body.message]
+        .into_iter()
+        .flatten()
+        .any(|t| t.to_ascii_lowercase().contains("subscription key"))
 }
 
 /// Which companies to read.

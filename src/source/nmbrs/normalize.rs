@@ -305,7 +305,14 @@ pub fn normalize(companies: &[CompanyData], debtor_managers: &[wire::DebtorManag
                     .and_then(|i| i.employee_number),
                 problems: Vec::new(),
             };
-            if count.get(e.employee_id.as_str()).copied().unwrap_or(0) > 1 {
+            if e.employee_id.is_empty() {
+                b.problem(
+                    Severity::Skipped,
+                    "employeeId",
+                    "Nmbrs sent an employee without employeeId; it cannot be told apart \
+                     from others and is left out (check the employee list in Nmbrs)",
+                );
+            } else if count.get(e.employee_id.as_str()).copied().unwrap_or(0) > 1 {
                 b.problem(
                     Severity::Skipped,
                     "employeeId",
@@ -436,8 +443,15 @@ fn person<'a>(
                 end = Some(emp_end);
             }
         }
+        // The OpenAPI file does not promise a contractId; one is made up in the
+        // employee's own namespace so the contract can still be bound to.
+        let id = if nc.contract_id.is_empty() {
+            format!("{}-contract-{}", e.employee_id, k + 1)
+        } else {
+            nc.contract_id.clone()
+        };
         contracts.push(Contract {
-            id: nc.contract_id.clone(),
+            id,
             start,
             end,
             hours_per_week: nc.hours_per_week,

@@ -1,8 +1,16 @@
 //! The shapes of the Nmbrs REST API answers that Stroom reads, as described in the
-//! official OpenAPI file. Everything that may be absent or null is an `Option`, and
-//! dates stay text here: normalization parses them and reports bad ones per employee.
+//! official OpenAPI file. Everything that may be absent or null is an `Option` (lists:
+//! empty), and dates stay text here: normalization parses them and reports bad ones per
+//! employee. Ids are optional in the OpenAPI file: an absent one reads as empty, and
+//! normalization skips and reports the record instead of failing the import.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+/// A list the OpenAPI file marks `nullable: true` (or that is absent): `null` is an
+/// empty list, never an error that fails the import.
+fn nullable_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
 
 /// The paging envelope of every list answer.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +34,11 @@ pub struct Page<T> {
     /// The paging envelope.
     pub pagination: Option<Pagination>,
     /// The records of this page.
+    #[serde(
+        default = "Vec::new",
+        deserialize_with = "nullable_list",
+        bound(deserialize = "T: Deserialize<'de>")
+    )]
     pub data: Vec<T>,
 }
 
@@ -45,7 +58,10 @@ pub struct ErrorBody {
     /// Details.
     pub detail: Option<String>,
     /// Offending parameters.
-    #[serde(rename = "invalid-params", default)]
+    /// The API gateway's own message (`{"statusCode": 401, "message": ...}`), e.g. for a
+    /// wrong subscription key.
+    pub message: Option<String>,
+    #[serde(rename = "invalid-params", default, deserialize_with = "nullable_list")]
     pub invalid_params: Vec<InvalidParam>,
 }
 
@@ -63,6 +79,7 @@ pub struct InvalidParam {
 #[serde(rename_all = "camelCase")]
 pub struct Debtor {
     /// Debtor id.
+    #[serde(default)]
     pub debtor_id: String,
     /// Debtor number.
     pub number: Option<String>,
@@ -75,6 +92,7 @@ pub struct Debtor {
 #[serde(rename_all = "camelCase")]
 pub struct Company {
     /// Company id.
+    #[serde(default)]
     pub company_id: String,
     /// Company number.
     pub number: Option<String>,
@@ -89,6 +107,7 @@ pub struct Company {
 #[serde(rename_all = "camelCase")]
 pub struct DebtorManager {
     /// Manager id.
+    #[serde(default)]
     pub manager_id: String,
     /// Manager number.
     pub number: Option<i64>,
@@ -104,8 +123,10 @@ pub struct DebtorManager {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 pub struct Period {
     /// Year.
+    #[serde(default)]
     pub year: i32,
     /// Period within the year (month, 4-week or week number).
+    #[serde(default)]
     pub period: i32,
 }
 
@@ -144,6 +165,7 @@ pub struct BasicInfo {
 #[serde(rename_all = "camelCase")]
 pub struct Employee {
     /// Employee id.
+    #[serde(default)]
     pub employee_id: String,
     /// Basic info.
     pub employee_basic_info: Option<BasicInfo>,
@@ -217,9 +239,10 @@ pub struct PersonalInfo {
 #[serde(rename_all = "camelCase")]
 pub struct EmployeePersonalInfo {
     /// Employee id.
+    #[serde(default)]
     pub employee_id: String,
     /// History.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable_list")]
     pub info: Vec<PersonalInfo>,
 }
 
@@ -228,6 +251,7 @@ pub struct EmployeePersonalInfo {
 #[serde(rename_all = "camelCase")]
 pub struct Contract {
     /// Contract id.
+    #[serde(default)]
     pub contract_id: String,
     /// First day.
     pub start_date: Option<String>,
@@ -246,9 +270,10 @@ pub struct Contract {
 #[serde(rename_all = "camelCase")]
 pub struct EmployeeContracts {
     /// Employee id.
+    #[serde(default)]
     pub employee_id: String,
     /// Contracts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable_list")]
     pub contracts: Vec<Contract>,
 }
 
@@ -257,6 +282,7 @@ pub struct EmployeeContracts {
 #[serde(rename_all = "camelCase")]
 pub struct Employment {
     /// Employment id.
+    #[serde(default)]
     pub employment_id: String,
     /// In service.
     pub start_date: Option<String>,
@@ -269,9 +295,10 @@ pub struct Employment {
 #[serde(rename_all = "camelCase")]
 pub struct EmployeeEmployments {
     /// Employee id.
+    #[serde(default)]
     pub employee_id: String,
     /// Employments.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable_list")]
     pub employments: Vec<Employment>,
 }
 
@@ -294,9 +321,10 @@ pub struct OrgAssignment {
 #[serde(rename_all = "camelCase")]
 pub struct EmployeeDepartments {
     /// Employee id.
+    #[serde(default)]
     pub employee_id: String,
     /// History.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable_list")]
     pub departments: Vec<OrgAssignment>,
 }
 
@@ -305,9 +333,10 @@ pub struct EmployeeDepartments {
 #[serde(rename_all = "camelCase")]
 pub struct EmployeeFunctions {
     /// Employee id.
+    #[serde(default)]
     pub employee_id: String,
     /// History.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable_list")]
     pub functions: Vec<OrgAssignment>,
 }
 
@@ -316,6 +345,7 @@ pub struct EmployeeFunctions {
 #[serde(rename_all = "camelCase")]
 pub struct ManagerAssignment {
     /// Manager entity id.
+    #[serde(default)]
     pub manager_id: String,
     /// Given name.
     pub first_name: Option<String>,
@@ -334,9 +364,10 @@ pub struct ManagerAssignment {
 #[serde(rename_all = "camelCase")]
 pub struct EmployeeManagers {
     /// Employee id.
+    #[serde(default)]
     pub employee_id: String,
     /// History.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable_list")]
     pub managers: Vec<ManagerAssignment>,
 }
 
@@ -370,8 +401,9 @@ pub struct CostCenterAssignment {
 #[serde(rename_all = "camelCase")]
 pub struct EmployeeCostCenters {
     /// Employee id.
+    #[serde(default)]
     pub employee_id: String,
     /// History.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable_list")]
     pub employee_cost_centers: Vec<CostCenterAssignment>,
 }
