@@ -361,3 +361,109 @@ fn past_each_depth_limit_is_a_diagnostic_not_a_crash() {
         }
     }
 }
+
+fn persons_file(json: &str) -> Result<Vec<stroom::model::Person>, String> {
+    stroom::source::persons::parse_persons("p.json", json).map_err(|e| e.to_string())
+}
+
+#[test]
+fn hostile_hr_values_are_refused_at_intake_naming_person_and_field() {
+    let cases = [
+        (
+            r#"[{"id": "p1", "last_name": "Berg\u0000", "contracts": []}]"#,
+            "last_name",
+            "U+0000",
+        ),
+        (
+            r#"[{"id": "p1", "last_name": "Berg", "first_name": "Jan\u202e", "contracts": []}]"#,
+            "first_name",
+            "U+202E",
+        ),
+        (
+            r#"[{"id": "p1", "last_name": "Berg", "contracts": [{"id": "c1", "department": "Sa\u001bles"}]}]"#,
+            "contracts[0].department",
+            "U+001B",
+        ),
+        (
+            r#"[{"id": 5, "last_name": "Berg", "contracts": []}]"#,
+            "id",
+            "in quotes",
+        ),
+        (
+            r#"[{"id": "p1", "id": "p2", "last_name": "Berg", "contracts": []}]"#,
+            "",
+            "appears twice",
+        ),
+        (
+            "{\"id\": \"p1\", \"last_name\": \"Berg\", \"last_name\": \"X\", \"contracts\": []}\n",
+            "",
+            "appears twice",
+        ),
+    ];
+    for (json, field, what) in cases {
+        let e = persons_file(json).expect_err(json);
+        assert!(e.contains(what), "{json}: {e}");
+        if !field.is_empty() {
+            assert!(e.contains(&format!("field `{field}`")), "{json}: {e}");
+            assert!(e.contains("p1") || field == "id", "{json}: {e}");
+        }
+    }
+}
+
+#[test]
+fn a_computed_value_a_target_would_refuse_is_never_planned() {
+    let rules = r#"
+account in ad {
+  set sAMAccountName = lower(last_name)
+  set userPrincipalName = lower(first_name) + "." + lower(last_name) + "@vandijk.nl"
+}
+account in entra { set mail = lower(first_name) + "." + lower(last_name) + "@vandijk.nl" }
+when true grant group "Staff" in ad
+"#;
+    let checked = stroom::check_sources(&[("r.stroom", rules)]);
+    let program = checked.program.expect("program");
+    let persons = persons_file(
+        r#"[
+ {"id": "ok", "first_name": "Jan", "last_name": "Berg", "contracts": [{"id": "c1", "start": "2026-01-01"}]},
+ {"id": "ldap", "first_name": "Eve", "last_name": "a*)(objectclass=*", "contracts": [{"id": "c2", "start": "2026-01-01"}]},
+ {"id": "emoji", "first_name": "😀", "last_name": "Broek", "contracts": [{"id": "c3", "start": "2026-01-01"}]},
+ {"id": "long", "first_name": "Anna", "last_name": "Vanderbiltenbergerhoven", "contracts": [{"id": "c4", "start": "2026-01-01"}]}
+]"#,
+    )
+    .expect("persons");
+    let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
+        program: &program,
+        persons: &persons,
+        state: &stroom::model::State::default(),
+        today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("date"),
+    });
+    let targets_of = |id: &str| {
+        let mut t: Vec<&str> = plan
+            .actions
+            .iter()
+            .filter(|a| &*a.person == id)
+            .map(|a| &*a.target)
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    assert_eq!(targets_of("ok"), ["ad", "entra"]);
+    assert!(targets_of("ldap").is_empty(), "{:#?}", plan.notes);
+    assert!(targets_of("emoji").is_empty(), "{:#?}", plan.notes);
+    assert_eq!(targets_of("long"), ["entra"], "{:#?}", plan.notes);
+    let notes = plan.notes.join("\n");
+    assert!(
+        notes.contains("person ldap: error: ad.sAMAccountName = \"a*)(objectclass=*\""),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("r.stroom:"),
+        "names the rule's place: {notes}"
+    );
+    assert!(
+        notes.contains("person emoji: error: entra.mail = \"😀.broek@vandijk.nl\""),
+        "{notes}"
+    );
+    assert!(notes.contains("20"), "{notes}");
+}

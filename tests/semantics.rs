@@ -430,7 +430,7 @@ fn writeback_follows_the_account_and_skips_equal_values() {
 #[test]
 fn plans_order_dependencies_before_dependents() {
     let p = program(
-        "account in entra { set mail = \"x@y\" }\nwhen true grant mailbox \"UserMailbox\" in exchange\nwhen true grant license \"E3\" in entra\nwriteback business_email from entra.mail",
+        "account in entra { set mail = \"x@y.nl\" }\nwhen true grant mailbox \"UserMailbox\" in exchange\nwhen true grant license \"E3\" in entra\nwriteback business_email from entra.mail",
     );
     let people = persons(json!([person(
         "a",

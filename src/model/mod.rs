@@ -4,6 +4,7 @@
 pub mod names;
 pub mod person;
 pub mod state;
+pub mod text;
 pub mod value;
 
 pub use person::{Contract, NameConvention, Person};

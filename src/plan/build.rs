@@ -201,7 +201,9 @@ fn plan_persons(
     for ev in evals {
         let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
         let mine = assigned.get(&*ev.person.id).map_or(&[][..], Vec::as_slice);
+        let start = plan.actions.len();
         person_actions(program, ev, st, mine, today, &target_names, &mut plan);
+        drop_invalid_values(program, &mut plan, start);
         plan.notes.extend(
             ev.notes
                 .iter()
@@ -365,6 +367,84 @@ fn add_days(d: NaiveDate, n: i64) -> NaiveDate {
     } else {
         d.checked_sub_days(Days::new(n.unsigned_abs())).unwrap_or(d)
     }
+}
+
+/// Leaves out a person's actions in a target (from `start` on) when one of them would
+/// send a value the target refuses or misreads (see [`super::valid`]), with a note naming
+/// the person, the attribute, the value and the rule. Write-backs of such a value go too.
+fn drop_invalid_values(program: &Program, plan: &mut ChunkPlan, start: usize) {
+    let mut bad: Vec<Arc<str>> = Vec::new();
+    for a in &plan.actions[start..] {
+        let Some(target) = program.targets.iter().find(|t| *t.name == *a.target) else {
+            continue;
+        };
+        let values = a
+            .attributes()
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), v)))
+            .chain(a.changes().into_iter().flat_map(|m| {
+                m.iter().filter_map(|(k, v)| {
+                    v.as_array()
+                        .and_then(|pair| pair.get(1))
+                        .map(|v| (k.as_str(), v))
+                })
+            }));
+        let written = a.field().zip(a.value());
+        let mut problems: Vec<(String, String, String)> = values
+            .filter_map(|(k, v)| {
+                let v = v.as_str()?;
+                super::valid::invalid(target.kind, k, v)
+                    .map(|why| (k.to_string(), v.to_string(), why))
+            })
+            .collect();
+        if let Some((field, value)) = written {
+            let as_address = field.to_ascii_lowercase().contains("email");
+            let why = if as_address {
+                super::valid::invalid(target.kind, "mail", value)
+            } else {
+                super::valid::invalid(target.kind, field, value)
+            };
+            if let Some(why) = why {
+                problems.push((field.to_string(), value.to_string(), why));
+            }
+        }
+        for (attr, value, why) in problems {
+            let rule = plan_origin(program, a);
+            plan.notes.push(format!(
+                "person {}: error: {}.{attr} = {value:?} {why}{rule}; nothing is planned for \
+                 this person in {}",
+                a.person, a.target, a.target
+            ));
+            if !bad.contains(&a.target) {
+                bad.push(a.target.clone());
+            }
+        }
+    }
+    if bad.is_empty() {
+        return;
+    }
+    let mut i = start;
+    plan.actions.retain(|a| {
+        i += 1;
+        i <= start || !bad.contains(&a.target)
+    });
+}
+
+/// ` (rule "NAME", FILE:LINE)` of the statement behind an action, for messages.
+fn plan_origin(program: &Program, a: &Action) -> String {
+    a.because
+        .iter()
+        .filter_map(|o| program.origins.get(*o as usize))
+        .next()
+        .map(|o| {
+            let place = format!("{}:{}", o.file, o.line);
+            match &*o.rule {
+                // Statements outside a `rule` block are named by their place.
+                r if r.is_empty() || r == place => format!(" ({place})"),
+                r => format!(" (rule \"{r}\", {place})"),
+            }
+        })
+        .unwrap_or_default()
 }
 
 /// Appends a person's actions, in order, to `out`; notes go to `notes`.

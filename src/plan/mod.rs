@@ -6,6 +6,7 @@ pub mod read;
 mod state_after;
 mod table;
 mod unique;
+mod valid;
 
 pub use build::{build_plan, PlanInput};
 pub use state_after::state_after;

@@ -105,10 +105,77 @@ impl<'de> serde::de::Visitor<'de> for EachRecord<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
+        while let Some(v) = seq.next_element_seed(Strict)? {
             (self.0)(v);
         }
         Ok(())
+    }
+}
+
+/// A JSON value that refuses duplicate keys in an object (`{"id": "a", "id": "b"}`):
+/// which one counts differs from tool to tool, so a record holding both is an error.
+struct Strict;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(Strict)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(Strict)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{key}` appears twice in one object; keep one"
+                )));
+            }
+            let v = map.next_value_seed(Strict)?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -149,7 +216,14 @@ fn for_each_record(file: &str, text: &str, f: &mut dyn FnMut(Value)) -> Result<(
             continue;
         }
         count += 1;
-        let v = serde_json::from_str::<Value>(line).map_err(|e| {
+        let v = {
+            use serde::de::DeserializeSeed;
+            let mut de = serde_json::Deserializer::from_str(line);
+            Strict
+                .deserialize(&mut de)
+                .and_then(|v| de.end().map(|()| v))
+        }
+        .map_err(|e| {
             err(
                 Some(count),
                 format!("line {} is not a JSON object: {e}", n + 1),
@@ -168,6 +242,45 @@ struct RecordReader<'a> {
 }
 
 impl RecordReader<'_> {
+    /// Reports every text value holding a control or bidirectional character.
+    fn forbidden_chars(&mut self, v: &Value, path: String) {
+        // Records are shallow (a person, contracts, extra): a stack, not recursion.
+        let mut stack = vec![(v, path)];
+        while let Some((v, path)) = stack.pop() {
+            match v {
+                Value::String(s) => {
+                    if let Some(c) = crate::model::text::forbidden_char(s) {
+                        self.error(
+                            Some(path),
+                            format!(
+                                "holds {}; control and bidirectional characters are refused \
+                                 (they would reach account names and addresses): correct it \
+                                 at the source",
+                                crate::model::text::describe(c)
+                            ),
+                        );
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate().rev() {
+                        stack.push((item, format!("{path}[{i}]")));
+                    }
+                }
+                Value::Object(map) => {
+                    for (k, item) in map.iter().rev() {
+                        let p = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        stack.push((item, p));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn error(&mut self, field: Option<String>, message: String) {
         self.errors.push(DataError {
             file: self.file.to_string(),
@@ -263,10 +376,20 @@ impl RecordReader<'_> {
         };
         let before = self.errors.len();
         let id = match obj.get("id") {
-            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::Number(n)) => {
+                // A number would be turned into text differently by each tool (5, 5.0,
+                // 5e0): ids are text, written as such.
+                self.id = Some(n.to_string());
+                self.error(
+                    Some("id".into()),
+                    format!("expected text, found the number {n}; write the id in quotes: \"{n}\""),
+                );
+                return None;
+            }
             _ => self.required_string(obj, "id", ""),
         };
         self.id = id.clone();
+        self.forbidden_chars(v, String::new());
         self.unknown_keys(obj, PERSON_KEYS, "");
         let last_name = self.required_string(obj, "last_name", "");
         let employee_number = match obj.get("employee_number") {
