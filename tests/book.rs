@@ -109,6 +109,8 @@ fn every_diagnostic_code_is_documented_with_an_example() {
         "stroom::include",
         "stroom::unknown_writeback_field",
         "stroom::misplaced",
+        "stroom::too_deep",
+        "stroom::too_large",
         "stroom::bad_sort_key",
     ];
     for c in codes {

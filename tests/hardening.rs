@@ -467,3 +467,40 @@ when true grant group "Staff" in ad
     );
     assert!(notes.contains("20"), "{notes}");
 }
+
+#[test]
+fn an_emptied_rule_file_cannot_revoke_everything() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let empty = temp_file(
+        dir.path(),
+        "empty.stroom",
+        "# everything was deleted by accident\n",
+    );
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        empty.to_str().expect("utf-8"),
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--state",
+        "rules-examples/vandijk-state.json",
+        "--today",
+        "2026-12-01",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("built-in limit of 10%"), "{}", text(&o));
+    // A threshold in the rules takes the guard's place.
+    let declared = temp_file(dir.path(), "t.stroom", "threshold revoke max 100%\n");
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        declared.to_str().expect("utf-8"),
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--state",
+        "rules-examples/vandijk-state.json",
+        "--today",
+        "2026-12-01",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -144,6 +144,7 @@ pub fn build_plan(input: &PlanInput) -> Plan {
         ));
     }
     all_blocks.extend(threshold_violations(program, &actions, input));
+    all_blocks.extend(guard_violations(program, &actions, input));
     Plan {
         today: input.today,
         actions,
@@ -790,6 +791,60 @@ fn forbid_violations(program: &Program, ev: &PersonEval) -> Vec<Blocked> {
                 ),
             });
         }
+    }
+    out
+}
+
+/// The built-in guard against mass removal: with no `threshold` for the operation in the
+/// rules, a plan that revokes more than this share of the state's grants, or disables or
+/// deletes more than this share of its accounts, is blocked. It does not depend on the
+/// rule files being intact (an emptied rule file would otherwise revoke everything).
+pub const GUARD_MAX_REMOVED_PERCENT: u64 = 10;
+
+/// The guard leaves small changes alone: at most this many removals always pass.
+pub const GUARD_ALWAYS_ALLOWED: u64 = 10;
+
+/// Where the built-in guard is named in a plan.
+const GUARD_PLACE: &str = "built-in guard";
+
+fn guard_violations(program: &Program, actions: &[Action], input: &PlanInput) -> Vec<Blocked> {
+    let mut out = Vec::new();
+    for op in [OpKind::Revoke, OpKind::Disable, OpKind::Delete] {
+        if program.thresholds.iter().any(|t| t.op == op) {
+            continue;
+        }
+        let count = actions.iter().filter(|a| a.op == op).count() as u64;
+        let base = match op {
+            OpKind::Revoke => input.state.grants.len(),
+            _ => input.state.accounts.len(),
+        } as u64;
+        if count <= GUARD_ALWAYS_ALLOWED || count * 100 <= GUARD_MAX_REMOVED_PERCENT * base {
+            continue;
+        }
+        let what = if op == OpKind::Revoke {
+            "grants"
+        } else {
+            "accounts"
+        };
+        out.push(Blocked::Threshold {
+            op,
+            count,
+            limit: format!("{GUARD_MAX_REMOVED_PERCENT}%"),
+            rule: Because {
+                rule: GUARD_PLACE.into(),
+                file: GUARD_PLACE.into(),
+                line: 0,
+            },
+            message: format!(
+                "the plan would {} {count} of the {base} {what} the state holds ({:.1}%, more \
+                 than the built-in limit of {GUARD_MAX_REMOVED_PERCENT}%); check that the rule \
+                 files and the HR data are complete. If this is meant, approve it \
+                 (`stroom apply --approve`) or declare `threshold {} max N or P%` in the rules",
+                op.as_str().trim_end_matches("_account"),
+                count as f64 * 100.0 / base.max(1) as f64,
+                op.as_str()
+            ),
+        });
     }
     out
 }
