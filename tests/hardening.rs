@@ -476,31 +476,24 @@ fn an_emptied_rule_file_cannot_revoke_everything() {
         "empty.stroom",
         "# everything was deleted by accident\n",
     );
-    let o = stroom(&[
-        "plan",
-        "--rules",
-        empty.to_str().expect("utf-8"),
-        "--persons",
-        "rules-examples/vandijk-persons.json",
-        "--state",
-        "rules-examples/vandijk-state.json",
-        "--today",
-        "2026-12-01",
-    ]);
+    let plan_example_with = |rules: &Path| {
+        stroom(&[
+            "plan",
+            "--rules",
+            rules.to_str().expect("utf-8"),
+            "--persons",
+            "rules-examples/vandijk-persons.json",
+            "--state",
+            "rules-examples/vandijk-state.json",
+            "--today",
+            "2026-12-01",
+        ])
+    };
+    let o = plan_example_with(&empty);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("built-in limit of 10%"), "{}", text(&o));
     // A threshold in the rules takes the guard's place.
     let declared = temp_file(dir.path(), "t.stroom", "threshold revoke max 100%\n");
-    let o = stroom(&[
-        "plan",
-        "--rules",
-        declared.to_str().expect("utf-8"),
-        "--persons",
-        "rules-examples/vandijk-persons.json",
-        "--state",
-        "rules-examples/vandijk-state.json",
-        "--today",
-        "2026-12-01",
-    ]);
+    let o = plan_example_with(&declared);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
