@@ -497,3 +497,14 @@ fn an_emptied_rule_file_cannot_revoke_everything() {
     let o = plan_example_with(&declared);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+#[test]
+fn fmt_on_a_folder_without_rule_files_is_unusable_like_check() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().to_str().expect("utf-8");
+    for cmd in [vec!["fmt", d], vec!["check", d]] {
+        let o = stroom(&cmd);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", text(&o));
+        assert!(text(&o).contains("holds no .stroom files"), "{}", text(&o));
+    }
+}

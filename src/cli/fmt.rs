@@ -6,29 +6,10 @@ use stroom::rules::diagnostic::render_human;
 use stroom::rules::fmt::{format_source, FormatError};
 use stroom::rules::span::{SourceFile, SourceMap};
 
+/// The files to format: the same as `stroom check` reads (a folder without `.stroom`
+/// files is an error, exit 2).
 fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut stack = vec![p.clone()];
-            while let Some(dir) = stack.pop() {
-                let entries = std::fs::read_dir(&dir)
-                    .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-                for e in entries.flatten() {
-                    let path = e.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if path.extension().is_some_and(|x| x == "stroom") {
-                        out.push(path);
-                    }
-                }
-            }
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out.sort();
-    Ok(out)
+    stroom::rules::load::rule_files(paths).map_err(|e| e.to_string())
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {

@@ -37,6 +37,13 @@ pub enum LoadError {
 
 /// Reads and parses rule files and directories.
 pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Parsed, LoadError> {
+    let files = rule_files(paths)?;
+    load_files(files)
+}
+
+/// The rule files named: files as given, directories searched for `*.stroom` files (in
+/// path order); a directory without any is an error.
+pub fn rule_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for p in paths {
         let p = p.as_ref();
@@ -50,6 +57,10 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Parsed, LoadError> {
             files.push(p.to_path_buf());
         }
     }
+    Ok(files)
+}
+
+fn load_files(files: Vec<PathBuf>) -> Result<Parsed, LoadError> {
     let mut parsed = Parsed::default();
     let mut seen = HashSet::new();
     let mut queue: Vec<(PathBuf, Option<Span>)> = files.into_iter().map(|f| (f, None)).collect();
