@@ -110,6 +110,7 @@ fn every_diagnostic_code_is_documented_with_an_example() {
         "stroom::unknown_writeback_field",
         "stroom::misplaced",
         "stroom::too_deep",
+        "stroom::grant_without_account",
         "stroom::too_large",
         "stroom::bad_sort_key",
     ];

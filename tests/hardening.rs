@@ -508,3 +508,58 @@ fn fmt_on_a_folder_without_rule_files_is_unusable_like_check() {
         assert!(text(&o).contains("holds no .stroom files"), "{}", text(&o));
     }
 }
+
+#[test]
+fn grants_where_the_person_gets_no_account_are_left_out_and_reported() {
+    // A first run (empty state): leavers still in the scope window get no Entra account,
+    // so neither may they get Exchange mailboxes and permissions (apply would wait for
+    // a mailbox that never comes).
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--today",
+        "2026-12-01",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let actions = plan["actions"].as_array().expect("actions");
+    let with_entra: std::collections::HashSet<&str> = actions
+        .iter()
+        .filter(|a| a["op"] == "create_account" && a["target"] == "entra")
+        .filter_map(|a| a["person"].as_str())
+        .collect();
+    let orphans: Vec<_> = actions
+        .iter()
+        .filter(|a| a["target"] == "exchange" && a["op"] == "grant")
+        .filter(|a| !with_entra.contains(a["person"].as_str().unwrap_or("")))
+        .collect();
+    assert!(orphans.is_empty(), "{orphans:#?}");
+    let notes = plan["notes"].to_string();
+    assert!(
+        notes.contains("have grants in exchange but no account in entra"),
+        "{notes}"
+    );
+    // The checker sees the same thing in the rules.
+    let checked = stroom::check_sources(&[(
+        "r.stroom",
+        "let staff = person.employee_type == \"payroll\"\naccount in ad { when staff }\nwhen department == \"Sales\" grant group \"CRM\" in ad\nwhen staff and department == \"Sales\" grant group \"CRM2\" in ad\n",
+    )]);
+    let warned: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.code() == "stroom::grant_without_account")
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    assert!(
+        warned[0]
+            .help
+            .contains("add `person.employee_type == \"payroll\" and`"),
+        "{}",
+        warned[0].help
+    );
+}

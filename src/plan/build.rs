@@ -121,11 +121,14 @@ pub fn build_plan(input: &PlanInput) -> Plan {
     let mut actions = Vec::with_capacity(outcomes.iter().map(|p| p.actions.len()).sum());
     let mut notes = Vec::new();
     let mut all_blocks = Vec::new();
+    let mut accountless = Vec::new();
     for p in outcomes {
         actions.extend(p.actions);
         notes.extend(p.notes);
         all_blocks.extend(p.blocks);
+        accountless.extend(p.accountless);
     }
+    notes.extend(accountless_notes(program, &accountless));
     for (seq, a) in actions.iter_mut().enumerate() {
         a.seq = seq as u32 + 1;
     }
@@ -155,6 +158,53 @@ pub fn build_plan(input: &PlanInput) -> Plan {
     }
 }
 
+/// One note per (grant target, account target): how many persons in scope the rules
+/// grant something in a target where they have no account after this plan, with the
+/// first few ids. Their grants are left out of the plan.
+fn accountless_notes(program: &Program, found: &[(TargetId, TargetId, Arc<str>)]) -> Vec<String> {
+    let mut pairs: Vec<(TargetId, TargetId)> = found.iter().map(|(t, h, _)| (*t, *h)).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+        .into_iter()
+        .map(|(t, h)| {
+            let persons: Vec<&str> = found
+                .iter()
+                .filter(|(a, b, _)| (*a, *b) == (t, h))
+                .map(|(_, _, p)| &**p)
+                .collect();
+            let name = |id: TargetId| program.targets[id as usize].name.clone();
+            let first = persons
+                .iter()
+                .take(10)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if t == h {
+                format!(
+                    "{} person(s) in scope get no account in {} but rules grant them \
+                     something there; those grants are left out (first: {first}). Check the \
+                     account block's `when`, or add it to the grants' conditions",
+                    persons.len(),
+                    name(t)
+                )
+            } else {
+                format!(
+                    "{} person(s) in scope have grants in {} but no account in {} (which {} \
+                     needs); those grants are left out (first: {first}). Usually their last \
+                     contract ended before an account was made; check the account block of {} \
+                     or the grants' conditions",
+                    persons.len(),
+                    name(t),
+                    name(h),
+                    name(t),
+                    name(h)
+                )
+            }
+        })
+        .collect()
+}
+
 /// Persons per unit of parallel work.
 const CHUNK: usize = 256;
 
@@ -171,6 +221,10 @@ struct ChunkPlan {
     actions: Vec<Action>,
     notes: Vec<String>,
     blocks: Vec<Blocked>,
+    /// Persons in scope whose grants in a target were left out because the account they
+    /// need (in that target or its host) does not exist after the plan: (grant target,
+    /// account target, person).
+    accountless: Vec<(TargetId, TargetId, Arc<str>)>,
 }
 
 /// Unique values handed to one person: target, attribute, value.
@@ -198,6 +252,7 @@ fn plan_persons(
         actions: Vec::with_capacity(expected + expected / 8),
         notes: Vec::new(),
         blocks: Vec::new(),
+        accountless: Vec::new(),
     };
     for ev in evals {
         let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
@@ -461,6 +516,7 @@ fn person_actions(
     let ChunkPlan {
         actions: out,
         notes,
+        accountless,
         ..
     } = plan;
     let start = out.len();
@@ -644,8 +700,18 @@ fn person_actions(
     let mut wanted: Vec<(TargetId, Kind, &str, Option<&str>)> = Vec::with_capacity(ev.grants.len());
     if ev.in_scope {
         for g in &ev.grants {
-            if program.account_spec(g.target).is_some() && !usable.contains_key(&g.target) {
-                continue;
+            if let Some(host) = program.account_target(g.target) {
+                if !usable.contains_key(&host) {
+                    // Granting would wait for an account that never comes (an Exchange
+                    // mailbox without an Entra user); said once per plan.
+                    if accountless
+                        .last()
+                        .is_none_or(|l| (l.0, l.1, &*l.2) != (g.target, host, &*person.id))
+                    {
+                        accountless.push((g.target, host, person.id.clone()));
+                    }
+                    continue;
+                }
             }
             wanted.push((g.target, g.kind, &*g.name, g.on.as_deref()));
             if !st

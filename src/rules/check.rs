@@ -64,7 +64,7 @@ pub fn check(parsed: Parsed) -> Checked {
     let Checker { mut diags, .. } = c;
     let had_errors = diags.iter().any(Diagnostic::is_error);
     if let Some(p) = &program {
-        diags.extend(lint::lint(p));
+        diags.extend(lint::lint(p, &sources));
     }
     diags.sort_by_key(|d| (d.severity, d.span.file, d.span.start));
     Checked {

@@ -111,6 +111,15 @@ pub enum Problem {
     /// A `forbid` pair that some rules can grant to one person.
     #[error("the rules can grant both sides of this `forbid`")]
     ForbidReachable,
+    /// A grant from a condition that does not require the `when` under which the
+    /// account it needs exists.
+    #[error("this grant in {target} can fire for persons without an account in {host}")]
+    GrantWithoutAccount {
+        /// The grant's target.
+        target: String,
+        /// The target whose account it needs.
+        host: String,
+    },
     /// A condition that is false for every person.
     #[error("this condition can never be true")]
     NeverFires,
@@ -184,6 +193,7 @@ impl Problem {
             Problem::UnusedLet { .. } => "stroom::unused_let",
             Problem::ForbidReachable => "stroom::forbid_reachable",
             Problem::NeverFires => "stroom::never_fires",
+            Problem::GrantWithoutAccount { .. } => "stroom::grant_without_account",
             Problem::BadThreshold { .. } => "stroom::bad_threshold",
             Problem::Include { .. } => "stroom::include",
             Problem::UnknownWritebackField { .. } => "stroom::unknown_writeback_field",
@@ -197,9 +207,10 @@ impl Problem {
     /// The default severity of this problem.
     pub fn severity(&self) -> Severity {
         match self {
-            Problem::UnusedLet { .. } | Problem::ForbidReachable | Problem::NeverFires => {
-                Severity::Warning
-            }
+            Problem::UnusedLet { .. }
+            | Problem::ForbidReachable
+            | Problem::NeverFires
+            | Problem::GrantWithoutAccount { .. } => Severity::Warning,
             _ => Severity::Error,
         }
     }

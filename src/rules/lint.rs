@@ -3,12 +3,13 @@
 
 use super::diagnostic::{Diagnostic, Problem};
 use super::program::{CAction, CExpr, CKind, CmpOp, Kind, Program, TargetId};
+use super::span::SourceMap;
 use crate::model::Value;
 use std::collections::{HashMap, HashSet};
 
 /// Runs the lints on a compiled program.
-pub fn lint(program: &Program) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+pub fn lint(program: &Program, sources: &SourceMap) -> Vec<Diagnostic> {
+    let mut out = grants_without_account(program, sources);
     let conds = program
         .statements
         .iter()
@@ -53,6 +54,85 @@ pub fn lint(program: &Program) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// A grant in a target whose account (its own, or its host's: Exchange needs Entra ID)
+/// exists only under the account block's `when`, from a statement whose condition does
+/// not require that `when`: persons it fires for without an account get nothing. The
+/// test is by the source the conditions were compiled from (the same `let` or the same
+/// text), so it never claims more than it can see.
+fn grants_without_account(program: &Program, sources: &SourceMap) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for s in &program.statements {
+        let mut warned: Vec<TargetId> = Vec::new();
+        for a in &s.actions {
+            let CAction::Grant { target, .. } = a else {
+                continue;
+            };
+            let Some(host) = program.account_target(*target) else {
+                continue;
+            };
+            let Some(need) = program
+                .account_spec(host)
+                .and_then(|spec| spec.cond.as_ref())
+            else {
+                continue;
+            };
+            if warned.contains(&host) || requires(s.cond.as_ref(), need, sources) {
+                continue;
+            }
+            warned.push(host);
+            let origin = &program.origins[s.origin as usize];
+            let host_name = &program.targets[host as usize].name;
+            let target_name = &program.targets[*target as usize].name;
+            let text = sources.snippet(need.span).trim();
+            let via = if host == *target {
+                String::new()
+            } else {
+                format!(" (grants in {target_name} need an account in {host_name})")
+            };
+            out.push(
+                Diagnostic::new(
+                    Problem::GrantWithoutAccount {
+                        target: target_name.to_string(),
+                        host: host_name.to_string(),
+                    },
+                    origin.span,
+                    format!("fires without `{text}`"),
+                    format!(
+                        "accounts in {host_name} are made only `when {text}`{via}: add `{text} and` \
+                         to this condition; until then the plan leaves such grants out and says so"
+                    ),
+                )
+                .with_related(need.span, format!("the account block's `when` in {host_name}")),
+            );
+        }
+    }
+    out
+}
+
+/// True when `cond` has `need` (or every part of an `and` in `need`) among its `and`
+/// parts, compared by the source they were compiled from.
+fn requires(cond: Option<&CExpr>, need: &CExpr, sources: &SourceMap) -> bool {
+    let Some(cond) = cond else {
+        return false;
+    };
+    let parts = |e: &'_ CExpr| -> Vec<String> {
+        let list: Vec<&CExpr> = match &e.kind {
+            CKind::And(v) => v.iter().collect(),
+            _ => vec![e],
+        };
+        list.iter()
+            .map(|p| normalize_space(sources.snippet(p.span)))
+            .collect()
+    };
+    let have = parts(cond);
+    let whole = normalize_space(sources.snippet(need.span));
+    have.contains(&whole) || parts(need).iter().all(|p| have.contains(p))
+}
+
+fn normalize_space(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn granting(program: &Program, want: &(TargetId, Kind, std::sync::Arc<str>)) -> Vec<usize> {

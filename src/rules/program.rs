@@ -30,6 +30,17 @@ pub enum TargetKind {
     Nmbrs,
 }
 
+impl TargetKind {
+    /// The kind of target whose account a target of this kind works on: an Exchange
+    /// mailbox or permission belongs to an Entra ID user.
+    pub fn account_host(self) -> Option<TargetKind> {
+        match self {
+            TargetKind::Exchange => Some(TargetKind::Entra),
+            _ => None,
+        }
+    }
+}
+
 /// A target a rule set can provision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
@@ -409,6 +420,21 @@ impl Program {
     /// The account block of a target.
     pub fn account_spec(&self, target: TargetId) -> Option<&AccountSpec> {
         self.accounts.iter().find(|a| a.target == target)
+    }
+
+    /// The target whose account a grant in `target` needs: the target itself when the
+    /// rules manage its accounts, else the target of its host kind whose accounts the
+    /// rules manage (Exchange: Entra ID); `None` when the rules manage no such account.
+    pub fn account_target(&self, target: TargetId) -> Option<TargetId> {
+        if self.account_spec(target).is_some() {
+            return Some(target);
+        }
+        let host = self.targets.get(target as usize)?.kind.account_host()?;
+        self.accounts.iter().map(|a| a.target).find(|t| {
+            self.targets
+                .get(*t as usize)
+                .is_some_and(|x| x.kind == host)
+        })
     }
 }
 
