@@ -953,6 +953,19 @@ fn stroom_apply_with_entra_and_exchange_in_stroom_toml() {
     assert!(out.contains("assignLicense add \"SPE_E3\""), "{out}");
     assert!(out.contains("Get-Mailbox (wait until it exists)"), "{out}");
     assert!(c.sim.users().is_empty());
+    // The same as data for tools.
+    let (code, out, err) = c.apply(&["--dry-run", "--format", "json"], &secret);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("dry run as JSON");
+    assert_eq!(doc["dry_run"], true);
+    let would = doc["would"].as_array().expect("would");
+    assert!(
+        would
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.contains("POST /v1.0/users {"))),
+        "{out}"
+    );
+    assert!(c.sim.users().is_empty());
     // The real run.
     let (code, _, err) = c.apply(&[], &secret);
     assert_eq!(code, 0, "{err}");

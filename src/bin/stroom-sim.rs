@@ -26,13 +26,40 @@ use stroom::source::nmbrs::auth::TokenStore;
 
 const USAGE: &str = "usage: stroom-sim nmbrs [--employees N] [--seed S] [--today YYYY-MM-DD] [--port P] [--faults JSON] [--token-store FILE]\n       stroom-sim microsoft [--port P] [--faults JSON]";
 
+const HELP: &str = "stroom-sim: API simulators for demos and manual tests, on 127.0.0.1.
+
+usage: stroom-sim nmbrs [OPTIONS]
+       stroom-sim microsoft [OPTIONS]
+
+nmbrs: the Nmbrs REST API (OAuth, paging, throttling, error bodies)
+  --employees N        employees to generate (default 1000)
+  --seed S             seed of the generated data (default 1)
+  --today YYYY-MM-DD   the simulated current period (default: today)
+  --port P             port (default: any free one)
+  --faults JSON        faults to inject, e.g. '{\"server_error_every\": 7}'
+  --token-store FILE   sign in at start and write the tokens there
+
+microsoft: Entra ID (Graph), Exchange Online and the sign-in service
+  --port P             port (default: any free one)
+  --faults JSON        faults, e.g. '{\"mailbox_delay_ms\": 20000}'
+
+Each prints the address and what to put in stroom.toml (secrets go in variables).";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        outln!("{HELP}");
+        return ExitCode::from(out::exit_status(0));
+    }
     match args.first().map(String::as_str) {
         Some("nmbrs") => nmbrs(&args),
         Some("microsoft") => microsoft(&args),
-        _ => {
-            errln!("{USAGE}");
+        Some("help") | None => {
+            outln!("{HELP}");
+            ExitCode::from(out::exit_status(0))
+        }
+        Some(other) => {
+            errln!("unknown simulator {other:?}\n{USAGE}");
             ExitCode::from(2)
         }
     }
@@ -48,7 +75,7 @@ fn flags(args: &[String], mut take: impl FnMut(&str, &str) -> bool) -> Result<()
             return Err(ExitCode::from(2));
         };
         if !take(flag, value) {
-            errln!("bad {flag} {value:?}\n{USAGE}");
+            errln!("bad {flag} {value:?} (`stroom-sim --help` lists the options)\n{USAGE}");
             return Err(ExitCode::from(2));
         }
     }

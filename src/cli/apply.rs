@@ -150,6 +150,13 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
         }
     };
     if args.dry_run {
+        if args.format == Format::Json {
+            return print_json(&serde_json::json!({
+                "dry_run": true,
+                "plan": id,
+                "would": report.would,
+            }));
+        }
         for line in &report.would {
             outln!("{line}");
         }

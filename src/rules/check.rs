@@ -509,11 +509,30 @@ impl<'a> Checker<'a> {
                 },
                 e.span,
                 format!("this is a {ty}"),
-                "compare it with something, e.g. `department == \"Sales\"`, or test `is not empty`",
+                self.comparison_help(e.span, &ty),
             );
             return None;
         }
         Some(c)
+    }
+
+    /// "compare it with something", with an example made of the user's own expression
+    /// and a value of its type: `function == "..."`, `contract.hours_per_week >= 16`.
+    fn comparison_help(&self, span: Span, ty: &Ty) -> String {
+        let text = self.sources.snippet(span).trim();
+        let text = if text.chars().count() > 40 || text.is_empty() {
+            "it"
+        } else {
+            text
+        };
+        let example = match ty {
+            Ty::Int | Ty::Dec => format!("`{text} >= 16`"),
+            Ty::Date => format!("`{text} <= today`"),
+            Ty::Duration => format!("`{text} >= 30 days`"),
+            Ty::List(_) => format!("`\"Sales\" in {text}`"),
+            _ => format!("`{text} == \"...\"`"),
+        };
+        format!("compare it with something, e.g. {example}, or test `{text} is not empty`")
     }
 
     fn statement<'b>(
@@ -1051,13 +1070,14 @@ impl<'a> Checker<'a> {
 
     fn want_bool(&mut self, t: &Ty, span: Span, what: &str) {
         if !matches!(t, Ty::Bool | Ty::Any) {
+            let help = self.comparison_help(span, t);
             self.error(
                 Problem::TypeMismatch {
                     detail: format!("{what} needs a condition, this is a {t}"),
                 },
                 span,
                 format!("this is a {t}"),
-                "use a comparison such as `department == \"Sales\"` here",
+                help,
             );
         }
     }
@@ -1194,10 +1214,19 @@ impl<'a> Checker<'a> {
         };
         let is_number_literal =
             |e: &ast::Expr| matches!(e.kind, ExprKind::Literal(Literal::Int(_) | Literal::Dec(_)));
+        let unquoted = |e: &ast::Expr| match &e.kind {
+            ExprKind::Literal(Literal::Str(s)) => s.clone(),
+            _ => self.sources.snippet(e.span).trim().to_string(),
+        };
         let help = if (*lt == Ty::Date && looks_like_date(rhs))
             || (*rt == Ty::Date && looks_like_date(lhs))
         {
-            "write dates without quotes: contract.start <= 2026-01-01".to_string()
+            format!(
+                "write the date without quotes: `{} {} {}`",
+                unquoted(lhs),
+                op.symbol(),
+                unquoted(rhs)
+            )
         } else if (*lt == Ty::Duration && is_number_literal(rhs))
             || (*rt == Ty::Duration && is_number_literal(lhs))
         {

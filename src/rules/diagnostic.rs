@@ -520,12 +520,26 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(&name.to_lowercase(), &c.to_lowercase()), c))
+    let lower = name.to_lowercase();
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let close = candidates
+        .iter()
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), *c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, c)| (*d, *c))
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    // Otherwise a name inside the other (`uppercase` for `upper`, `dept` for
+    // `department`), the longest first.
+    close.or_else(|| {
+        candidates
+            .iter()
+            .filter(|c| {
+                let c = c.to_lowercase();
+                c.len() >= 3 && lower.len() >= 3 && (lower.contains(&c) || c.contains(&lower))
+            })
+            .max_by_key(|c| (c.len(), std::cmp::Reverse(**c)))
+            .copied()
+    })
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

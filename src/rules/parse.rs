@@ -515,9 +515,26 @@ fn syntax_error(file: u32, base: usize, chunk: &str, err: &pest::error::Error<Ru
             "write `or` when either condition will do".to_string(),
         )
     } else if trimmed.starts_with('=') && !trimmed.starts_with("==") {
+        let left = chunk[..at.min(chunk.len())].trim_end();
+        let left = &left[left
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .map_or(0, |i| i + 1)..];
+        let right = trimmed[1..].trim_start();
+        let right = if right.starts_with('"') {
+            right[1..].find('"').map_or(right, |end| &right[..end + 2])
+        } else {
+            &right[..right
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '-'))
+                .unwrap_or(right.len())]
+        };
+        let example = if left.is_empty() || right.is_empty() {
+            "`department == \"Sales\"`".to_string()
+        } else {
+            format!("`{left} == {right}`")
+        };
         (
             "a single `=` assigns".to_string(),
-            "to compare, write `==` (`department == \"Sales\"`); `=` only appears in `let`, `set` and `writeback`".to_string(),
+            format!("to compare, write `==`: {example}; `=` only appears in `let`, `set` and `writeback`"),
         )
     } else if trimmed.starts_with('!') && !trimmed.starts_with("!=") {
         (
