@@ -520,8 +520,8 @@ fn syntax_error(file: u32, base: usize, chunk: &str, err: &pest::error::Error<Ru
             .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
             .map_or(0, |i| i + 1)..];
         let right = trimmed[1..].trim_start();
-        let right = if right.starts_with('"') {
-            right[1..].find('"').map_or(right, |end| &right[..end + 2])
+        let right = if let Some(inner) = right.strip_prefix('"') {
+            inner.find('"').map_or(right, |end| &right[..end + 2])
         } else {
             &right[..right
                 .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '-'))
