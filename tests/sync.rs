@@ -313,3 +313,36 @@ fn login_catches_the_code_on_the_loopback_redirect() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("5 persons"), "{}", text(&o));
 }
+
+#[test]
+fn repeated_import_warnings_are_said_once_per_kind() {
+    let s = Setup::new(600);
+    let o = s.stroom(&["nmbrs", "import"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    let grouped: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    let o = s.stroom(&["nmbrs", "import", "--all-warnings"]);
+    let all_err = String::from_utf8_lossy(&o.stderr).to_string();
+    let all: Vec<&str> = all_err
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert!(
+        !all.is_empty(),
+        "the simulator's data has warnings: {all_err}"
+    );
+    assert!(grouped.len() < all.len(), "{grouped:#?}");
+    // One line per kind: no two grouped lines say the same thing.
+    let mut kinds: Vec<&str> = grouped
+        .iter()
+        .map(|l| l.split_once(": ").map_or(*l, |(_, k)| k))
+        .collect();
+    kinds.dedup();
+    assert_eq!(kinds.len(), grouped.len());
+    assert!(
+        grouped
+            .iter()
+            .any(|l| l.contains("employees:") && l.contains("`--all-warnings`")),
+        "{grouped:#?}"
+    );
+}

@@ -154,8 +154,9 @@ pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program
         .collect();
     if !errors.is_empty() {
         eprint_diagnostics(&checked, &errors);
+        // Every error was shown above; warnings are `stroom check`'s business.
         errln!(
-            "error: the rules have {} error(s); run `stroom check` for details",
+            "error: the rules have {} error(s), shown above; nothing was planned",
             errors.len()
         );
         return Err(FAILED);

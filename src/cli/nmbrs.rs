@@ -13,7 +13,7 @@ use stroom::http::random_u64;
 use stroom::source::intake::{intake, IntakeRules, Stored};
 use stroom::source::nmbrs::auth::Session;
 use stroom::source::nmbrs::client::Client;
-use stroom::source::nmbrs::normalize::Severity;
+use stroom::source::nmbrs::normalize::{RecordProblem, Severity};
 use stroom::source::nmbrs::{import, Import};
 use stroom::source::snapshots::{Saved, Store};
 
@@ -46,6 +46,9 @@ pub struct ImportArgs {
     /// Store the snapshot even if more persons are gone than store.max_gone_percent.
     #[arg(long)]
     pub approve: bool,
+    /// Print every warning, not one line per kind of warning.
+    #[arg(long)]
+    pub all_warnings: bool,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -59,7 +62,12 @@ pub fn run(command: &NmbrsCommand) -> u8 {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            match import_and_store(&config, args.approve, args.persons_out.as_ref()) {
+            match import_and_store(
+                &config,
+                args.approve,
+                args.persons_out.as_ref(),
+                args.all_warnings,
+            ) {
                 Ok(run) => {
                     if args.format == Format::Json {
                         print_json(&run.json())
@@ -299,11 +307,42 @@ fn progress_hook(bar: &ProgressBar) -> stroom::source::nmbrs::client::PageHook {
     })
 }
 
+/// The kind of a warning: its field and message with the numbers and quoted values
+/// (names, addresses) taken out, so warnings that differ only in those count as one.
+fn warning_kind(p: &RecordProblem) -> String {
+    let mut out = format!("`{}`: ", p.field.split('[').next().unwrap_or(&p.field));
+    let mut in_quote = false;
+    let mut last_digit = false;
+    for c in p.message.chars() {
+        if c == '"' {
+            if !in_quote {
+                out.push_str("\"…\"");
+            }
+            in_quote = !in_quote;
+            continue;
+        }
+        if in_quote {
+            continue;
+        }
+        if c.is_ascii_digit() {
+            if !last_digit {
+                out.push('N');
+            }
+            last_digit = true;
+            continue;
+        }
+        last_digit = false;
+        out.push(c);
+    }
+    out
+}
+
 /// Imports, applies the source threshold and stores the snapshot; prints problems.
 pub fn import_and_store(
     config: &Config,
     approve: bool,
     persons_out: Option<&PathBuf>,
+    all_warnings: bool,
 ) -> Result<ImportRun, u8> {
     let fail = |e: &dyn std::fmt::Display, code: u8| {
         errln!("error: {e}");
@@ -334,24 +373,40 @@ pub fn import_and_store(
         );
         FAILED
     })?;
-    // Every skipped person is named; warnings are capped so a large tenant's run
-    // stays readable (`--format json` lists them all).
-    const WARNINGS_SHOWN: usize = 20;
-    let mut warnings = 0;
+    // Every skipped person is named; warnings of one kind are said once per run, with
+    // their count and a few employees, so a large tenant's run (and every tick of
+    // `--every`) stays readable. `--all-warnings` or `--format json` list them all.
+    let mut kinds: Vec<(String, Vec<&RecordProblem>)> = Vec::new();
     for p in &imported.normalized.problems {
-        if p.severity == Severity::Warning {
-            warnings += 1;
-            if warnings > WARNINGS_SHOWN {
-                continue;
+        if p.severity != Severity::Warning || all_warnings {
+            errln!("{p}");
+            continue;
+        }
+        let kind = warning_kind(p);
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, list)) => list.push(p),
+            None => kinds.push((kind, vec![p])),
+        }
+    }
+    for (kind, list) in &kinds {
+        match list.as_slice() {
+            [one] => errln!("{one}"),
+            many => {
+                let first: Vec<String> = many
+                    .iter()
+                    .take(3)
+                    .map(|p| match p.employee_number {
+                        Some(n) => format!("{} (number {n})", p.employee_id),
+                        None => p.employee_id.clone(),
+                    })
+                    .collect();
+                errln!(
+                    "warning: {} employees: {kind} (e.g. {}; `--all-warnings` lists them)",
+                    many.len(),
+                    first.join(", ")
+                );
             }
         }
-        errln!("{p}");
-    }
-    if warnings > WARNINGS_SHOWN {
-        errln!(
-            "... and {} more warnings (`stroom nmbrs import --format json` lists them all)",
-            warnings - WARNINGS_SHOWN
-        );
     }
     let mut store = Store::open(&config.store.database).map_err(|e| fail(&e, UNUSABLE))?;
     let rules = IntakeRules {

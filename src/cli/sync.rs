@@ -31,6 +31,9 @@ pub struct SyncArgs {
     /// Carry out the plan through the configured targets (see `stroom apply`).
     #[arg(long)]
     pub apply: bool,
+    /// Print every import warning, not one line per kind of warning.
+    #[arg(long)]
+    pub all_warnings: bool,
     /// Keep running: import and plan again after this long (e.g. 15m, 1h, 90s).
     #[arg(long, value_parser = parse_interval)]
     pub every: Option<Duration>,
@@ -125,7 +128,7 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let run = match import_and_store(&config, args.approve, None) {
+    let run = match import_and_store(&config, args.approve, None, args.all_warnings) {
         Ok(run) => run,
         Err(code) => return code,
     };
