@@ -20,9 +20,12 @@ fn clean(s: Option<&str>) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// `van der` + `Berg` → `van der Berg` (prefix in lower case, as inside a name).
+/// `van der` + `Berg` → `van der Berg` (prefix in lower case, as inside a name). A
+/// prefix that ends in an apostrophe (`d'`, `l'`) is elided and joins its name without a
+/// space: `d'` + `Ancona` → `d'Ancona`.
 fn with_prefix(prefix: Option<&str>, name: &str) -> String {
     match clean(prefix) {
+        Some(p) if p.ends_with(['\'', '\u{2019}']) => format!("{}{}", p.to_lowercase(), name),
         Some(p) => format!("{} {}", p.to_lowercase(), name),
         None => name.to_string(),
     }
@@ -156,5 +159,25 @@ mod tests {
         let n = compose(&p);
         assert_eq!(n.display_name, "Eva 't Hart");
         assert_eq!(n.family_name, "'t Hart");
+    }
+
+    #[test]
+    fn an_elided_prefix_joins_its_name() {
+        for (prefix, composed, last_first) in [
+            ("d'", "d'Ancona", "D'Ancona, Hedy"),
+            ("l'", "l'Ecluse", "L'Ecluse, Hedy"),
+            ("D\u{2019}", "d\u{2019}Ancona", "D\u{2019}Ancona, Hedy"),
+        ] {
+            let last = composed.trim_start_matches(['d', 'l', '\'', '\u{2019}']);
+            let p = Person {
+                first_name: Some("Hedy".into()),
+                prefix: Some(prefix.into()),
+                last_name: last.into(),
+                ..Person::default()
+            };
+            let n = compose(&p);
+            assert_eq!(n.display_name, format!("Hedy {composed}"));
+            assert_eq!(n.name_last_first, last_first);
+        }
     }
 }
