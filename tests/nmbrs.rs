@@ -509,3 +509,130 @@ fn answers_of_the_wrong_shape_are_named_not_trusted() {
         );
     }
 }
+
+/// Answers generated from the official Nmbrs OpenAPI file by Stoplight Prism in dynamic
+/// mode (a mock we did not write, with nulls, absent optional fields, dates from 1899,
+/// negative hours): every list Stroom reads deserializes into the wire types, and
+/// normalizing them (ids joined up so records meet) never panics and accounts for every
+/// employee. `.ci/run` starts Prism with `tests/prism.sh` and sets `STROOM_PRISM_URL`.
+#[test]
+fn answers_generated_from_the_official_openapi_file_are_read() {
+    use stroom::source::nmbrs::normalize::{normalize, CompanyData};
+    use stroom::source::nmbrs::wire::{self, Page};
+    let Ok(base) = std::env::var("STROOM_PRISM_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must start Prism first: STROOM_PRISM_URL=$(bash tests/prism.sh)"
+        );
+        eprintln!("skipped: STROOM_PRISM_URL is not set (STROOM_PRISM_URL=$(bash tests/prism.sh))");
+        return;
+    };
+    let http = reqwest::Client::new();
+    let company = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+    async fn page<T: serde::de::DeserializeOwned>(
+        http: &reqwest::Client,
+        base: &str,
+        path: &str,
+    ) -> Vec<T> {
+        let url = format!("{base}{path}?pageNumber=1&pageSize=100");
+        let answer = http
+            .get(&url)
+            .bearer_auth("prism")
+            .header("X-Subscription-Key", "prism")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(answer.status().is_success(), "{url}: {}", answer.status());
+        let body = answer.bytes().await.unwrap();
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        let page: Page<T> = serde_path_to_error::deserialize(&mut de).unwrap_or_else(|e| {
+            panic!(
+                "{path}: the spec-shaped answer does not read at `{}`: {}\n{}",
+                e.path(),
+                e.inner(),
+                String::from_utf8_lossy(&body)
+            )
+        });
+        page.data
+    }
+    let rt = runtime();
+    let mut employees_seen = 0;
+    for round in 0..25 {
+        let c = format!("/api/companies/{company}");
+        let data = rt.block_on(async {
+            let _: Vec<wire::Debtor> = page(&http, &base, "/api/debtors").await;
+            let _: Vec<wire::Company> =
+                page(&http, &base, &format!("/api/debtors/{company}/companies")).await;
+            let managers: Vec<wire::DebtorManager> =
+                page(&http, &base, &format!("/api/debtors/{company}/managers")).await;
+            let period: Vec<wire::CurrentPeriod> = page(&http, &base, &format!("{c}/period")).await;
+            let mut d = CompanyData {
+                company_id: company.into(),
+                company_name: format!("Prism {round}"),
+                period: period.first().map(|p| p.period),
+                employees: page(&http, &base, &format!("{c}/employees")).await,
+                personal_info: page(&http, &base, &format!("{c}/employees/personalinfo")).await,
+                contracts: page(&http, &base, &format!("{c}/employees/contracts")).await,
+                employments: page(&http, &base, &format!("{c}/employees/employments")).await,
+                departments: page(&http, &base, &format!("{c}/employees/departments")).await,
+                functions: page(&http, &base, &format!("{c}/employees/functions")).await,
+                managers: page(&http, &base, &format!("{c}/employees/managers")).await,
+                cost_centers: page(&http, &base, &format!("{c}/employees/costcenters")).await,
+            };
+            // Prism makes every id up anew: join the lists to the employees so that
+            // normalization sees whole people.
+            let ids: Vec<String> = d.employees.iter().map(|e| e.employee_id.clone()).collect();
+            if !ids.is_empty() {
+                let id = |i: usize| ids[i % ids.len()].clone();
+                d.personal_info
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, r)| r.employee_id = id(i));
+                d.contracts
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, r)| r.employee_id = id(i));
+                d.employments
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, r)| r.employee_id = id(i));
+                d.departments
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, r)| r.employee_id = id(i));
+                d.functions
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, r)| r.employee_id = id(i));
+                d.managers
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, r)| r.employee_id = id(i));
+                d.cost_centers
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, r)| r.employee_id = id(i));
+            }
+            (d, managers)
+        });
+        let (company_data, managers) = data;
+        let n = company_data.employees.len();
+        employees_seen += n;
+        let normalized = normalize(std::slice::from_ref(&company_data), &managers);
+        // Every employee is a person or named as skipped.
+        let skipped = normalized.skipped_ids().len();
+        let distinct: std::collections::HashSet<&str> = company_data
+            .employees
+            .iter()
+            .map(|e| e.employee_id.as_str())
+            .collect();
+        assert!(
+            normalized.persons.len() + skipped >= distinct.len(),
+            "round {round}: {} persons + {skipped} skipped of {} employees",
+            normalized.persons.len(),
+            distinct.len()
+        );
+        assert!(normalized.persons.len() <= n, "round {round}");
+    }
+    assert!(employees_seen > 0, "Prism sent no employees in 25 rounds");
+}

@@ -289,7 +289,12 @@ impl Client {
             self.stats.pages.fetch_add(1, Ordering::Relaxed);
             all.extend(page.data);
             let pagination = page.pagination;
-            if let Some(t) = pagination.as_ref().and_then(|p| p.total_records) {
+            // A negative count is no count.
+            if let Some(t) = pagination
+                .as_ref()
+                .and_then(|p| p.total_records)
+                .and_then(|t| u64::try_from(t).ok())
+            {
                 total = Some(t);
             }
             if let Some(t) = total.filter(|t| all.len() as u64 > *t) {
@@ -299,7 +304,10 @@ impl Client {
                     all.len()
                 )));
             }
-            let total_pages = pagination.as_ref().and_then(|p| p.total_pages);
+            let total_pages = pagination
+                .as_ref()
+                .and_then(|p| p.total_pages)
+                .and_then(|t| u32::try_from(t).ok());
             if let Some(hook) = &self.on_page {
                 hook(path, all.len() as u64, total.unwrap_or(all.len() as u64));
             }

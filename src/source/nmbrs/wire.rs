@@ -16,14 +16,15 @@ fn nullable_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
-    /// 1-based page number of this answer.
-    pub page_number: Option<u32>,
+    /// 1-based page number of this answer. (The OpenAPI file types these as plain
+    /// integers, so any integer must read; the client ignores what makes no sense.)
+    pub page_number: Option<i64>,
     /// Records per page.
-    pub page_size: Option<u32>,
+    pub page_size: Option<i64>,
     /// Pages in all.
-    pub total_pages: Option<u32>,
+    pub total_pages: Option<i64>,
     /// Records in all.
-    pub total_records: Option<u64>,
+    pub total_records: Option<i64>,
     /// Link to the next page; `null` on the last one.
     pub next_page: Option<String>,
 }
