@@ -563,3 +563,48 @@ fn grants_where_the_person_gets_no_account_are_left_out_and_reported() {
         warned[0].help
     );
 }
+
+#[test]
+fn a_second_apply_on_one_journal_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rules = temp_file(
+        dir.path(),
+        "r.stroom",
+        "when true grant group \"g\" in ad\n",
+    );
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--today",
+        "2026-12-01",
+        "--format",
+        "json",
+    ]);
+    let plan = temp_file(dir.path(), "plan.json", &o.stdout);
+    let db = dir.path().join("data/stroom.db");
+    let config = temp_file(
+        dir.path(),
+        "stroom.toml",
+        format!("[store]\ndatabase = \"{}\"\n", db.display()),
+    );
+    let held = stroom::files::StoreLock::acquire(&db).expect("lock");
+    let o = stroom(&[
+        "apply",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--plan",
+        plan.to_str().expect("utf-8"),
+        "--dry-run",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("another stroom run holds the lock"), "{out}");
+    assert!(
+        out.contains(&format!("pid {}", std::process::id())),
+        "{out}"
+    );
+    drop(held);
+}

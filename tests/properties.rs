@@ -253,3 +253,126 @@ proptest! {
         let _ = common::plan(&program, &persons, &again, &today.to_string());
     }
 }
+
+/// JSON-like text: the shapes of persons, state and plan files with random damage.
+fn json_like() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just(",".to_string()),
+        Just(":".to_string()),
+        Just("\"id\"".to_string()),
+        Just("\"last_name\"".to_string()),
+        Just("\"contracts\"".to_string()),
+        Just("\"start\"".to_string()),
+        Just("\"2026-01-01\"".to_string()),
+        Just("\"accounts\"".to_string()),
+        Just("\"grants\"".to_string()),
+        Just("\"actions\"".to_string()),
+        Just("\"op\"".to_string()),
+        Just("\"grant\"".to_string()),
+        Just("null".to_string()),
+        Just("true".to_string()),
+        Just("-1e999".to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("\"\\u0000\"".to_string()),
+        Just("\"\\ud800\"".to_string()),
+        Just("\n".to_string()),
+        "\\PC{0,8}".prop_map(|s| format!("{s:?}")),
+    ];
+    proptest::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+}
+
+/// Any JSON value, for the Nmbrs wire types.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::{json, Value};
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|i| json!(i)),
+        any::<f64>().prop_map(|f| json!(f)),
+        "\\PC{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("pagination".to_string()),
+                        Just("data".to_string()),
+                        Just("employeeId".to_string()),
+                        Just("contracts".to_string()),
+                        Just("totalPages".to_string()),
+                        Just("nextPage".to_string()),
+                        Just("period".to_string()),
+                        "[a-zA-Z]{1,8}",
+                    ],
+                    inner
+                ),
+                0..5
+            )
+            .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn data_readers_never_panic(text in json_like()) {
+        let _ = stroom::source::persons::parse_persons("p.json", &text);
+        let _ = stroom::source::state::parse_state("s.json", &text);
+        let _ = stroom::plan::read::parse_plan("plan.json", &text);
+    }
+
+    #[test]
+    fn nmbrs_wire_types_never_panic(v in json_value()) {
+        use stroom::source::nmbrs::wire::*;
+        let text = v.to_string();
+        let _ = serde_json::from_str::<Page<Employee>>(&text);
+        let _ = serde_json::from_str::<Page<EmployeeContracts>>(&text);
+        let _ = serde_json::from_str::<Page<EmployeePersonalInfo>>(&text);
+        let _ = serde_json::from_str::<Page<EmployeeDepartments>>(&text);
+        let _ = serde_json::from_str::<Page<EmployeeManagers>>(&text);
+        let _ = serde_json::from_str::<Page<EmployeeCostCenters>>(&text);
+        let _ = serde_json::from_str::<Page<CurrentPeriod>>(&text);
+        let _ = serde_json::from_str::<ErrorBody>(&text);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The config reader never panics, and its errors never show a value from the file.
+    #[test]
+    fn config_reader_never_panics_or_shows_values(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                Just("[nmbrs]".to_string()),
+                Just("[targets.entra]".to_string()),
+                Just("[store]".to_string()),
+                Just("client_id = \"Zq9SecretValue\"".to_string()),
+                Just("client_secret = \"Zq9SecretValue\"".to_string()),
+                Just("client_secrt = \"Zq9SecretValue\"".to_string()),
+                Just("page_size = Zq9SecretValue".to_string()),
+                Just("max_gone_percent = \"Zq9SecretValue\"".to_string()),
+                Just("Zq9SecretValue".to_string()),
+                Just("base_url = 'Zq9SecretValue".to_string()),
+                "[a-z_]{1,10} = [0-9]{1,4}",
+            ],
+            0..8,
+        )
+    ) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("stroom.toml");
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        if let Err(e) = stroom::config::Config::load_with_env(Some(&path), &|_| None) {
+            let shown = e.to_string();
+            prop_assert!(!shown.contains("Zq9SecretValue"), "{}", shown);
+        }
+    }
+}

@@ -346,3 +346,109 @@ fn repeated_import_warnings_are_said_once_per_kind() {
         "{grouped:#?}"
     );
 }
+
+/// `stroom sync | head -c1`: output stops quietly, and the files the run writes are
+/// whole and private.
+#[test]
+fn sync_with_a_closed_stdout_finishes_its_files() {
+    use std::io::Read;
+    let s = Setup::new(200);
+    let c = Credentials::default();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules-examples/vandijk");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stroom"))
+        .args([
+            "sync",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--today",
+            "2026-12-01",
+        ])
+        .current_dir(s.dir.path())
+        .env("NO_COLOR", "1")
+        .env("STROOM_NMBRS_BASE_URL", &s.base)
+        .env("STROOM_NMBRS_IDENTITY_URL", &s.base)
+        .env("STROOM_NMBRS_CLIENT_SECRET", &c.client_secret)
+        .env("STROOM_NMBRS_SUBSCRIPTION_KEY", &c.subscription_key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    let _ = stdout.read(&mut one);
+    drop(stdout);
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert_eq!(persons_out(&s), 200);
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("data/plan.json")).unwrap()).unwrap();
+    assert!(plan["actions"].as_array().unwrap().len() > 100);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in [
+            "data/plan.json",
+            "data/persons.jsonl",
+            "data/stroom.db",
+            "data/tokens.json",
+        ] {
+            let mode = std::fs::metadata(s.path(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f} is {mode:o}");
+        }
+    }
+}
+
+/// Two runs at once: the second is refused with who holds the store, and nothing of
+/// the first is disturbed; two imports with their own stores share the rotating token
+/// without locking each other out.
+#[test]
+fn one_run_per_store_and_one_token_refresh_at_a_time() {
+    let s = Setup::new(60);
+    // Another process holds the snapshot store (here: this test, as a stand-in).
+    let held = stroom::files::StoreLock::acquire(&s.path("data/stroom.db")).unwrap();
+    let o = s.stroom(&["nmbrs", "import"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("another stroom run holds the lock")
+            && text(&o).contains(&format!("pid {}", std::process::id())),
+        "{}",
+        text(&o)
+    );
+    drop(held);
+    // Two processes at once, each with its own store, one token store: both succeed.
+    std::fs::write(
+        s.path("other.toml"),
+        "[nmbrs]\nclient_id = \"stroom-test\"\ntoken_store = \"data/tokens.json\"\n\
+         backoff_base_ms = 5\nbackoff_max_ms = 50\nmax_attempts = 12\n\n\
+         [store]\ndatabase = \"data/other.db\"\n",
+    )
+    .unwrap();
+    s.sim.revoke_access_tokens();
+    let c = Credentials::default();
+    let spawn = |config: &str| {
+        Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(["nmbrs", "import", "--config", config])
+            .current_dir(s.dir.path())
+            .env("STROOM_NMBRS_BASE_URL", &s.base)
+            .env("STROOM_NMBRS_IDENTITY_URL", &s.base)
+            .env("STROOM_NMBRS_CLIENT_SECRET", &c.client_secret)
+            .env("STROOM_NMBRS_SUBSCRIPTION_KEY", &c.subscription_key)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn("stroom.toml");
+    let b = spawn("other.toml");
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", text(&a));
+    assert!(b.status.success(), "{}", text(&b));
+    // And the stored pair still works for a third run.
+    let o = s.stroom(&["nmbrs", "import"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
