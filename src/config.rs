@@ -38,8 +38,41 @@ pub struct Config {
     pub sync: SyncConfig,
     /// `[apply]`
     pub apply: ApplyConfig,
+    /// `[plan]`
+    pub plan: PlanConfig,
     /// `[targets.ad]` and the other targets.
     pub targets: TargetsConfig,
+}
+
+/// `[plan]`: the guard against mass removal where the rules set no threshold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanConfig {
+    /// Block a plan that removes more than this percentage of the state's grants or
+    /// accounts (revoke, disable_account, delete_account), unless approved.
+    pub max_removed_percent: u64,
+    /// Removals that always pass, however small the state.
+    pub always_allowed_removals: u64,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        let guard = crate::rules::program::RemovalGuard::default();
+        Self {
+            max_removed_percent: guard.max_percent,
+            always_allowed_removals: guard.always_allowed,
+        }
+    }
+}
+
+impl PlanConfig {
+    /// The guard these settings describe.
+    pub fn removal_guard(&self) -> crate::rules::program::RemovalGuard {
+        crate::rules::program::RemovalGuard {
+            max_percent: self.max_removed_percent,
+            always_allowed: self.always_allowed_removals,
+        }
+    }
 }
 
 /// `[apply]`

@@ -496,6 +496,26 @@ fn an_emptied_rule_file_cannot_revoke_everything() {
     let declared = temp_file(dir.path(), "t.stroom", "threshold revoke max 100%\n");
     let o = plan_example_with(&declared);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // And stroom.toml may move the guard's limit.
+    let config = temp_file(
+        dir.path(),
+        "stroom.toml",
+        "[plan]\nmax_removed_percent = 100\n",
+    );
+    let o = stroom(&[
+        "plan",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--rules",
+        empty.to_str().expect("utf-8"),
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--state",
+        "rules-examples/vandijk-state.json",
+        "--today",
+        "2026-12-01",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `stroom fmt`
 
-use super::{FAILED, OK, UNUSABLE};
+use super::{print_json, Format, FAILED, OK, UNUSABLE};
 use std::path::{Path, PathBuf};
 use stroom::rules::diagnostic::render_human;
 use stroom::rules::fmt::{format_source, FormatError};
@@ -18,7 +18,19 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-pub fn run(paths: &[PathBuf], check: bool) -> u8 {
+pub fn run(paths: &[PathBuf], check: bool, format: Format) -> u8 {
+    let mut listed: Vec<serde_json::Value> = Vec::new();
+    let mut report = |path: &Path, status: &str| match format {
+        Format::Human => {
+            if status != "unchanged" && !status.ends_with("error") {
+                outln!("{}: {}", path.display(), status.replace('_', " "));
+            }
+        }
+        Format::Json => listed.push(serde_json::json!({
+            "file": path.display().to_string(),
+            "status": status,
+        })),
+    };
     let files = match files(paths) {
         Ok(f) => f,
         Err(e) => {
@@ -36,16 +48,16 @@ pub fn run(paths: &[PathBuf], check: bool) -> u8 {
             }
         };
         match format_source(&text) {
-            Ok(out) if out == text => {}
+            Ok(out) if out == text => report(&path, "unchanged"),
             Ok(out) => {
                 if check {
-                    outln!("{}: not formatted", path.display());
+                    report(&path, "not_formatted");
                     status = FAILED;
                 } else if let Err(e) = write_atomically(&path, &out) {
                     errln!("error: cannot write {}: {e}", path.display());
                     return UNUSABLE;
                 } else {
-                    outln!("{}: formatted", path.display());
+                    report(&path, "formatted");
                 }
             }
             Err(FormatError::Syntax(diags)) => {
@@ -53,6 +65,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> u8 {
                 sources.add(SourceFile::new(path.display().to_string(), text));
                 err!("{}", render_human(&diags, &sources, false));
                 errln!("error: {} has syntax errors; not formatted", path.display());
+                report(&path, "syntax_error");
                 status = FAILED;
             }
             Err(FormatError::Changed) => {
@@ -60,9 +73,13 @@ pub fn run(paths: &[PathBuf], check: bool) -> u8 {
                     "error: formatting {} would change its meaning; file left as it is (please report this)",
                     path.display()
                 );
+                report(&path, "meaning_error");
                 status = FAILED;
             }
         }
+    }
+    if format == Format::Json {
+        print_json(&serde_json::json!({ "files": listed }));
     }
     status
 }

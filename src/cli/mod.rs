@@ -70,6 +70,9 @@ enum Command {
         /// Do not write; exit 1 if a file is not formatted.
         #[arg(long)]
         check: bool,
+        /// Output format of the file list.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Run rule test files (*.stroomtest.toml): expected entitlements per person.
     Test(test::TestArgs),
@@ -97,7 +100,11 @@ pub fn run() -> ExitCode {
         } => check::run(&paths, format, deny_warnings),
         Command::Plan(args) => plan::run(&args),
         Command::Explain(args) => explain::run(&args),
-        Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Fmt {
+            paths,
+            check,
+            format,
+        } => fmt::run(&paths, check, format),
         Command::Test(args) => test::run(&args),
         Command::Nmbrs(command) => nmbrs::run(&command),
         Command::Sync(args) => sync::run(&args),

@@ -25,6 +25,9 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
     pub format: PlanFormat,
+    /// Configuration file for `[plan]` (default: ./stroom.toml when it exists).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// Parses `--today`.
@@ -82,10 +85,15 @@ pub fn load_rules_and_persons(
 }
 
 pub fn run(args: &PlanArgs) -> u8 {
-    let (program, persons) = match load_rules_and_persons(&args.rules, &args.persons) {
+    let config = match super::nmbrs::load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (mut program, persons) = match load_rules_and_persons(&args.rules, &args.persons) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    program.removal_guard = config.plan.removal_guard();
     let state = match load_state(args.state.as_deref()) {
         Ok(s) => s,
         Err(code) => return code,

@@ -109,7 +109,10 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
     }
     // The rules are checked before Nmbrs is read: a broken rule file costs no calls.
     let program = match load_program(&rules) {
-        Ok(p) => p,
+        Ok(mut p) => {
+            p.removal_guard = config.plan.removal_guard();
+            p
+        }
         Err(code) => return code,
     };
     let state_path = args.state.as_deref().or(config.sync.state.as_deref());

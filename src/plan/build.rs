@@ -861,19 +861,13 @@ fn forbid_violations(program: &Program, ev: &PersonEval) -> Vec<Blocked> {
     out
 }
 
-/// The built-in guard against mass removal: with no `threshold` for the operation in the
-/// rules, a plan that revokes more than this share of the state's grants, or disables or
-/// deletes more than this share of its accounts, is blocked. It does not depend on the
-/// rule files being intact (an emptied rule file would otherwise revoke everything).
-pub const GUARD_MAX_REMOVED_PERCENT: u64 = 10;
-
-/// The guard leaves small changes alone: at most this many removals always pass.
-pub const GUARD_ALWAYS_ALLOWED: u64 = 10;
-
 /// Where the built-in guard is named in a plan.
 const GUARD_PLACE: &str = "built-in guard";
 
+/// The program's [`RemovalGuard`](crate::rules::program::RemovalGuard) for removal
+/// operations the rules set no threshold for.
 fn guard_violations(program: &Program, actions: &[Action], input: &PlanInput) -> Vec<Blocked> {
+    let guard = program.removal_guard;
     let mut out = Vec::new();
     for op in [OpKind::Revoke, OpKind::Disable, OpKind::Delete] {
         if program.thresholds.iter().any(|t| t.op == op) {
@@ -884,7 +878,7 @@ fn guard_violations(program: &Program, actions: &[Action], input: &PlanInput) ->
             OpKind::Revoke => input.state.grants.len(),
             _ => input.state.accounts.len(),
         } as u64;
-        if count <= GUARD_ALWAYS_ALLOWED || count * 100 <= GUARD_MAX_REMOVED_PERCENT * base {
+        if count <= guard.always_allowed || count * 100 <= guard.max_percent * base {
             continue;
         }
         let what = if op == OpKind::Revoke {
@@ -895,7 +889,7 @@ fn guard_violations(program: &Program, actions: &[Action], input: &PlanInput) ->
         out.push(Blocked::Threshold {
             op,
             count,
-            limit: format!("{GUARD_MAX_REMOVED_PERCENT}%"),
+            limit: format!("{}%", guard.max_percent),
             rule: Because {
                 rule: GUARD_PLACE.into(),
                 file: GUARD_PLACE.into(),
@@ -903,11 +897,13 @@ fn guard_violations(program: &Program, actions: &[Action], input: &PlanInput) ->
             },
             message: format!(
                 "the plan would {} {count} of the {base} {what} the state holds ({:.1}%, more \
-                 than the built-in limit of {GUARD_MAX_REMOVED_PERCENT}%); check that the rule \
-                 files and the HR data are complete. If this is meant, approve it \
-                 (`stroom apply --approve`) or declare `threshold {} max N or P%` in the rules",
+                 than the built-in limit of {}%); check that the rule files and the HR data \
+                 are complete. If this is meant, approve it (`stroom apply --approve`), or \
+                 declare `threshold {} max N or P%` in the rules, or set \
+                 plan.max_removed_percent in stroom.toml",
                 op.as_str().trim_end_matches("_account"),
                 count as f64 * 100.0 / base.max(1) as f64,
+                guard.max_percent,
                 op.as_str()
             ),
         });

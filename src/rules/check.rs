@@ -1469,6 +1469,7 @@ impl<'a> Checker<'a> {
                     Problem::TooLarge {
                         what: "the lets, copied where they are used,",
                         limit: MAX_INLINED_NODES,
+                        unit: "nodes",
                     },
                     span,
                     format!("`{name}` ({} nodes) is one copy too many", shape.nodes),
@@ -1692,6 +1693,7 @@ impl<'a> Checker<'a> {
             accounts: std::mem::take(&mut self.accounts),
             forbids: std::mem::take(&mut self.forbids),
             thresholds: std::mem::take(&mut self.thresholds),
+            removal_guard: RemovalGuard::default(),
             index,
             reads: Reads::default(),
         })

@@ -158,12 +158,14 @@ pub enum Problem {
         limit: usize,
     },
     /// A rule set whose compiled form would pass a documented size limit.
-    #[error("{what} pass the limit of {limit} nodes")]
+    #[error("{what} pass the limit of {limit} {unit}")]
     TooLarge {
         /// What grows, in words.
         what: &'static str,
         /// The limit.
         limit: u64,
+        /// What the limit counts ("nodes", "bytes").
+        unit: &'static str,
     },
     /// A `primary contract by` key that is not a contract field.
     #[error("cannot sort contracts by `{name}`")]

@@ -70,6 +70,15 @@ fn load_files(files: Vec<PathBuf>) -> Result<Parsed, LoadError> {
         if !seen.insert(key) {
             continue;
         }
+        // Not even read when it is too large: memory follows the limit, not the file.
+        if let Some(len) = std::fs::metadata(&path)
+            .ok()
+            .map(|m| m.len())
+            .filter(|len| *len > MAX_RULE_FILE_BYTES as u64)
+        {
+            too_large(&mut parsed, path.display().to_string(), len);
+            continue;
+        }
         let text = match crate::files::read_text(&path) {
             Ok(t) => t,
             Err(e) => match included_at {
@@ -121,7 +130,31 @@ pub fn parse_sources(sources: &[(&str, &str)]) -> Parsed {
     parsed
 }
 
+/// The largest rule file Stroom reads, in bytes (a whole authorization matrix of 10,000
+/// statements is about 1 MiB).
+pub const MAX_RULE_FILE_BYTES: usize = 16 << 20;
+
+/// Records a rule file too large to read, without its text.
+fn too_large(parsed: &mut Parsed, name: String, len: u64) -> u32 {
+    let id = parsed.sources.add(SourceFile::new(name, String::new()));
+    parsed.files.push(File::default());
+    parsed.diagnostics.push(Diagnostic::new(
+        Problem::TooLarge {
+            what: "the rule file's size would",
+            limit: MAX_RULE_FILE_BYTES as u64,
+            unit: "bytes",
+        },
+        Span::new(id, 0, 0),
+        format!("{len} bytes"),
+        "split the rules over several files in one folder; a folder is one rule set",
+    ));
+    id
+}
+
 fn add_file(parsed: &mut Parsed, name: String, text: String) -> u32 {
+    if text.len() > MAX_RULE_FILE_BYTES {
+        return too_large(parsed, name, text.len() as u64);
+    }
     let id = parsed.sources.add(SourceFile::new(name, text));
     let text = parsed
         .sources

@@ -368,6 +368,27 @@ pub struct Threshold {
     pub origin: OriginId,
 }
 
+/// The built-in guard against mass removal: a plan that revokes more than `max_percent`
+/// of the state's grants, or disables or deletes that share of its accounts, is blocked,
+/// unless the count is at most `always_allowed`. It does not depend on the rule files
+/// being intact (an emptied rule file would otherwise revoke everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemovalGuard {
+    /// The largest share removed without approval, in percent.
+    pub max_percent: u64,
+    /// Removals that always pass, however small the state.
+    pub always_allowed: u64,
+}
+
+impl Default for RemovalGuard {
+    fn default() -> Self {
+        Self {
+            max_percent: 10,
+            always_allowed: 10,
+        }
+    }
+}
+
 /// A checked rule set, ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct Program {
@@ -393,6 +414,9 @@ pub struct Program {
     pub forbids: Vec<Forbid>,
     /// Thresholds.
     pub thresholds: Vec<Threshold>,
+    /// The guard against mass removal where the rules declare no threshold (stroom.toml
+    /// `[plan]` may change it; the rules' thresholds replace it per operation).
+    pub removal_guard: RemovalGuard,
     /// Statements indexed by the equality tests in their conditions.
     pub index: RuleIndex,
     /// What the rules read beyond person and contract.
