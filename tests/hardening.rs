@@ -628,3 +628,35 @@ fn a_second_apply_on_one_journal_is_refused_naming_the_holder() {
     );
     drop(held);
 }
+
+#[test]
+fn read_only_commands_create_no_store() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for args in [
+        vec!["snapshots"],
+        vec!["snapshots", "--format", "json"],
+        vec!["diff"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        assert!(
+            text(&o).contains("nothing has been imported"),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(
+            !dir.path().join("stroom-data").exists(),
+            "{args:?} created a store"
+        );
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_stroom"))
+        .args(["snapshots", "--format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+}
