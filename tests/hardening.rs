@@ -29,6 +29,23 @@ fn stroom(args: &[&str]) -> Output {
     stroom_cmd(args).output().expect("run stroom")
 }
 
+/// `stroom plan` of `rules` on the example persons on 2026-12-01, with `extra` flags.
+fn plan_with(rules: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "plan",
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--today",
+        "2026-12-01",
+    ];
+    args.extend(extra);
+    stroom(&args)
+}
+
+const EXAMPLE_STATE: [&str; 2] = ["--state", "rules-examples/vandijk-state.json"];
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -476,25 +493,12 @@ fn an_emptied_rule_file_cannot_revoke_everything() {
         "empty.stroom",
         "# everything was deleted by accident\n",
     );
-    let plan_example_with = |rules: &Path| {
-        stroom(&[
-            "plan",
-            "--rules",
-            rules.to_str().expect("utf-8"),
-            "--persons",
-            "rules-examples/vandijk-persons.json",
-            "--state",
-            "rules-examples/vandijk-state.json",
-            "--today",
-            "2026-12-01",
-        ])
-    };
-    let o = plan_example_with(&empty);
+    let o = plan_with(&empty, &EXAMPLE_STATE);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("built-in limit of 10%"), "{}", text(&o));
     // A threshold in the rules takes the guard's place.
     let declared = temp_file(dir.path(), "t.stroom", "threshold revoke max 100%\n");
-    let o = plan_example_with(&declared);
+    let o = plan_with(&declared, &EXAMPLE_STATE);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // And stroom.toml may move the guard's limit.
     let config = temp_file(
@@ -502,19 +506,11 @@ fn an_emptied_rule_file_cannot_revoke_everything() {
         "stroom.toml",
         "[plan]\nmax_removed_percent = 100\n",
     );
-    let o = stroom(&[
-        "plan",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--rules",
-        empty.to_str().expect("utf-8"),
-        "--persons",
-        "rules-examples/vandijk-persons.json",
-        "--state",
-        "rules-examples/vandijk-state.json",
-        "--today",
-        "2026-12-01",
-    ]);
+    let config = config.to_str().expect("utf-8");
+    let o = plan_with(
+        &empty,
+        &[EXAMPLE_STATE[0], EXAMPLE_STATE[1], "--config", config],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
@@ -534,17 +530,7 @@ fn grants_where_the_person_gets_no_account_are_left_out_and_reported() {
     // A first run (empty state): leavers still in the scope window get no Entra account,
     // so neither may they get Exchange mailboxes and permissions (apply would wait for
     // a mailbox that never comes).
-    let o = stroom(&[
-        "plan",
-        "--rules",
-        "rules-examples/vandijk",
-        "--persons",
-        "rules-examples/vandijk-persons.json",
-        "--today",
-        "2026-12-01",
-        "--format",
-        "json",
-    ]);
+    let o = plan_with(Path::new("rules-examples/vandijk"), &["--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let actions = plan["actions"].as_array().expect("actions");
@@ -592,17 +578,7 @@ fn a_second_apply_on_one_journal_is_refused_naming_the_holder() {
         "r.stroom",
         "when true grant group \"g\" in ad\n",
     );
-    let o = stroom(&[
-        "plan",
-        "--rules",
-        rules.to_str().expect("utf-8"),
-        "--persons",
-        "rules-examples/vandijk-persons.json",
-        "--today",
-        "2026-12-01",
-        "--format",
-        "json",
-    ]);
+    let o = plan_with(&rules, &["--format", "json"]);
     let plan = temp_file(dir.path(), "plan.json", &o.stdout);
     let db = dir.path().join("data/stroom.db");
     let config = temp_file(

@@ -583,35 +583,22 @@ fn answers_generated_from_the_official_openapi_file_are_read() {
             // normalization sees whole people.
             let ids: Vec<String> = d.employees.iter().map(|e| e.employee_id.clone()).collect();
             if !ids.is_empty() {
-                let id = |i: usize| ids[i % ids.len()].clone();
-                d.personal_info
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, r)| r.employee_id = id(i));
-                d.contracts
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, r)| r.employee_id = id(i));
-                d.employments
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, r)| r.employee_id = id(i));
-                d.departments
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, r)| r.employee_id = id(i));
-                d.functions
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, r)| r.employee_id = id(i));
-                d.managers
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, r)| r.employee_id = id(i));
-                d.cost_centers
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, r)| r.employee_id = id(i));
+                macro_rules! join {
+                    ($($list:ident),*) => {$(
+                        for (i, r) in d.$list.iter_mut().enumerate() {
+                            r.employee_id = ids[i % ids.len()].clone();
+                        }
+                    )*};
+                }
+                join!(
+                    personal_info,
+                    contracts,
+                    employments,
+                    departments,
+                    functions,
+                    managers,
+                    cost_centers
+                );
             }
             (d, managers)
         });

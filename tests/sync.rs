@@ -45,17 +45,31 @@ impl Setup {
         self.dir.path().join(p)
     }
 
-    fn stroom(&self, args: &[&str]) -> Output {
+    /// `stroom ARGS` in the setup's folder, pointed at the simulator.
+    fn command(&self, args: &[&str]) -> Command {
         let c = Credentials::default();
-        Command::new(env!("CARGO_BIN_EXE_stroom"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stroom"));
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .env("STROOM_NMBRS_BASE_URL", &self.base)
             .env("STROOM_NMBRS_IDENTITY_URL", &self.base)
             .env("STROOM_NMBRS_CLIENT_SECRET", &c.client_secret)
-            .env("STROOM_NMBRS_SUBSCRIPTION_KEY", &c.subscription_key)
-            .output()
+            .env("STROOM_NMBRS_SUBSCRIPTION_KEY", &c.subscription_key);
+        command
+    }
+
+    fn stroom(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Starts `stroom ARGS` with its output piped.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap()
     }
 
@@ -353,26 +367,14 @@ fn repeated_import_warnings_are_said_once_per_kind() {
 fn sync_with_a_closed_stdout_finishes_its_files() {
     use std::io::Read;
     let s = Setup::new(200);
-    let c = Credentials::default();
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules-examples/vandijk");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stroom"))
-        .args([
-            "sync",
-            "--rules",
-            rules.to_str().unwrap(),
-            "--today",
-            "2026-12-01",
-        ])
-        .current_dir(s.dir.path())
-        .env("NO_COLOR", "1")
-        .env("STROOM_NMBRS_BASE_URL", &s.base)
-        .env("STROOM_NMBRS_IDENTITY_URL", &s.base)
-        .env("STROOM_NMBRS_CLIENT_SECRET", &c.client_secret)
-        .env("STROOM_NMBRS_SUBSCRIPTION_KEY", &c.subscription_key)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = s.spawn(&[
+        "sync",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--today",
+        "2026-12-01",
+    ]);
     let mut stdout = child.stdout.take().unwrap();
     let mut one = [0u8; 1];
     let _ = stdout.read(&mut one);
@@ -429,20 +431,7 @@ fn one_run_per_store_and_one_token_refresh_at_a_time() {
     )
     .unwrap();
     s.sim.revoke_access_tokens();
-    let c = Credentials::default();
-    let spawn = |config: &str| {
-        Command::new(env!("CARGO_BIN_EXE_stroom"))
-            .args(["nmbrs", "import", "--config", config])
-            .current_dir(s.dir.path())
-            .env("STROOM_NMBRS_BASE_URL", &s.base)
-            .env("STROOM_NMBRS_IDENTITY_URL", &s.base)
-            .env("STROOM_NMBRS_CLIENT_SECRET", &c.client_secret)
-            .env("STROOM_NMBRS_SUBSCRIPTION_KEY", &c.subscription_key)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = |config: &str| s.spawn(&["nmbrs", "import", "--config", config]);
     let a = spawn("stroom.toml");
     let b = spawn("other.toml");
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
