@@ -1,41 +1,7 @@
 //! The `stroom` command: exit codes, formats and messages.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn stroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stroom"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run stroom")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn temp_file(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, content).expect("write");
-    p
-}
-
-const EXAMPLE: &[&str] = &[
-    "--rules",
-    "rules-examples/vandijk",
-    "--persons",
-    "rules-examples/vandijk-persons.json",
-    "--state",
-    "rules-examples/vandijk-state.json",
-    "--today",
-    "2026-12-01",
-];
+mod common;
+use common::{stroom, temp_file, text, EXAMPLE};
 
 #[test]
 fn check_passes_on_the_examples() {

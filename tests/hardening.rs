@@ -2,32 +2,11 @@
 //! expressions, huge columns and many diagnostics, byte order marks, store locks, file
 //! modes, hostile HR values. Each test fails without its fix.
 
+mod common;
+use common::{stroom, stroom_cmd, temp_file, text, EXAMPLE};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-const EXAMPLE: &[&str] = &[
-    "--rules",
-    "rules-examples/vandijk",
-    "--persons",
-    "rules-examples/vandijk-persons.json",
-    "--state",
-    "rules-examples/vandijk-state.json",
-    "--today",
-    "2026-12-01",
-];
-
-fn stroom_cmd(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_stroom"));
-    c.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1");
-    c
-}
-
-fn stroom(args: &[&str]) -> Output {
-    stroom_cmd(args).output().expect("run stroom")
-}
 
 /// `stroom plan` of `rules` on the example persons on 2026-12-01, with `extra` flags.
 fn plan_with(rules: &Path, extra: &[&str]) -> Output {
@@ -45,20 +24,6 @@ fn plan_with(rules: &Path, extra: &[&str]) -> Output {
 }
 
 const EXAMPLE_STATE: [&str; 2] = ["--state", "rules-examples/vandijk-state.json"];
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn temp_file(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, content).expect("write");
-    p
-}
 
 /// Runs a command, reads one byte of its output and closes the pipe, as `| head -c1`.
 fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {

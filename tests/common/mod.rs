@@ -72,3 +72,49 @@ pub fn granted(plan: &Plan, person: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// The example's rules, persons, state and date, as `stroom plan` flags.
+pub const EXAMPLE: &[&str] = &[
+    "--rules",
+    "rules-examples/vandijk",
+    "--persons",
+    "rules-examples/vandijk-persons.json",
+    "--state",
+    "rules-examples/vandijk-state.json",
+    "--today",
+    "2026-12-01",
+];
+
+/// `stroom ARGS` in the repository's folder, without colours.
+pub fn stroom_cmd(args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"));
+    c.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// Runs `stroom ARGS` to its end.
+pub fn stroom(args: &[&str]) -> std::process::Output {
+    stroom_cmd(args).output().expect("run stroom")
+}
+
+/// Standard output and standard error of a run, together.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Writes a file in `dir` and returns its path.
+pub fn temp_file(
+    dir: &std::path::Path,
+    name: &str,
+    content: impl AsRef<[u8]>,
+) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).expect("write");
+    p
+}
