@@ -416,3 +416,30 @@ fn dutch_names_follow_the_ascription() {
     assert_eq!(n.persons[1].display_name, "Els 't Hart-van den Heuvel");
     assert_eq!(n.persons[1].name_last_first, "'t Hart-van den Heuvel, Els");
 }
+
+#[test]
+fn control_and_bidi_characters_from_nmbrs_skip_the_employee() {
+    let c = company(&[
+        ("e1", 1, "Jan", "Berg", None),
+        ("e2", 2, "Piet", "Dam\u{0}", None),
+        ("e3", 3, "Kees\u{202e}", "Vos", None),
+        ("e4", 4, "Anna", "Vos", Some("anna\u{1b}@acme.nl")),
+    ]);
+    let n = normalize(&[c], &[]);
+    let ids: Vec<&str> = n.persons.iter().map(|p| p.id.as_ref()).collect();
+    assert_eq!(ids, ["e1"]);
+    let text: Vec<String> = n.problems.iter().map(ToString::to_string).collect();
+    for (id, field, ch) in [
+        ("e2", "last_name", "U+0000"),
+        ("e3", "first_name", "U+202E"),
+        ("e4", "business_email", "U+001B"),
+    ] {
+        assert!(
+            text.iter().any(|t| t.starts_with("skipped")
+                && t.contains(id)
+                && t.contains(field)
+                && t.contains(ch)),
+            "{id}: {text:#?}"
+        );
+    }
+}

@@ -15,6 +15,50 @@ pub fn forbidden_char(s: &str) -> Option<char> {
     })
 }
 
+/// Every text value in a JSON record that holds a forbidden character: its field path
+/// (`contracts[0].department`) and the character. Records are shallow, but a stack
+/// keeps the walk free of recursion whatever they hold.
+pub fn forbidden_in_json(v: &serde_json::Value) -> Vec<(String, char)> {
+    use serde_json::Value;
+    let mut found = Vec::new();
+    let mut stack = vec![(v, String::new())];
+    while let Some((v, path)) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                if let Some(c) = forbidden_char(s) {
+                    found.push((path, c));
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate().rev() {
+                    stack.push((item, format!("{path}[{i}]")));
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map.iter().rev() {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    stack.push((item, p));
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The message for a forbidden character found at intake.
+pub fn refusal(c: char) -> String {
+    format!(
+        "holds {}; control and bidirectional characters are refused (they would reach \
+         account names and addresses): correct it at the source",
+        describe(c)
+    )
+}
+
 /// How a forbidden character is named in an error: `U+202E (right-to-left override)`.
 pub fn describe(c: char) -> String {
     let name = match c {

@@ -243,41 +243,9 @@ struct RecordReader<'a> {
 
 impl RecordReader<'_> {
     /// Reports every text value holding a control or bidirectional character.
-    fn forbidden_chars(&mut self, v: &Value, path: String) {
-        // Records are shallow (a person, contracts, extra): a stack, not recursion.
-        let mut stack = vec![(v, path)];
-        while let Some((v, path)) = stack.pop() {
-            match v {
-                Value::String(s) => {
-                    if let Some(c) = crate::model::text::forbidden_char(s) {
-                        self.error(
-                            Some(path),
-                            format!(
-                                "holds {}; control and bidirectional characters are refused \
-                                 (they would reach account names and addresses): correct it \
-                                 at the source",
-                                crate::model::text::describe(c)
-                            ),
-                        );
-                    }
-                }
-                Value::Array(items) => {
-                    for (i, item) in items.iter().enumerate().rev() {
-                        stack.push((item, format!("{path}[{i}]")));
-                    }
-                }
-                Value::Object(map) => {
-                    for (k, item) in map.iter().rev() {
-                        let p = if path.is_empty() {
-                            k.clone()
-                        } else {
-                            format!("{path}.{k}")
-                        };
-                        stack.push((item, p));
-                    }
-                }
-                _ => {}
-            }
+    fn forbidden_chars(&mut self, v: &Value) {
+        for (path, c) in crate::model::text::forbidden_in_json(v) {
+            self.error(Some(path), crate::model::text::refusal(c));
         }
     }
 
@@ -389,7 +357,7 @@ impl RecordReader<'_> {
             _ => self.required_string(obj, "id", ""),
         };
         self.id = id.clone();
-        self.forbidden_chars(v, String::new());
+        self.forbidden_chars(v);
         self.unknown_keys(obj, PERSON_KEYS, "");
         let last_name = self.required_string(obj, "last_name", "");
         let employee_number = match obj.get("employee_number") {

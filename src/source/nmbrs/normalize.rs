@@ -321,6 +321,14 @@ pub fn normalize(companies: &[CompanyData], debtor_managers: &[wire::DebtorManag
                 );
             }
             let built = person(c, e, &by, &mut b);
+            // Text from Nmbrs meets the same rule as a persons file: no control or
+            // bidirectional characters; such an employee keeps the previous record.
+            if let Some((p, _)) = &built {
+                let json = crate::source::persons::person_to_json(p);
+                for (path, ch) in crate::model::text::forbidden_in_json(&json) {
+                    b.problem(Severity::Skipped, path, crate::model::text::refusal(ch));
+                }
+            }
             let skipped = b.skipped();
             out.problems.append(&mut b.problems);
             if let (Some((p, manager)), false) = (built, skipped) {
