@@ -431,6 +431,10 @@ fn add_days(d: NaiveDate, n: i64) -> NaiveDate {
 fn drop_invalid_values(program: &Program, plan: &mut ChunkPlan, start: usize) {
     let mut bad: Vec<Arc<str>> = Vec::new();
     for a in &plan.actions[start..] {
+        // Only these send values; grants and revokes name entitlements the rules wrote.
+        if !matches!(a.op, OpKind::Create | OpKind::Update | OpKind::Writeback) {
+            continue;
+        }
         let Some(target) = program.targets.iter().find(|t| *t.name == *a.target) else {
             continue;
         };
