@@ -248,9 +248,21 @@ fn fuzz_for(budget: Duration, seed: u64) -> usize {
     n
 }
 
-/// The saved inputs and a few seconds of fuzzing, on every `cargo test`.
+/// The saved inputs, each as it was found, and a few seconds of fuzzing, on every
+/// `cargo test`.
 #[test]
 fn fuzz_regressions_and_a_short_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/fuzz-regressions") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("utf-8 input");
+        if let Err(why) = exercise(&text) {
+            panic!("{} {why}", path.display());
+        }
+        replayed += 1;
+    }
+    assert!(replayed > 0);
     let n = fuzz_for(Duration::from_secs(3), 0x5eed);
     assert!(n > 0);
 }

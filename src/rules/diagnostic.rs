@@ -521,11 +521,16 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    /// Longer names are not typos of anything; comparing them would cost the product of
+    /// the lengths (found by fuzzing: two 100,000-character names took seconds).
+    const LONGEST_TYPO: usize = 64;
+    let n = name.chars().count();
+    let limit = (n / 3).max(1);
     let lower = name.to_lowercase();
     let candidates: Vec<&str> = candidates.into_iter().collect();
     let close = candidates
         .iter()
+        .filter(|c| n <= LONGEST_TYPO && c.chars().count().abs_diff(n) <= limit)
         .map(|c| (edit_distance(&lower, &c.to_lowercase()), *c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, c)| (*d, *c))
@@ -561,6 +566,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_names_are_not_compared_letter_by_letter() {
+        let a = "x".repeat(100_000);
+        let b = format!("{}y", "x".repeat(99_999));
+        // Without the length cap this is 10^10 steps; with it, none.
+        assert_eq!(did_you_mean(&a, [b.as_str()]), None);
+        assert_eq!(did_you_mean("uppercase", ["upper", "lower"]), Some("upper"));
+    }
 
     #[test]
     fn suggests_close_names_only() {
