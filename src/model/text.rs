@@ -6,6 +6,10 @@
 /// The first character of `s` that HR text must not hold, if any: C0 and C1 controls
 /// (tab included), and the Unicode bidirectional formatting characters.
 pub fn forbidden_char(s: &str) -> Option<char> {
+    // Most HR text is printable ASCII: one pass over the bytes settles it.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return None;
+    }
     s.chars().find(|c| {
         c.is_control()
             || matches!(
@@ -20,6 +24,19 @@ pub fn forbidden_char(s: &str) -> Option<char> {
 /// keeps the walk free of recursion whatever they hold.
 pub fn forbidden_in_json(v: &serde_json::Value) -> Vec<(String, char)> {
     use serde_json::Value;
+    // The common case, a clean record, is found without building a single path.
+    fn any(v: &Value) -> bool {
+        match v {
+            Value::String(s) => forbidden_char(s).is_some(),
+            // serde_json stops nesting at 128 levels, so this recursion is bounded.
+            Value::Array(items) => items.iter().any(any),
+            Value::Object(map) => map.values().any(any),
+            _ => false,
+        }
+    }
+    if !any(v) {
+        return Vec::new();
+    }
     let mut found = Vec::new();
     let mut stack = vec![(v, String::new())];
     while let Some((v, path)) = stack.pop() {

@@ -146,8 +146,9 @@ pub fn build_plan(input: &PlanInput) -> Plan {
             missing.iter().take(10).copied().collect::<Vec<_>>().join(", ")
         ));
     }
-    all_blocks.extend(threshold_violations(program, &actions, input));
-    all_blocks.extend(guard_violations(program, &actions, input));
+    let counts = OpCounts::of(&actions);
+    all_blocks.extend(threshold_violations(program, &counts, input));
+    all_blocks.extend(guard_violations(program, &counts, input));
     Plan {
         today: input.today,
         actions,
@@ -230,6 +231,30 @@ struct ChunkPlan {
 /// Unique values handed to one person: target, attribute, value.
 type Assigned = Vec<(TargetId, String, Option<String>)>;
 
+/// What the planner asks of each target for every grant, looked up once per chunk.
+struct TargetFacts {
+    /// Names, shared by every action.
+    names: Vec<Arc<str>>,
+    /// The target whose account a grant in this target needs
+    /// ([`Program::account_target`]).
+    account_of: Vec<Option<TargetId>>,
+}
+
+impl TargetFacts {
+    fn of(program: &Program) -> Self {
+        TargetFacts {
+            names: program
+                .targets
+                .iter()
+                .map(|t| Arc::from(&*t.name))
+                .collect(),
+            account_of: (0..program.targets.len())
+                .map(|t| program.account_target(t as TargetId))
+                .collect(),
+        }
+    }
+}
+
 fn plan_persons(
     program: &Program,
     evals: &[PersonEval],
@@ -238,11 +263,7 @@ fn plan_persons(
     today: NaiveDate,
 ) -> ChunkPlan {
     let empty = PersonState::default();
-    let target_names: Vec<Arc<str>> = program
-        .targets
-        .iter()
-        .map(|t| Arc::from(&*t.name))
-        .collect();
+    let targets = TargetFacts::of(program);
     // Room for what the rules want; revokes and updates may add a little.
     let expected: usize = evals
         .iter()
@@ -258,7 +279,7 @@ fn plan_persons(
         let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
         let mine = assigned.get(&*ev.person.id).map_or(&[][..], Vec::as_slice);
         let start = plan.actions.len();
-        person_actions(program, ev, st, mine, today, &target_names, &mut plan);
+        person_actions(program, ev, st, mine, today, &targets, &mut plan);
         drop_invalid_values(program, &mut plan, start);
         plan.notes.extend(
             ev.notes
@@ -514,7 +535,7 @@ fn person_actions(
     st: &PersonState,
     assigned: &[(TargetId, String, Option<String>)],
     today: NaiveDate,
-    target_names: &[Arc<str>],
+    targets: &TargetFacts,
     plan: &mut ChunkPlan,
 ) {
     let ChunkPlan {
@@ -537,7 +558,7 @@ fn person_actions(
     let mut b = Builder {
         program,
         person,
-        target_names,
+        target_names: &targets.names,
         out,
         leaving: !ev.in_scope,
     };
@@ -704,7 +725,7 @@ fn person_actions(
     let mut wanted: Vec<(TargetId, Kind, &str, Option<&str>)> = Vec::with_capacity(ev.grants.len());
     if ev.in_scope {
         for g in &ev.grants {
-            if let Some(host) = program.account_target(g.target) {
+            if let Some(host) = targets.account_of.get(g.target as usize).copied().flatten() {
                 if !usable.contains_key(&host) {
                     // Granting would wait for an account that never comes (an Exchange
                     // mailbox without an Entra user); said once per plan.
@@ -870,14 +891,34 @@ const GUARD_PLACE: &str = "built-in guard";
 
 /// The program's [`RemovalGuard`](crate::rules::program::RemovalGuard) for removal
 /// operations the rules set no threshold for.
-fn guard_violations(program: &Program, actions: &[Action], input: &PlanInput) -> Vec<Blocked> {
+/// How many actions of each operation a plan holds, counted in one pass (indexed by
+/// the operation's discriminant).
+struct OpCounts([u64; OpKind::ALL.len()]);
+
+impl OpCounts {
+    fn of(actions: &[Action]) -> Self {
+        let mut counts = [0u64; OpKind::ALL.len()];
+        for a in actions {
+            if let Some(n) = counts.get_mut(a.op as usize) {
+                *n += 1;
+            }
+        }
+        OpCounts(counts)
+    }
+
+    fn get(&self, op: OpKind) -> u64 {
+        self.0.get(op as usize).copied().unwrap_or(0)
+    }
+}
+
+fn guard_violations(program: &Program, counts: &OpCounts, input: &PlanInput) -> Vec<Blocked> {
     let guard = program.removal_guard;
     let mut out = Vec::new();
     for op in [OpKind::Revoke, OpKind::Disable, OpKind::Delete] {
         if program.thresholds.iter().any(|t| t.op == op) {
             continue;
         }
-        let count = actions.iter().filter(|a| a.op == op).count() as u64;
+        let count = counts.get(op);
         let base = match op {
             OpKind::Revoke => input.state.grants.len(),
             _ => input.state.accounts.len(),
@@ -918,10 +959,10 @@ fn guard_violations(program: &Program, actions: &[Action], input: &PlanInput) ->
 /// Thresholds passed by this plan. Percentages of account operations count against
 /// the persons in the HR data; of grants and revokes against the grants in the state
 /// (a percentage against an empty state does not apply).
-fn threshold_violations(program: &Program, actions: &[Action], input: &PlanInput) -> Vec<Blocked> {
+fn threshold_violations(program: &Program, counts: &OpCounts, input: &PlanInput) -> Vec<Blocked> {
     let mut out = Vec::new();
     for t in &program.thresholds {
-        let count = actions.iter().filter(|a| a.op == t.op).count() as u64;
+        let count = counts.get(t.op);
         let base = match t.op {
             OpKind::Grant | OpKind::Revoke => input.state.grants.len(),
             _ => input.persons.len(),

@@ -167,13 +167,18 @@ impl<'de> serde::de::Visitor<'de> for Strict {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(serde::de::Error::custom(format!(
-                    "the key `{key}` appears twice in one object; keep one"
-                )));
-            }
             let v = map.next_value_seed(Strict)?;
-            out.insert(key, v);
+            match out.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(v);
+                }
+                serde_json::map::Entry::Occupied(slot) => {
+                    return Err(serde::de::Error::custom(format!(
+                        "the key `{}` appears twice in one object; keep one",
+                        slot.key()
+                    )));
+                }
+            }
         }
         Ok(Value::Object(out))
     }
