@@ -145,7 +145,7 @@ fn the_account_lifecycle_is_real_and_idempotent() {
     assert_eq!(ad.correlate("p-1").unwrap().unwrap().enabled, Some(true));
     // Groups: twice in, twice out, all fine.
     let g = Entitlement {
-        kind: "group",
+        kind: stroom::rules::program::Kind::Group,
         name: staff,
         on: None,
     };
@@ -163,7 +163,7 @@ fn the_account_lifecycle_is_real_and_idempotent() {
         .grant(
             &acc,
             &Entitlement {
-                kind: "group",
+                kind: stroom::rules::program::Kind::Group,
                 name: "Nope",
                 on: None,
             },
@@ -251,7 +251,7 @@ fn hostile_names_never_widen_a_search_or_touch_another_object() {
         ad.grant(
             &acc,
             &Entitlement {
-                kind: "group",
+                kind: stroom::rules::program::Kind::Group,
                 name: &staff,
                 on: None,
             },
@@ -269,7 +269,7 @@ fn hostile_names_never_widen_a_search_or_touch_another_object() {
         .grant(
             &victim,
             &Entitlement {
-                kind: "group",
+                kind: stroom::rules::program::Kind::Group,
                 name: "*",
                 on: None,
             },
@@ -650,7 +650,7 @@ rule "write-back-mail" {{
         assert_eq!(report.failed, 0, "{today}: {:?}", report.failures);
         assert!(report.waiting.is_empty(), "{today}: {:?}", report.waiting);
         *state = stroom::apply::state_after_apply(state, &doc, &journal.steps(&id).unwrap());
-        doc.actions.iter().map(|a| a.op.clone()).collect::<Vec<_>>()
+        doc.actions.iter().map(|a| a.op).collect::<Vec<_>>()
     };
     let mailbox = |user: &Value| {
         m365.mailboxes()
@@ -679,7 +679,10 @@ rule "write-back-mail" {{
         "nothing yet, 25 days early"
     );
     let ops = day("2026-12-01", &anna, &mut state);
-    assert!(ops.contains(&"create_account".to_string()), "{ops:?}");
+    assert!(
+        ops.contains(&stroom::rules::program::OpKind::Create),
+        "{ops:?}"
+    );
     let dn = account(&state).unwrap().id.unwrap();
     assert_eq!(
         uac(&dn).as_deref(),
@@ -690,7 +693,10 @@ rule "write-back-mail" {{
     assert_eq!(user["accountEnabled"], false);
     assert_eq!(user["licenses"], json!([]), "no licence before day one");
     let ops = day("2026-12-15", &anna, &mut state);
-    assert!(ops.contains(&"enable_account".to_string()), "{ops:?}");
+    assert!(
+        ops.contains(&stroom::rules::program::OpKind::Enable),
+        "{ops:?}"
+    );
     assert_eq!(uac(&dn).as_deref(), Some("512"), "enabled on day one");
     let user = cloud(&anna.id).unwrap();
     assert_eq!(user["accountEnabled"], true);
@@ -727,7 +733,10 @@ rule "write-back-mail" {{
     day("2027-03-31", &anna, &mut state);
     assert_eq!(uac(&dn).as_deref(), Some("512"));
     let ops = day("2027-04-01", &anna, &mut state);
-    assert!(ops.contains(&"disable_account".to_string()), "{ops:?}");
+    assert!(
+        ops.contains(&stroom::rules::program::OpKind::Disable),
+        "{ops:?}"
+    );
     let dn = account(&state).unwrap().id.unwrap_or(dn);
     let disabled = read(&dn, &["userAccountControl"]).or_else(|| {
         // Disabling moved it to the disabled OU.
@@ -741,7 +750,10 @@ rule "write-back-mail" {{
     assert_eq!(user["licenses"], json!([]), "licence freed");
     // Deleted after the 30-day retention.
     let ops = day("2027-05-01", &anna, &mut state);
-    assert!(ops.contains(&"delete_account".to_string()), "{ops:?}");
+    assert!(
+        ops.contains(&stroom::rules::program::OpKind::Delete),
+        "{ops:?}"
+    );
     assert!(targets["ad"].correlate(&anna.id).unwrap().is_none());
     assert!(account(&state).is_none());
     assert!(cloud(&anna.id).is_none(), "the Entra account is deleted");
@@ -759,7 +771,10 @@ rule "write-back-mail" {{
         ..Default::default()
     });
     let ops = day("2027-08-18", &anna, &mut state);
-    assert!(ops.contains(&"create_account".to_string()), "{ops:?}");
+    assert!(
+        ops.contains(&stroom::rules::program::OpKind::Create),
+        "{ops:?}"
+    );
     day("2027-09-01", &anna, &mut state);
     let again = targets["ad"].correlate(&anna.id).unwrap().unwrap();
     assert_eq!(again.enabled, Some(true));

@@ -23,6 +23,7 @@ pub mod journal;
 
 use crate::model::{AccountState, GrantState, State};
 use crate::plan::read::{PlanDocument, PlannedAction};
+use crate::rules::program::OpKind;
 use crate::targets::{AccountRef, Entitlement, ErrorKind, Target, TargetError};
 use audit::{Audit, AuditEntry};
 use journal::{Journal, JournalError, StepStatus};
@@ -109,13 +110,13 @@ pub fn plan_id(text: &str) -> String {
 }
 
 fn describe(a: &PlannedAction) -> String {
-    match (a.kind.as_deref(), a.name.as_deref(), a.field.as_deref()) {
+    match (a.kind, a.name.as_deref(), a.field.as_deref()) {
         (Some(kind), Some(name), _) => match &a.on {
             Some(on) => format!("{} {kind} {name:?} on {on:?}", a.op),
             None => format!("{} {kind} {name:?}", a.op),
         },
         (_, _, Some(field)) => format!("{} {field} = {:?}", a.op, a.value.as_deref().unwrap_or("")),
-        _ => a.op.clone(),
+        _ => a.op.to_string(),
     }
 }
 
@@ -145,13 +146,18 @@ fn execute(
     }
     let current = account.clone().flatten();
     let need = |what: &str| current.clone().ok_or_else(|| target.no_account(what));
-    let entitlement = Entitlement {
-        kind: a.kind.as_deref().unwrap_or(""),
-        name: a.name.as_deref().unwrap_or(""),
-        on: a.on.as_deref(),
+    // The plan reader makes sure grants and revokes have a kind and a name.
+    let entitlement = || {
+        a.kind
+            .map(|kind| Entitlement {
+                kind,
+                name: a.name.as_deref().unwrap_or(""),
+                on: a.on.as_deref(),
+            })
+            .ok_or_else(|| TargetError::refused("a grant or revoke without a kind"))
     };
-    match a.op.as_str() {
-        "create_account" => {
+    match a.op {
+        OpKind::Create => {
             if current.is_some() {
                 // Created by an interrupted run, or there before Stroom: adopted.
                 return Ok(current);
@@ -160,7 +166,7 @@ fn execute(
             *account = Some(Some(made.clone()));
             Ok(Some(made))
         }
-        "update_account" => {
+        OpKind::Update => {
             let acc = need("update")?;
             target.update(&acc, &new_values(a.changes.as_ref().unwrap_or(&Map::new())))?;
             // A rename or move may change the account's id: find it again when next
@@ -170,7 +176,7 @@ fn execute(
             }
             Ok(Some(acc))
         }
-        "writeback" => {
+        OpKind::Writeback => {
             let acc = need("write-back")?;
             let mut values = Map::new();
             values.insert(
@@ -180,17 +186,17 @@ fn execute(
             target.update(&acc, &values)?;
             Ok(Some(acc))
         }
-        "enable_account" => {
+        OpKind::Enable => {
             let acc = need("enable")?;
             target.enable(&acc)?;
             Ok(Some(acc))
         }
-        "disable_account" => {
+        OpKind::Disable => {
             let acc = need("disable")?;
             target.disable(&acc)?;
             Ok(Some(acc))
         }
-        "delete_account" => match current {
+        OpKind::Delete => match current {
             None => Ok(None),
             Some(acc) => {
                 target.delete(&acc)?;
@@ -198,19 +204,18 @@ fn execute(
                 Ok(Some(acc))
             }
         },
-        "grant" => {
-            let acc = need("grant")?;
-            target.grant(&acc, &entitlement)?;
+        OpKind::Grant => {
+            let acc = need(OpKind::Grant.as_str())?;
+            target.grant(&acc, &entitlement()?)?;
             Ok(Some(acc))
         }
-        "revoke" => match current {
+        OpKind::Revoke => match current {
             None => Ok(None),
             Some(acc) => {
-                target.revoke(&acc, &entitlement)?;
+                target.revoke(&acc, &entitlement()?)?;
                 Ok(Some(acc))
             }
         },
-        other => Err(TargetError::refused(format!("unknown operation {other:?}"))),
     }
 }
 
@@ -232,9 +237,9 @@ struct Run<'a> {
 
 /// The manager (person id) a create or update sets, if any.
 fn manager_of(a: &PlannedAction) -> Option<&str> {
-    match a.op.as_str() {
-        "create_account" => a.attributes.as_ref()?.get("manager")?.as_str(),
-        "update_account" => a.changes.as_ref()?.get("manager")?.get(1)?.as_str(),
+    match a.op {
+        OpKind::Create => a.attributes.as_ref()?.get("manager")?.as_str(),
+        OpKind::Update => a.changes.as_ref()?.get("manager")?.get(1)?.as_str(),
         _ => None,
     }
 }
@@ -257,7 +262,7 @@ impl Run<'_> {
     }
 
     fn settle(&self, a: &PlannedAction) {
-        if a.op == "create_account" {
+        if a.op == OpKind::Create {
             self.settled
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -457,7 +462,7 @@ impl Run<'_> {
             if !self.targets.get(&a.target).is_some_and(|t| t.stable_ids()) {
                 continue;
             }
-            if a.op == "delete_account" {
+            if a.op == OpKind::Delete {
                 accounts.insert(a.target.clone(), Some(None));
             } else if let Some(id) = &record.account {
                 accounts.insert(
@@ -585,7 +590,7 @@ pub fn apply(
         creates: doc
             .actions
             .iter()
-            .filter(|a| a.op == "create_account")
+            .filter(|a| a.op == OpKind::Create)
             .map(|a| ((a.person.as_str(), a.target.as_str()), a.seq))
             .collect(),
         settled: Mutex::new(
@@ -685,8 +690,8 @@ pub fn state_after_apply(
             continue;
         };
         let same = |s: &AccountState| s.person == a.person && s.target == a.target;
-        match a.op.as_str() {
-            "create_account" => {
+        match a.op {
+            OpKind::Create => {
                 if let Some(acc) = next.accounts.iter_mut().find(|s| same(s)) {
                     acc.id = record.account.clone().or(acc.id.take());
                 } else {
@@ -704,34 +709,34 @@ pub fn state_after_apply(
                     });
                 }
             }
-            "update_account" => {
+            OpKind::Update => {
                 if let Some(acc) = next.accounts.iter_mut().find(|s| same(s)) {
                     for (k, v) in new_values(a.changes.as_ref().unwrap_or(&Map::new())) {
                         acc.attributes.insert(k, v);
                     }
                 }
             }
-            "enable_account" | "disable_account" => {
+            OpKind::Enable | OpKind::Disable => {
                 if let Some(acc) = next.accounts.iter_mut().find(|s| same(s)) {
-                    acc.enabled = a.op == "enable_account";
+                    acc.enabled = a.op == OpKind::Enable;
                     acc.disabled_on = if acc.enabled { None } else { today };
                 }
             }
-            "delete_account" => {
+            OpKind::Delete => {
                 next.accounts.retain(|s| !same(s));
                 next.grants
                     .retain(|g| !(g.person == a.person && g.target == a.target));
             }
-            "grant" | "revoke" => {
+            OpKind::Grant | OpKind::Revoke => {
                 let g = GrantState {
                     person: a.person.clone(),
                     target: a.target.clone(),
-                    kind: a.kind.clone().unwrap_or_default(),
+                    kind: a.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
                     name: a.name.clone().unwrap_or_default(),
                     on: a.on.clone(),
                 };
                 next.grants.retain(|x| *x != g);
-                if a.op == "grant" {
+                if a.op == OpKind::Grant {
                     next.grants.push(g);
                 }
             }

@@ -1,5 +1,6 @@
 //! Reading a plan document back (`stroom plan --format json` → `stroom apply`).
 
+use crate::rules::program::{Kind, OpKind};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -8,15 +9,15 @@ use serde_json::{Map, Value};
 pub struct PlannedAction {
     /// 1-based position.
     pub seq: u32,
-    /// `create_account`, `grant`, ...
-    pub op: String,
+    /// What to do.
+    pub op: OpKind,
     /// Person id.
     pub person: String,
     /// Target name.
     pub target: String,
     /// Entitlement kind.
     #[serde(default)]
-    pub kind: Option<String>,
+    pub kind: Option<Kind>,
     /// Entitlement name.
     #[serde(default)]
     pub name: Option<String>,
@@ -59,17 +60,6 @@ pub struct PlanReadError {
     pub message: String,
 }
 
-const OPS: &[&str] = &[
-    "create_account",
-    "update_account",
-    "enable_account",
-    "disable_account",
-    "delete_account",
-    "grant",
-    "revoke",
-    "writeback",
-];
-
 /// Parses and validates a plan document: known operations, ascending `seq`, the
 /// fields each operation needs.
 pub fn parse_plan(file: &str, text: &str) -> Result<PlanDocument, PlanReadError> {
@@ -89,21 +79,20 @@ pub fn parse_plan(file: &str, text: &str) -> Result<PlanDocument, PlanReadError>
     let mut last = 0;
     for a in &doc.actions {
         let at = format!("action seq {}", a.seq);
-        if !OPS.contains(&a.op.as_str()) {
-            return Err(fail(format!("{at}: unknown op {:?}", a.op)));
-        }
         if a.seq <= last {
             return Err(fail(format!("{at}: seq must increase (after {last})")));
         }
         last = a.seq;
-        let missing = match a.op.as_str() {
-            "grant" | "revoke" if a.kind.is_none() || a.name.is_none() => Some("kind and name"),
-            "writeback" if a.field.is_none() || a.value.is_none() => Some("field and value"),
-            "update_account" if a.changes.is_none() => Some("changes"),
+        let missing = match a.op {
+            OpKind::Grant | OpKind::Revoke if a.kind.is_none() || a.name.is_none() => {
+                Some("kind and name")
+            }
+            OpKind::Writeback if a.field.is_none() || a.value.is_none() => Some("field and value"),
+            OpKind::Update if a.changes.is_none() => Some("changes"),
             _ => None,
         };
         if let Some(m) = missing {
-            return Err(fail(format!("{at} ({}): needs {m}", a.op)));
+            return Err(fail(format!("{at} ({}): needs {m}", a.op.as_str())));
         }
     }
     Ok(doc)

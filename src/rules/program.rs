@@ -50,8 +50,12 @@ pub struct Target {
     pub kind: TargetKind,
 }
 
-/// Entitlement kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Entitlement kinds. The serde names are the plan document's (`schemas/plan.schema.json`)
+/// and equal [`Kind::as_str`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A group membership.
     Group,
@@ -299,25 +303,49 @@ pub struct Forbid {
     pub origin: OriginId,
 }
 
-/// Plan operations a threshold can limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The operations of a plan: one vocabulary for the planner, the plan reader, the apply
+/// engine, the targets and thresholds. The serde names are the plan document's and
+/// equal [`OpKind::as_str`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum OpKind {
     /// `create_account`
+    #[serde(rename = "create_account")]
     Create,
     /// `update_account`
+    #[serde(rename = "update_account")]
     Update,
     /// `enable_account`
+    #[serde(rename = "enable_account")]
     Enable,
     /// `disable_account`
+    #[serde(rename = "disable_account")]
     Disable,
     /// `delete_account`
+    #[serde(rename = "delete_account")]
     Delete,
     /// `grant`
+    #[serde(rename = "grant")]
     Grant,
     /// `revoke`
+    #[serde(rename = "revoke")]
     Revoke,
     /// `writeback`
+    #[serde(rename = "writeback")]
     Writeback,
+}
+
+impl std::fmt::Display for OpKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl OpKind {
@@ -497,4 +525,24 @@ pub struct RuleIndex {
     pub contract_always: Vec<u32>,
     /// Per-contract statements by field and value.
     pub contract_keyed: Vec<IndexBucket>,
+}
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    /// The serde names and `as_str` are one vocabulary.
+    #[test]
+    fn names_agree() {
+        for op in OpKind::ALL {
+            let json = serde_json::to_value(op).expect("op");
+            assert_eq!(json, op.as_str());
+            assert_eq!(serde_json::from_value::<OpKind>(json).expect("back"), op);
+        }
+        for kind in [Kind::Group, Kind::License, Kind::Mailbox, Kind::Permission] {
+            let json = serde_json::to_value(kind).expect("kind");
+            assert_eq!(json, kind.as_str());
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+        }
+    }
 }

@@ -38,6 +38,7 @@ pub fn spawn(router: axum::Router) -> std::io::Result<String> {
 ///   `SPE_E3`;
 /// - `exchange`: the mailbox (after the Entra licence).
 pub fn joiner_plan(persons: usize, tag: &str, targets: &[&str]) -> String {
+    use crate::rules::program::OpKind;
     use serde_json::json;
     let mut actions = Vec::new();
     let has = |t: &str| targets.contains(&t);
@@ -52,7 +53,7 @@ pub fn joiner_plan(persons: usize, tag: &str, targets: &[&str]) -> String {
         if has("ad") {
             push(
                 "ad",
-                json!({"op": "create_account", "attributes": {
+                json!({"op": OpKind::Create, "attributes": {
                 "cn": format!("Bench Person {k} {tag}"), "sAMAccountName": format!("b{k}{tag}"),
                 "department": "Sales"}}),
             );
@@ -60,39 +61,39 @@ pub fn joiner_plan(persons: usize, tag: &str, targets: &[&str]) -> String {
         if has("entra") {
             push(
                 "entra",
-                json!({"op": "create_account", "attributes": {
+                json!({"op": OpKind::Create, "attributes": {
                 "mail": format!("b{k}.{tag}@example.nl"), "displayName": format!("Bench Person {k}"),
                 "department": "Sales", "usageLocation": "NL"}}),
             );
         }
         if has("ad") {
-            push("ad", json!({"op": "enable_account"}));
+            push("ad", json!({"op": OpKind::Enable}));
         }
         if has("entra") {
-            push("entra", json!({"op": "enable_account"}));
+            push("entra", json!({"op": OpKind::Enable}));
         }
         if has("ad") {
             for g in ["Staff", "Sales"] {
                 push(
                     "ad",
-                    json!({"op": "grant", "kind": "group", "name": format!("{g}-{tag}")}),
+                    json!({"op": OpKind::Grant, "kind": "group", "name": format!("{g}-{tag}")}),
                 );
             }
         }
         if has("entra") {
             push(
                 "entra",
-                json!({"op": "grant", "kind": "group", "name": "All Staff"}),
+                json!({"op": OpKind::Grant, "kind": "group", "name": "All Staff"}),
             );
             push(
                 "entra",
-                json!({"op": "grant", "kind": "license", "name": "SPE_E3"}),
+                json!({"op": OpKind::Grant, "kind": "license", "name": "SPE_E3"}),
             );
         }
         if has("exchange") {
             push(
                 "exchange",
-                json!({"op": "grant", "kind": "mailbox", "name": "UserMailbox"}),
+                json!({"op": OpKind::Grant, "kind": "mailbox", "name": "UserMailbox"}),
             );
         }
     }

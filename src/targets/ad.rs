@@ -13,6 +13,7 @@
 //!   removing one who is not, counts as success.
 
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
+use crate::rules::program::{Kind, OpKind};
 use crate::source::nmbrs::auth::Secret;
 use ldap3::{
     dn_escape, ldap_escape, LdapConn, LdapConnSettings, LdapError, Mod, Scope, SearchEntry,
@@ -330,8 +331,8 @@ impl Target for ActiveDirectory {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        Some(match a.op.as_str() {
-            "create_account" => {
+        Some(match a.op {
+            OpKind::Create => {
                 let attrs = a.attributes.clone().unwrap_or_default();
                 let cn = [NAME, "displayName", "sAMAccountName"]
                     .iter()
@@ -350,21 +351,21 @@ impl Target for ActiveDirectory {
                     pairs(&a.attributes, false)
                 )
             }
-            "update_account" => format!("LDAP modify {who}: replace {}", pairs(&a.changes, true)),
-            "enable_account" => format!("LDAP modify {who}: clear bit 0x2 of userAccountControl"),
-            "disable_account" => match &s.disabled_dn {
+            OpKind::Update => format!("LDAP modify {who}: replace {}", pairs(&a.changes, true)),
+            OpKind::Enable => format!("LDAP modify {who}: clear bit 0x2 of userAccountControl"),
+            OpKind::Disable => match &s.disabled_dn {
                 Some(d) => {
                     format!("LDAP modify {who}: set bit 0x2 of userAccountControl; move to {d}")
                 }
                 None => format!("LDAP modify {who}: set bit 0x2 of userAccountControl"),
             },
-            "delete_account" => format!("LDAP delete {who}"),
-            "grant" => format!(
+            OpKind::Delete => format!("LDAP delete {who}"),
+            OpKind::Grant => format!(
                 "LDAP modify group {:?} under {}: add member = {who}",
                 a.name.as_deref().unwrap_or(""),
                 s.groups_dn
             ),
-            "revoke" => format!(
+            OpKind::Revoke => format!(
                 "LDAP modify group {:?} under {}: delete member = {who}",
                 a.name.as_deref().unwrap_or(""),
                 s.groups_dn
@@ -591,7 +592,7 @@ impl Target for ActiveDirectory {
     }
 
     fn grant(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
-        if e.kind != "group" {
+        if e.kind != Kind::Group {
             return Err(TargetError::refused(format!(
                 "Active Directory has no {}s; grant them in entra or exchange",
                 e.kind
@@ -621,7 +622,7 @@ impl Target for ActiveDirectory {
     }
 
     fn revoke(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
-        if e.kind != "group" {
+        if e.kind != Kind::Group {
             return Ok(());
         }
         let Some(group) = self.group_dn(e.name)? else {

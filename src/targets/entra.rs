@@ -21,6 +21,7 @@
 use super::microsoft::{encode, quoted, runtime, Answer, Method, MicrosoftClient};
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
 use crate::plan::read::PlannedAction;
+use crate::rules::program::{Kind, OpKind};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -848,9 +849,9 @@ impl Target for EntraId {
     fn grant(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
         self.runtime.block_on(async {
             match e.kind {
-                "group" => self.membership(&account.id, e.name, true).await,
-                "license" => self.licence(&account.id, e.name, true).await,
-                other => Err(unsupported(other)),
+                Kind::Group => self.membership(&account.id, e.name, true).await,
+                Kind::License => self.licence(&account.id, e.name, true).await,
+                other => Err(unsupported(other.as_str())),
             }
         })
     }
@@ -858,9 +859,9 @@ impl Target for EntraId {
     fn revoke(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
         self.runtime.block_on(async {
             match e.kind {
-                "group" => self.membership(&account.id, e.name, false).await,
-                "license" => self.licence(&account.id, e.name, false).await,
-                other => Err(unsupported(other)),
+                Kind::Group => self.membership(&account.id, e.name, false).await,
+                Kind::License => self.licence(&account.id, e.name, false).await,
+                other => Err(unsupported(other.as_str())),
             }
         })
     }
@@ -868,8 +869,8 @@ impl Target for EntraId {
     fn preview(&self, a: &PlannedAction) -> Option<String> {
         let user = "{id}";
         let empty = Map::new();
-        Some(match a.op.as_str() {
-            "create_account" => {
+        Some(match a.op {
+            OpKind::Create => {
                 let (mut body, manager) = self.user_body(a.attributes.as_ref().unwrap_or(&empty));
                 body.insert("accountEnabled".into(), Value::Bool(false));
                 body.insert("passwordProfile".into(), json!({"password": "(generated)"}));
@@ -884,7 +885,7 @@ impl Target for EntraId {
                 }
                 s
             }
-            "update_account" => {
+            OpKind::Update => {
                 let changes = a.changes.clone().unwrap_or_default();
                 let new: Map<String, Value> = changes
                     .into_iter()
@@ -897,8 +898,8 @@ impl Target for EntraId {
                 }
                 s
             }
-            "enable_account" => format!("PATCH /v1.0/users/{user} {{\"accountEnabled\":true}}"),
-            "disable_account" => format!(
+            OpKind::Enable => format!("PATCH /v1.0/users/{user} {{\"accountEnabled\":true}}"),
+            OpKind::Disable => format!(
                 "$batch: PATCH /v1.0/users/{user} {{\"accountEnabled\":false}}{}",
                 if self.settings.revoke_sessions_on_disable {
                     "; POST /v1.0/users/{id}/revokeSignInSessions"
@@ -906,23 +907,25 @@ impl Target for EntraId {
                     ""
                 }
             ),
-            "delete_account" => format!("DELETE /v1.0/users/{user} (soft delete, 30 days)"),
-            "grant" | "revoke" => {
+            OpKind::Delete => format!("DELETE /v1.0/users/{user} (soft delete, 30 days)"),
+            OpKind::Grant | OpKind::Revoke => {
                 let name = a.name.as_deref().unwrap_or("");
-                match (a.kind.as_deref(), a.op == "grant") {
-                    (Some("group"), true) => {
+                match (a.kind, a.op == OpKind::Grant) {
+                    (Some(Kind::Group), true) => {
                         format!("POST /v1.0/groups/{{group {name:?}}}/members/$ref")
                     }
-                    (Some("group"), false) => {
+                    (Some(Kind::Group), false) => {
                         format!("DELETE /v1.0/groups/{{group {name:?}}}/members/{user}/$ref")
                     }
-                    (Some("license"), true) => {
+                    (Some(Kind::License), true) => {
                         format!("POST /v1.0/users/{user}/assignLicense add {name:?}")
                     }
-                    (Some("license"), false) => {
+                    (Some(Kind::License), false) => {
                         format!("POST /v1.0/users/{user}/assignLicense remove {name:?}")
                     }
-                    (other, _) => format!("refused: {}", unsupported(other.unwrap_or(""))),
+                    (other, _) => {
+                        format!("refused: {}", unsupported(other.map_or("", Kind::as_str)))
+                    }
                 }
             }
             _ => return None,

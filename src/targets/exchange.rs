@@ -19,6 +19,7 @@
 use super::microsoft::{quoted, runtime, Answer, Method, MicrosoftClient, MicrosoftSettings};
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
 use crate::plan::read::PlannedAction;
+use crate::rules::program::{Kind, OpKind};
 use serde_json::{json, Map, Value};
 
 /// How the Exchange target works.
@@ -391,7 +392,7 @@ impl ExchangeOnline {
             })
         };
         match (e.kind, e.name) {
-            ("mailbox", kind) => {
+            (Kind::Mailbox, kind) => {
                 let Some((_, exchange_type)) = MAILBOX_TYPES.iter().find(|(n, _)| n.eq_ignore_ascii_case(kind)) else {
                     let names: Vec<&str> = MAILBOX_TYPES.iter().map(|(n, _)| *n).collect();
                     return Err(TargetError::refused(format!(
@@ -414,7 +415,7 @@ impl ExchangeOnline {
                 }
                 self.set_mailbox(id, &params).await
             }
-            ("permission", "FullAccess") => {
+            (Kind::Permission, "FullAccess") => {
                 let (cmdlet, mut params) = if grant {
                     ("Add-MailboxPermission", json!({"AutoMapping": true}))
                 } else {
@@ -426,7 +427,7 @@ impl ExchangeOnline {
                 params["InheritanceType"] = Value::from("All");
                 self.change(cmdlet, params, &[]).await
             }
-            ("permission", "SendAs") => {
+            (Kind::Permission, "SendAs") => {
                 let cmdlet = if grant {
                     "Add-RecipientPermission"
                 } else {
@@ -437,10 +438,10 @@ impl ExchangeOnline {
                 });
                 self.change(cmdlet, params, &[]).await
             }
-            ("permission", other) => Err(TargetError::refused(format!(
+            (Kind::Permission, other) => Err(TargetError::refused(format!(
                 "Exchange Online: unknown permission {other:?}\n  help: use \"FullAccess\" or \"SendAs\""
             ))),
-            ("group", group) => {
+            (Kind::Group, group) => {
                 if grant {
                     self.change(
                         "Add-DistributionGroupMember",
@@ -541,27 +542,27 @@ impl Target for ExchangeOnline {
     fn preview(&self, a: &PlannedAction) -> Option<String> {
         let name = a.name.as_deref().unwrap_or("");
         let on = a.on.as_deref().unwrap_or("");
-        let grant = a.op == "grant";
-        Some(match (a.op.as_str(), a.kind.as_deref()) {
-            ("create_account" | "update_account", _) => {
+        let grant = a.op == OpKind::Grant;
+        Some(match (a.op, a.kind) {
+            (OpKind::Create | OpKind::Update, _) => {
                 "Get-Mailbox (wait until it exists); Set-Mailbox with the rule's settings (addresses merged, none dropped)".into()
             }
-            ("enable_account", _) => "Set-Mailbox -HiddenFromAddressListsEnabled $false".into(),
-            ("disable_account", _) => "Set-Mailbox -HiddenFromAddressListsEnabled $true".into(),
-            ("delete_account", _) => "nothing (the mailbox goes with the Entra account)".into(),
-            (_, Some("mailbox")) if grant => format!(
+            (OpKind::Enable, _) => "Set-Mailbox -HiddenFromAddressListsEnabled $false".into(),
+            (OpKind::Disable, _) => "Set-Mailbox -HiddenFromAddressListsEnabled $true".into(),
+            (OpKind::Delete, _) => "nothing (the mailbox goes with the Entra account)".into(),
+            (_, Some(Kind::Mailbox)) if grant => format!(
                 "Get-Mailbox (wait until it exists); Set-Mailbox -Type {name} when it differs; shown in address lists"
             ),
-            (_, Some("mailbox")) => "Set-Mailbox -HiddenFromAddressListsEnabled $true".into(),
-            (_, Some("permission")) if name == "SendAs" => format!(
+            (_, Some(Kind::Mailbox)) => "Set-Mailbox -HiddenFromAddressListsEnabled $true".into(),
+            (_, Some(Kind::Permission)) if name == "SendAs" => format!(
                 "{}-RecipientPermission -Identity {on:?} -Trustee {{mailbox}} -AccessRights SendAs",
                 if grant { "Add" } else { "Remove" }
             ),
-            (_, Some("permission")) => format!(
+            (_, Some(Kind::Permission)) => format!(
                 "{}-MailboxPermission -Identity {on:?} -User {{mailbox}} -AccessRights {name}",
                 if grant { "Add" } else { "Remove" }
             ),
-            (_, Some("group")) => format!(
+            (_, Some(Kind::Group)) => format!(
                 "{}-DistributionGroupMember -Identity {name:?} -Member {{mailbox}}",
                 if grant { "Add" } else { "Remove" }
             ),

@@ -27,8 +27,8 @@ pub struct AccountRef {
 /// What to grant or revoke.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entitlement<'a> {
-    /// `group`, `license`, `mailbox`, `permission`.
-    pub kind: &'a str,
+    /// Its kind.
+    pub kind: crate::rules::program::Kind,
     /// Its name.
     pub name: &'a str,
     /// For permissions: the object it is on.
@@ -140,7 +140,7 @@ pub trait Target: Send + Sync {
     fn revoke(&self, account: &AccountRef, entitlement: &Entitlement) -> TargetResult<()>;
 
     /// The error for a step that needs the person's account when there is none
-    /// (`what`: "grant", "update", ...). By default the step is refused; a target whose
+    /// (`what`: the step in words, such as `update`). By default the step is refused; a target whose
     /// accounts appear by themselves (Exchange mailboxes) answers
     /// [`ErrorKind::NotReady`].
     fn no_account(&self, what: &str) -> TargetError {
