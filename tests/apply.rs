@@ -440,3 +440,64 @@ fn bad_plan_documents_are_refused_with_the_place() {
     .unwrap_err();
     assert!(err.to_string().contains("actions[0].seq"), "{err}");
 }
+
+/// The planner's dry run and the apply engine write the same state for the same plan:
+/// one rule for what an action does to the state (deletes take their grants along,
+/// grants are not recorded twice).
+#[test]
+fn planner_and_engine_agree_on_the_state_after_a_plan() {
+    use stroom::apply::journal::{StepRecord, StepStatus};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let program = stroom::check_paths(&[root.join("rules-examples/vandijk")])
+        .unwrap()
+        .program
+        .unwrap();
+    let persons = stroom::source::persons::parse_persons(
+        "p.json",
+        &std::fs::read_to_string(root.join("rules-examples/vandijk-persons.json")).unwrap(),
+    )
+    .unwrap();
+    let state = stroom::source::state::parse_state(
+        "s.json",
+        &std::fs::read_to_string(root.join("rules-examples/vandijk-state.json")).unwrap(),
+    )
+    .unwrap();
+    // Day after day, far enough that leavers are disabled and then deleted.
+    let mut state = state;
+    let mut deletes = 0;
+    for today in ["2026-12-01", "2027-01-15", "2027-06-01", "2028-01-01"] {
+        let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
+            program: &program,
+            persons: &persons,
+            state: &state,
+            today: chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d").unwrap(),
+        });
+        deletes += plan
+            .actions
+            .iter()
+            .filter(|a| a.op == stroom::rules::program::OpKind::Delete)
+            .count();
+        let doc = parse_plan("plan.json", &serde_json::to_string(&plan).unwrap()).unwrap();
+        let done: std::collections::HashMap<u32, StepRecord> = doc
+            .actions
+            .iter()
+            .map(|a| {
+                let record = StepRecord {
+                    status: StepStatus::Done,
+                    account: None,
+                    error: None,
+                };
+                (a.seq, record)
+            })
+            .collect();
+        let by_engine = stroom::apply::state_after_apply(&state, &doc, &done);
+        let by_planner = stroom::plan::state_after(&state, &plan);
+        assert_eq!(
+            serde_json::to_value(&by_engine).unwrap(),
+            serde_json::to_value(&by_planner).unwrap(),
+            "{today}"
+        );
+        state = by_planner;
+    }
+    assert!(deletes > 0, "the days reach a retention delete");
+}

@@ -21,7 +21,7 @@
 pub mod audit;
 pub mod journal;
 
-use crate::model::{AccountState, GrantState, State};
+use crate::model::State;
 use crate::plan::read::{PlanDocument, PlannedAction};
 use crate::rules::program::OpKind;
 use crate::targets::{AccountRef, Entitlement, ErrorKind, Target, TargetError};
@@ -689,59 +689,18 @@ pub fn state_after_apply(
         let Some(record) = steps.get(&a.seq).filter(|r| r.status == StepStatus::Done) else {
             continue;
         };
-        let same = |s: &AccountState| s.person == a.person && s.target == a.target;
-        match a.op {
-            OpKind::Create => {
-                if let Some(acc) = next.accounts.iter_mut().find(|s| same(s)) {
-                    acc.id = record.account.clone().or(acc.id.take());
-                } else {
-                    next.accounts.push(AccountState {
-                        person: a.person.clone(),
-                        target: a.target.clone(),
-                        id: record.account.clone(),
-                        enabled: false,
-                        disabled_on: None,
-                        attributes: a
-                            .attributes
-                            .clone()
-                            .map(|m| m.into_iter().collect())
-                            .unwrap_or_default(),
-                    });
-                }
-            }
-            OpKind::Update => {
-                if let Some(acc) = next.accounts.iter_mut().find(|s| same(s)) {
-                    for (k, v) in new_values(a.changes.as_ref().unwrap_or(&Map::new())) {
-                        acc.attributes.insert(k, v);
-                    }
-                }
-            }
-            OpKind::Enable | OpKind::Disable => {
-                if let Some(acc) = next.accounts.iter_mut().find(|s| same(s)) {
-                    acc.enabled = a.op == OpKind::Enable;
-                    acc.disabled_on = if acc.enabled { None } else { today };
-                }
-            }
-            OpKind::Delete => {
-                next.accounts.retain(|s| !same(s));
-                next.grants
-                    .retain(|g| !(g.person == a.person && g.target == a.target));
-            }
-            OpKind::Grant | OpKind::Revoke => {
-                let g = GrantState {
-                    person: a.person.clone(),
-                    target: a.target.clone(),
-                    kind: a.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
-                    name: a.name.clone().unwrap_or_default(),
-                    on: a.on.clone(),
-                };
-                next.grants.retain(|x| *x != g);
-                if a.op == OpKind::Grant {
-                    next.grants.push(g);
-                }
-            }
-            _ => {}
-        }
+        let outcome = crate::plan::Outcome {
+            op: a.op,
+            person: &a.person,
+            target: &a.target,
+            kind: a.kind,
+            name: a.name.as_deref(),
+            on: a.on.as_deref(),
+            attributes: a.attributes.as_ref(),
+            changes: a.changes.as_ref(),
+            account_id: record.account.as_deref(),
+        };
+        crate::plan::apply_outcome(&mut next, &outcome, today);
     }
     next
 }
