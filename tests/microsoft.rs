@@ -984,6 +984,17 @@ fn stroom_apply_with_entra_and_exchange_in_stroom_toml() {
     assert_eq!(ids.len(), 3, "object ids recorded in the state");
     let audit = std::fs::read_to_string(c.dir.path().join("data/audit.jsonl")).unwrap();
     assert!(audit.lines().count() >= 3 * 5);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["data/audit.jsonl", "data/state.json"] {
+            let mode = std::fs::metadata(c.dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f} must be private");
+        }
+    }
     assert!(!audit.contains(&secret) && !err.contains(&secret));
     // Again: all done already.
     let (code, _, err) = c.apply(&[], &secret);

@@ -37,15 +37,10 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// Appends to `path` (created with its folder when missing).
+    /// Appends to `path` (created with its folder when missing, readable by its owner
+    /// only: the log names persons and accounts).
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let file = crate::files::open_append_private(path)?;
         Ok(Self {
             out: Some(Mutex::new(file)),
         })

@@ -82,6 +82,17 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
             return FAILED;
         }
     };
+    apply_document(config, &doc, &plan_id(text), args)
+}
+
+/// Applies a plan document whose journal id is `id`; prints the report; returns the
+/// exit status.
+pub fn apply_document(
+    config: &stroom::config::Config,
+    doc: &stroom::plan::read::PlanDocument,
+    id: &str,
+    args: &ApplyRun,
+) -> u8 {
     let state_path = args.state.clone().or(config.sync.state.clone());
     // A state file that does not exist yet means nothing is provisioned yet.
     let existing = state_path.as_deref().filter(|p| p.exists());
@@ -133,8 +144,7 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
         ready_wait: std::time::Duration::from_secs(config.apply.ready_wait_seconds),
         ..ApplyOptions::default()
     };
-    let id = plan_id(text);
-    let report = match apply(&doc, &id, &targets, &journal, &audit, &options) {
+    let report = match apply(doc, id, &targets, &journal, &audit, &options) {
         Ok(r) => r,
         Err(e @ ApplyError::Blocked(_)) => {
             errln!("blocked: {e}");
@@ -163,14 +173,14 @@ pub fn apply_text(config: &stroom::config::Config, text: &str, args: &ApplyRun) 
         return OK;
     }
     // The state after the run: everything the journal has as done, this run or earlier.
-    let steps = match journal.steps(&id) {
+    let steps = match journal.steps(id) {
         Ok(s) => s,
         Err(e) => {
             errln!("error: {e}");
             return FAILED;
         }
     };
-    let next = state_after_apply(&state, &doc, &steps);
+    let next = state_after_apply(&state, doc, &steps);
     if let Some(out) = args.state_out.as_ref().or(state_path.as_ref()) {
         let written = serde_json::to_vec_pretty(&next)
             .map_err(std::io::Error::from)

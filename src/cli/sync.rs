@@ -186,13 +186,16 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
     if !args.apply || (code == super::BLOCKED && !args.approve) || plan.actions.is_empty() {
         return code;
     }
-    let text = match serde_json::to_string(&plan) {
-        Ok(t) => t,
+    // The journal knows a plan by the hash of its JSON; the document itself is made
+    // from the typed plan, not read back from that text.
+    let id = match serde_json::to_string(&plan) {
+        Ok(t) => stroom::apply::plan_id(&t),
         Err(e) => {
             errln!("error: cannot serialise the plan: {e}");
             return FAILED;
         }
     };
+    let doc = stroom::plan::read::PlanDocument::from(&plan);
     let run = super::apply::ApplyRun {
         plan_name: "the sync plan".into(),
         state: args.state.clone(),
@@ -201,7 +204,7 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
         approve: args.approve,
         format: Format::Human,
     };
-    super::apply::apply_text(&config, &text, &run)
+    super::apply::apply_document(&config, &doc, &id, &run)
 }
 
 #[derive(Args)]

@@ -50,6 +50,39 @@ pub struct PlanDocument {
     pub actions: Vec<PlannedAction>,
 }
 
+impl From<&super::Plan> for PlanDocument {
+    /// The document of a plan made in this process (`stroom sync --apply`), without
+    /// writing it out and reading it back: the same value [`parse_plan`] gives for the
+    /// plan's JSON (tested).
+    fn from(plan: &super::Plan) -> Self {
+        let text = |s: Option<&str>| s.map(str::to_string);
+        PlanDocument {
+            today: plan.today.format("%Y-%m-%d").to_string(),
+            blocked: plan
+                .blocked
+                .as_ref()
+                .and_then(|b| serde_json::to_value(b).ok()),
+            actions: plan
+                .actions
+                .iter()
+                .map(|a| PlannedAction {
+                    seq: a.seq,
+                    op: a.op,
+                    person: a.person.to_string(),
+                    target: a.target.to_string(),
+                    kind: a.kind,
+                    name: text(a.name.as_deref()),
+                    on: text(a.on()),
+                    attributes: a.attributes().cloned(),
+                    changes: a.changes().cloned(),
+                    field: text(a.field()),
+                    value: text(a.value()),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A plan document that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {message}")]
