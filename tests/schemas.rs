@@ -123,3 +123,34 @@ fn a_plans_document_equals_its_json_read_back() {
         assert_eq!(stroom::plan::read::PlanDocument::from(&plan), read);
     }
 }
+
+/// The schema's operations and entitlement kinds are the types' own: a new `OpKind` or
+/// `Kind` cannot be added without the schema saying so.
+#[test]
+fn the_schema_names_exactly_the_typed_vocabulary() {
+    use stroom::rules::program::{Kind, OpKind};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("schemas/plan.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        let mut n: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let mut ops: Vec<String> = OpKind::ALL.iter().map(|o| o.as_str().to_string()).collect();
+    ops.sort();
+    assert_eq!(names(&schema["definitions"]["op"]["enum"]), ops);
+    let mut kinds: Vec<String> = Kind::ALL.iter().map(|k| k.as_str().to_string()).collect();
+    kinds.sort();
+    assert_eq!(
+        names(&schema["definitions"]["action"]["properties"]["kind"]["enum"]),
+        kinds
+    );
+}

@@ -68,6 +68,9 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 4] = [Kind::Group, Kind::License, Kind::Mailbox, Kind::Permission];
+
     /// The name as written.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -80,13 +83,7 @@ impl Kind {
 
     /// Parses the name as written.
     pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "group" => Some(Kind::Group),
-            "license" => Some(Kind::License),
-            "mailbox" => Some(Kind::Mailbox),
-            "permission" => Some(Kind::Permission),
-            _ => None,
-        }
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -539,7 +536,7 @@ mod vocabulary_tests {
             assert_eq!(json, op.as_str());
             assert_eq!(serde_json::from_value::<OpKind>(json).expect("back"), op);
         }
-        for kind in [Kind::Group, Kind::License, Kind::Mailbox, Kind::Permission] {
+        for kind in Kind::ALL {
             let json = serde_json::to_value(kind).expect("kind");
             assert_eq!(json, kind.as_str());
             assert_eq!(Kind::parse(kind.as_str()), Some(kind));
