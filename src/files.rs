@@ -31,6 +31,21 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
 /// readable by its owner only (mode 0600) from the first byte: everything Stroom writes
 /// (persons, state, plans, tokens) is personal data or a secret.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, bytes, None)
+}
+
+/// [`write_atomic`] for a file that is not Stroom's own (a rule file `stroom fmt`
+/// rewrites): it keeps the mode the file had.
+pub fn rewrite_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mode = std::fs::metadata(path).ok().map(|m| m.permissions());
+    write_atomic_with(path, bytes, mode)
+}
+
+fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    keep: Option<std::fs::Permissions>,
+) -> std::io::Result<()> {
     let dir = folder_of(path);
     std::fs::create_dir_all(&dir)?;
     let name = path
@@ -41,6 +56,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let written = (|| {
         let mut f = private_options().write(true).truncate(true).open(&tmp)?;
         f.write_all(bytes)?;
+        if let Some(mode) = keep {
+            f.set_permissions(mode)?;
+        }
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
@@ -229,5 +247,23 @@ mod tests {
         assert!(readable_by_others(&p)
             .expect("warning")
             .contains("chmod 600"));
+    }
+}
+
+#[cfg(all(test, unix))]
+mod rewrite_tests {
+    use super::*;
+
+    #[test]
+    fn a_rewritten_file_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("r.stroom");
+        std::fs::write(&p, "old").expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        rewrite_atomic(&p, b"new").expect("rewrite");
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "new");
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
     }
 }

@@ -12,12 +12,6 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     stroom::rules::load::rule_files(paths).map_err(|e| e.to_string())
 }
 
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("stroom.fmt-tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
-}
-
 pub fn run(paths: &[PathBuf], check: bool, format: Format) -> u8 {
     let mut listed: Vec<serde_json::Value> = Vec::new();
     let mut report = |path: &Path, status: &str| match format {
@@ -53,7 +47,7 @@ pub fn run(paths: &[PathBuf], check: bool, format: Format) -> u8 {
                 if check {
                     report(&path, "not_formatted");
                     status = FAILED;
-                } else if let Err(e) = write_atomically(&path, &out) {
+                } else if let Err(e) = stroom::files::rewrite_atomic(&path, out.as_bytes()) {
                     errln!("error: cannot write {}: {e}", path.display());
                     return UNUSABLE;
                 } else {
