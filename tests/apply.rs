@@ -3,6 +3,7 @@
 //! in-memory directory with AD's semantics (a second create of the same account is an
 //! error, so a duplicate cannot hide).
 
+mod common;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -447,21 +448,7 @@ fn bad_plan_documents_are_refused_with_the_place() {
 #[test]
 fn planner_and_engine_agree_on_the_state_after_a_plan() {
     use stroom::apply::journal::{StepRecord, StepStatus};
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let program = stroom::check_paths(&[root.join("rules-examples/vandijk")])
-        .unwrap()
-        .program
-        .unwrap();
-    let persons = stroom::source::persons::parse_persons(
-        "p.json",
-        &std::fs::read_to_string(root.join("rules-examples/vandijk-persons.json")).unwrap(),
-    )
-    .unwrap();
-    let state = stroom::source::state::parse_state(
-        "s.json",
-        &std::fs::read_to_string(root.join("rules-examples/vandijk-state.json")).unwrap(),
-    )
-    .unwrap();
+    let (program, persons, state) = common::example();
     // Day after day, far enough that leavers are disabled and then deleted.
     let mut state = state;
     let mut deletes = 0;

@@ -94,24 +94,8 @@ fn what_the_reader_refuses_the_schema_refuses() {
 /// reader makes of the plan's JSON (`stroom apply`).
 #[test]
 fn a_plans_document_equals_its_json_read_back() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let program = stroom::check_paths(&[root.join("rules-examples/vandijk")])
-        .unwrap()
-        .program
-        .unwrap();
-    let persons = stroom::source::persons::parse_persons(
-        "p.json",
-        &std::fs::read_to_string(root.join("rules-examples/vandijk-persons.json")).unwrap(),
-    )
-    .unwrap();
-    for state in [
-        stroom::model::State::default(),
-        stroom::source::state::parse_state(
-            "s.json",
-            &std::fs::read_to_string(root.join("rules-examples/vandijk-state.json")).unwrap(),
-        )
-        .unwrap(),
-    ] {
+    let (program, persons, example_state) = common::example();
+    for state in [stroom::model::State::default(), example_state] {
         let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
             program: &program,
             persons: &persons,

@@ -118,3 +118,22 @@ pub fn temp_file(
     std::fs::write(&p, content).expect("write");
     p
 }
+
+/// The shipped example: its checked rules, persons and state.
+pub fn example() -> (Program, Vec<Person>, State) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).expect("example file");
+    let program = stroom::check_paths(&[root.join("rules-examples/vandijk")])
+        .expect("example rules")
+        .program
+        .expect("example rules check");
+    let persons = stroom::source::persons::parse_persons(
+        "p.json",
+        &read("rules-examples/vandijk-persons.json"),
+    )
+    .expect("example persons");
+    let state =
+        stroom::source::state::parse_state("s.json", &read("rules-examples/vandijk-state.json"))
+            .expect("example state");
+    (program, persons, state)
+}
