@@ -2,7 +2,8 @@
 //! the sync defaults. Environment variables override the file (see [`ENV`]); secrets
 //! come only from the environment or from files named here, never from the TOML text.
 
-use crate::source::nmbrs::auth::{OAuthClient, Secret, TokenStore};
+use crate::secret::Secret;
+use crate::source::nmbrs::auth::{OAuthClient, TokenStore};
 use crate::source::nmbrs::client::ClientSettings;
 use crate::source::nmbrs::Selection;
 use serde::Deserialize;

@@ -71,6 +71,7 @@ pub mod model;
 pub mod plan;
 pub mod rules;
 pub mod ruletest;
+pub mod secret;
 pub mod simulate;
 pub mod source;
 pub mod targets;

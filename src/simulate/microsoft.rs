@@ -656,7 +656,7 @@ impl MicrosoftSim {
             base,
             &self.setup.tenant_id,
             &self.setup.client_id,
-            crate::source::nmbrs::auth::Secret::new(self.setup.client_secret.clone()),
+            crate::secret::Secret::new(self.setup.client_secret.clone()),
             base,
             scope,
         );

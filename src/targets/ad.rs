@@ -14,7 +14,7 @@
 
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
 use crate::rules::program::{Kind, OpKind};
-use crate::source::nmbrs::auth::Secret;
+use crate::secret::Secret;
 use ldap3::{
     dn_escape, ldap_escape, LdapConn, LdapConnSettings, LdapError, Mod, Scope, SearchEntry,
 };

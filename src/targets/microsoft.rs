@@ -6,7 +6,7 @@
 
 use super::TargetError;
 use crate::http::{backoff, retry_after, transport_message};
-use crate::source::nmbrs::auth::Secret;
+use crate::secret::Secret;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
