@@ -74,6 +74,7 @@ pub mod ruletest;
 pub mod secret;
 pub mod simulate;
 pub mod source;
+pub mod suggest;
 pub mod targets;
 
 use rules::check::Checked;

@@ -2,7 +2,7 @@
 //! [`Program`] and reports every problem it finds (errors and lint warnings) at once.
 
 use super::ast::{self, AccountItem, Action, AttrValue, BinOp, ExprKind, Literal, StmtKind};
-use super::diagnostic::{did_you_mean, Diagnostic, Problem, Severity};
+use super::diagnostic::{Diagnostic, Problem, Severity};
 use super::functions::{Func, FUNCTIONS};
 use super::lint;
 use super::load::Parsed;
@@ -10,6 +10,7 @@ use super::program::*;
 use super::span::{SourceMap, Span};
 use crate::model::person::{ContractField, PersonField, CONTRACT_FIELDS, PERSON_FIELDS};
 use crate::model::{Ty, Value};
+use crate::suggest::did_you_mean;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -267,7 +267,7 @@ impl RecordReader<'_> {
     fn unknown_keys(&mut self, obj: &Map<String, Value>, known: &[&str], prefix: &str) {
         for key in obj.keys() {
             if !known.contains(&key.as_str()) {
-                let hint = crate::rules::diagnostic::did_you_mean(key, known.iter().copied())
+                let hint = crate::suggest::did_you_mean(key, known.iter().copied())
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_else(|| "; put free fields under `extra`".into());
                 self.error(

@@ -665,7 +665,7 @@ impl EntraId {
         }
         let mut names: Vec<&str> = skus.keys().map(String::as_str).collect();
         names.sort_unstable();
-        let hint = crate::rules::diagnostic::did_you_mean(name, names.iter().copied())
+        let hint = crate::suggest::did_you_mean(name, names.iter().copied())
             .map(|s| format!("did you mean {s:?}? "))
             .unwrap_or_default();
         Err(TargetError::refused(format!(

@@ -333,10 +333,9 @@ impl ExchangeOnline {
                 .iter()
                 .find(|p| p.eq_ignore_ascii_case(k))
             else {
-                let hint =
-                    crate::rules::diagnostic::did_you_mean(k, MAILBOX_PARAMETERS.iter().copied())
-                        .map(|s| format!("did you mean {s:?}? "))
-                        .unwrap_or_default();
+                let hint = crate::suggest::did_you_mean(k, MAILBOX_PARAMETERS.iter().copied())
+                    .map(|s| format!("did you mean {s:?}? "))
+                    .unwrap_or_default();
                 return Err(TargetError::refused(format!(
                     "Exchange Online: {k:?} is not a mailbox setting Stroom sets\n  help: {hint}\
                      the settings are {PRIMARY}, {ALIASES}, CustomAttribute1..15 and the Set-Mailbox parameters {}",
