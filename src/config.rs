@@ -412,11 +412,9 @@ fn secret_key(e: &toml::de::Error) -> Option<&'static str> {
 fn parse_message(text: &str, e: &toml::de::Error) -> String {
     let at = e.span().map_or(0, |s| s.start.min(text.len()));
     let line = text[..at].matches('\n').count() + 1;
-    let key = text[at..]
-        .lines()
-        .next()
-        .map(|rest| &text[text[..at].rfind('\n').map_or(0, |i| i + 1)..at + rest.len()])
-        .and_then(key_of_line);
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let key = key_of_line(&text[line_start..line_end]);
     let place = match key {
         Some(k) => format!("line {line}, key `{k}`"),
         None => format!("line {line}"),

@@ -76,6 +76,12 @@ impl Fixture {
         let client = self.client();
         runtime().block_on(import(&client, &Selection::default()))
     }
+
+    /// An import with other client settings.
+    fn import_with(&self, settings: ClientSettings) -> Result<Import, NmbrsError> {
+        let client = self.client_with(settings);
+        runtime().block_on(import(&client, &Selection::default()))
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -236,12 +242,11 @@ fn endless_paging_fails_the_import_naming_the_endpoint() {
 #[test]
 fn the_page_cap_stops_a_next_page_without_an_envelope_total() {
     let f = Fixture::new(450);
-    let client = f.client_with(ClientSettings {
-        max_pages: 1,
-        ..f.settings()
-    });
-    let err = runtime()
-        .block_on(import(&client, &Selection::default()))
+    let err = f
+        .import_with(ClientSettings {
+            max_pages: 1,
+            ..f.settings()
+        })
         .unwrap_err()
         .to_string();
     assert!(
@@ -346,13 +351,12 @@ fn bad_records_are_skipped_and_reported_with_their_id() {
 #[test]
 fn wrong_subscription_key_is_a_clear_error() {
     let f = Fixture::new(5);
-    let client = f.client_with(ClientSettings {
-        subscription_key: Secret::new("wrong"),
-        max_attempts: 2,
-        ..f.settings()
-    });
-    let err = runtime()
-        .block_on(import(&client, &Selection::default()))
+    let err = f
+        .import_with(ClientSettings {
+            subscription_key: Secret::new("wrong"),
+            max_attempts: 2,
+            ..f.settings()
+        })
         .unwrap_err()
         .to_string();
     assert!(
@@ -400,13 +404,12 @@ fn answers_slower_than_the_timeout_are_retried_then_fail_the_import() {
         slow_ms: 400,
         ..Faults::default()
     });
-    let client = f.client_with(ClientSettings {
-        timeout: Duration::from_millis(100),
-        max_attempts: 2,
-        ..f.settings()
-    });
-    let err = runtime()
-        .block_on(import(&client, &Selection::default()))
+    let err = f
+        .import_with(ClientSettings {
+            timeout: Duration::from_millis(100),
+            max_attempts: 2,
+            ..f.settings()
+        })
         .unwrap_err()
         .to_string();
     assert!(
@@ -494,12 +497,11 @@ fn answers_of_the_wrong_shape_are_named_not_trusted() {
         ),
     ] {
         let base = odd_server(body);
-        let client = f.client_with(ClientSettings {
-            base_url: base,
-            ..f.settings()
-        });
-        let err = runtime()
-            .block_on(import(&client, &Selection::default()))
+        let err = f
+            .import_with(ClientSettings {
+                base_url: base,
+                ..f.settings()
+            })
             .unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, NmbrsError::BadAnswer { .. }), "{text}");

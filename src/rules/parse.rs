@@ -1010,7 +1010,7 @@ impl Builder<'_> {
     /// An operand and its depth (1 for a leaf).
     fn operand(&mut self, pair: Pair<Rule>) -> (Expr, u32) {
         let span = self.span(&pair);
-        let (items, depth) = match pair.as_rule() {
+        let (leaf, depth) = match pair.as_rule() {
             Rule::paren => match pair.into_inner().next() {
                 Some(inner) => {
                     let (mut e, d) = self.expr_depth(inner);
@@ -1048,7 +1048,7 @@ impl Builder<'_> {
             Rule::expr | Rule::name_expr => return self.expr_depth(pair),
             _ => (pair, 1),
         };
-        (self.leaf_operand(items, span), depth)
+        (self.leaf_operand(leaf, span), depth)
     }
 
     fn leaf(&self, span: Span, l: Literal) -> Expr {
