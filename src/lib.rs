@@ -62,20 +62,31 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod apply;
-pub mod config;
+// The core: rules language, model, planner and the file readers. No network, no database.
 pub mod files;
-pub mod generate;
-pub mod http;
 pub mod model;
 pub mod plan;
 pub mod rules;
 pub mod ruletest;
 pub mod secret;
-pub mod simulate;
 pub mod source;
 pub mod suggest;
+
+// Connectors: what talks to Nmbrs, the targets and the stores.
+#[cfg(feature = "connectors")]
+pub mod apply;
+#[cfg(feature = "connectors")]
+pub mod config;
+#[cfg(feature = "connectors")]
+pub mod http;
+#[cfg(feature = "connectors")]
 pub mod targets;
+
+// For tests, benchmarks and stroom-sim only.
+#[cfg(feature = "simulate")]
+pub mod generate;
+#[cfg(feature = "simulate")]
+pub mod simulate;
 
 use rules::check::Checked;
 use rules::load::{LoadError, Parsed};

@@ -222,3 +222,72 @@ fn summary_lists_every_chapter() {
         );
     }
 }
+
+/// The README's "What is where" table names every top-level entry of `src/` (and the
+/// binaries), and every path it names exists.
+#[test]
+fn readme_what_is_where_matches_the_tree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let table = readme
+        .split("## What is where")
+        .nth(1)
+        .and_then(|t| t.split("\n## ").next())
+        .expect("a What is where section");
+    let named: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .flat_map(|l| {
+            let cell = l.split(" |").next().unwrap_or("");
+            cell.split(", ").map(|p| p.trim_matches('`'))
+        })
+        .collect();
+    for path in &named {
+        assert!(root.join(path).exists(), "README names missing {path}");
+    }
+    let mut entries: Vec<String> = Vec::new();
+    for dir in ["src", "src/bin"] {
+        for e in std::fs::read_dir(root.join(dir)).expect("dir").flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let path = if e.path().is_dir() {
+                format!("{dir}/{name}/")
+            } else {
+                format!("{dir}/{name}")
+            };
+            if !["src/bin/", "src/lib.rs", "src/main.rs"].contains(&path.as_str()) {
+                entries.push(path);
+            }
+        }
+    }
+    for path in entries {
+        assert!(
+            named.iter().any(|n| *n == path),
+            "README's What is where does not name {path}"
+        );
+    }
+}
+
+/// The core (the library without default features) depends on the rule-language crates
+/// only: no network, no database, no terminal.
+#[test]
+fn the_core_depends_on_the_rule_language_crates_only() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["tree", "-e", "normal", "--no-default-features", "--prefix", "none"])
+        .args(["--format", "{p}"])
+        .output()
+        .expect("cargo tree");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let crates: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(crates.contains("pest") && crates.contains("miette"), "{crates:?}");
+    for banned in [
+        "axum", "tokio", "hyper", "reqwest", "ldap3", "rusqlite", "indicatif", "clap",
+        "futures-util", "getrandom",
+    ] {
+        assert!(!crates.contains(banned), "the core depends on {banned}");
+    }
+}

@@ -1,10 +1,13 @@
 //! Where person records and the current state come from. Today: JSON files (the Nmbrs
 //! connector writes the same format). Every problem names the file, record and field.
 
+#[cfg(feature = "connectors")]
 pub mod intake;
 pub mod mutations;
+#[cfg(feature = "connectors")]
 pub mod nmbrs;
 pub mod persons;
+#[cfg(feature = "connectors")]
 pub mod snapshots;
 pub mod state;
 
