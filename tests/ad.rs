@@ -888,3 +888,122 @@ rule "write-back-mail" {{
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["actions"].as_array().unwrap().len(), 0, "{text}");
 }
+
+/// Two targets of one kind: `[targets.ad]` and `[targets.ad_emea]` (`kind = "ad"`), each
+/// with its own OU and password variable. The rules name both; `check`, `plan` and
+/// `apply` take them from stroom.toml, and each account lands in its own directory.
+#[test]
+fn two_ad_targets_from_one_stroom_toml() {
+    let (ou, _, tag) = sandbox("two");
+    let (ou_emea, _, tag_emea) = sandbox("emea");
+    let dir = tempfile::tempdir().unwrap();
+    let section = |name: &str, kind: &str, ou: &str| {
+        format!(
+            "[targets.{name}]\n{kind}url = \"ldaps://127.0.0.1:636\"\naccept_invalid_certificates = true\n\
+             bind_dn = \"{ADMIN}\"\nusers_dn = \"OU=Users,{ou}\"\ngroups_dn = \"{ou}\"\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("stroom.toml"),
+        format!(
+            "[store]\ndatabase = \"data/stroom.db\"\n[apply]\naudit_log = \"data/audit.jsonl\"\n{}{}",
+            section("ad", "", &ou),
+            section("ad_emea", "kind = \"ad\"\n", &ou_emea),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules.stroom"),
+        format!(
+            r#"rule "accounts" {{
+  account in ad {{
+    set cn = display_name
+    set sAMAccountName = "n" + employee_number + "{tag}"
+  }}
+  account in ad_emea {{
+    set cn = display_name
+    set sAMAccountName = "e" + employee_number + "{tag_emea}"
+  }}
+}}
+rule "groups" {{
+  when department == "Sales"
+    grant group "Staff-{tag}" in ad
+  when department == "Sales"
+    grant group "Engineering-{tag_emea}" in ad_emea
+}}
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("persons.json"),
+        r#"[{"id": "p-1", "employee_number": 7, "first_name": "Anna", "last_name": "Wit",
+             "contracts": [{"id": "c1", "start": "2026-01-01", "department": "Sales"}]}]"#,
+    )
+    .unwrap();
+    let stroom = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("STROOM_AD_PASSWORD", PASS)
+            .env("STROOM_AD_EMEA_PASSWORD", PASS)
+            .output()
+            .unwrap()
+    };
+    // Without the configuration the rules name a target nobody has.
+    let out = stroom(&["check", "rules.stroom", "--config", "/dev/null"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("stroom::unknown_target"), "{text}");
+    // With it (./stroom.toml is read by default) they check and plan.
+    let out = stroom(&["check", "rules.stroom"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = stroom(&[
+        "plan",
+        "--rules",
+        "rules.stroom",
+        "--persons",
+        "persons.json",
+        "--today",
+        "2026-12-01",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.path().join("plan.json"), &out.stdout).unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let targets: HashSet<&str> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, HashSet::from(["ad", "ad_emea"]), "{plan}");
+    let out = stroom(&["apply", "--plan", "plan.json", "--state", "state.json"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(" 0 failed"), "{text}");
+    assert!(read(&format!("CN=Anna Wit,OU=Users,{ou}"), &["cn"]).is_some());
+    assert!(read(&format!("CN=Anna Wit,OU=Users,{ou_emea}"), &["cn"]).is_some());
+    assert_eq!(members(&ou, &format!("Staff-{tag}")).len(), 1);
+    assert_eq!(
+        members(&ou_emea, &format!("Engineering-{tag_emea}")).len(),
+        1
+    );
+    assert!(members(&ou_emea, &format!("Staff-{tag_emea}")).is_empty());
+    // The state keeps the two accounts apart, by target.
+    let state: stroom::model::State =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    let mut accounts: Vec<&str> = state.accounts.iter().map(|a| &*a.target).collect();
+    accounts.sort();
+    assert_eq!(accounts, ["ad", "ad_emea"]);
+}

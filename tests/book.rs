@@ -273,20 +273,42 @@ fn readme_what_is_where_matches_the_tree() {
 fn the_core_depends_on_the_rule_language_crates_only() {
     let out = std::process::Command::new(env!("CARGO"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["tree", "-e", "normal", "--no-default-features", "--prefix", "none"])
+        .args([
+            "tree",
+            "-e",
+            "normal",
+            "--no-default-features",
+            "--prefix",
+            "none",
+        ])
         .args(["--format", "{p}"])
         .output()
         .expect("cargo tree");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tree = String::from_utf8_lossy(&out.stdout);
     let crates: std::collections::BTreeSet<&str> = tree
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert!(crates.contains("pest") && crates.contains("miette"), "{crates:?}");
+    assert!(
+        crates.contains("pest") && crates.contains("miette"),
+        "{crates:?}"
+    );
     for banned in [
-        "axum", "tokio", "hyper", "reqwest", "ldap3", "rusqlite", "indicatif", "clap",
-        "futures-util", "getrandom",
+        "axum",
+        "tokio",
+        "hyper",
+        "reqwest",
+        "ldap3",
+        "rusqlite",
+        "indicatif",
+        "clap",
+        "futures-util",
+        "getrandom",
     ] {
         assert!(!crates.contains(banned), "the core depends on {banned}");
     }

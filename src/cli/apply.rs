@@ -100,21 +100,14 @@ pub fn apply_document(
         Ok(s) => s,
         Err(code) => return code,
     };
-    let mut targets = match config.targets() {
+    let writes_back = doc.actions.iter().any(|a| a.target == "nmbrs");
+    let targets = match config.plan_targets(writes_back, &|k| std::env::var(k).ok()) {
         Ok(t) => t,
         Err(e) => {
             errln!("error: {e}");
             return UNUSABLE;
         }
     };
-    if doc.actions.iter().any(|a| a.target == "nmbrs") {
-        match writeback_target(config) {
-            Ok(t) => {
-                targets.insert("nmbrs".into(), t);
-            }
-            Err(code) => return code,
-        }
-    }
     let journal = match Journal::open(&config.store.database) {
         Ok(j) => j,
         Err(e) => {
@@ -231,39 +224,4 @@ pub fn apply_document(
     } else {
         OK
     }
-}
-
-/// The Nmbrs write-back target: the configured client, and the company of each person
-/// from the latest snapshot.
-fn writeback_target(
-    config: &stroom::config::Config,
-) -> Result<std::sync::Arc<dyn stroom::targets::Target>, u8> {
-    use stroom::source::nmbrs::auth::Session;
-    use stroom::source::nmbrs::client::Client;
-    let fail = |e: &dyn std::fmt::Display| {
-        errln!("error: {e}");
-        UNUSABLE
-    };
-    let oauth = config.oauth().map_err(|e| fail(&e))?;
-    let settings = config.client_settings().map_err(|e| fail(&e))?;
-    let client =
-        Client::new(settings, Session::new(oauth, config.token_store())).map_err(|e| fail(&e))?;
-    let store = stroom::source::snapshots::Store::open_existing(&config.store.database)
-        .map_err(|e| fail(&e))?;
-    let Some(latest) = store.latest().map_err(|e| fail(&e))? else {
-        errln!("error: the plan writes back to Nmbrs, but there is no snapshot yet\n  help: run `stroom nmbrs import` first");
-        return Err(UNUSABLE);
-    };
-    let companies = store
-        .persons(latest.id)
-        .map_err(|e| fail(&e))?
-        .into_iter()
-        .filter_map(|p| {
-            let company = p.extra.get("nmbrs_company_id")?.clone();
-            Some((p.id.to_string(), company))
-        })
-        .collect();
-    let target =
-        stroom::targets::nmbrs::NmbrsWriteback::new(client, companies).map_err(|e| fail(&e))?;
-    Ok(std::sync::Arc::new(target))
 }

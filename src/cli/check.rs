@@ -3,7 +3,16 @@
 use super::{diagnostics_json, eprint_diagnostics, print_json, Format, FAILED, OK, UNUSABLE};
 use std::path::PathBuf;
 
-pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 {
+pub fn run(
+    paths: &[PathBuf],
+    format: Format,
+    deny_warnings: bool,
+    config: Option<&std::path::Path>,
+) -> u8 {
+    let targets = match super::target_decls(config) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let parsed = match stroom::rules::load::load_paths(paths) {
         Ok(p) => p,
         Err(e) => {
@@ -12,7 +21,7 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> u8 {
         }
     };
     let files = parsed.sources.files().len();
-    let checked = stroom::rules::check::check(parsed);
+    let checked = stroom::rules::check::check_for(parsed, &targets);
     let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = checked.diagnostics.len() - errors;
     match format {

@@ -25,10 +25,18 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// stroom.toml, whose `[targets.NAME]` sections the rules may name (default:
+    /// ./stroom.toml when there is one).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 pub fn run(args: &ExplainArgs) -> u8 {
-    let (program, persons) = match load_rules_and_persons(&args.rules, &args.persons) {
+    let config = match super::nmbrs::load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (program, persons) = match load_rules_and_persons(&args.rules, &args.persons, &config) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

@@ -57,6 +57,10 @@ enum Command {
         /// Treat warnings as errors (exit 1).
         #[arg(long)]
         deny_warnings: bool,
+        /// stroom.toml, whose `[targets.NAME]` sections the rules may name (default:
+        /// ./stroom.toml when there is one).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Evaluate the rules against persons and current state; print the ordered plan.
     Plan(plan::PlanArgs),
@@ -97,7 +101,8 @@ pub fn run() -> ExitCode {
             paths,
             format,
             deny_warnings,
-        } => check::run(&paths, format, deny_warnings),
+            config,
+        } => check::run(&paths, format, deny_warnings, config.as_deref()),
         Command::Plan(args) => plan::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Fmt {
@@ -143,8 +148,19 @@ pub fn eprint_diagnostics(checked: &Checked, diags: &[Diagnostic]) {
     );
 }
 
-/// Loads and checks rule paths; prints problems to stderr. `None` if unusable.
-pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program, u8> {
+/// The targets rules may name: the built-in ones and the `[targets.NAME]` sections of
+/// the configuration (`path`, or ./stroom.toml when there is one).
+pub fn target_decls(
+    path: Option<&std::path::Path>,
+) -> Result<Vec<stroom::rules::program::TargetDecl>, u8> {
+    nmbrs::load_config(path).map(|c| c.target_decls())
+}
+
+/// Loads and checks rule paths for these targets; prints problems to stderr.
+pub fn load_program(
+    paths: &[PathBuf],
+    targets: &[stroom::rules::program::TargetDecl],
+) -> Result<stroom::rules::program::Program, u8> {
     let parsed = match stroom::rules::load::load_paths(paths) {
         Ok(p) => p,
         Err(e) => {
@@ -152,7 +168,7 @@ pub fn load_program(paths: &[PathBuf]) -> Result<stroom::rules::program::Program
             return Err(UNUSABLE);
         }
     };
-    let checked = stroom::rules::check::check(parsed);
+    let checked = stroom::rules::check::check_for(parsed, targets);
     let errors: Vec<Diagnostic> = checked
         .diagnostics
         .iter()

@@ -78,8 +78,9 @@ pub fn load_state(path: Option<&Path>) -> Result<State, u8> {
 pub fn load_rules_and_persons(
     rules: &[PathBuf],
     persons: &Path,
+    config: &stroom::config::Config,
 ) -> Result<(Program, Vec<Person>), u8> {
-    let program = load_program(rules)?;
+    let program = load_program(rules, &config.target_decls())?;
     let persons = load_persons(persons)?;
     Ok((program, persons))
 }
@@ -89,7 +90,7 @@ pub fn run(args: &PlanArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let (mut program, persons) = match load_rules_and_persons(&args.rules, &args.persons) {
+    let (mut program, persons) = match load_rules_and_persons(&args.rules, &args.persons, &config) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

@@ -108,7 +108,7 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
         return UNUSABLE;
     }
     // The rules are checked before Nmbrs is read: a broken rule file costs no calls.
-    let program = match load_program(&rules) {
+    let program = match load_program(&rules, &config.target_decls()) {
         Ok(mut p) => {
             p.removal_guard = config.plan.removal_guard();
             p

@@ -17,6 +17,10 @@ pub struct TestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// stroom.toml, whose `[targets.NAME]` sections the rules may name (default:
+    /// ./stroom.toml when there is one).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
@@ -47,6 +51,10 @@ pub fn run(args: &TestArgs) -> u8 {
         errln!("error: no *.stroomtest.toml files found");
         return UNUSABLE;
     }
+    let targets = match super::target_decls(args.config.as_deref()) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut report = Vec::new();
     let mut never_fired: Option<BTreeSet<String>> = None;
@@ -77,7 +85,7 @@ pub fn run(args: &TestArgs) -> u8 {
                 return FAILED;
             }
         };
-        let program = match load_program(&[rules]) {
+        let program = match load_program(&[rules], &targets) {
             Ok(p) => p,
             Err(code) => return code,
         };

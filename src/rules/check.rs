@@ -42,20 +42,22 @@ pub const WRITEBACK_FIELDS: &[&str] = &[
     "private_email",
 ];
 
-const BUILTIN_TARGETS: &[(&str, TargetKind)] = &[
-    ("ad", TargetKind::ActiveDirectory),
-    ("entra", TargetKind::Entra),
-    ("exchange", TargetKind::Exchange),
-];
-
-/// Checks and compiles a parsed rule set.
+/// Checks and compiles a parsed rule set against the built-in targets
+/// ([`TargetDecl::builtin`]).
 pub fn check(parsed: Parsed) -> Checked {
+    check_for(parsed, &TargetDecl::builtin())
+}
+
+/// Checks and compiles a parsed rule set whose rules may name `targets` (say the
+/// instances `stroom.toml` configures: two AD domains), besides the generic ones the
+/// rules declare. The built-in names keep their meaning when `targets` leaves them out.
+pub fn check_for(parsed: Parsed, targets: &[TargetDecl]) -> Checked {
     let Parsed {
         sources,
         files,
         diagnostics,
     } = parsed;
-    let mut c = Checker::new(&sources, &files);
+    let mut c = Checker::new(&sources, &files, targets);
     c.diags = diagnostics;
     c.declarations();
     c.compile_lets();
@@ -147,7 +149,7 @@ struct Checker<'a> {
     sources: &'a SourceMap,
     files: &'a [ast::File],
     diags: Vec<Diagnostic>,
-    targets: Vec<Target>,
+    targets: Vec<TargetDecl>,
     default_target: Option<TargetId>,
     scope: (i64, i64),
     primary_by: Vec<(ContractField, bool)>,
@@ -171,18 +173,23 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn new(sources: &'a SourceMap, files: &'a [ast::File]) -> Self {
+    fn new(sources: &'a SourceMap, files: &'a [ast::File], given: &[TargetDecl]) -> Self {
+        // The built-in names first, then the other given targets by name; declared
+        // generic targets and `nmbrs` follow in `declarations`. Plans order by this.
+        let mut targets: Vec<TargetDecl> = TargetDecl::builtin();
+        let mut extra: Vec<&TargetDecl> = given
+            .iter()
+            .filter(|g| !targets.iter().any(|t| t.name == g.name))
+            .collect();
+        extra.sort_by(|a, b| a.name.cmp(&b.name));
+        targets.extend(extra.into_iter().cloned());
+        // `nmbrs` comes last, after the targets the rules declare.
+        targets.retain(|t| t.kind != TargetKind::Nmbrs);
         Checker {
             sources,
             files,
             diags: Vec::new(),
-            targets: BUILTIN_TARGETS
-                .iter()
-                .map(|(n, k)| Target {
-                    name: Arc::from(*n),
-                    kind: *k,
-                })
-                .collect(),
+            targets,
             default_target: None,
             scope: (0, 0),
             primary_by: Vec::new(),
@@ -238,30 +245,35 @@ impl<'a> Checker<'a> {
             }
         };
         let stmts: Vec<&ast::Stmt> = self.all_stmts().collect();
+        let nmbrs = TargetDecl::new("nmbrs", TargetKind::Nmbrs);
         // Targets first: `default target` may name a declared one.
         for s in &stmts {
             if let StmtKind::Target(name) = &s.kind {
-                if self.targets.iter().any(|t| *t.name == name.name) || name.name == "nmbrs" {
+                if let Some(known) = self
+                    .targets
+                    .iter()
+                    .find(|t| *t.name == name.name)
+                    .or_else(|| (name.name == "nmbrs").then_some(&nmbrs))
+                {
+                    let help = format!(
+                        "`{}` is already a target of kind {}; declare only other generic (SCIM) targets here",
+                        known.name, known.kind
+                    );
                     self.error(
                         Problem::DuplicateDeclaration {
                             what: format!("target {}", name.name),
                         },
                         name.span,
                         "already a target",
-                        "ad, entra, exchange and nmbrs are built in; declare only generic (SCIM) targets",
+                        help,
                     );
                 } else {
-                    self.targets.push(Target {
-                        name: Arc::from(name.name.as_str()),
-                        kind: TargetKind::Scim,
-                    });
+                    self.targets
+                        .push(TargetDecl::new(&name.name, TargetKind::Scim));
                 }
             }
         }
-        self.targets.push(Target {
-            name: Arc::from("nmbrs"),
-            kind: TargetKind::Nmbrs,
-        });
+        self.targets.push(nmbrs);
         let mut rule_names: HashMap<&str, Span> = HashMap::new();
         for s in &stmts {
             match &s.kind {
@@ -617,18 +629,27 @@ impl<'a> Checker<'a> {
     fn kind_fits(&mut self, e: &ast::Entitlement, kind: Kind, target: TargetId) -> bool {
         let tk = self.targets[target as usize].kind;
         let name = self.targets[target as usize].name.clone();
-        let problem = match (kind, tk) {
-            (_, TargetKind::Nmbrs) => {
-                Some("Nmbrs takes write-backs, not grants; use `writeback FIELD ...`".to_string())
-            }
-            (Kind::License, t) if t != TargetKind::Entra => {
-                Some("licences are assigned in entra: write `in entra`".into())
-            }
-            (Kind::Mailbox | Kind::Permission, t) if t != TargetKind::Exchange => Some(format!(
-                "{}s live in exchange: write `in exchange`",
-                kind.as_str()
-            )),
-            _ => None,
+        let problem = if tk.grants().contains(&kind) {
+            None
+        } else if !tk.has_accounts() {
+            Some(format!(
+                "{name} takes write-backs, not grants; use `writeback FIELD ...`"
+            ))
+        } else {
+            // Where this kind can go instead: the targets here whose kind grants it.
+            let fitting: Vec<&str> = self
+                .targets
+                .iter()
+                .filter(|t| t.kind.grants().contains(&kind))
+                .map(|t| &*t.name)
+                .collect();
+            Some(match fitting.first() {
+                Some(first) => format!(
+                    "a {kind} is granted in {}: write `in {first}`",
+                    fitting.join(" or ")
+                ),
+                None => format!("no target here grants a {kind}"),
+            })
         };
         if let Some(help) = problem {
             self.error(
@@ -837,7 +858,7 @@ impl<'a> Checker<'a> {
             return;
         };
         let tk = self.targets[target as usize].kind;
-        if tk == TargetKind::Nmbrs {
+        if !tk.has_accounts() {
             self.error(
                 Problem::Misplaced {
                     detail: "Stroom does not create accounts in Nmbrs".into(),

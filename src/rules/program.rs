@@ -15,8 +15,11 @@ pub type TargetId = u16;
 /// Index of a statement in [`Program::origins`]: what plans cite in `because`.
 pub type OriginId = u32;
 
-/// What kind of system a target is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What kind of system a target is: what it takes (accounts, which entitlement kinds,
+/// write-backs) and which kind's account it works on. The one place the core knows
+/// target kinds; connectors (`stroom::targets`) add how each kind is configured and
+/// built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TargetKind {
     /// Active Directory (`ad`).
     ActiveDirectory,
@@ -31,6 +34,48 @@ pub enum TargetKind {
 }
 
 impl TargetKind {
+    /// Every kind.
+    pub const ALL: [TargetKind; 5] = [
+        TargetKind::ActiveDirectory,
+        TargetKind::Entra,
+        TargetKind::Exchange,
+        TargetKind::Scim,
+        TargetKind::Nmbrs,
+    ];
+
+    /// The kind's name, as `kind = "..."` in stroom.toml writes it. The built-in
+    /// targets carry these names too (`in ad`), except the generic one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::ActiveDirectory => "ad",
+            TargetKind::Entra => "entra",
+            TargetKind::Exchange => "exchange",
+            TargetKind::Scim => "scim",
+            TargetKind::Nmbrs => "nmbrs",
+        }
+    }
+
+    /// The kind with this name.
+    pub fn from_name(name: &str) -> Option<TargetKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The entitlement kinds a target of this kind grants.
+    pub fn grants(self) -> &'static [Kind] {
+        match self {
+            TargetKind::ActiveDirectory | TargetKind::Scim => &[Kind::Group],
+            TargetKind::Entra => &[Kind::Group, Kind::License],
+            TargetKind::Exchange => &[Kind::Group, Kind::Mailbox, Kind::Permission],
+            TargetKind::Nmbrs => &[],
+        }
+    }
+
+    /// True when the rules may create accounts in it (`account in ...`): everywhere but
+    /// the HR source, which takes write-backs only.
+    pub fn has_accounts(self) -> bool {
+        self != TargetKind::Nmbrs
+    }
+
     /// The kind of target whose account a target of this kind works on: an Exchange
     /// mailbox or permission belongs to an Entra ID user.
     pub fn account_host(self) -> Option<TargetKind> {
@@ -41,13 +86,43 @@ impl TargetKind {
     }
 }
 
-/// A target a rule set can provision.
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A target the rules may name: its name (`in ad_emea`) and kind.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Target {
+pub struct TargetDecl {
     /// Its name in rules and plans.
     pub name: Arc<str>,
     /// Its kind.
     pub kind: TargetKind,
+}
+
+impl TargetDecl {
+    /// A target of this kind with this name.
+    pub fn new(name: &str, kind: TargetKind) -> Self {
+        Self {
+            name: Arc::from(name),
+            kind,
+        }
+    }
+
+    /// The targets every rule set knows without configuration: `ad`, `entra`,
+    /// `exchange` and `nmbrs`, each of its own kind.
+    pub fn builtin() -> Vec<TargetDecl> {
+        [
+            TargetKind::ActiveDirectory,
+            TargetKind::Entra,
+            TargetKind::Exchange,
+            TargetKind::Nmbrs,
+        ]
+        .into_iter()
+        .map(|k| TargetDecl::new(k.as_str(), k))
+        .collect()
+    }
 }
 
 /// Entitlement kinds. The serde names are the plan document's (`schemas/plan.schema.json`)
@@ -420,7 +495,7 @@ pub struct Program {
     /// The rule files.
     pub sources: SourceMap,
     /// Targets: built-in ones first, then declared ones; plan order follows this.
-    pub targets: Vec<Target>,
+    pub targets: Vec<TargetDecl>,
     /// The statements' origins.
     pub origins: Vec<Origin>,
     /// `default target NAME`, if declared.

@@ -20,8 +20,77 @@ use ldap3::{
 };
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// A `[targets.NAME]` section of kind `ad` in stroom.toml (`[targets.ad]` for the
+/// built-in name). The bind password comes from `bind_password_file` or the
+/// environment, never from the file.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdConfig {
+    /// `ldaps://dc.acme.nl:636` (or `ldap://...` with `starttls = true`).
+    pub url: String,
+    /// Upgrade `ldap://` with StartTLS.
+    #[serde(default)]
+    pub starttls: bool,
+    /// Accept an unverifiable certificate (test directories only).
+    #[serde(default)]
+    pub accept_invalid_certificates: bool,
+    /// The service account.
+    pub bind_dn: String,
+    /// File holding its password (or STROOM_AD_PASSWORD).
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
+    /// Where accounts live.
+    pub users_dn: String,
+    /// Where groups are found (default: `users_dn`).
+    #[serde(default)]
+    pub groups_dn: Option<String>,
+    /// Disabled accounts are moved here.
+    #[serde(default)]
+    pub disabled_dn: Option<String>,
+    /// Attribute holding the person id.
+    #[serde(default = "default_correlation")]
+    pub correlation_attribute: String,
+    /// Time limit of one operation.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+/// `employeeNumber` (up to 512 characters) holds the Stroom person id, which for Nmbrs
+/// is a 36-character GUID: `employeeID` allows only 16 in AD's schema, so it stays free
+/// for the rules (e.g. the Nmbrs employee number).
+fn default_correlation() -> String {
+    "employeeNumber".into()
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+impl AdConfig {
+    /// The target's settings, for the target named `name`.
+    pub fn settings(&self, name: &str, bind_password: Secret) -> AdSettings {
+        AdSettings {
+            name: name.into(),
+            url: self.url.clone(),
+            starttls: self.starttls,
+            accept_invalid_certificates: self.accept_invalid_certificates,
+            bind_dn: self.bind_dn.clone(),
+            bind_password,
+            users_dn: self.users_dn.clone(),
+            groups_dn: self
+                .groups_dn
+                .clone()
+                .unwrap_or_else(|| self.users_dn.clone()),
+            disabled_dn: self.disabled_dn.clone(),
+            correlation_attribute: self.correlation_attribute.clone(),
+            timeout: Duration::from_secs(self.timeout_seconds.max(1)),
+        }
+    }
+}
 
 /// How to reach and use the directory.
 #[derive(Debug, Clone)]

@@ -24,11 +24,86 @@ use crate::plan::read::PlannedAction;
 use crate::rules::program::{Kind, OpKind};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// Where correlation lives by default.
 pub const DEFAULT_CORRELATION: &str = "onPremisesExtensionAttributes/extensionAttribute1";
+
+/// A `[targets.NAME]` section of kind `entra` in stroom.toml (`[targets.entra]` for
+/// the built-in name). The client secret comes from `client_secret_file` or the
+/// environment, never from the file.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraConfig {
+    /// The directory (tenant) id.
+    pub tenant_id: String,
+    /// The app registration's client id.
+    pub client_id: String,
+    /// File holding its client secret (or STROOM_ENTRA_CLIENT_SECRET).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The sign-in authority.
+    #[serde(default = "super::microsoft::default_authority")]
+    pub authority: String,
+    /// The Graph base URL.
+    #[serde(default = "default_graph_url")]
+    pub graph_url: String,
+    /// The token scope (another only for national clouds).
+    #[serde(default = "default_graph_scope")]
+    pub scope: String,
+    /// The user property holding the person id.
+    #[serde(default = "default_entra_correlation")]
+    pub correlation_property: String,
+    /// Revoke sign-in sessions on disable.
+    #[serde(default = "yes")]
+    pub revoke_sessions_on_disable: bool,
+    /// Time limit of one call.
+    #[serde(default = "super::microsoft::default_timeout")]
+    pub timeout_seconds: u64,
+    /// Attempts per call on 429, 5xx and broken connections.
+    #[serde(default = "super::microsoft::default_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_graph_url() -> String {
+    "https://graph.microsoft.com".into()
+}
+
+fn default_graph_scope() -> String {
+    "https://graph.microsoft.com/.default".into()
+}
+
+fn default_entra_correlation() -> String {
+    DEFAULT_CORRELATION.into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl EntraConfig {
+    /// The target's settings, for the target named `name`.
+    pub fn settings(&self, name: &str, client_secret: crate::secret::Secret) -> EntraSettings {
+        let mut api = super::microsoft::MicrosoftSettings::new(
+            &self.authority,
+            &self.tenant_id,
+            &self.client_id,
+            client_secret,
+            &self.graph_url,
+            &self.scope,
+        );
+        api.timeout = Duration::from_secs(self.timeout_seconds.max(1));
+        api.max_attempts = self.max_attempts.max(1);
+        EntraSettings {
+            name: name.into(),
+            correlation_property: self.correlation_property.clone(),
+            revoke_sessions_on_disable: self.revoke_sessions_on_disable,
+            ..EntraSettings::new(api)
+        }
+    }
+}
 
 /// How the Entra target works.
 #[derive(Debug, Clone)]

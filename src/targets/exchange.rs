@@ -21,6 +21,88 @@ use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
 use crate::plan::read::PlannedAction;
 use crate::rules::program::{Kind, OpKind};
 use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+
+/// A `[targets.NAME]` section of kind `exchange` in stroom.toml (`[targets.exchange]`
+/// for the built-in name). Tenant, client, secret and authority default to those of
+/// the Entra target it names with `entra` (by default the only one, or `entra`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// The tenant's primary domain, e.g. `contoso.onmicrosoft.com`.
+    pub organization: String,
+    /// The Entra target whose tenant, client, secret and authority are the defaults.
+    #[serde(default)]
+    pub entra: Option<String>,
+    /// The tenant id (default: the Entra target's).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// The app's client id (default: the Entra target's).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// File holding its secret (or STROOM_EXCHANGE_CLIENT_SECRET; default: Entra's).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The sign-in authority (default: the Entra target's).
+    #[serde(default)]
+    pub authority: Option<String>,
+    /// The Exchange Online base URL.
+    #[serde(default = "default_exchange_url")]
+    pub exchange_url: String,
+    /// The token scope (another only for national clouds).
+    #[serde(default = "default_exchange_scope")]
+    pub scope: String,
+    /// The custom attribute holding the person id.
+    #[serde(default = "default_exchange_correlation")]
+    pub correlation_attribute: String,
+    /// Time limit of one call.
+    #[serde(default = "super::microsoft::default_timeout")]
+    pub timeout_seconds: u64,
+    /// Attempts per call on 429, 5xx and broken connections.
+    #[serde(default = "super::microsoft::default_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_exchange_url() -> String {
+    "https://outlook.office365.com".into()
+}
+
+fn default_exchange_scope() -> String {
+    "https://outlook.office365.com/.default".into()
+}
+
+fn default_exchange_correlation() -> String {
+    "CustomAttribute1".into()
+}
+
+impl ExchangeConfig {
+    /// The target's settings, for the target named `name`, with the sign-in already
+    /// settled (own values, or the Entra target's).
+    pub fn settings(
+        &self,
+        name: &str,
+        authority: &str,
+        tenant_id: &str,
+        client_id: &str,
+        client_secret: crate::secret::Secret,
+    ) -> ExchangeSettings {
+        let mut api = MicrosoftSettings::new(
+            authority,
+            tenant_id,
+            client_id,
+            client_secret,
+            &self.exchange_url,
+            &self.scope,
+        );
+        api.timeout = std::time::Duration::from_secs(self.timeout_seconds.max(1));
+        api.max_attempts = self.max_attempts.max(1);
+        ExchangeSettings {
+            name: name.into(),
+            correlation_attribute: self.correlation_attribute.clone(),
+            ..ExchangeSettings::new(api, &self.organization)
+        }
+    }
+}
 
 /// How the Exchange target works.
 #[derive(Debug, Clone)]

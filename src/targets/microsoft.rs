@@ -36,6 +36,19 @@ pub struct MicrosoftSettings {
     pub backoff_max: Duration,
 }
 
+/// The sign-in authority of the public cloud.
+pub(crate) fn default_authority() -> String {
+    "https://login.microsoftonline.com".into()
+}
+
+pub(crate) fn default_timeout() -> u64 {
+    60
+}
+
+pub(crate) fn default_attempts() -> u32 {
+    6
+}
+
 impl MicrosoftSettings {
     /// Settings with the production defaults for timeouts and retries.
     pub fn new(
