@@ -385,12 +385,16 @@ impl<'a> Checker<'a> {
         let names: Vec<&str> = self.targets.iter().map(|t| &*t.name).collect();
         let help = match did_you_mean(&name.name, names.iter().copied()) {
             Some(s) => format!(
-                "did you mean `{s}`? A generic (SCIM) target is declared with `target {}`",
+                "did you mean `{s}`? Another target is configured in stroom.toml as \
+                 [targets.{}] with its kind",
                 name.name
             ),
             None => format!(
-                "the targets are {}; declare a generic (SCIM) target with `target {}`",
+                "the targets are {}; configure another in stroom.toml as [targets.{}] \
+                 with kind = \"ad\" (or entra, exchange), or declare a generic (SCIM) one \
+                 with `target {}`",
                 names.join(", "),
+                name.name,
                 name.name
             ),
         };
