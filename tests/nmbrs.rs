@@ -625,3 +625,120 @@ fn answers_generated_from_the_official_openapi_file_are_read() {
     }
     assert!(employees_seen > 0, "Prism sent no employees in 25 rounds");
 }
+
+/// A free loopback port for a redirect address.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The sign-in of `stroom nmbrs login`, end to end: the library listens on the loopback
+/// redirect, a browser (reqwest following redirects) opens the consent address on the
+/// simulator's authorize endpoint, the simulator sends it back with a code, and the
+/// tokens that come out read Nmbrs. A stray request first (a favicon, a scanner that
+/// says nothing) does not end or stall the sign-in.
+#[test]
+fn the_loopback_sign_in_gets_tokens_from_the_authorize_endpoint() {
+    use stroom::source::nmbrs::login::Loopback;
+    let f = Fixture::new(3);
+    let oauth = OAuthClient {
+        redirect_uri: format!("http://127.0.0.1:{}/callback", free_port()),
+        ..f.oauth()
+    };
+    let rt = runtime();
+    let loopback = rt.block_on(Loopback::open(&oauth)).unwrap();
+    assert!(loopback
+        .url
+        .starts_with(&format!("{}/connect/authorize?", f.base)));
+    let url = loopback.url.clone();
+    let redirect = oauth.redirect_uri.clone();
+    let browser = std::thread::spawn(move || {
+        let rt = runtime();
+        rt.block_on(async {
+            // A scanner that connects and says nothing, and a favicon request.
+            let silent = tokio::net::TcpStream::connect(
+                redirect
+                    .trim_start_matches("http://")
+                    .trim_end_matches("/callback"),
+            )
+            .await
+            .unwrap();
+            let favicon = reqwest::get(redirect.replace("/callback", "/favicon.ico"))
+                .await
+                .unwrap();
+            assert_eq!(favicon.status(), 404);
+            let page = reqwest::get(&url).await.unwrap();
+            let status = page.status();
+            let text = page.text().await.unwrap();
+            drop(silent);
+            (status, text)
+        })
+    });
+    // Less than READ_TIMEOUT: the silent connection must not hold up the redirect.
+    assert!(stroom::source::nmbrs::login::READ_TIMEOUT > Duration::from_secs(5));
+    let tokens = rt
+        .block_on(loopback.finish(&oauth, Duration::from_secs(5)))
+        .unwrap();
+    let (status, page) = browser.join().unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("signed in"), "{page}");
+    // The tokens are real: saved, they read every employee.
+    let store = TokenStore::new(f.dir.path().join("fresh-tokens.json"));
+    store.save(&tokens).unwrap();
+    let client = Client::new(f.settings(), Session::new(f.oauth(), store)).unwrap();
+    let imported = rt.block_on(import(&client, &Selection::default())).unwrap();
+    assert_eq!(imported.normalized.persons.len(), 3);
+}
+
+/// The sign-in's failure paths: a redirect of another sign-in, a refused consent, no
+/// redirect in time, and a redirect address off this machine.
+#[test]
+fn the_loopback_sign_in_refuses_what_is_not_its_answer() {
+    use stroom::source::nmbrs::login::{LoginError, Loopback};
+    let f = Fixture::new(1);
+    let rt = runtime();
+    let attempt = |query: &'static str| {
+        let oauth = OAuthClient {
+            redirect_uri: format!("http://127.0.0.1:{}/callback", free_port()),
+            ..f.oauth()
+        };
+        let loopback = rt.block_on(Loopback::open(&oauth)).unwrap();
+        let target = format!("{}?{query}", oauth.redirect_uri);
+        let browser = std::thread::spawn(move || {
+            runtime().block_on(async { reqwest::get(&target).await.unwrap().status() })
+        });
+        let result = rt.block_on(loopback.finish(&oauth, Duration::from_secs(10)));
+        (result, browser.join().unwrap())
+    };
+    let (result, status) = attempt("code=abc&state=not-this-sign-in");
+    assert!(
+        matches!(result, Err(LoginError::StateMismatch)),
+        "{result:?}"
+    );
+    assert_eq!(status, 400);
+    let (result, _) = attempt("error=access_denied&error_description=The+user+declined");
+    let e = result.unwrap_err();
+    assert!(matches!(e, LoginError::Refused { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("access_denied: The user declined"),
+        "{e}"
+    );
+    let oauth = OAuthClient {
+        redirect_uri: format!("http://127.0.0.1:{}/callback", free_port()),
+        ..f.oauth()
+    };
+    let loopback = rt.block_on(Loopback::open(&oauth)).unwrap();
+    let e = rt
+        .block_on(loopback.finish(&oauth, Duration::from_millis(300)))
+        .unwrap_err();
+    assert!(matches!(e, LoginError::Timeout(_)), "{e:?}");
+    let remote = OAuthClient {
+        redirect_uri: "http://login.example.com/callback".into(),
+        ..f.oauth()
+    };
+    let e = rt.block_on(Loopback::open(&remote)).err().unwrap();
+    assert!(e.to_string().contains("loopback"), "{e}");
+}

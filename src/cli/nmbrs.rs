@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use stroom::config::Config;
-use stroom::http::random_u64;
 use stroom::source::intake::{intake, IntakeRules, Stored};
 use stroom::source::nmbrs::auth::Session;
 use stroom::source::nmbrs::client::Client;
@@ -102,6 +101,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, u8> {
 }
 
 fn login(args: &LoginArgs) -> u8 {
+    use stroom::source::nmbrs::login::Loopback;
     let config = match load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
@@ -113,133 +113,47 @@ fn login(args: &LoginArgs) -> u8 {
             return UNUSABLE;
         }
     };
-    let Ok(redirect) = reqwest::Url::parse(&oauth.redirect_uri) else {
-        errln!(
-            "error: nmbrs.redirect_uri {:?} is not a URL",
-            oauth.redirect_uri
-        );
-        return UNUSABLE;
-    };
-    let host = redirect.host_str().unwrap_or("127.0.0.1").to_string();
-    if !matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]") {
-        errln!(
-            "error: nmbrs.redirect_uri must be a loopback address (http://127.0.0.1:PORT/...), not {host}"
-        );
-        return UNUSABLE;
-    }
-    let port = redirect.port_or_known_default().unwrap_or(80);
-    let path = redirect.path().to_string();
-    let state = format!("{:016x}{:016x}", random_u64(), random_u64());
-    let url = match oauth.authorize_url(&state) {
-        Ok(u) => u,
-        Err(e) => {
-            errln!("error: {e}");
-            return UNUSABLE;
-        }
-    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    rt.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind((host.trim_matches(['[', ']']), port)).await {
+    rt.block_on(async {
+        let loopback = match Loopback::open(&oauth).await {
             Ok(l) => l,
             Err(e) => {
-                errln!("error: cannot listen on {host}:{port} for the redirect: {e}\n  help: free the port or change nmbrs.redirect_uri (and the app registration)");
+                errln!("error: {e}");
                 return UNUSABLE;
             }
         };
-        outln!("Open this address in a browser and consent:\n{url}");
+        outln!(
+            "Open this address in a browser and consent:\n{}",
+            loopback.url
+        );
         errln!("waiting for the redirect to {} ...", oauth.redirect_uri);
-        let code = match tokio::time::timeout(Duration::from_secs(args.wait), catch_code(&listener, &path, &state)).await {
-            Ok(Ok(code)) => code,
-            Ok(Err(message)) => {
-                errln!("error: {message}");
-                return FAILED;
-            }
-            Err(_) => {
-                errln!("error: no redirect within {} seconds; run `stroom nmbrs login` again", args.wait);
+        let saved = match loopback
+            .finish(&oauth, Duration::from_secs(args.wait))
+            .await
+        {
+            Ok(tokens) => config.token_store().save(&tokens),
+            Err(e) => {
+                errln!("error: {e}");
                 return FAILED;
             }
         };
-        let http = reqwest::Client::new();
-        match oauth.exchange_code(&http, &code).await {
-            Ok(tokens) => match config.token_store().save(&tokens) {
-                Ok(()) => {
-                    errln!(
-                        "signed in; tokens kept in {} (mode 0600)",
-                        config.token_store().path().display()
-                    );
-                    OK
-                }
-                Err(e) => {
-                    errln!("error: {e}");
-                    FAILED
-                }
-            },
+        match saved {
+            Ok(()) => {
+                errln!(
+                    "signed in; tokens kept in {} (mode 0600)",
+                    config.token_store().path().display()
+                );
+                OK
+            }
             Err(e) => {
                 errln!("error: {e}");
                 FAILED
             }
         }
     })
-}
-
-/// Waits for the browser's redirect and returns the code; answers the browser.
-async fn catch_code(
-    listener: &tokio::net::TcpListener,
-    path: &str,
-    state: &str,
-) -> Result<String, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    loop {
-        let (mut stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
-        let mut buf = vec![0u8; 8192];
-        let n = stream.read(&mut buf).await.unwrap_or(0);
-        let request = String::from_utf8_lossy(&buf[..n]).to_string();
-        let target = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let Ok(url) = reqwest::Url::parse(&format!("http://localhost{target}")) else {
-            continue;
-        };
-        if url.path() != path {
-            let _ = stream
-                .write_all(
-                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                )
-                .await;
-            continue;
-        }
-        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
-        let (status, page, result) = if let Some(error) = query.get("error") {
-            let detail = query.get("error_description").cloned().unwrap_or_default();
-            (
-                "400 Bad Request",
-                "Sign-in failed; see the terminal.",
-                Err(format!("Nmbrs refused the consent: {error} {detail}")),
-            )
-        } else if query.get("state").map(String::as_str) != Some(state) {
-            ("400 Bad Request", "This answer does not belong to this sign-in.", Err("the redirect's state does not match: not this sign-in; run `stroom nmbrs login` again".to_string()))
-        } else if let Some(code) = query.get("code") {
-            (
-                "200 OK",
-                "Stroom is signed in to Nmbrs. You can close this window.",
-                Ok(code.clone()),
-            )
-        } else {
-            (
-                "400 Bad Request",
-                "No code in the answer.",
-                Err("the redirect carries no code".to_string()),
-            )
-        };
-        let body = format!("<!doctype html><title>Stroom</title><p>{page}</p>");
-        let answer = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = stream.write_all(answer.as_bytes()).await;
-        return result;
-    }
 }
 
 /// One import run: what was read and what was stored.

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod login;
 pub mod normalize;
 pub mod wire;
 
