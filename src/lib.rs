@@ -80,6 +80,8 @@ pub mod config;
 #[cfg(feature = "connectors")]
 pub mod http;
 #[cfg(feature = "connectors")]
+pub mod sync;
+#[cfg(feature = "connectors")]
 pub mod targets;
 
 // For tests, benchmarks and stroom-sim only.

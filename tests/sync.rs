@@ -441,3 +441,69 @@ fn one_run_per_store_and_one_token_refresh_at_a_time() {
     let o = s.stroom(&["nmbrs", "import"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// The pipeline `stroom sync` runs, called as a library: import → snapshot → plan →
+/// the apply document; and a failed import stores nothing and plans nothing.
+#[test]
+fn the_sync_pipeline_runs_from_the_library() {
+    use stroom::sync::{sync_once, ImportOptions, SyncError};
+    let s = Setup::new(120);
+    let c = Credentials::default();
+    let base = s.base.clone();
+    let env = move |k: &str| match k {
+        "STROOM_NMBRS_BASE_URL" | "STROOM_NMBRS_IDENTITY_URL" => Some(base.clone()),
+        "STROOM_NMBRS_CLIENT_SECRET" => Some(c.client_secret.clone()),
+        "STROOM_NMBRS_SUBSCRIPTION_KEY" => Some(c.subscription_key.clone()),
+        _ => None,
+    };
+    let options = ImportOptions {
+        env: Some(std::sync::Arc::new(env.clone())),
+        ..ImportOptions::default()
+    };
+    let config = stroom::config::Config::load_with_env(Some(&s.path("stroom.toml")), &env).unwrap();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules-examples/vandijk");
+    let checked = stroom::check_paths(&[rules]).unwrap();
+    let program = checked.program.unwrap();
+    let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let state = stroom::model::State::default();
+    let synced = sync_once(&config, &program, &state, today, &options).unwrap();
+    assert_eq!(synced.run.stored.persons.len(), 120);
+    assert!(!synced.plan.actions.is_empty());
+    assert_eq!(
+        synced.planned,
+        synced
+            .run
+            .stored
+            .persons
+            .iter()
+            .filter(|p| synced.plan.actions.iter().any(|a| *a.person == *p.id))
+            .count()
+    );
+    // Everyone is new: no action is date-driven on a first run.
+    assert_eq!(synced.date_driven, 0);
+    assert!(
+        synced.summary().contains("120 persons"),
+        "{}",
+        synced.summary()
+    );
+    let (doc, id) = synced.apply_document().unwrap();
+    assert_eq!(doc.actions.len(), synced.plan.actions.len());
+    let written = std::fs::read_to_string(s.path("data/plan.json")).unwrap();
+    let reread: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(
+        id,
+        stroom::apply::plan_id(&serde_json::to_string(&reread).unwrap())
+    );
+    assert_eq!(s.snapshots().len(), 1);
+    s.sim.set_faults(Faults {
+        server_error_every: 1,
+        ..Faults::default()
+    });
+    let failed = sync_once(&config, &program, &state, today, &options);
+    assert!(
+        matches!(failed, Err(SyncError::Import(_))),
+        "{}",
+        failed.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+    assert_eq!(s.snapshots().len(), 1);
+}

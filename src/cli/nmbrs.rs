@@ -9,12 +9,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use stroom::config::Config;
-use stroom::source::intake::{intake, IntakeRules, Stored};
-use stroom::source::nmbrs::auth::Session;
-use stroom::source::nmbrs::client::Client;
 use stroom::source::nmbrs::normalize::{RecordProblem, Severity};
-use stroom::source::nmbrs::{import, Import};
-use stroom::source::snapshots::{Saved, Store};
+use stroom::sync::{ImportOptions, ImportRun, SyncError};
 
 #[derive(Subcommand)]
 pub enum NmbrsCommand {
@@ -156,57 +152,6 @@ fn login(args: &LoginArgs) -> u8 {
     })
 }
 
-/// One import run: what was read and what was stored.
-pub struct ImportRun {
-    /// Import figures and problems.
-    pub import: Import,
-    /// The stored snapshot.
-    pub stored: Stored,
-}
-
-impl ImportRun {
-    /// The one-line summary.
-    pub fn summary(&self) -> String {
-        let s = &self.import.stats;
-        let snapshot = match &self.stored.saved {
-            Saved::New(i) => format!("snapshot {} stored", i.id),
-            Saved::Unchanged(i) => format!("no change since snapshot {}", i.id),
-        };
-        let counts = stroom::source::mutations::counts(&self.stored.mutations);
-        let n = |k: &str| counts.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-        format!(
-            "import: {} companies, {} persons ({} skipped, {} kept from the last snapshot, {} warnings), {} calls ({} retried, {} throttled) in {:.1} s; {snapshot}; {} joiners, {} movers, {} leavers",
-            s.companies,
-            self.stored.persons.len(),
-            s.skipped,
-            self.stored.carried,
-            s.warnings,
-            s.calls,
-            s.retries,
-            s.throttled,
-            s.seconds,
-            n("joiner"),
-            n("mover"),
-            n("leaver"),
-        )
-    }
-
-    /// The summary for tools.
-    pub fn json(&self) -> serde_json::Value {
-        let snapshot = match &self.stored.saved {
-            Saved::New(i) => serde_json::json!({"id": i.id, "new": true}),
-            Saved::Unchanged(i) => serde_json::json!({"id": i.id, "new": false}),
-        };
-        serde_json::json!({
-            "stats": self.import.stats,
-            "carried": self.stored.carried,
-            "snapshot": snapshot,
-            "problems": self.import.normalized.problems,
-            "mutations": self.stored.mutations,
-        })
-    }
-}
-
 fn progress_hook(bar: &ProgressBar) -> stroom::source::nmbrs::client::PageHook {
     let seen: Arc<Mutex<HashMap<String, (u64, u64)>>> = Arc::default();
     let bar = bar.clone();
@@ -251,19 +196,14 @@ fn warning_kind(p: &RecordProblem) -> String {
     out
 }
 
-/// Imports, applies the source threshold and stores the snapshot; prints problems.
+/// Imports, applies the source threshold and stores the snapshot
+/// ([`stroom::sync`]); shows progress and prints problems.
 pub fn import_and_store(
     config: &Config,
     approve: bool,
     persons_out: Option<&PathBuf>,
     all_warnings: bool,
 ) -> Result<ImportRun, u8> {
-    let fail = |e: &dyn std::fmt::Display, code: u8| {
-        errln!("error: {e}");
-        code
-    };
-    let oauth = config.oauth().map_err(|e| fail(&e, UNUSABLE))?;
-    let settings = config.client_settings().map_err(|e| fail(&e, UNUSABLE))?;
     if let Some(w) = config.token_store().warning() {
         errln!("warning: {w}");
     }
@@ -274,24 +214,47 @@ pub fn import_and_store(
         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    let client = Client::new(settings, Session::new(oauth, config.token_store()))
-        .map_err(|e| fail(&e, UNUSABLE))?
-        .with_page_hook(progress_hook(&bar));
-    let rt = runtime()?;
-    let imported = rt.block_on(import(&client, &config.selection()));
+    let options = ImportOptions {
+        approve,
+        persons_out: persons_out.cloned(),
+        page_hook: Some(progress_hook(&bar)),
+        env: None,
+    };
+    let imported = stroom::sync::import_from_nmbrs(config, &options);
     bar.finish_and_clear();
-    let imported = imported.map_err(|e| {
-        errln!("error: {e}");
-        errln!(
-            "error: the import failed; no snapshot was stored and nobody is treated as a leaver"
-        );
-        FAILED
-    })?;
-    // Every skipped person is named; warnings of one kind are said once per run, with
-    // their count and a few employees, so a large tenant's run (and every tick of
-    // `--every`) stays readable. `--all-warnings` or `--format json` list them all.
+    let imported = imported.map_err(sync_failed)?;
+    print_problems(&imported.normalized.problems, all_warnings);
+    let run = stroom::sync::store_import(config, imported, &options).map_err(sync_failed)?;
+    for w in &run.warnings {
+        errln!("warning: {w}");
+    }
+    Ok(run)
+}
+
+/// Prints a failed sync step; its exit status.
+pub fn sync_failed(e: SyncError) -> u8 {
+    match e {
+        SyncError::Blocked(_) => {
+            errln!("blocked: {e}");
+            BLOCKED
+        }
+        SyncError::Config(_) | SyncError::Runtime(_) | SyncError::OpenStore(_) => {
+            errln!("error: {e}");
+            UNUSABLE
+        }
+        SyncError::Import(_) | SyncError::Store(_) | SyncError::Write { .. } => {
+            errln!("error: {e}");
+            FAILED
+        }
+    }
+}
+
+/// Every skipped person is named; warnings of one kind are said once per run, with
+/// their count and a few employees, so a large tenant's run (and every tick of
+/// `--every`) stays readable. `--all-warnings` or `--format json` list them all.
+fn print_problems(problems: &[RecordProblem], all_warnings: bool) {
     let mut kinds: Vec<(String, Vec<&RecordProblem>)> = Vec::new();
-    for p in &imported.normalized.problems {
+    for p in problems {
         if p.severity != Severity::Warning || all_warnings {
             errln!("{p}");
             continue;
@@ -322,38 +285,4 @@ pub fn import_and_store(
             }
         }
     }
-    let mut store = Store::open(&config.store.database).map_err(|e| fail(&e, UNUSABLE))?;
-    let rules = IntakeRules {
-        max_gone_percent: config.store.max_gone_percent,
-        approve,
-    };
-    let stored = match intake(
-        &mut store,
-        imported.normalized.persons.clone(),
-        &imported.normalized.problems,
-        rules,
-    ) {
-        Ok(Ok(stored)) => stored,
-        Ok(Err(blocked)) => {
-            errln!("blocked: {}", blocked.message());
-            return Err(BLOCKED);
-        }
-        Err(e) => return Err(fail(&e, FAILED)),
-    };
-    if let Err(e) = store.prune(config.store.keep_snapshots) {
-        errln!("warning: {e}");
-    }
-    if let Some(path) = persons_out.or(config.sync.persons_out.as_ref()) {
-        let mut text = String::with_capacity(stored.records.iter().map(|r| r.json.len() + 1).sum());
-        for r in &stored.records {
-            text.push_str(&r.json);
-            text.push('\n');
-        }
-        stroom::files::write_atomic(path, text.as_bytes())
-            .map_err(|e| fail(&format!("cannot write {}: {e}", path.display()), FAILED))?;
-    }
-    Ok(ImportRun {
-        import: imported,
-        stored,
-    })
 }

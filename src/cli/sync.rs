@@ -7,7 +7,6 @@ use chrono::NaiveDate;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
-use stroom::plan::{build_plan, PlanInput};
 use stroom::source::mutations::{diff, Mutation, MutationKind};
 use stroom::source::snapshots::Store;
 
@@ -135,67 +134,31 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
         Ok(run) => run,
         Err(code) => return code,
     };
-    let plan = build_plan(&PlanInput {
-        program: &program,
-        persons: &run.stored.persons,
-        state: &state,
-        today: today_or_now(args.today),
-    });
-    let changed: std::collections::HashSet<&str> = run
-        .stored
-        .mutations
-        .iter()
-        .map(|m| m.person.as_str())
-        .collect();
-    let planned: std::collections::HashSet<&str> =
-        plan.actions.iter().map(|a| a.person.as_ref()).collect();
-    let date_driven = planned.iter().filter(|p| !changed.contains(*p)).count();
-    if let Some(path) = &config.sync.plan_out {
-        match serde_json::to_vec_pretty(&plan) {
-            Ok(bytes) => {
-                if let Err(e) = stroom::files::write_atomic(path, &bytes) {
-                    errln!("error: cannot write {}: {e}", path.display());
-                    return FAILED;
-                }
-            }
-            Err(e) => {
-                errln!("error: cannot write the plan: {e}");
-                return FAILED;
-            }
-        }
-    }
+    let synced =
+        match stroom::sync::plan_run(&config, &program, &state, today_or_now(args.today), run) {
+            Ok(s) => s,
+            Err(e) => return super::nmbrs::sync_failed(e),
+        };
     let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    errln!(
-        "{stamp} {}; plan: {} actions for {} persons ({} changed in Nmbrs, {} by date or drift){}",
-        run.summary(),
-        plan.actions.len(),
-        planned.len(),
-        planned.len() - date_driven,
-        date_driven,
-        if plan.blocked.is_some() {
-            "; BLOCKED"
-        } else {
-            ""
-        }
-    );
+    errln!("{stamp} {}", synced.summary());
+    let plan = &synced.plan;
     let code = if print_plan {
-        super::plan::print_plan(&plan, args.format)
+        super::plan::print_plan(plan, args.format)
     } else {
-        super::plan::blocked_status(&plan)
+        super::plan::blocked_status(plan)
     };
     if !args.apply || (code == super::BLOCKED && !args.approve) || plan.actions.is_empty() {
         return code;
     }
     // The journal knows a plan by the hash of its JSON; the document itself is made
     // from the typed plan, not read back from that text.
-    let id = match serde_json::to_string(&plan) {
-        Ok(t) => stroom::apply::plan_id(&t),
+    let (doc, id) = match synced.apply_document() {
+        Ok(d) => d,
         Err(e) => {
             errln!("error: cannot serialise the plan: {e}");
             return FAILED;
         }
     };
-    let doc = stroom::plan::read::PlanDocument::from(&plan);
     let run = super::apply::ApplyRun {
         plan_name: "the sync plan".into(),
         state: args.state.clone(),

@@ -1,0 +1,321 @@
+//! One sync run, the pipeline `stroom sync` drives and other tools can call: import
+//! from Nmbrs → intake (a snapshot; people with bad new data kept with their previous
+//! record; the headcount guard) → the plan against the current state → the plan
+//! document the apply engine carries out. Nothing here prints: progress goes to a page
+//! hook, and every result and failure comes back as a value.
+//!
+//! The rule behind every step: a failed or partial import stores nothing and plans
+//! nothing, so missing HR data never makes anyone look like a leaver.
+
+use crate::config::{Config, ConfigError};
+use crate::model::State;
+use crate::plan::read::PlanDocument;
+use crate::plan::{build_plan, Plan, PlanInput};
+use crate::rules::program::Program;
+use crate::source::intake::{intake, Blocked, IntakeRules, Stored};
+use crate::source::nmbrs::auth::Session;
+use crate::source::nmbrs::client::{Client, PageHook};
+use crate::source::nmbrs::{import, Import, NmbrsError};
+use crate::source::snapshots::{Saved, Store, StoreError};
+use chrono::NaiveDate;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Why a sync run stopped. Nothing was stored when the import failed or was blocked.
+#[derive(Debug)]
+pub enum SyncError {
+    /// `stroom.toml` or a secret is missing or wrong.
+    Config(ConfigError),
+    /// The import failed; no snapshot was stored and nobody is treated as a leaver.
+    Import(NmbrsError),
+    /// More persons are gone than `store.max_gone_percent` allows; nothing stored.
+    Blocked(Blocked),
+    /// The snapshot store cannot be opened (locked by another run, unreadable).
+    OpenStore(StoreError),
+    /// The snapshot store failed while storing.
+    Store(StoreError),
+    /// A file the run writes (persons, plan) could not be written.
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The async runtime could not start.
+    Runtime(String),
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncError::Config(e) => write!(f, "{e}"),
+            SyncError::Import(e) => write!(
+                f,
+                "{e}\nthe import failed; no snapshot was stored and nobody is treated as a leaver"
+            ),
+            SyncError::Blocked(b) => f.write_str(&b.message()),
+            SyncError::OpenStore(e) | SyncError::Store(e) => write!(f, "{e}"),
+            SyncError::Write { path, message } => {
+                write!(f, "cannot write {}: {message}", path.display())
+            }
+            SyncError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+impl From<ConfigError> for SyncError {
+    fn from(e: ConfigError) -> Self {
+        SyncError::Config(e)
+    }
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        SyncError::Store(e)
+    }
+}
+
+/// Where secrets and overrides are looked up instead of the process environment.
+pub type Env = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// How to import.
+#[derive(Clone, Default)]
+pub struct ImportOptions {
+    /// Where the Nmbrs secrets are looked up (`STROOM_NMBRS_*`); `None`: the process
+    /// environment.
+    pub env: Option<Env>,
+    /// Store the snapshot even when more persons are gone than the threshold allows.
+    pub approve: bool,
+    /// Where to write the persons (JSON Lines); default: `sync.persons_out`.
+    pub persons_out: Option<PathBuf>,
+    /// Called as pages come in (endpoint, records so far, total): a progress display.
+    pub page_hook: Option<PageHook>,
+}
+
+/// One import: what was read and what was stored.
+pub struct ImportRun {
+    /// Import figures and problems.
+    pub import: Import,
+    /// The stored snapshot.
+    pub stored: Stored,
+    /// What went wrong without harm (an old snapshot not pruned).
+    pub warnings: Vec<String>,
+}
+
+impl ImportRun {
+    /// The one-line summary.
+    pub fn summary(&self) -> String {
+        let s = &self.import.stats;
+        let snapshot = match &self.stored.saved {
+            Saved::New(i) => format!("snapshot {} stored", i.id),
+            Saved::Unchanged(i) => format!("no change since snapshot {}", i.id),
+        };
+        let counts = crate::source::mutations::counts(&self.stored.mutations);
+        let n = |k: &str| counts.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        format!(
+            "import: {} companies, {} persons ({} skipped, {} kept from the last snapshot, {} warnings), {} calls ({} retried, {} throttled) in {:.1} s; {snapshot}; {} joiners, {} movers, {} leavers",
+            s.companies,
+            self.stored.persons.len(),
+            s.skipped,
+            self.stored.carried,
+            s.warnings,
+            s.calls,
+            s.retries,
+            s.throttled,
+            s.seconds,
+            n("joiner"),
+            n("mover"),
+            n("leaver"),
+        )
+    }
+
+    /// The summary for tools.
+    pub fn json(&self) -> serde_json::Value {
+        let snapshot = match &self.stored.saved {
+            Saved::New(i) => serde_json::json!({"id": i.id, "new": true}),
+            Saved::Unchanged(i) => serde_json::json!({"id": i.id, "new": false}),
+        };
+        serde_json::json!({
+            "stats": self.import.stats,
+            "carried": self.stored.carried,
+            "snapshot": snapshot,
+            "problems": self.import.normalized.problems,
+            "mutations": self.stored.mutations,
+        })
+    }
+}
+
+/// Reads every person from Nmbrs as `config` says (nothing stored yet).
+pub fn import_from_nmbrs(config: &Config, options: &ImportOptions) -> Result<Import, SyncError> {
+    let process = |k: &str| std::env::var(k).ok();
+    let env: &dyn Fn(&str) -> Option<String> = match &options.env {
+        Some(env) => env.as_ref(),
+        None => &process,
+    };
+    let oauth = config.oauth_with_env(env)?;
+    let settings = config.client_settings_with_env(env)?;
+    let mut client = Client::new(settings, Session::new(oauth, config.token_store()))
+        .map_err(SyncError::Import)?;
+    if let Some(hook) = &options.page_hook {
+        client = client.with_page_hook(hook.clone());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| SyncError::Runtime(e.to_string()))?;
+    runtime
+        .block_on(import(&client, &config.selection()))
+        .map_err(SyncError::Import)
+}
+
+/// Stores a complete import as a snapshot (or says why not), prunes old snapshots
+/// and writes the persons file.
+pub fn store_import(
+    config: &Config,
+    imported: Import,
+    options: &ImportOptions,
+) -> Result<ImportRun, SyncError> {
+    let mut store = Store::open(&config.store.database).map_err(SyncError::OpenStore)?;
+    let rules = IntakeRules {
+        max_gone_percent: config.store.max_gone_percent,
+        approve: options.approve,
+    };
+    let stored = intake(
+        &mut store,
+        imported.normalized.persons.clone(),
+        &imported.normalized.problems,
+        rules,
+    )?
+    .map_err(SyncError::Blocked)?;
+    // A failed prune loses nothing: the old snapshots stay until a later run.
+    let warnings = match store.prune(config.store.keep_snapshots) {
+        Ok(_) => Vec::new(),
+        Err(e) => vec![e.to_string()],
+    };
+    if let Some(path) = options
+        .persons_out
+        .as_ref()
+        .or(config.sync.persons_out.as_ref())
+    {
+        let mut text = String::with_capacity(stored.records.iter().map(|r| r.json.len() + 1).sum());
+        for r in &stored.records {
+            text.push_str(&r.json);
+            text.push('\n');
+        }
+        crate::files::write_atomic(path, text.as_bytes()).map_err(|e| SyncError::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(ImportRun {
+        import: imported,
+        stored,
+        warnings,
+    })
+}
+
+/// [`import_from_nmbrs`] then [`store_import`].
+pub fn import_and_store(config: &Config, options: &ImportOptions) -> Result<ImportRun, SyncError> {
+    let imported = import_from_nmbrs(config, options)?;
+    store_import(config, imported, options)
+}
+
+/// A sync run's result: the import and the plan made from it.
+pub struct Synced {
+    /// What was imported and stored.
+    pub run: ImportRun,
+    /// The plan for the stored persons against the state.
+    pub plan: Plan,
+    /// Persons with actions.
+    pub planned: usize,
+    /// Of those, persons Nmbrs did not change: their actions come from the date or
+    /// from drift between the state and the rules.
+    pub date_driven: usize,
+}
+
+impl Synced {
+    /// The plan as the apply engine takes it, with its journal id (the hash of its
+    /// JSON, as `stroom apply` computes it for a plan file).
+    pub fn apply_document(&self) -> Result<(PlanDocument, String), serde_json::Error> {
+        let id = crate::apply::plan_id(&serde_json::to_string(&self.plan)?);
+        Ok((PlanDocument::from(&self.plan), id))
+    }
+
+    /// The one-line summary of the run.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}; plan: {} actions for {} persons ({} changed in Nmbrs, {} by date or drift){}",
+            self.run.summary(),
+            self.plan.actions.len(),
+            self.planned,
+            self.planned - self.date_driven,
+            self.date_driven,
+            if self.plan.blocked.is_some() {
+                "; BLOCKED"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// One sync run: imports and stores as [`import_and_store`], then [`plan_run`].
+/// Check the rules first: a broken rule file should cost no Nmbrs calls.
+pub fn sync_once(
+    config: &Config,
+    program: &Program,
+    state: &State,
+    today: NaiveDate,
+    options: &ImportOptions,
+) -> Result<Synced, SyncError> {
+    let run = import_and_store(config, options)?;
+    plan_run(config, program, state, today, run)
+}
+
+/// Plans the persons of a stored import against `state` on `today`, and writes the
+/// plan to `sync.plan_out` when set.
+pub fn plan_run(
+    config: &Config,
+    program: &Program,
+    state: &State,
+    today: NaiveDate,
+    run: ImportRun,
+) -> Result<Synced, SyncError> {
+    let plan = build_plan(&PlanInput {
+        program,
+        persons: &run.stored.persons,
+        state,
+        today,
+    });
+    let (planned, date_driven) = planned_persons(&plan, &run.stored);
+    if let Some(path) = &config.sync.plan_out {
+        write_plan(path, &plan)?;
+    }
+    Ok(Synced {
+        run,
+        plan,
+        planned,
+        date_driven,
+    })
+}
+
+/// Persons with actions, and how many of them Nmbrs did not change.
+fn planned_persons(plan: &Plan, stored: &Stored) -> (usize, usize) {
+    let changed: HashSet<&str> = stored.mutations.iter().map(|m| m.person.as_str()).collect();
+    let planned: HashSet<&str> = plan.actions.iter().map(|a| a.person.as_ref()).collect();
+    let date_driven = planned.iter().filter(|p| !changed.contains(*p)).count();
+    (planned.len(), date_driven)
+}
+
+fn write_plan(path: &Path, plan: &Plan) -> Result<(), SyncError> {
+    let failed = |message: String| SyncError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = serde_json::to_vec_pretty(plan).map_err(|e| failed(e.to_string()))?;
+    crate::files::write_atomic(path, &bytes).map_err(|e| failed(e.to_string()))
+}
