@@ -53,12 +53,34 @@ fn blocks() -> Vec<Block> {
 #[test]
 fn stroom_examples_check() {
     let mut seen = 0;
+    // A chapter's rules may name the targets its stroom.toml examples configure.
+    let mut targets: std::collections::HashMap<String, Vec<stroom::rules::program::TargetDecl>> =
+        std::collections::HashMap::new();
     for b in blocks() {
+        if b.info == "toml,stroom.toml" {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let file = dir.path().join("stroom.toml");
+            std::fs::write(&file, &b.text).expect("write");
+            if let Ok(config) = stroom::config::Config::load_with_env(Some(&file), &|_| None) {
+                targets
+                    .entry(b.file.clone())
+                    .or_default()
+                    .extend(config.target_decls());
+            }
+            continue;
+        }
         let Some(rest) = b.info.strip_prefix("stroom") else {
             continue;
         };
         seen += 1;
-        let checked = stroom::check_sources(&[(&format!("{}:{}", b.file, b.line), &b.text)]);
+        let decls = targets
+            .get(&b.file)
+            .cloned()
+            .unwrap_or_else(stroom::rules::program::TargetDecl::builtin);
+        let checked = stroom::rules::check::check_for(
+            stroom::rules::load::parse_sources(&[(&format!("{}:{}", b.file, b.line), &b.text)]),
+            &decls,
+        );
         let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code()).collect();
         match rest.strip_prefix(",error=") {
             Some(code) => assert!(
@@ -181,7 +203,23 @@ fn data_examples_are_valid() {
                 }
                 let mut keys = Vec::new();
                 leaves("", &doc, &mut keys);
+                // A section of another name is explained by its kind's keys.
+                let kind_of = |name: &str| {
+                    doc.get("targets")
+                        .and_then(|t| t.get(name))
+                        .and_then(|t| t.get("kind"))
+                        .and_then(|k| k.as_str())
+                        .map(str::to_string)
+                };
                 for (path, key) in keys {
+                    let path = match path.split('.').collect::<Vec<_>>().as_slice() {
+                        ["targets", _, "kind"] => "targets.NAME.kind".to_string(),
+                        ["targets", name, key] => match kind_of(name) {
+                            Some(kind) => format!("targets.{kind}.{key}"),
+                            None => path.clone(),
+                        },
+                        _ => path.clone(),
+                    };
                     let plain = format!("`{path}`");
                     // Keys shared by several sections may be explained once.
                     let shared = format!("`{key}`");
