@@ -12,7 +12,7 @@ use crate::model::State;
 use crate::plan::read::PlanDocument;
 use crate::plan::{build_plan, Plan, PlanInput};
 use crate::rules::program::Program;
-use crate::source::intake::{intake, Blocked, IntakeRules, Stored};
+use crate::source::intake::{intake, IntakeRules, Stored, TooManyGone};
 use crate::source::nmbrs::auth::Session;
 use crate::source::nmbrs::client::{Client, PageHook};
 use crate::source::nmbrs::{import, Import, NmbrsError};
@@ -30,7 +30,7 @@ pub enum SyncError {
     /// The import failed; no snapshot was stored and nobody is treated as a leaver.
     Import(NmbrsError),
     /// More persons are gone than `store.max_gone_percent` allows; nothing stored.
-    Blocked(Blocked),
+    Blocked(TooManyGone),
     /// The snapshot store cannot be opened (locked by another run, unreadable).
     OpenStore(StoreError),
     /// The snapshot store failed while storing.

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use stroom::model::NameConvention;
 use stroom::source::mutations::{diff, MutationKind};
 use stroom::source::nmbrs::normalize::{
-    name_convention, normalize, parse_date, CompanyData, Severity,
+    name_convention, normalize, parse_date, CompanyData, ProblemLevel,
 };
 use stroom::source::nmbrs::wire;
 use stroom::source::snapshots::{records_of, Saved, Store};
@@ -254,7 +254,7 @@ fn managers_link_by_email_then_number_then_name_and_never_guess() {
     let warnings: Vec<String> = n
         .problems
         .iter()
-        .filter(|p| p.severity == Severity::Warning)
+        .filter(|p| p.severity == ProblemLevel::Warning)
         .map(ToString::to_string)
         .collect();
     assert!(

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use stroom::config::Config;
-use stroom::source::nmbrs::normalize::{RecordProblem, Severity};
+use stroom::source::nmbrs::normalize::{ProblemLevel, RecordProblem};
 use stroom::sync::{ImportOptions, ImportRun, SyncError};
 
 #[derive(Subcommand)]
@@ -255,7 +255,7 @@ pub fn sync_failed(e: SyncError) -> u8 {
 fn print_problems(problems: &[RecordProblem], all_warnings: bool) {
     let mut kinds: Vec<(String, Vec<&RecordProblem>)> = Vec::new();
     for p in problems {
-        if p.severity != Severity::Warning || all_warnings {
+        if p.severity != ProblemLevel::Warning || all_warnings {
             errln!("{p}");
             continue;
         }

@@ -23,7 +23,7 @@ pub struct IntakeRules {
 
 /// Why an import was not stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Blocked {
+pub struct TooManyGone {
     /// Persons in the previous snapshot.
     pub previous: usize,
     /// Of those, gone now.
@@ -32,7 +32,7 @@ pub struct Blocked {
     pub max_gone_percent: f64,
 }
 
-impl Blocked {
+impl TooManyGone {
     /// For people.
     pub fn message(&self) -> String {
         format!(
@@ -75,7 +75,7 @@ pub fn intake(
     mut persons: Vec<Person>,
     problems: &[RecordProblem],
     rules: IntakeRules,
-) -> Result<Result<Stored, Blocked>, StoreError> {
+) -> Result<Result<Stored, TooManyGone>, StoreError> {
     let previous = store.latest()?;
     let before: HashMap<String, String> = match &previous {
         Some(info) => store.member_hashes(info.id)?,
@@ -83,7 +83,7 @@ pub fn intake(
     };
     let skipped: HashSet<&str> = problems
         .iter()
-        .filter(|p| p.severity == super::nmbrs::normalize::Severity::Skipped)
+        .filter(|p| p.severity == super::nmbrs::normalize::ProblemLevel::Skipped)
         .map(|p| p.employee_id.as_str())
         .collect();
     let present: HashSet<String> = persons.iter().map(|p| p.id.to_string()).collect();
@@ -109,7 +109,7 @@ pub fn intake(
         && 100.0 * gone.len() as f64 > rules.max_gone_percent * before.len() as f64
         && !rules.approve
     {
-        return Ok(Err(Blocked {
+        return Ok(Err(TooManyGone {
             previous: before.len(),
             gone: gone.len(),
             max_gone_percent: rules.max_gone_percent,

@@ -348,7 +348,7 @@ pub async fn import(client: &Client, selection: &Selection) -> Result<Import, Nm
         warnings: normalized
             .problems
             .iter()
-            .filter(|p| p.severity == normalize::Severity::Warning)
+            .filter(|p| p.severity == normalize::ProblemLevel::Warning)
             .count(),
         calls: client.stats.calls.load(Ordering::Relaxed),
         pages: client.stats.pages.load(Ordering::Relaxed),

@@ -44,7 +44,7 @@ pub struct CompanyData {
 /// How serious a [`RecordProblem`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Severity {
+pub enum ProblemLevel {
     /// The employee was skipped: no record for them in this import.
     Skipped,
     /// The record was kept; one value could not be filled in.
@@ -55,7 +55,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RecordProblem {
     /// Skipped or warning.
-    pub severity: Severity,
+    pub severity: ProblemLevel,
     /// Company name.
     pub company: String,
     /// The Nmbrs employee id.
@@ -71,8 +71,8 @@ pub struct RecordProblem {
 impl fmt::Display for RecordProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self.severity {
-            Severity::Skipped => "skipped",
-            Severity::Warning => "warning",
+            ProblemLevel::Skipped => "skipped",
+            ProblemLevel::Warning => "warning",
         };
         write!(f, "{what}: {}, employee {}", self.company, self.employee_id)?;
         if let Some(n) = self.employee_number {
@@ -96,7 +96,7 @@ impl Normalized {
     pub fn skipped_ids(&self) -> HashSet<&str> {
         self.problems
             .iter()
-            .filter(|p| p.severity == Severity::Skipped)
+            .filter(|p| p.severity == ProblemLevel::Skipped)
             .map(|p| p.employee_id.as_str())
             .collect()
     }
@@ -201,7 +201,7 @@ struct Builder<'a> {
 impl Builder<'_> {
     fn problem(
         &mut self,
-        severity: Severity,
+        severity: ProblemLevel,
         field: impl Into<String>,
         message: impl Into<String>,
     ) {
@@ -218,7 +218,7 @@ impl Builder<'_> {
     fn skipped(&self) -> bool {
         self.problems
             .iter()
-            .any(|p| p.severity == Severity::Skipped)
+            .any(|p| p.severity == ProblemLevel::Skipped)
     }
 
     /// A date that must parse when present; a broken one skips the record.
@@ -227,7 +227,7 @@ impl Builder<'_> {
         let parsed = parse_date(&text);
         if parsed.is_none() {
             self.problem(
-                Severity::Skipped,
+                ProblemLevel::Skipped,
                 field,
                 format!("{text:?} is not a date; correct it in Nmbrs (YYYY-MM-DD)"),
             );
@@ -307,14 +307,14 @@ pub fn normalize(companies: &[CompanyData], debtor_managers: &[wire::DebtorManag
             };
             if e.employee_id.is_empty() {
                 b.problem(
-                    Severity::Skipped,
+                    ProblemLevel::Skipped,
                     "employeeId",
                     "Nmbrs sent an employee without employeeId; it cannot be told apart \
                      from others and is left out (check the employee list in Nmbrs)",
                 );
             } else if count.get(e.employee_id.as_str()).copied().unwrap_or(0) > 1 {
                 b.problem(
-                    Severity::Skipped,
+                    ProblemLevel::Skipped,
                     "employeeId",
                     "this employee id occurs more than once in the Nmbrs answers; \
                      correct the duplicate in Nmbrs",
@@ -326,7 +326,7 @@ pub fn normalize(companies: &[CompanyData], debtor_managers: &[wire::DebtorManag
             if let Some((p, _)) = &built {
                 let json = crate::source::persons::person_to_json(p);
                 for (path, ch) in crate::model::text::forbidden_in_json(&json) {
-                    b.problem(Severity::Skipped, path, crate::model::text::refusal(ch));
+                    b.problem(ProblemLevel::Skipped, path, crate::model::text::refusal(ch));
                 }
             }
             let skipped = b.skipped();
@@ -363,7 +363,7 @@ fn person<'a>(
         .or(e.employee_basic_info.as_ref());
     let Some(basic) = basic else {
         b.problem(
-            Severity::Skipped,
+            ProblemLevel::Skipped,
             "basicInfo",
             "Nmbrs sent no basic info for this employee; check the employee in Nmbrs",
         );
@@ -374,7 +374,7 @@ fn person<'a>(
     }
     let Some(last_name) = non_empty(&basic.last_name) else {
         b.problem(
-            Severity::Skipped,
+            ProblemLevel::Skipped,
             "basicInfo.lastName",
             "no last name; fill in the last name in Nmbrs",
         );
@@ -393,7 +393,7 @@ fn person<'a>(
             let convention = name_convention(a);
             if convention.is_none() && (a.code.is_some() || a.ascription.is_some()) {
                 b.problem(
-                    Severity::Warning,
+                    ProblemLevel::Warning,
                     "partnerInfo.ascription",
                     format!(
                         "unknown naming convention (code {:?}, {:?}); the own name is used",
@@ -647,7 +647,7 @@ fn link_managers(
             .clone();
         match result {
             Ok(k) if k == r.person => out.problems.push(RecordProblem {
-                severity: Severity::Warning,
+                severity: ProblemLevel::Warning,
                 company: r.company.clone(),
                 employee_id: out.persons[r.person].id.to_string(),
                 employee_number: r.employee_number,
@@ -664,7 +664,7 @@ fn link_managers(
                 p.manager_id = Some(manager_id);
             }
             Err(message) => out.problems.push(RecordProblem {
-                severity: Severity::Warning,
+                severity: ProblemLevel::Warning,
                 company: r.company.clone(),
                 employee_id: out.persons[r.person].id.to_string(),
                 employee_number: r.employee_number,
