@@ -5,6 +5,13 @@
 //! [`plan`] turns the result into an ordered list of actions. Nothing here prints; the
 //! `stroom` command line is a thin layer over these calls.
 //!
+//! Without default features this crate is that core alone (no network, database or
+//! terminal crates). The `connectors` feature adds the Nmbrs source and snapshots
+//! (`source::nmbrs`, `source::snapshots`), the targets and the apply engine
+//! (`targets`, `apply`), `stroom.toml` with the target registry (`config`) and one
+//! sync run as calls (`sync`); `simulate` adds the simulators and the test-data
+//! generator.
+//!
 //! # Example
 //!
 //! Parse → check → evaluate → plan, from Rust:
