@@ -291,7 +291,7 @@ impl super::Config {
         self.targets_with_env(&|k| std::env::var(k).ok())
     }
 
-    /// [`Config::targets`] with another environment.
+    /// [`Config::targets`](super::Config::targets) with another environment.
     pub fn targets_with_env(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
