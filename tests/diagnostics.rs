@@ -54,8 +54,8 @@ diagnostic_snapshots! {
     bad_threshold: "stroom::bad_threshold" => "threshold disabel max 10\n";
     include_missing: "stroom::include" => "include \"nope.stroom\"\n";
     unknown_writeback_field: "stroom::unknown_writeback_field" => "writeback buisness_email = \"x\"\n";
-    licence_in_ad: "stroom::misplaced" => "when true grant license \"E3\" in ad\n";
-    writeback_unknown_attribute: "stroom::misplaced" => "account in entra { set mail = \"x\" }\nwriteback business_email from entra.mial\n";
+    licence_in_ad: "stroom::wrong_target" => "when true grant license \"E3\" in ad\n";
+    writeback_unknown_attribute: "stroom::unknown_account_attribute" => "account in entra { set mail = \"x\" }\nwriteback business_email from entra.mial\n";
     bad_sort_key: "stroom::bad_sort_key" => "primary contract by hours desc\n";
     duplicate_declaration: "stroom::duplicate_declaration" => "default target ad\ndefault target entra\n";
 }

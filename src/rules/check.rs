@@ -657,8 +657,9 @@ impl<'a> Checker<'a> {
         };
         if let Some(help) = problem {
             self.error(
-                Problem::Misplaced {
-                    detail: format!("a {} cannot be granted in {}", kind.as_str(), name),
+                Problem::WrongTarget {
+                    kind: kind.as_str(),
+                    target: name.to_string(),
                 },
                 e.span,
                 "wrong target for this kind",
@@ -669,9 +670,7 @@ impl<'a> Checker<'a> {
         match (kind, &e.on) {
             (Kind::Permission, None) => {
                 self.error(
-                    Problem::Misplaced {
-                        detail: "a permission needs the object it is on".into(),
-                    },
+                    Problem::PermissionWithoutObject,
                     e.span,
                     "on what?",
                     "write `grant permission \"FullAccess\" on \"shared@acme.nl\" in exchange`",
@@ -680,9 +679,7 @@ impl<'a> Checker<'a> {
             }
             (k, Some(on)) if k != Kind::Permission => {
                 self.error(
-                    Problem::Misplaced {
-                        detail: format!("a {} is not granted on an object", k.as_str()),
-                    },
+                    Problem::ObjectWithoutPermission { kind: k.as_str() },
                     on.span,
                     "only permissions take `on`",
                     "remove `on ...`, or grant a `permission`",
@@ -786,9 +783,7 @@ impl<'a> Checker<'a> {
             ExprKind::Literal(Literal::Str(s)) => Some(Arc::from(s.as_str())),
             _ => {
                 self.error(
-                    Problem::Misplaced {
-                        detail: "a `forbid` names its entitlements literally".into(),
-                    },
+                    Problem::ForbidNotLiteral,
                     e.name.span,
                     "not a plain string",
                     "write the name as a string: forbid group \"Payroll-Admins\" with group \"Payroll-Approvers\"",
@@ -864,8 +859,8 @@ impl<'a> Checker<'a> {
         let tk = self.targets[target as usize].kind;
         if !tk.has_accounts() {
             self.error(
-                Problem::Misplaced {
-                    detail: "Stroom does not create accounts in Nmbrs".into(),
+                Problem::AccountInSource {
+                    target: block.target.name.clone(),
                 },
                 block.target.span,
                 "nmbrs is the source",
@@ -958,8 +953,8 @@ impl<'a> Checker<'a> {
             } => {
                 if candidates.is_empty() {
                     self.error(
-                        Problem::Misplaced {
-                            detail: "`unique` needs at least one candidate".into(),
+                        Problem::BadUnique {
+                            detail: "it needs at least one candidate",
                         },
                         *span,
                         "empty list",
@@ -973,8 +968,8 @@ impl<'a> Checker<'a> {
                     .collect();
                 if let Some((0, s)) = max {
                     self.error(
-                        Problem::Misplaced {
-                            detail: "`max 0` leaves no room for a value".into(),
+                        Problem::BadUnique {
+                            detail: "`max 0` leaves no room for a value",
                         },
                         *s,
                         "too small",
@@ -1582,9 +1577,7 @@ impl<'a> Checker<'a> {
                 Some(CKind::Const(Value::Str(p))) => p.to_string(),
                 _ => {
                     self.error(
-                        Problem::Misplaced {
-                            detail: "the pattern of `matches` must be a string literal".into(),
-                        },
+                        Problem::PatternNotLiteral,
                         args[1].span,
                         "not a literal",
                         "write the regular expression in quotes: matches(function, \"^Dev\")",
@@ -1677,7 +1670,7 @@ impl<'a> Checker<'a> {
                     let tname = &self.targets[*target as usize].name;
                     match self.accounts.iter().find(|s| s.target == *target) {
                         None => problems.push(Diagnostic::new(
-                            Problem::Misplaced { detail: format!("no `account in {tname}` block gives `{attribute}`") },
+                            Problem::WritebackWithoutAccount { target: tname.to_string(), attribute: attribute.to_string() },
                             span,
                             "nothing to write back",
                             format!("add `account in {tname} {{ set {attribute} = ... }}`, or write back a computed value with `= EXPR`"),
@@ -1689,7 +1682,7 @@ impl<'a> Checker<'a> {
                                 None => format!("the account in {tname} sets {}", names.join(", ")),
                             };
                             problems.push(Diagnostic::new(
-                                Problem::Misplaced { detail: format!("the account in {tname} has no attribute `{attribute}`") },
+                                Problem::UnknownAccountAttribute { target: tname.to_string(), attribute: attribute.to_string() },
                                 span,
                                 "unknown attribute",
                                 help,

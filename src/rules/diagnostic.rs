@@ -143,11 +143,56 @@ pub enum Problem {
         /// The field as written.
         name: String,
     },
-    /// A construct used where it does not belong.
-    #[error("{detail}")]
-    Misplaced {
-        /// What and where.
-        detail: String,
+    /// An entitlement kind granted in a target whose kind does not take it.
+    #[error("a {kind} cannot be granted in {target}")]
+    WrongTarget {
+        /// The entitlement kind.
+        kind: &'static str,
+        /// The target as written.
+        target: String,
+    },
+    /// A permission without the object it is on.
+    #[error("a permission needs the object it is on")]
+    PermissionWithoutObject,
+    /// `on OBJECT` on an entitlement that is not a permission.
+    #[error("a {kind} is not granted on an object")]
+    ObjectWithoutPermission {
+        /// The entitlement kind.
+        kind: &'static str,
+    },
+    /// A `forbid` whose entitlement names are computed.
+    #[error("a `forbid` names its entitlements literally")]
+    ForbidNotLiteral,
+    /// An account block for a target that takes no accounts (the HR source).
+    #[error("Stroom does not create accounts in {target}")]
+    AccountInSource {
+        /// The target as written.
+        target: String,
+    },
+    /// A `unique` without candidates or without room for a value.
+    #[error("invalid `unique`: {detail}")]
+    BadUnique {
+        /// What is wrong.
+        detail: &'static str,
+    },
+    /// A `matches` pattern that is not a string literal.
+    #[error("the pattern of `matches` must be a string literal")]
+    PatternNotLiteral,
+    /// A write-back from an account attribute in a target whose account no block makes.
+    #[error("no `account in {target}` block gives `{attribute}`")]
+    WritebackWithoutAccount {
+        /// The target.
+        target: String,
+        /// The attribute as written.
+        attribute: String,
+    },
+    /// A write-back from an attribute the account block does not set.
+    #[error("the account in {target} has no attribute `{attribute}`")]
+    UnknownAccountAttribute {
+        /// The target.
+        target: String,
+        /// The attribute as written.
+        attribute: String,
     },
     /// Brackets, `not`s or an expression nested past a documented limit.
     #[error("{what} more than {limit} levels deep")]
@@ -175,46 +220,152 @@ pub enum Problem {
     },
 }
 
+/// Declares [`Code`] from one list: its variants, [`Code::ALL`], names and severities.
+macro_rules! codes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $severity:ident;)*) => {
+        /// Every diagnostic code. This list is the one place a code exists: the
+        /// checker raises [`Problem`]s, each maps to its code, and the book test
+        /// walks [`Code::ALL`] to see every code documented with an example.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The stable name, e.g. `stroom::unknown_field`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)*
+                }
+            }
+
+            /// The severity of its diagnostics.
+            pub fn severity(self) -> Severity {
+                match self {
+                    $(Code::$variant => Severity::$severity,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The text does not follow the grammar.
+    Syntax = "stroom::syntax", Error;
+    /// A malformed literal.
+    BadLiteral = "stroom::bad_literal", Error;
+    /// A field the person schema does not have.
+    UnknownField = "stroom::unknown_field", Error;
+    /// A function that does not exist.
+    UnknownFunction = "stroom::unknown_function", Error;
+    /// The wrong number of arguments.
+    WrongArity = "stroom::wrong_arity", Error;
+    /// Types that do not fit.
+    TypeMismatch = "stroom::type_mismatch", Error;
+    /// A target nobody configured or declared.
+    UnknownTarget = "stroom::unknown_target", Error;
+    /// An entitlement kind that does not exist.
+    UnknownKind = "stroom::unknown_kind", Error;
+    /// A grant without a target.
+    NoTarget = "stroom::no_target", Error;
+    /// Two rules with one name.
+    DuplicateRule = "stroom::duplicate_rule", Error;
+    /// Two lets with one name.
+    DuplicateLet = "stroom::duplicate_let", Error;
+    /// A declaration made twice.
+    DuplicateDeclaration = "stroom::duplicate_declaration", Error;
+    /// Lets in a circle.
+    LetCycle = "stroom::let_cycle", Error;
+    /// A bad threshold.
+    BadThreshold = "stroom::bad_threshold", Error;
+    /// An include that fails.
+    Include = "stroom::include", Error;
+    /// A write-back Nmbrs does not take.
+    UnknownWritebackField = "stroom::unknown_writeback_field", Error;
+    /// An entitlement kind in a target that does not take it.
+    WrongTarget = "stroom::wrong_target", Error;
+    /// A permission without `on`.
+    PermissionWithoutObject = "stroom::permission_without_object", Error;
+    /// `on` on what is not a permission.
+    ObjectWithoutPermission = "stroom::object_without_permission", Error;
+    /// A forbid with computed names.
+    ForbidNotLiteral = "stroom::forbid_not_literal", Error;
+    /// An account in the HR source.
+    AccountInSource = "stroom::account_in_source", Error;
+    /// A `unique` that cannot give a value.
+    BadUnique = "stroom::bad_unique", Error;
+    /// A `matches` pattern that is not a literal.
+    PatternNotLiteral = "stroom::pattern_not_literal", Error;
+    /// A write-back from an account no block makes.
+    WritebackWithoutAccount = "stroom::writeback_without_account", Error;
+    /// A write-back from an attribute the account does not set.
+    UnknownAccountAttribute = "stroom::unknown_account_attribute", Error;
+    /// A bad `primary contract by` key.
+    BadSortKey = "stroom::bad_sort_key", Error;
+    /// Nesting past a limit.
+    TooDeep = "stroom::too_deep", Error;
+    /// A compiled rule set past a size limit.
+    TooLarge = "stroom::too_large", Error;
+    /// A let nothing uses.
+    UnusedLet = "stroom::unused_let", Warning;
+    /// A condition that is never true.
+    NeverFires = "stroom::never_fires", Warning;
+    /// Both sides of a forbid can be granted.
+    ForbidReachable = "stroom::forbid_reachable", Warning;
+    /// A grant that can fire without its account.
+    GrantWithoutAccount = "stroom::grant_without_account", Warning;
+}
+
 impl Problem {
+    /// Its code.
+    pub fn kind(&self) -> Code {
+        match self {
+            Problem::Syntax { .. } => Code::Syntax,
+            Problem::BadLiteral { .. } => Code::BadLiteral,
+            Problem::UnknownField { .. } => Code::UnknownField,
+            Problem::UnknownFunction { .. } => Code::UnknownFunction,
+            Problem::WrongArity { .. } => Code::WrongArity,
+            Problem::TypeMismatch { .. } => Code::TypeMismatch,
+            Problem::UnknownTarget { .. } => Code::UnknownTarget,
+            Problem::UnknownKind { .. } => Code::UnknownKind,
+            Problem::NoTarget => Code::NoTarget,
+            Problem::DuplicateRule { .. } => Code::DuplicateRule,
+            Problem::DuplicateLet { .. } => Code::DuplicateLet,
+            Problem::DuplicateDeclaration { .. } => Code::DuplicateDeclaration,
+            Problem::LetCycle { .. } => Code::LetCycle,
+            Problem::UnusedLet { .. } => Code::UnusedLet,
+            Problem::ForbidReachable => Code::ForbidReachable,
+            Problem::NeverFires => Code::NeverFires,
+            Problem::GrantWithoutAccount { .. } => Code::GrantWithoutAccount,
+            Problem::BadThreshold { .. } => Code::BadThreshold,
+            Problem::Include { .. } => Code::Include,
+            Problem::UnknownWritebackField { .. } => Code::UnknownWritebackField,
+            Problem::WrongTarget { .. } => Code::WrongTarget,
+            Problem::PermissionWithoutObject => Code::PermissionWithoutObject,
+            Problem::ObjectWithoutPermission { .. } => Code::ObjectWithoutPermission,
+            Problem::ForbidNotLiteral => Code::ForbidNotLiteral,
+            Problem::AccountInSource { .. } => Code::AccountInSource,
+            Problem::BadUnique { .. } => Code::BadUnique,
+            Problem::PatternNotLiteral => Code::PatternNotLiteral,
+            Problem::WritebackWithoutAccount { .. } => Code::WritebackWithoutAccount,
+            Problem::UnknownAccountAttribute { .. } => Code::UnknownAccountAttribute,
+            Problem::BadSortKey { .. } => Code::BadSortKey,
+            Problem::TooDeep { .. } => Code::TooDeep,
+            Problem::TooLarge { .. } => Code::TooLarge,
+        }
+    }
+
     /// The stable code, e.g. `stroom::unknown_field`.
     pub fn code(&self) -> &'static str {
-        match self {
-            Problem::Syntax { .. } => "stroom::syntax",
-            Problem::BadLiteral { .. } => "stroom::bad_literal",
-            Problem::UnknownField { .. } => "stroom::unknown_field",
-            Problem::UnknownFunction { .. } => "stroom::unknown_function",
-            Problem::WrongArity { .. } => "stroom::wrong_arity",
-            Problem::TypeMismatch { .. } => "stroom::type_mismatch",
-            Problem::UnknownTarget { .. } => "stroom::unknown_target",
-            Problem::UnknownKind { .. } => "stroom::unknown_kind",
-            Problem::NoTarget => "stroom::no_target",
-            Problem::DuplicateRule { .. } => "stroom::duplicate_rule",
-            Problem::DuplicateLet { .. } => "stroom::duplicate_let",
-            Problem::DuplicateDeclaration { .. } => "stroom::duplicate_declaration",
-            Problem::LetCycle { .. } => "stroom::let_cycle",
-            Problem::UnusedLet { .. } => "stroom::unused_let",
-            Problem::ForbidReachable => "stroom::forbid_reachable",
-            Problem::NeverFires => "stroom::never_fires",
-            Problem::GrantWithoutAccount { .. } => "stroom::grant_without_account",
-            Problem::BadThreshold { .. } => "stroom::bad_threshold",
-            Problem::Include { .. } => "stroom::include",
-            Problem::UnknownWritebackField { .. } => "stroom::unknown_writeback_field",
-            Problem::Misplaced { .. } => "stroom::misplaced",
-            Problem::BadSortKey { .. } => "stroom::bad_sort_key",
-            Problem::TooDeep { .. } => "stroom::too_deep",
-            Problem::TooLarge { .. } => "stroom::too_large",
-        }
+        self.kind().as_str()
     }
 
     /// The default severity of this problem.
     pub fn severity(&self) -> Severity {
-        match self {
-            Problem::UnusedLet { .. }
-            | Problem::ForbidReachable
-            | Problem::NeverFires
-            | Problem::GrantWithoutAccount { .. } => Severity::Warning,
-            _ => Severity::Error,
-        }
+        self.kind().severity()
     }
 }
 
