@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(8);
     let wanted_text = args.next().unwrap_or_else(|| "ad,entra,exchange".into());
     let wanted: Vec<&str> = wanted_text.split(',').collect();
-    let tag = format!("{:06x}", stroom::http::random_u64() & 0xffffff);
+    let tag = format!("{:06x}", stroom::random::random_u64() & 0xffffff);
     let text = stroom::simulate::joiner_plan(persons, &tag, &wanted);
     let doc = parse_plan("bench", &text)?;
     let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();

@@ -205,6 +205,19 @@ impl StoreLock {
     }
 }
 
+/// The content hash of stored records and plan files (a plan's journal id): 128-bit
+/// FNV-1a, stable across Rust versions and platforms (unlike `DefaultHasher`). It tells
+/// contents apart; it is not a defence against someone forging a collision.
+pub fn content_hash(bytes: &[u8]) -> String {
+    const PRIME: u128 = 0x0000000001000000000000000000013B;
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in bytes {
+        h ^= u128::from(*b);
+        h = h.wrapping_mul(PRIME);
+    }
+    format!("{h:032x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -317,7 +317,7 @@ pub fn persons(n: usize, seed: u64) -> Vec<Value> {
             "gender": gender,
             "birth_date": date(-(8000 + rng.below(12000) as i64)),
             "business_email": null,
-            "private_email": format!("{}.{}@example.org", crate::rules::functions::ascii(&first.to_lowercase()), i),
+            "private_email": format!("{}.{}@example.org", crate::model::text::ascii(&first.to_lowercase()), i),
             "business_phone": null,
             "business_mobile": rng.chance(60).then(|| format!("+3161{:07}", rng.below(10_000_000))),
             "manager_id": manager,

@@ -1,22 +1,8 @@
 //! Small pieces every HTTP client of Stroom shares (Nmbrs, Microsoft Graph, Exchange
-//! Online): randomness for jitter, the backoff rule, `Retry-After`, and transport
+//! Online): the backoff rule with jitter, `Retry-After`, and transport
 //! errors described without URLs or headers.
 
 use std::time::Duration;
-
-/// A random number from the OS, for jitter, OAuth state and generated passwords.
-pub fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::getrandom(&mut bytes).is_err() {
-        // Jitter only needs to differ between processes; the clock is enough then.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        return nanos ^ u64::from(std::process::id()).rotate_left(32);
-    }
-    u64::from_le_bytes(bytes)
-}
 
 /// The delay before retry `attempt` (1 = first retry): exponential from `base` with
 /// "equal jitter" (half fixed, half random), capped at `max`; a `Retry-After` from the
@@ -38,7 +24,7 @@ pub fn backoff(
     let extra = if jitter_ms == 0 {
         0
     } else {
-        random_u64() % (jitter_ms + 1)
+        crate::random::random_u64() % (jitter_ms + 1)
     };
     half + Duration::from_millis(extra)
 }

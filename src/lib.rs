@@ -87,6 +87,8 @@ pub mod config;
 #[cfg(feature = "connectors")]
 pub mod http;
 #[cfg(feature = "connectors")]
+pub mod random;
+#[cfg(feature = "connectors")]
 pub mod sync;
 #[cfg(feature = "connectors")]
 pub mod targets;

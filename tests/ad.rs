@@ -64,7 +64,7 @@ fn add_group(c: &mut ldap3::LdapConn, ou: &str, cn: &str) {
 /// Names are domain-wide in AD (sAMAccountName), so each sandbox has a tag.
 fn sandbox(name: &str) -> (String, ActiveDirectory, String) {
     samba();
-    let tag = format!("{:06x}", stroom::http::random_u64() & 0xffffff);
+    let tag = format!("{:06x}", stroom::random::random_u64() & 0xffffff);
     let ou = format!("OU={name}-{tag},{BASE}");
     let mut c = admin();
     let add_ou = |c: &mut ldap3::LdapConn, dn: &str| {

@@ -106,7 +106,7 @@ pub struct ApplyReport {
 
 /// A stable id of a plan document (its content hash).
 pub fn plan_id(text: &str) -> String {
-    crate::source::snapshots::content_hash(text.as_bytes())
+    crate::files::content_hash(text.as_bytes())
 }
 
 fn describe(a: &PlannedAction) -> String {

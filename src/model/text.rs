@@ -1,7 +1,10 @@
 //! Which characters HR text may hold. A control character (NUL, escape, a line break in a
 //! name) or a bidirectional override (U+202E turns "exe.txt" around on screen) in a name
 //! would reach account names, addresses and display names: such values are refused at
-//! intake, with the person and field named.
+//! intake, with the person and field named. And how text is folded to ASCII (`ascii`),
+//! for the rules' `ascii()` and everything that makes names from names.
+
+use unicode_normalization::UnicodeNormalization;
 
 /// The first character of `s` that HR text must not hold, if any: C0 and C1 controls
 /// (tab included), and the Unicode bidirectional formatting characters.
@@ -89,6 +92,63 @@ pub fn describe(c: char) -> String {
         _ => " (bidirectional formatting)",
     };
     format!("U+{:04X}{name}", c as u32)
+}
+
+/// Transliterates to ASCII: letters lose their accents (é→e, ü→u), ligatures and special
+/// letters are spelled out (ß→ss, æ→ae, ø→o, ł→l, Ĳ→IJ), and what has no letter form is
+/// dropped. ASCII text passes unchanged.
+pub fn ascii(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        if let Some(spelled) = special_letter(c) {
+            out.push_str(spelled);
+            continue;
+        }
+        for d in c.nfd() {
+            if d.is_ascii() {
+                out.push(d);
+            } else if let Some(spelled) = special_letter(d) {
+                out.push_str(spelled);
+            }
+        }
+    }
+    out
+}
+
+fn special_letter(c: char) -> Option<&'static str> {
+    Some(match c {
+        'ß' => "ss",
+        'ẞ' => "SS",
+        'æ' => "ae",
+        'Æ' => "AE",
+        'œ' => "oe",
+        'Œ' => "OE",
+        'ø' => "o",
+        'Ø' => "O",
+        'ł' => "l",
+        'Ł' => "L",
+        'đ' => "d",
+        'Đ' => "D",
+        'ð' => "d",
+        'Ð' => "D",
+        'þ' => "th",
+        'Þ' => "TH",
+        'ı' => "i",
+        'ĳ' => "ij",
+        'Ĳ' => "IJ",
+        'ﬁ' => "fi",
+        'ﬂ' => "fl",
+        '\u{2019}' | '\u{2018}' | '\u{02BC}' => "'",
+        '\u{2010}' | '\u{2011}' | '\u{2013}' => "-",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

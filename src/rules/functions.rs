@@ -3,7 +3,6 @@
 
 use crate::model::{Ty, Value};
 use std::borrow::Cow;
-use unicode_normalization::UnicodeNormalization;
 
 /// Function arguments: kept inline, as calls take one to three.
 pub type Args<'a> = smallvec::SmallVec<[Value<'a>; 3]>;
@@ -322,7 +321,7 @@ impl Func {
                     s.split_whitespace().collect::<Vec<_>>().join(" "),
                 ))
             }
-            Func::Ascii => Value::Str(Cow::Owned(ascii(&take_str(args, 0)))),
+            Func::Ascii => Value::Str(Cow::Owned(crate::model::text::ascii(&take_str(args, 0)))),
             Func::Left | Func::Right => {
                 let n = int(&args[1]).max(0) as usize;
                 let s = take_str(args, 0);
@@ -385,66 +384,10 @@ impl Func {
     }
 }
 
-/// Transliterates to ASCII: letters lose their accents (é→e, ü→u), ligatures and special
-/// letters are spelled out (ß→ss, æ→ae, ø→o, ł→l, Ĳ→IJ), and what has no letter form is
-/// dropped. ASCII text passes unchanged.
-pub fn ascii(s: &str) -> String {
-    if s.is_ascii() {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_ascii() {
-            out.push(c);
-            continue;
-        }
-        if let Some(spelled) = special_letter(c) {
-            out.push_str(spelled);
-            continue;
-        }
-        for d in c.nfd() {
-            if d.is_ascii() {
-                out.push(d);
-            } else if let Some(spelled) = special_letter(d) {
-                out.push_str(spelled);
-            }
-        }
-    }
-    out
-}
-
-fn special_letter(c: char) -> Option<&'static str> {
-    Some(match c {
-        'ß' => "ss",
-        'ẞ' => "SS",
-        'æ' => "ae",
-        'Æ' => "AE",
-        'œ' => "oe",
-        'Œ' => "OE",
-        'ø' => "o",
-        'Ø' => "O",
-        'ł' => "l",
-        'Ł' => "L",
-        'đ' => "d",
-        'Đ' => "D",
-        'ð' => "d",
-        'Ð' => "D",
-        'þ' => "th",
-        'Þ' => "TH",
-        'ı' => "i",
-        'ĳ' => "ij",
-        'Ĳ' => "IJ",
-        'ﬁ' => "fi",
-        'ﬂ' => "fl",
-        '\u{2019}' | '\u{2018}' | '\u{02BC}' => "'",
-        '\u{2010}' | '\u{2011}' | '\u{2013}' => "-",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::text::ascii;
 
     #[test]
     fn ascii_transliterates_as_the_contract_says() {

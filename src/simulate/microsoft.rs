@@ -909,8 +909,8 @@ async fn token(
     };
     let token = format!(
         "sim-{audience}-{:016x}{:016x}",
-        crate::http::random_u64(),
-        crate::http::random_u64()
+        crate::random::random_u64(),
+        crate::random::random_u64()
     );
     lock(&sim.tokens).insert(
         token.clone(),

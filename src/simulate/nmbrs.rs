@@ -177,8 +177,8 @@ fn period_of(d: NaiveDate) -> (i32, i32) {
 fn token(prefix: &str) -> String {
     format!(
         "{prefix}-{:016x}{:016x}",
-        crate::http::random_u64(),
-        crate::http::random_u64()
+        crate::random::random_u64(),
+        crate::random::random_u64()
     )
 }
 
@@ -227,11 +227,11 @@ impl Sim {
             if managed.contains(p.id.as_ref()) {
                 let mode = k % 10;
                 if mode != 7 && mode != 8 {
-                    let first = crate::rules::functions::ascii(
+                    let first = crate::model::text::ascii(
                         &p.first_name.clone().unwrap_or_default().to_lowercase(),
                     );
-                    let last = crate::rules::functions::ascii(&p.last_name.to_lowercase())
-                        .replace(' ', "");
+                    let last =
+                        crate::model::text::ascii(&p.last_name.to_lowercase()).replace(' ', "");
                     p.business_email =
                         Some(format!("{first}.{last}{k}@{}", mail_domain(&company_name)));
                 }

@@ -125,22 +125,11 @@ pub fn records_of(persons: &[Person]) -> Vec<Record> {
             let json = person_to_json(p).to_string();
             Record {
                 id: p.id.to_string(),
-                hash: content_hash(json.as_bytes()),
+                hash: crate::files::content_hash(json.as_bytes()),
                 json,
             }
         })
         .collect()
-}
-
-/// 128-bit FNV-1a: stable across Rust versions and platforms (unlike `DefaultHasher`).
-pub fn content_hash(bytes: &[u8]) -> String {
-    const PRIME: u128 = 0x0000000001000000000000000000013B;
-    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
-    for b in bytes {
-        h ^= u128::from(*b);
-        h = h.wrapping_mul(PRIME);
-    }
-    format!("{h:032x}")
 }
 
 impl Store {
@@ -345,7 +334,7 @@ impl Store {
             all.push(0);
             all.extend_from_slice(hash.as_bytes());
         }
-        let content = content_hash(&all);
+        let content = crate::files::content_hash(&all);
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let fail = sqlite_error(&self.path);
         let tx = self.conn.transaction().map_err(fail)?;

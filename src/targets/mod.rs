@@ -174,7 +174,7 @@ pub(crate) fn generate_password() -> String {
     const SET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut out = String::from("Aa1!");
     for _ in 0..20 {
-        let r = crate::http::random_u64() as usize;
+        let r = crate::random::random_u64() as usize;
         out.push(SET[r % SET.len()] as char);
     }
     out

@@ -10,7 +10,7 @@
 
 use super::auth::{OAuthClient, Tokens};
 use super::NmbrsError;
-use crate::http::random_u64;
+use crate::random::random_u64;
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
