@@ -137,4 +137,20 @@ fn the_schema_names_exactly_the_typed_vocabulary() {
         names(&schema["definitions"]["action"]["properties"]["kind"]["enum"]),
         kinds
     );
+    // The state document's grants take the same kinds (model::Kind is their type).
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("schemas/state.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let kind = state
+        .pointer("/properties/grants/items/properties/kind/enum")
+        .expect("the state schema lists the grant kinds");
+    assert_eq!(names(kind), kinds);
+    let bad = r#"{"grants": [{"person": "p", "target": "ad", "kind": "licence", "name": "E3"}]}"#;
+    let e = stroom::source::state::parse_state("state.json", bad).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("grants[0].kind") && text.contains("licence"),
+        "{text}"
+    );
 }

@@ -35,7 +35,7 @@ pub struct GrantState {
     /// Target name.
     pub target: String,
     /// `group`, `license`, `mailbox`, `permission`.
-    pub kind: String,
+    pub kind: super::Kind,
     /// Entitlement name.
     pub name: String,
     /// For permissions: the object it is on.

@@ -757,9 +757,9 @@ fn person_actions(
     // Grants arrive sorted and unique from evaluation.
     debug_assert!(wanted.windows(2).all(|w| w[0] < w[1]));
     for s in &st.grants {
-        let (Some(t), Some(k)) = (program.target_id(&s.target), Kind::parse(&s.kind)) else {
+        let (Some(t), k) = (program.target_id(&s.target), s.kind) else {
             notes.push(format!(
-                "person {}: grant {} {:?} in {} is not a known target/kind; left alone",
+                "person {}: grant {} {:?} in {} is not in a target of these rules; left alone",
                 person.id, s.kind, s.name, s.target
             ));
             continue;
@@ -845,7 +845,7 @@ fn same_grant(
     on: Option<&str>,
 ) -> bool {
     *s.target == *program.targets[target as usize].name
-        && s.kind == kind.as_str()
+        && s.kind == kind
         && s.name == name
         && s.on.as_deref() == on
 }

@@ -84,10 +84,12 @@ pub fn apply_outcome(state: &mut State, o: &Outcome<'_>, today: Option<NaiveDate
                 .retain(|g| !(g.person == o.person && g.target == o.target));
         }
         OpKind::Grant | OpKind::Revoke => {
+            // Plans always say what is granted (the plan reader refuses one that does not).
+            let Some(kind) = o.kind else { return };
             let grant = GrantState {
                 person: o.person.to_string(),
                 target: o.target.to_string(),
-                kind: o.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+                kind,
                 name: o.name.unwrap_or_default().to_string(),
                 on: o.on.map(str::to_string),
             };
