@@ -226,9 +226,10 @@ pub enum WritebackSource {
     Expr(Expr),
 }
 
-/// An action under `when` (or standing alone).
+/// What a rule does under `when` (or standing alone): a grant or a write-back. Plans
+/// call their steps actions; the rules call what causes them effects.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub enum Effect {
     /// `grant KIND NAME ...`
     Grant(Box<Entitlement>),
     /// `writeback FIELD from TARGET.ATTR` or `writeback FIELD = EXPR`
@@ -242,12 +243,12 @@ pub enum Action {
     },
 }
 
-impl Action {
+impl Effect {
     /// Where the action stands.
     pub fn span(&self) -> Span {
         match self {
-            Action::Grant(e) => e.span,
-            Action::Writeback { span, .. } => *span,
+            Effect::Grant(e) => e.span,
+            Effect::Writeback { span, .. } => *span,
         }
     }
 }
@@ -367,10 +368,10 @@ pub enum StmtKind {
         /// The condition.
         cond: Expr,
         /// What it grants or writes back.
-        actions: Vec<Action>,
+        actions: Vec<Effect>,
     },
-    /// An action with no condition: applies to every person in scope.
-    Action(Action),
+    /// An effect with no condition: applies to every person in scope.
+    Effect(Effect),
     /// `account in TARGET { ... }`
     Account(AccountBlock),
 }

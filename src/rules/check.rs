@@ -1,7 +1,7 @@
 //! The checker: resolves names, infers types, compiles a parsed rule set into a
 //! [`Program`] and reports every problem it finds (errors and lint warnings) at once.
 
-use super::ast::{self, AccountItem, Action, AttrValue, BinOp, ExprKind, Literal, StmtKind};
+use super::ast::{self, AccountItem, AttrValue, BinOp, Effect, ExprKind, Literal, StmtKind};
 use super::diagnostic::{Diagnostic, Problem, Severity};
 use super::functions::{Func, FUNCTIONS};
 use super::lint;
@@ -496,7 +496,7 @@ impl<'a> Checker<'a> {
                 let cond = self.condition(cond);
                 self.statement(origin, Some(cond), actions.iter());
             }
-            StmtKind::Action(action) => {
+            StmtKind::Effect(action) => {
                 let origin = self.origin(rule, s.span);
                 self.statement(origin, None, std::iter::once(action));
             }
@@ -556,7 +556,7 @@ impl<'a> Checker<'a> {
         &mut self,
         origin: OriginId,
         cond: Option<Option<CExpr>>,
-        actions: impl Iterator<Item = &'b Action>,
+        actions: impl Iterator<Item = &'b Effect>,
     ) {
         let mut out = Vec::new();
         for a in actions {
@@ -572,14 +572,14 @@ impl<'a> Checker<'a> {
         let mut per_contract = cond.as_ref().is_some_and(CExpr::mentions_contract);
         for a in &out {
             per_contract |= match a {
-                CAction::Grant { name, on, .. } => {
+                CEffect::Grant { name, on, .. } => {
                     name.mentions_contract() || on.as_ref().is_some_and(CExpr::mentions_contract)
                 }
-                CAction::Writeback {
+                CEffect::Writeback {
                     source: WritebackValue::Expr(e),
                     ..
                 } => e.mentions_contract(),
-                CAction::Writeback { .. } => false,
+                CEffect::Writeback { .. } => false,
             };
         }
         self.statements.push(Statement {
@@ -707,9 +707,9 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn action(&mut self, a: &Action) -> Option<CAction> {
+    fn action(&mut self, a: &Effect) -> Option<CEffect> {
         match a {
-            Action::Grant(e) => {
+            Effect::Grant(e) => {
                 let kind = self.kind(&e.kind);
                 let target = self.entitlement_target(e);
                 let name = self.string_expr(&e.name, "a grant's name");
@@ -728,7 +728,7 @@ impl<'a> Checker<'a> {
                     }
                     _ => None,
                 };
-                Some(CAction::Grant {
+                Some(CEffect::Grant {
                     target,
                     kind,
                     name,
@@ -736,7 +736,7 @@ impl<'a> Checker<'a> {
                     on,
                 })
             }
-            Action::Writeback { field, source, .. } => {
+            Effect::Writeback { field, source, .. } => {
                 if !WRITEBACK_FIELDS.contains(&field.name.as_str()) {
                     let help = match did_you_mean(&field.name, WRITEBACK_FIELDS.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -768,7 +768,7 @@ impl<'a> Checker<'a> {
                         WritebackValue::Expr(self.string_expr(e, "a write-back value")?)
                     }
                 };
-                Some(CAction::Writeback {
+                Some(CEffect::Writeback {
                     field: Arc::from(field.name.as_str()),
                     source,
                 })
@@ -1661,7 +1661,7 @@ impl<'a> Checker<'a> {
         let mut problems = Vec::new();
         for st in &self.statements {
             for a in &st.actions {
-                if let CAction::Writeback {
+                if let CEffect::Writeback {
                     source: WritebackValue::Account { target, attribute },
                     ..
                 } = a
@@ -1733,7 +1733,7 @@ fn rank_fixed_names(statements: &mut [Statement]) {
         .iter()
         .flat_map(|s| &s.actions)
         .filter_map(|a| match a {
-            CAction::Grant {
+            CEffect::Grant {
                 fixed_name: Some((n, _)),
                 ..
             } => Some(n.clone()),
@@ -1744,7 +1744,7 @@ fn rank_fixed_names(statements: &mut [Statement]) {
     names.dedup();
     for st in statements {
         for a in &mut st.actions {
-            if let CAction::Grant {
+            if let CEffect::Grant {
                 fixed_name: Some((n, rank)),
                 ..
             } = a

@@ -574,17 +574,17 @@ pub fn reads_of(program: &Program) -> Reads {
         }
         for a in &s.actions {
             match a {
-                CAction::Grant { name, on, .. } => {
+                CEffect::Grant { name, on, .. } => {
                     look(name);
                     if let Some(on) = on {
                         look(on);
                     }
                 }
-                CAction::Writeback {
+                CEffect::Writeback {
                     source: WritebackValue::Expr(e),
                     ..
                 } => look(e),
-                CAction::Writeback { .. } => {}
+                CEffect::Writeback { .. } => {}
             }
         }
     }
@@ -740,7 +740,7 @@ fn run_statement<'a>(
     }
     for action in &st.actions {
         match action {
-            CAction::Grant {
+            CEffect::Grant {
                 target,
                 kind,
                 name,
@@ -777,7 +777,7 @@ fn run_statement<'a>(
                     because: smallvec::smallvec![st.origin],
                 });
             }
-            CAction::Writeback { field, source } => {
+            CEffect::Writeback { field, source } => {
                 let value = match source {
                     WritebackValue::Account { target, attribute } => WritebackOf::Account {
                         target: *target,

@@ -3,7 +3,7 @@
 //! can see why someone did *not* get a group.
 
 use super::eval::{self, in_scope, person_ctx, primary_contract, Ctx, Population};
-use super::program::{CAction, CExpr, CKind, Program};
+use super::program::{CEffect, CExpr, CKind, Program};
 use crate::model::{Person, Value};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -123,7 +123,7 @@ pub fn explain_person(
             .actions
             .iter()
             .map(|a| match a {
-                CAction::Grant {
+                CEffect::Grant {
                     kind, name, target, ..
                 } => format!(
                     "grant {} {} in {}",
@@ -131,7 +131,7 @@ pub fn explain_person(
                     program.sources.snippet(name.span),
                     program.targets[*target as usize].name
                 ),
-                CAction::Writeback { field, .. } => format!("writeback {field}"),
+                CEffect::Writeback { field, .. } => format!("writeback {field}"),
             })
             .collect();
         let mut evaluations = Vec::new();

@@ -218,7 +218,7 @@ impl Printer<'_> {
                     let _ = writeln!(self.out, "{}", action(a));
                 }
             }
-            StmtKind::Action(a) => {
+            StmtKind::Effect(a) => {
                 let _ = writeln!(self.out, "{}", action(a));
             }
             StmtKind::Account(block) => {
@@ -315,10 +315,10 @@ fn entitlement(e: &Entitlement) -> String {
     s
 }
 
-fn action(a: &Action) -> String {
+fn action(a: &Effect) -> String {
     match a {
-        Action::Grant(e) => format!("grant {}", entitlement(e)),
-        Action::Writeback { field, source, .. } => match source {
+        Effect::Grant(e) => format!("grant {}", entitlement(e)),
+        Effect::Writeback { field, source, .. } => match source {
             WritebackSource::Account { target, attribute } => {
                 format!(
                     "writeback {} from {}.{}",

@@ -2,7 +2,7 @@
 //! never be true, and `forbid` pairs that the rules can grant to one person.
 
 use super::diagnostic::{Diagnostic, Problem};
-use super::program::{CAction, CExpr, CKind, CmpOp, Kind, Program, TargetId};
+use super::program::{CEffect, CExpr, CKind, CmpOp, Kind, Program, TargetId};
 use super::span::SourceMap;
 use crate::model::Value;
 use std::collections::{HashMap, HashSet};
@@ -66,7 +66,7 @@ fn grants_without_account(program: &Program, sources: &SourceMap) -> Vec<Diagnos
     for s in &program.statements {
         let mut warned: Vec<TargetId> = Vec::new();
         for a in &s.actions {
-            let CAction::Grant { target, .. } = a else {
+            let CEffect::Grant { target, .. } = a else {
                 continue;
             };
             let Some(host) = program.account_target(*target) else {
@@ -142,14 +142,14 @@ fn granting(program: &Program, want: &(TargetId, Kind, std::sync::Arc<str>)) -> 
         .enumerate()
         .filter(|(_, s)| {
             s.actions.iter().any(|a| match a {
-                CAction::Grant {
+                CEffect::Grant {
                     target, kind, name, ..
                 } => {
                     *target == want.0
                         && *kind == want.1
                         && matches!(&name.kind, CKind::Const(Value::Str(n)) if **n == *want.2)
                 }
-                CAction::Writeback { .. } => false,
+                CEffect::Writeback { .. } => false,
             })
         })
         .map(|(i, _)| i)

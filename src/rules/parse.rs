@@ -787,7 +787,7 @@ impl Builder<'_> {
                 let actions = inner.filter_map(|p| self.action(p)).collect();
                 StmtKind::When { cond, actions }
             }
-            Rule::grant | Rule::writeback => StmtKind::Action(self.action_from(rule, span, inner)?),
+            Rule::grant | Rule::writeback => StmtKind::Effect(self.action_from(rule, span, inner)?),
             Rule::account_block => {
                 let target = self.ident(inner.next()?);
                 let items = inner.filter_map(|p| self.account_item(p)).collect();
@@ -798,15 +798,15 @@ impl Builder<'_> {
         Some(Stmt { kind, span })
     }
 
-    fn action(&mut self, pair: Pair<Rule>) -> Option<Action> {
+    fn action(&mut self, pair: Pair<Rule>) -> Option<Effect> {
         let span = self.span(&pair);
         let rule = pair.as_rule();
         self.action_from(rule, span, pair.into_inner())
     }
 
-    fn action_from(&mut self, rule: Rule, span: Span, mut inner: Pairs<Rule>) -> Option<Action> {
+    fn action_from(&mut self, rule: Rule, span: Span, mut inner: Pairs<Rule>) -> Option<Effect> {
         match rule {
-            Rule::grant => Some(Action::Grant(Box::new(self.entitlement(inner.next()?)))),
+            Rule::grant => Some(Effect::Grant(Box::new(self.entitlement(inner.next()?)))),
             Rule::writeback => {
                 let field = self.ident(inner.next()?);
                 let src = inner.next()?;
@@ -819,7 +819,7 @@ impl Builder<'_> {
                 } else {
                     WritebackSource::Expr(self.expr(src.into_inner().next()?))
                 };
-                Some(Action::Writeback {
+                Some(Effect::Writeback {
                     field,
                     source,
                     span,
@@ -1159,7 +1159,7 @@ mod tests {
         let StmtKind::When { actions, .. } = &f.stmts[0].kind else {
             panic!()
         };
-        let Action::Grant(e) = &actions[0] else {
+        let Effect::Grant(e) = &actions[0] else {
             panic!()
         };
         assert_eq!(e.target.as_ref().map(|t| t.name.as_str()), Some("ad"));

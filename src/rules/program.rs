@@ -243,7 +243,7 @@ impl CExpr {
 
 /// Something a statement does for the persons it fires for.
 #[derive(Debug, Clone)]
-pub enum CAction {
+pub enum CEffect {
     /// Grant an entitlement.
     Grant {
         /// Target.
@@ -291,7 +291,7 @@ pub struct Statement {
     /// True if the statement reads contract fields: it is evaluated per contract.
     pub per_contract: bool,
     /// What it does.
-    pub actions: Vec<CAction>,
+    pub actions: Vec<CEffect>,
 }
 
 /// How an account attribute gets its value.
