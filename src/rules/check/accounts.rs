@@ -1,0 +1,142 @@
+//! Account blocks: lifecycle timing and attribute rules, `unique` included.
+
+use super::*;
+
+impl<'a> Checker<'a> {
+    pub(super) fn account(&mut self, block: &'a ast::AccountBlock, rule: Option<&str>, span: Span) {
+        let Some(target) = self.target(&block.target) else {
+            return;
+        };
+        let tk = self.targets[target as usize].kind;
+        if !tk.has_accounts() {
+            self.error(
+                Problem::AccountInSource {
+                    target: block.target.name.clone(),
+                },
+                block.target.span,
+                "nmbrs is the source",
+                "Nmbrs takes write-backs: use `writeback business_email from entra.mail`",
+            );
+            return;
+        }
+        if let Some(prev) = self.accounts.iter().find(|a| a.target == target) {
+            let prev_span = self.origins[prev.origin as usize].span;
+            self.diags.push(
+                Diagnostic::new(
+                    Problem::DuplicateDeclaration {
+                        what: format!("account in {}", block.target.name),
+                    },
+                    span,
+                    "second account block",
+                    "a target has one account block; merge them",
+                )
+                .with_related(prev_span, "first block"),
+            );
+            return;
+        }
+        let origin = self.origin(rule, span);
+        let mut spec = AccountSpec {
+            target,
+            origin,
+            cond: None,
+            create_before_days: 0,
+            disable_after_days: 0,
+            delete_after_days: None,
+            attributes: Vec::new(),
+        };
+        for item in &block.items {
+            match item {
+                AccountItem::When(e) => {
+                    if spec.cond.is_some() {
+                        self.error(
+                            Problem::DuplicateDeclaration {
+                                what: "account `when`".into(),
+                            },
+                            e.span,
+                            "second condition",
+                            "combine the conditions with `and` in one `when`",
+                        );
+                    }
+                    spec.cond = self.condition(e);
+                }
+                AccountItem::Create(d) => spec.create_before_days = d.days(),
+                AccountItem::Disable(d) => spec.disable_after_days = d.days(),
+                AccountItem::Delete(d) => spec.delete_after_days = Some(d.days()),
+                AccountItem::Set {
+                    attribute, value, ..
+                } => {
+                    if spec
+                        .attributes
+                        .iter()
+                        .any(|(n, _)| n.eq_ignore_ascii_case(&attribute.name))
+                    {
+                        self.error(
+                            Problem::DuplicateDeclaration {
+                                what: format!("set {}", attribute.name),
+                            },
+                            attribute.span,
+                            "set twice",
+                            "an attribute gets one value; delete one of the lines",
+                        );
+                        continue;
+                    }
+                    self.place = Place::Attribute;
+                    let rule = self.attr_value(value);
+                    self.place = Place::Rule;
+                    if let Some(rule) = rule {
+                        spec.attributes
+                            .push((Arc::from(attribute.name.as_str()), rule));
+                    }
+                }
+            }
+        }
+        self.accounts.push(spec);
+    }
+
+    pub(super) fn attr_value(&mut self, v: &AttrValue) -> Option<AttrRule> {
+        match v {
+            AttrValue::Expr(e) => Some(AttrRule::Expr(self.expr(e).0)),
+            AttrValue::Unique {
+                candidates,
+                max,
+                ending,
+                span,
+            } => {
+                if candidates.is_empty() {
+                    self.error(
+                        Problem::BadUnique {
+                            detail: "it needs at least one candidate",
+                        },
+                        *span,
+                        "empty list",
+                        "list candidates in order of preference: unique [first, second] max 20",
+                    );
+                    return None;
+                }
+                let cands: Vec<CExpr> = candidates
+                    .iter()
+                    .filter_map(|c| self.string_expr(c, "a unique candidate"))
+                    .collect();
+                if let Some((0, s)) = max {
+                    self.error(
+                        Problem::BadUnique {
+                            detail: "`max 0` leaves no room for a value",
+                        },
+                        *s,
+                        "too small",
+                        "give the longest length the target accepts, e.g. max 20 for sAMAccountName",
+                    );
+                }
+                let ending = match ending {
+                    Some(e) => Some(self.string_expr(e, "the ending")?),
+                    None => None,
+                };
+                (cands.len() == candidates.len()).then_some(AttrRule::Unique {
+                    candidates: cands,
+                    max: max.map(|(n, _)| n as usize),
+                    ending,
+                })
+            }
+        }
+    }
+}
