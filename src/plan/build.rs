@@ -562,8 +562,33 @@ fn person_actions(
         out,
         leaving: !ev.in_scope,
     };
-    // Targets where the person has (or gets) a usable account, with the account's
-    // attribute values after this plan.
+    let usable = lifecycle_actions(&mut b, ev, st, assigned, today, notes);
+    entitlement_actions(&mut b, ev, st, targets, &usable, notes, accountless);
+    writeback_actions(&mut b, ev, &usable);
+    b.out[start..].sort_by(|x, y| {
+        (x.seq, x.kind, &x.name, x.on(), x.field()).cmp(&(
+            y.seq,
+            y.kind,
+            &y.name,
+            y.on(),
+            y.field(),
+        ))
+    });
+}
+
+/// Accounts: create, update, enable, disable and delete, by what the rules want and what
+/// the state holds. Returns the targets where the person has (or gets) a usable account,
+/// with the account's attribute values after this plan.
+fn lifecycle_actions(
+    b: &mut Builder,
+    ev: &PersonEval,
+    st: &PersonState,
+    assigned: &[(TargetId, String, Option<String>)],
+    today: NaiveDate,
+    notes: &mut Vec<String>,
+) -> HashMap<TargetId, Map<String, Json>> {
+    let program = b.program;
+    let person = b.person;
     let mut usable: HashMap<TargetId, Map<String, Json>> = HashMap::new();
     for acc in &ev.accounts {
         let existing = st
@@ -719,7 +744,22 @@ fn person_actions(
             (AccountWant::Ended(_) | AccountWant::None, None) => {}
         }
     }
+    usable
+}
 
+/// Entitlements: grants the rules want that the state lacks, and revokes of what the
+/// state holds that the rules no longer want.
+fn entitlement_actions(
+    b: &mut Builder,
+    ev: &PersonEval,
+    st: &PersonState,
+    targets: &TargetFacts,
+    usable: &HashMap<TargetId, Map<String, Json>>,
+    notes: &mut Vec<String>,
+    accountless: &mut Vec<(TargetId, TargetId, Arc<str>)>,
+) {
+    let program = b.program;
+    let person = b.person;
     // Grants: wanted while in scope, and only where the target's account (if the target
     // manages accounts) exists after this plan.
     let mut wanted: Vec<(TargetId, Kind, &str, Option<&str>)> = Vec::with_capacity(ev.grants.len());
@@ -786,10 +826,24 @@ fn person_actions(
             }
         }
     }
+}
 
+/// Write-backs to the HR source, once the value exists and differs from what it holds.
+fn writeback_actions(
+    b: &mut Builder,
+    ev: &PersonEval,
+    usable: &HashMap<TargetId, Map<String, Json>>,
+) {
     // Write-backs, once the value exists.
+    let person = b.person;
+    let nmbrs = b
+        .program
+        .targets
+        .iter()
+        .position(|t| !t.kind.has_accounts())
+        .map(|i| i as TargetId);
     if ev.in_scope {
-        if let Some(nmbrs) = program.target_id("nmbrs") {
+        if let Some(nmbrs) = nmbrs {
             let mut done: Vec<&str> = Vec::new();
             for w in &ev.writebacks {
                 if done.contains(&w.field) {
@@ -824,16 +878,6 @@ fn person_actions(
             }
         }
     }
-
-    b.out[start..].sort_by(|x, y| {
-        (x.seq, x.kind, &x.name, x.on(), x.field()).cmp(&(
-            y.seq,
-            y.kind,
-            &y.name,
-            y.on(),
-            y.field(),
-        ))
-    });
 }
 
 fn same_grant(
