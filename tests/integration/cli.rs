@@ -1,0 +1,290 @@
+//! The `stroom` command: exit codes, formats and messages.
+
+use crate::common::{stroom, temp_file, text, EXAMPLE};
+
+#[test]
+fn check_passes_on_the_examples() {
+    let o = stroom(&["check", "rules-examples/vandijk"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("no errors"));
+}
+
+#[test]
+fn check_fails_with_located_errors_and_json() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = temp_file(
+        dir.path(),
+        "bad.stroom",
+        "default target ad\nwhen departmnet == \"Sales\" grant group \"X\"\n",
+    );
+    let f = f.to_str().expect("utf-8 path");
+    let o = stroom(&["check", f]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    assert!(
+        out.contains("stroom::unknown_field") && out.contains("did you mean `department`?"),
+        "{out}"
+    );
+    assert!(out.contains("bad.stroom:2:6"), "{out}");
+
+    let o = stroom(&["lint", "--format", "json", f]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["errors"], 1);
+    assert_eq!(v["diagnostics"][0]["code"], "stroom::unknown_field");
+    assert_eq!(v["diagnostics"][0]["line"], 2);
+}
+
+#[test]
+fn deny_warnings_turns_warnings_into_failure() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = temp_file(dir.path(), "w.stroom", "let unused = 1\n");
+    let f = f.to_str().expect("utf-8 path");
+    assert_eq!(stroom(&["check", f]).status.code(), Some(0));
+    assert_eq!(
+        stroom(&["check", "--deny-warnings", f]).status.code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn missing_rule_path_is_unusable() {
+    let o = stroom(&["check", "no/such/dir"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("cannot read no/such/dir"), "{}", text(&o));
+}
+
+#[test]
+fn plan_table_and_json() {
+    let mut args = vec!["plan"];
+    args.extend_from_slice(EXAMPLE);
+    let o = stroom(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("create_account") && out.contains("ad-account (10-accounts.stroom:4)"),
+        "{out}"
+    );
+    args.extend_from_slice(&["--format", "json"]);
+    let o = stroom(&args);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json plan");
+    assert_eq!(v["today"], "2026-12-01");
+    assert!(v["blocked"].is_null());
+    assert_eq!(v["actions"][0]["seq"], 1);
+    // Same input, byte-equal plan.
+    assert_eq!(stroom(&args).stdout, o.stdout);
+}
+
+#[test]
+fn blocked_plan_exits_3_and_says_why() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rules = temp_file(
+        dir.path(),
+        "r.stroom",
+        "default target ad\naccount in ad { set cn = display_name }\nthreshold create max 5\n",
+    );
+    let mut args = vec!["plan", "--rules", rules.to_str().expect("path")];
+    args.extend_from_slice(&EXAMPLE[2..]);
+    let o = stroom(&args);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("more than the threshold of 5"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn bad_persons_file_names_record_and_field() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let persons = temp_file(
+        dir.path(),
+        "p.json",
+        r#"[{"id":"a","last_name":"B","contracts":[{"id":"1","start":"01-01-2026"}]}]"#,
+    );
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        persons.to_str().expect("path"),
+        "--today",
+        "2026-12-01",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    assert!(
+        out.contains("record 1 (id \"a\"), field `contracts[0].start`"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was planned"), "{out}");
+}
+
+#[test]
+fn bad_state_file_names_the_field() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let state = temp_file(
+        dir.path(),
+        "s.json",
+        r#"{"accounts":[{"person":"a","target":"ad"}]}"#,
+    );
+    let mut args: Vec<&str> = vec!["plan"];
+    args.extend_from_slice(&EXAMPLE[..4]);
+    args.extend_from_slice(&[
+        "--state",
+        state.to_str().expect("path"),
+        "--today",
+        "2026-12-01",
+    ]);
+    let o = stroom(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("missing field `enabled`"), "{}", text(&o));
+}
+
+#[test]
+fn explain_shows_sub_conditions() {
+    let mut args = vec![
+        "explain",
+        "--person",
+        "000007ea-0000-4000-8000-000000000017",
+    ];
+    args.extend_from_slice(&EXAMPLE[..4]);
+    args.extend_from_slice(&["--today", "2026-12-01"]);
+    let o = stroom(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("not met all-staff"), "{out}");
+    assert!(out.contains("contract.active → false"), "{out}");
+    let o = stroom(&[
+        "explain",
+        "--person",
+        "nobody",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn fmt_check_and_write() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = temp_file(
+        dir.path(),
+        "a.stroom",
+        "default target ad\nwhen department==\"Sales\" grant group \"X\" # note\n",
+    );
+    let p = f.to_str().expect("path");
+    assert_eq!(stroom(&["fmt", "--check", p]).status.code(), Some(1));
+    assert_eq!(stroom(&["fmt", p]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&f).expect("read"),
+        "default target ad\nwhen department == \"Sales\"\n  grant group \"X\"  # note\n"
+    );
+    assert_eq!(stroom(&["fmt", "--check", p]).status.code(), Some(0));
+    // The shipped examples are formatted.
+    assert_eq!(
+        stroom(&["fmt", "--check", "rules-examples"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn rule_tests_pass_fail_and_coverage() {
+    let o = stroom(&["test", "rules-examples/tests"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("passed, 0 failed"), "{}", text(&o));
+
+    let dir = tempfile::tempdir().expect("tmp");
+    temp_file(dir.path(), "r.stroom", "default target ad\nwhen department == \"Sales\" grant group \"CRM\"\nwhen department == \"IT\" grant group \"Dev\"\n");
+    let t = temp_file(
+        dir.path(),
+        "x.stroomtest.toml",
+        "rules = \"r.stroom\"\ntoday = \"2026-12-01\"\n[[persons]]\nid = \"p\"\nlast_name = \"B\"\ncontracts = [{ id = \"1\", start = 2026-01-01, department = \"Sales\" }]\n[[cases]]\nperson = \"p\"\nmust = ['group \"CRM\"']\nmust_not = ['group \"CRM\" in ad']\n",
+    );
+    let o = stroom(&["test", t.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    assert!(
+        out.contains("FAIL") && out.contains("must not get group \"CRM\" in ad, did"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 statement(s) no test made fire") && out.contains("r.stroom:3"),
+        "{out}"
+    );
+    assert!(out.contains("0 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn bad_rule_test_files_are_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let broken = temp_file(
+        dir.path(),
+        "a.stroomtest.toml",
+        "rules = \"../nowhere\"\ntoday = 2026-12-01\n[[cases]\n",
+    );
+    let o = stroom(&["test", broken.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("a.stroomtest.toml"), "{}", text(&o));
+
+    temp_file(
+        dir.path(),
+        "r.stroom",
+        "default target ad\nwhen true grant group \"X\"\n",
+    );
+    let unknown = temp_file(
+        dir.path(),
+        "b.stroomtest.toml",
+        "rules = \"r.stroom\"\ntoday = \"2026-12-01\"\n[[cases]]\nperson = \"ghost\"\nmust = ['group \"X\"']\n",
+    );
+    let o = stroom(&["test", unknown.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("no person with id \"ghost\""),
+        "{}",
+        text(&o)
+    );
+
+    let bad_ent = temp_file(
+        dir.path(),
+        "c.stroomtest.toml",
+        "rules = \"r.stroom\"\ntoday = \"2026-12-01\"\n[[persons]]\nid = \"p\"\nlast_name = \"B\"\ncontracts = []\n[[cases]]\nperson = \"p\"\nmust = ['groep \"X\"']\n",
+    );
+    let o = stroom(&["test", bad_ent.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("unknown kind `groep`"), "{}", text(&o));
+}
+
+#[test]
+fn bad_arguments_are_unusable_with_a_reason() {
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--today",
+        "2026-13-01",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("\"2026-13-01\" is not a date; write YYYY-MM-DD"),
+        "{}",
+        text(&o)
+    );
+    let o = stroom(&[
+        "plan",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "no-such.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("cannot read no-such.json"),
+        "{}",
+        text(&o)
+    );
+}

@@ -1,0 +1,22 @@
+//! Stroom's integration tests, one binary (linked once): the `stroom` programs, the
+//! library, the simulators, and the servers we did not write (Samba AD, Prism on the
+//! official Nmbrs OpenAPI file). Run one area with a filter, say
+//! `cargo test --test integration ad::`.
+
+mod common;
+
+mod ad;
+mod apply;
+mod book;
+mod cli;
+mod diagnostics;
+mod fuzz;
+mod hardening;
+mod microsoft;
+mod nmbrs;
+mod normalize;
+mod plans;
+mod properties;
+mod schemas;
+mod semantics;
+mod sync;

@@ -1,0 +1,108 @@
+//! Plan snapshots: the JSON document for a small joiner/mover/leaver scenario, and the
+//! table of the shipped example.
+
+use crate::common::*;
+use serde_json::json;
+
+const RULES: &str = r#"
+default target ad
+scope from 14 days before start until 30 days after end
+
+account in ad {
+  when person.employee_type == "payroll"
+  create 14 days before start
+  delete 60 days after disable
+  set sAMAccountName = unique [lower(left(ascii(first_name), 1) + ascii(last_name))] max 20
+  set department = department
+}
+
+account in entra {
+  set mail = unique [lower(ascii(first_name) + "." + ascii(last_name))] ending "@acme.nl"
+}
+
+rule "departments" {
+  when contract.active
+    grant group "DEP-" + department
+}
+
+rule "crm" {
+  when department in ["Sales", "Inside Sales"] and contract.start <= today
+    grant group "CRM-Users"
+}
+
+rule "mail" {
+  when contract.active
+    grant license "SPE_E3" in entra
+    grant mailbox "UserMailbox" in exchange
+  writeback business_email from entra.mail
+}
+"#;
+
+#[test]
+fn joiner_mover_leaver_plan() {
+    let program = program(RULES);
+    let people = persons(json!([
+        { "id": "p-joiner", "first_name": "Zoë", "last_name": "Öztürk", "employee_type": "payroll",
+          "contracts": [{ "id": "c1", "start": "2026-12-07", "department": "Sales" }] },
+        { "id": "p-mover", "first_name": "Jan", "prefix": "van der", "last_name": "Berg", "employee_type": "payroll",
+          "business_email": "jan.berg@acme.nl",
+          "contracts": [{ "id": "c1", "start": "2024-01-01", "department": "IT" }] },
+        { "id": "p-leaver", "first_name": "Eva", "last_name": "Hart", "employee_type": "payroll",
+          "business_email": "eva.hart@acme.nl",
+          "contracts": [{ "id": "c1", "start": "2020-01-01", "end": "2026-10-15", "department": "Sales" }] }
+    ]));
+    let state: stroom::model::State = serde_json::from_value(json!({
+        "accounts": [
+            { "person": "p-mover", "target": "ad", "id": "CN=Jan van der Berg,OU=Users,DC=acme,DC=nl", "enabled": true,
+              "attributes": { "sAMAccountName": "jberg", "department": "Sales" } },
+            { "person": "p-mover", "target": "entra", "enabled": true, "attributes": { "mail": "jan.berg@acme.nl" } },
+            { "person": "p-leaver", "target": "ad", "enabled": true, "attributes": { "sAMAccountName": "ehart", "department": "Sales" } },
+            { "person": "p-leaver", "target": "entra", "enabled": true, "attributes": { "mail": "eva.hart@acme.nl" } }
+        ],
+        "grants": [
+            { "person": "p-mover", "target": "ad", "kind": "group", "name": "DEP-Sales" },
+            { "person": "p-mover", "target": "ad", "kind": "group", "name": "CRM-Users" },
+            { "person": "p-mover", "target": "entra", "kind": "license", "name": "SPE_E3" },
+            { "person": "p-leaver", "target": "ad", "kind": "group", "name": "CRM-Users" },
+            { "person": "p-leaver", "target": "exchange", "kind": "mailbox", "name": "UserMailbox" }
+        ]
+    }))
+    .expect("state");
+    let plan = plan(&program, &people, &state, "2026-12-01");
+    insta::assert_json_snapshot!("joiner_mover_leaver", plan);
+}
+
+#[test]
+fn example_plan_table() {
+    let dir = format!("{}/rules-examples/vandijk", env!("CARGO_MANIFEST_DIR"));
+    let program =
+        stroom::rules::check::check(stroom::rules::load::load_paths(&[dir]).expect("rules"))
+            .program
+            .expect("checks");
+    let text = std::fs::read_to_string(format!(
+        "{}/rules-examples/vandijk-persons.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("persons");
+    let people =
+        stroom::source::persons::parse_persons("vandijk-persons.json", &text).expect("valid");
+    let state: stroom::model::State = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/rules-examples/vandijk-state.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("state"),
+    )
+    .expect("state");
+    assert!(people.len() >= 200);
+    let plan = plan(&program, &people, &state, "2026-12-01");
+    let table = stroom::plan::render_table(&plan);
+    // The summary line and the first person's actions.
+    let head: Vec<&str> = table.lines().take(14).collect();
+    let tail: Vec<&str> = table.lines().rev().take_while(|l| !l.is_empty()).collect();
+    insta::assert_snapshot!("example_plan_head", head.join("\n"));
+    insta::assert_snapshot!(
+        "example_plan_summary",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+}
