@@ -1,5 +1,5 @@
 //! `stroom.toml`: where Nmbrs is, which companies to read, where snapshots live, and
-//! the sync defaults. Environment variables override the file (see [`ENV`]); secrets
+//! the sync defaults. Environment variables override the file (see [`variables`]); secrets
 //! come only from the environment or from files named here, never from the TOML text.
 
 use crate::source::nmbrs::auth::{OAuthClient, TokenStore};
@@ -10,27 +10,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod environment;
 mod secrets;
 mod targets;
 
-pub use targets::{SectionKeys, TargetSection};
+pub use environment::variables;
 
-/// The environment variables that override `stroom.toml`: (variable, key).
-pub const ENV: &[(&str, &str)] = &[
-    ("STROOM_NMBRS_BASE_URL", "nmbrs.base_url"),
-    ("STROOM_NMBRS_IDENTITY_URL", "nmbrs.identity_url"),
-    ("STROOM_NMBRS_CLIENT_ID", "nmbrs.client_id"),
-    (
-        "STROOM_NMBRS_CLIENT_SECRET",
-        "the client secret itself (instead of nmbrs.client_secret_file)",
-    ),
-    (
-        "STROOM_NMBRS_SUBSCRIPTION_KEY",
-        "the subscription key itself (instead of nmbrs.subscription_key_file)",
-    ),
-    ("STROOM_NMBRS_TOKEN_STORE", "nmbrs.token_store"),
-    ("STROOM_DATABASE", "store.database"),
-];
+pub use targets::{SectionKeys, TargetSection};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -283,21 +269,7 @@ impl Config {
                 config
             }
         };
-        if let Some(v) = env("STROOM_NMBRS_BASE_URL") {
-            config.nmbrs.base_url = v;
-        }
-        if let Some(v) = env("STROOM_NMBRS_IDENTITY_URL") {
-            config.nmbrs.identity_url = v;
-        }
-        if let Some(v) = env("STROOM_NMBRS_CLIENT_ID") {
-            config.nmbrs.client_id = v;
-        }
-        if let Some(v) = env("STROOM_NMBRS_TOKEN_STORE") {
-            config.nmbrs.token_store = PathBuf::from(v);
-        }
-        if let Some(v) = env("STROOM_DATABASE") {
-            config.store.database = PathBuf::from(v);
-        }
+        environment::apply_overrides(&mut config, env);
         config.validate(file.map_or("stroom.toml".into(), |f| f.display().to_string()))?;
         Ok(config)
     }
