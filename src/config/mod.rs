@@ -557,6 +557,36 @@ mod tests {
     }
 
     #[test]
+    fn an_exchange_target_works_on_the_users_of_the_entra_target_it_signs_in_as() {
+        let entra = "tenant_id = \"t\"\nclient_id = \"c\"\n";
+        let config = load_text(&format!(
+            "[targets.entra]\n{entra}[targets.entra_test]\nkind = \"entra\"\n{entra}\
+             [targets.exchange_test]\nkind = \"exchange\"\norganization = \"o\"\nentra = \"entra_test\"\n"
+        ))
+        .expect("valid");
+        let rules = r#"
+            rule "accounts" {
+              account in entra { set mail = "a@x.nl" }
+              account in entra_test { set mail = "b@x.nl" }
+            }
+            when true grant mailbox "UserMailbox" in exchange_test
+            when true grant mailbox "UserMailbox" in exchange
+        "#;
+        let checked = crate::rules::check::check_for(
+            crate::rules::load::parse_sources(&[("r.stroom", rules)]),
+            &config.target_decls(),
+        );
+        let program = checked.program.expect("checks");
+        let id = |n: &str| program.target_id(n).expect(n);
+        assert_eq!(
+            program.account_target(id("exchange_test")),
+            Some(id("entra_test"))
+        );
+        // Without a configured host, the first Entra target with accounts.
+        assert_eq!(program.account_target(id("exchange")), Some(id("entra")));
+    }
+
+    #[test]
     fn a_byte_order_mark_is_accepted() {
         load_text("\u{feff}[nmbrs]\nclient_id = \"a\"\n").expect("BOM accepted");
     }

@@ -279,8 +279,18 @@ impl super::Config {
     pub fn target_decls(&self) -> Vec<TargetDecl> {
         let mut out = TargetDecl::builtin();
         for s in &self.targets {
-            if !out.iter().any(|t| *t.name == *s.name) {
-                out.push(TargetDecl::new(&s.name, s.kind()));
+            let mut decl = TargetDecl::new(&s.name, s.kind());
+            if let SectionKeys::Exchange(keys) = &s.keys {
+                // The Entra target it signs in as is the one whose users it works on.
+                decl.host = self
+                    .entra_of(s, keys)
+                    .ok()
+                    .flatten()
+                    .map(|(entra, _)| Arc::from(entra.name.as_str()));
+            }
+            match out.iter_mut().find(|t| t.name == decl.name) {
+                Some(builtin) => *builtin = decl,
+                None => out.push(decl),
             }
         }
         out

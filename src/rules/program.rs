@@ -99,6 +99,10 @@ pub struct TargetDecl {
     pub name: Arc<str>,
     /// Its kind.
     pub kind: TargetKind,
+    /// For a kind with an account host (Exchange): the target whose accounts it works
+    /// on, when the configuration names one; else the first of the host kind whose
+    /// accounts the rules manage.
+    pub host: Option<Arc<str>>,
 }
 
 impl TargetDecl {
@@ -107,6 +111,7 @@ impl TargetDecl {
         Self {
             name: Arc::from(name),
             kind,
+            host: None,
         }
     }
 
@@ -512,11 +517,12 @@ impl Program {
         if self.account_spec(target).is_some() {
             return Some(target);
         }
-        let host = self.targets.get(target as usize)?.kind.account_host()?;
+        let decl = self.targets.get(target as usize)?;
+        let host = decl.kind.account_host()?;
         self.accounts.iter().map(|a| a.target).find(|t| {
             self.targets
                 .get(*t as usize)
-                .is_some_and(|x| x.kind == host)
+                .is_some_and(|x| x.kind == host && decl.host.as_ref().is_none_or(|h| *h == x.name))
         })
     }
 }

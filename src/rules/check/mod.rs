@@ -185,6 +185,12 @@ impl<'a> Checker<'a> {
         // The built-in names first, then the other given targets by name; declared
         // generic targets and `nmbrs` follow in `declarations`. Plans order by this.
         let mut targets: Vec<TargetDecl> = TargetDecl::builtin();
+        // A given target of a built-in name (with its configured host) takes its place.
+        for t in &mut targets {
+            if let Some(g) = given.iter().find(|g| g.name == t.name && g.kind == t.kind) {
+                *t = g.clone();
+            }
+        }
         let mut extra: Vec<&TargetDecl> = given
             .iter()
             .filter(|g| !targets.iter().any(|t| t.name == g.name))
