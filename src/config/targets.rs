@@ -137,7 +137,7 @@ pub(super) fn read_sections(
             ));
         }
         let kind = match table.remove("kind") {
-            Some(toml::Value::String(k)) => match TargetKind::from_name(&k) {
+            Some(toml::Value::String(k)) => match TargetKind::parse(&k) {
                 Some(k) if CONFIGURABLE.contains(&k) => k,
                 Some(TargetKind::Nmbrs) => {
                     return Err(bad(
@@ -171,7 +171,7 @@ pub(super) fn read_sections(
                     "write it as kind = \"ad\" (or entra, exchange)".into(),
                 ))
             }
-            None => match TargetKind::from_name(name).filter(|k| CONFIGURABLE.contains(k)) {
+            None => match TargetKind::parse(name).filter(|k| CONFIGURABLE.contains(k)) {
                 Some(k) => k,
                 None => {
                     return Err(bad(
@@ -185,7 +185,7 @@ pub(super) fn read_sections(
             },
         };
         // A built-in name keeps its meaning: `ad` is always an AD target.
-        if let Some(builtin) = TargetKind::from_name(name).filter(|b| *b != kind) {
+        if let Some(builtin) = TargetKind::parse(name).filter(|b| *b != kind) {
             return Err(bad(
                 format!(
                     "{}: `{name}` is the built-in name of the {builtin} target, not a {kind} one",

@@ -56,7 +56,7 @@ impl TargetKind {
     }
 
     /// The kind with this name.
-    pub fn from_name(name: &str) -> Option<TargetKind> {
+    pub fn parse(name: &str) -> Option<TargetKind> {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
