@@ -683,7 +683,7 @@ pub fn state_after_apply(
     doc: &PlanDocument,
     steps: &HashMap<u32, journal::StepRecord>,
 ) -> State {
-    let mut next = state.clone();
+    let mut next = crate::plan::StateEditor::new(state.clone());
     let today = chrono::NaiveDate::parse_from_str(&doc.today, "%Y-%m-%d").ok();
     for a in &doc.actions {
         let Some(record) = steps.get(&a.seq).filter(|r| r.status == StepStatus::Done) else {
@@ -700,7 +700,7 @@ pub fn state_after_apply(
             changes: a.changes.as_ref(),
             account_id: record.account.as_deref(),
         };
-        crate::plan::apply_outcome(&mut next, &outcome, today);
+        next.apply(&outcome, today);
     }
-    next
+    next.finish()
 }

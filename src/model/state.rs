@@ -27,7 +27,7 @@ pub struct AccountState {
 }
 
 /// An entitlement a person holds in a target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantState {
     /// Person id.
