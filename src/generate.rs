@@ -386,3 +386,233 @@ pub fn rules(n: usize, seed: u64) -> String {
     }
     out
 }
+
+/// The grant-heavy matrix workload (issue "plans whose cost follows the answer"): every
+/// rule grants its own group, so a person gets dozens to hundreds of groups. Its shape is
+/// fixed by the benchmark's definition:
+/// - 60 departments, each with 4 home functions, and 10 generic functions (one of them
+///   `Intern`);
+/// - 5 companies with 35/25/20/12/8 % of the persons;
+/// - 85 % of persons have one contract, 15 % two (the second in another department);
+/// - contract starts uniform over 2015–2027, 20 % with an end, 8 to 40 hours a week.
+pub mod matrix {
+    use super::Rng;
+    use serde_json::{json, Value};
+
+    /// Departments.
+    pub const DEPARTMENTS: usize = 60;
+    /// Home functions per department.
+    pub const HOME_FUNCTIONS: usize = 4;
+    /// The generic functions (any department).
+    pub const GENERIC_FUNCTIONS: [&str; 10] = [
+        "Intern",
+        "Stagiair",
+        "Trainee",
+        "Secretaresse",
+        "Receptionist",
+        "Medewerker",
+        "Senior Medewerker",
+        "Teamleider",
+        "Adviseur",
+        "Projectleider",
+    ];
+    /// The companies and their share of the persons, in percent.
+    pub const COMPANIES: [(&str, u64); 5] = [
+        ("Noord B.V.", 35),
+        ("Oost B.V.", 25),
+        ("Zuid B.V.", 20),
+        ("West B.V.", 12),
+        ("Midden B.V.", 8),
+    ];
+
+    /// The name of department `d`.
+    pub fn department(d: usize) -> String {
+        format!("Afdeling {d:02}")
+    }
+
+    /// The name of home function `f` of department `d`.
+    pub fn home_function(d: usize, f: usize) -> String {
+        format!("Functie {d:02}-{f}")
+    }
+
+    fn company(rng: &mut Rng) -> &'static str {
+        let mut roll = rng.below(100) as u64;
+        for (name, share) in COMPANIES {
+            if roll < share {
+                return name;
+            }
+            roll -= share;
+        }
+        COMPANIES[0].0
+    }
+
+    /// Days from 2015-01-01 to 2027-12-31.
+    const START_SPAN: usize = 4747;
+
+    fn day(offset: usize) -> String {
+        let base = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or_default();
+        base.checked_add_days(chrono::Days::new(offset as u64))
+            .unwrap_or(base)
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+
+    fn contract(rng: &mut Rng, id: String, dept: usize) -> Value {
+        // Three in four have a home function of their department.
+        let function = if rng.chance(75) {
+            home_function(dept, rng.below(HOME_FUNCTIONS))
+        } else {
+            rng.pick(&GENERIC_FUNCTIONS).to_string()
+        };
+        let start = rng.below(START_SPAN + 1);
+        let end = rng.chance(20).then(|| day(start + 30 + rng.below(2000)));
+        json!({
+            "id": id,
+            "start": day(start),
+            "end": end,
+            "hours_per_week": 8 + rng.below(33),
+            "department": department(dept),
+            "function": function,
+        })
+    }
+
+    /// Person `i` of the matrix workload for a seed (records are made one at a time, so
+    /// millions can be streamed to a file).
+    pub fn person(i: usize, seed: u64) -> Value {
+        let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", seed as u32, i);
+        let first = rng.below(DEPARTMENTS);
+        let mut contracts = vec![contract(&mut rng, format!("{id}-1"), first)];
+        if rng.chance(15) {
+            let other = (first + 1 + rng.below(DEPARTMENTS - 1)) % DEPARTMENTS;
+            contracts.push(contract(&mut rng, format!("{id}-2"), other));
+        }
+        json!({
+            "id": id,
+            "employee_number": 100_000 + i,
+            "company": company(&mut rng),
+            "first_name": "Sam",
+            "last_name": format!("Persoon {i}"),
+            "contracts": contracts,
+        })
+    }
+
+    /// `n` persons as one JSON array, written without holding them all.
+    pub fn persons_json(n: usize, seed: u64, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(b"[")?;
+        for i in 0..n {
+            if i > 0 {
+                out.write_all(b",\n")?;
+            }
+            serde_json::to_writer(&mut *out, &person(i, seed))?;
+        }
+        out.write_all(b"]\n")
+    }
+
+    /// One rule of the matrix, as data: what [`rules`] writes as text, and what a plain
+    /// loop can test without the engine (the benchmarks' reference).
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Rule {
+        /// `department == D`
+        Department(String),
+        /// `department == D and function in [F, ...]`
+        DepartmentFunction(String, Vec<String>),
+        /// `company == C and contract.hours_per_week >= H`
+        CompanyHours(&'static str, u32),
+        /// `contract.start <= today and department in [D, ...] and function != "Intern"`
+        StartedIn(Vec<String>),
+    }
+
+    impl Rule {
+        /// The condition as Stroom writes it.
+        pub fn condition(&self) -> String {
+            let quoted = |names: &[String]| {
+                names
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            match self {
+                Rule::Department(d) => format!("department == \"{d}\""),
+                Rule::DepartmentFunction(d, f) => {
+                    format!("department == \"{d}\" and function in [{}]", quoted(f))
+                }
+                Rule::CompanyHours(c, h) => {
+                    format!("company == \"{c}\" and contract.hours_per_week >= {h}")
+                }
+                Rule::StartedIn(ds) => format!(
+                    "contract.start <= today and department in [{}] and function != \"Intern\"",
+                    quoted(ds)
+                ),
+            }
+        }
+
+        /// True when the rule holds for this person's contract on `today`, tested
+        /// directly on the fields.
+        pub fn holds(
+            &self,
+            person: &crate::model::Person,
+            contract: &crate::model::Contract,
+            today: chrono::NaiveDate,
+        ) -> bool {
+            let department = contract.department.as_deref();
+            let function = contract.function.as_deref();
+            match self {
+                Rule::Department(d) => department == Some(d.as_str()),
+                Rule::DepartmentFunction(d, fs) => {
+                    department == Some(d.as_str())
+                        && function.is_some_and(|f| fs.iter().any(|x| x == f))
+                }
+                Rule::CompanyHours(c, h) => {
+                    person.company.as_deref() == Some(*c)
+                        && contract.hours_per_week.is_some_and(|x| x >= f64::from(*h))
+                }
+                Rule::StartedIn(ds) => {
+                    contract.start.is_some_and(|s| s <= today)
+                        && department.is_some_and(|d| ds.iter().any(|x| x == d))
+                        && function != Some("Intern")
+                }
+            }
+        }
+    }
+
+    /// `n` rules, rule `i` granting its own group `M{i}`: 30 % `department ==`, 30 % a
+    /// department and `function in [...]`, 15 % a company and `hours_per_week >=`, 25 %
+    /// `contract.start <= today` with the department in a list and `function !=
+    /// "Intern"`.
+    pub fn rule_set(n: usize, seed: u64) -> Vec<Rule> {
+        let mut rng = Rng::new(seed);
+        (0..n)
+            .map(|_| {
+                let d = rng.below(DEPARTMENTS);
+                match rng.below(100) {
+                    0..=29 => Rule::Department(department(d)),
+                    30..=59 => {
+                        let mut functions = vec![home_function(d, rng.below(HOME_FUNCTIONS))];
+                        functions.push(if rng.chance(50) {
+                            home_function(d, rng.below(HOME_FUNCTIONS))
+                        } else {
+                            rng.pick(&GENERIC_FUNCTIONS).to_string()
+                        });
+                        Rule::DepartmentFunction(department(d), functions)
+                    }
+                    60..=74 => Rule::CompanyHours(rng.pick(&COMPANIES).0, 8 + rng.below(33) as u32),
+                    _ => Rule::StartedIn(
+                        (0..5).map(|_| department(rng.below(DEPARTMENTS))).collect(),
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// The rule file of [`rule_set`]: `default target ad`, then
+    /// `when CONDITION grant group "M{i}"` per rule.
+    pub fn rules(n: usize, seed: u64) -> String {
+        let mut out = String::from("default target ad\n\n");
+        for (i, rule) in rule_set(n, seed).iter().enumerate() {
+            out.push_str(&format!("when {} grant group \"M{i}\"\n", rule.condition()));
+        }
+        out
+    }
+}

@@ -4,6 +4,8 @@
 //! stroom-gen persons 250 [SEED]   # JSON array of person records
 //! stroom-gen rules 1000 [SEED]    # a rule file
 //! stroom-gen scale-persons 300000 5000  # persons for a generated rule set of that size
+//! stroom-gen matrix-persons 100000 [SEED]  # the grant-heavy matrix workload's persons
+//! stroom-gen matrix-rules 1000 [SEED]       # and its rules: each grants its own group
 //! stroom-gen state RULES PERSONS YYYY-MM-DD
 //!     # the state after carrying out the plan of that day, with every 15th person
 //!     # in another department then (so that a later plan shows movers)
@@ -40,6 +42,17 @@ fn main() -> ExitCode {
             }
         }
         (Some("rules"), Some(n)) => out!("{}", stroom::generate::rules(n, seed)),
+        (Some("matrix-rules"), Some(n)) => {
+            out!("{}", stroom::generate::matrix::rules(n, seed))
+        }
+        (Some("matrix-persons"), Some(n)) => {
+            use std::io::Write;
+            // Streamed: 300,000 persons are never held at once.
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            let written =
+                stroom::generate::matrix::persons_json(n, seed, &mut w).and_then(|()| w.flush());
+            out::note_stdout(written);
+        }
         (Some("scale-persons"), Some(n)) => {
             let rules = args
                 .get(2)
@@ -63,7 +76,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            errln!("usage: stroom-gen persons|rules COUNT [SEED] | scale-persons COUNT RULES | state RULES PERSONS DATE");
+            errln!("usage: stroom-gen persons|rules|matrix-persons|matrix-rules COUNT [SEED] | scale-persons COUNT RULES | state RULES PERSONS DATE");
             return ExitCode::from(2);
         }
     }
