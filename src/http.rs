@@ -4,6 +4,15 @@
 
 use std::time::Duration;
 
+/// The async runtime a blocking caller drives its HTTP client with: two worker threads
+/// (the calls wait on the network, not the CPU), timers and sockets on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// The delay before retry `attempt` (1 = first retry): exponential from `base` with
 /// "equal jitter" (half fixed, half random), capped at `max`; a `Retry-After` from the
 /// server wins (capped too).

@@ -162,11 +162,7 @@ pub fn import_from_nmbrs(config: &Config, options: &ImportOptions) -> Result<Imp
     if let Some(hook) = &options.page_hook {
         client = client.with_page_hook(hook.clone());
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| SyncError::Runtime(e.to_string()))?;
+    let runtime = crate::http::runtime().map_err(|e| SyncError::Runtime(e.to_string()))?;
     runtime
         .block_on(import(&client, &config.selection()))
         .map_err(SyncError::Import)

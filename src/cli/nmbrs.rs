@@ -86,14 +86,10 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, u8> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            errln!("error: cannot start the async runtime: {e}");
-            UNUSABLE
-        })
+    stroom::http::runtime().map_err(|e| {
+        errln!("error: cannot start the async runtime: {e}");
+        UNUSABLE
+    })
 }
 
 fn login(args: &LoginArgs) -> u8 {

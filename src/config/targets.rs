@@ -92,11 +92,12 @@ impl TargetSection {
 
     /// The secret file key of this kind and the secret's name.
     fn secret_keys(&self) -> (&'static str, &Option<PathBuf>) {
-        match &self.keys {
-            SectionKeys::Ad(c) => ("bind_password", &c.bind_password_file),
-            SectionKeys::Entra(c) => ("client_secret", &c.client_secret_file),
-            SectionKeys::Exchange(c) => ("client_secret", &c.client_secret_file),
-        }
+        let file = match &self.keys {
+            SectionKeys::Ad(c) => &c.bind_password_file,
+            SectionKeys::Entra(c) => &c.client_secret_file,
+            SectionKeys::Exchange(c) => &c.client_secret_file,
+        };
+        (kind_secret_key(self.kind()), file)
     }
 }
 

@@ -238,6 +238,8 @@ struct TargetFacts {
     /// The target whose account a grant in this target needs
     /// ([`Program::account_target`]).
     account_of: Vec<Option<TargetId>>,
+    /// The target write-backs go to: the one without accounts (the HR source).
+    writeback: Option<TargetId>,
 }
 
 impl TargetFacts {
@@ -251,6 +253,11 @@ impl TargetFacts {
             account_of: (0..program.targets.len())
                 .map(|t| program.account_target(t as TargetId))
                 .collect(),
+            writeback: program
+                .targets
+                .iter()
+                .position(|t| !t.kind.has_accounts())
+                .map(|i| i as TargetId),
         }
     }
 }
@@ -564,7 +571,7 @@ fn person_actions(
     };
     let usable = lifecycle_actions(&mut b, ev, st, assigned, today, notes);
     entitlement_actions(&mut b, ev, st, targets, &usable, notes, accountless);
-    writeback_actions(&mut b, ev, &usable);
+    writeback_actions(&mut b, ev, targets.writeback, &usable);
     b.out[start..].sort_by(|x, y| {
         (x.seq, x.kind, &x.name, x.on(), x.field()).cmp(&(
             y.seq,
@@ -832,16 +839,11 @@ fn entitlement_actions(
 fn writeback_actions(
     b: &mut Builder,
     ev: &PersonEval,
+    nmbrs: Option<TargetId>,
     usable: &HashMap<TargetId, Map<String, Json>>,
 ) {
     // Write-backs, once the value exists.
     let person = b.person;
-    let nmbrs = b
-        .program
-        .targets
-        .iter()
-        .position(|t| !t.kind.has_accounts())
-        .map(|i| i as TargetId);
     if ev.in_scope {
         if let Some(nmbrs) = nmbrs {
             let mut done: Vec<&str> = Vec::new();

@@ -9,7 +9,7 @@ mod unique;
 mod valid;
 
 pub use build::{build_plan, PlanInput};
-pub use state_after::{apply_outcome, state_after, Outcome, StateEditor};
+pub use state_after::{state_after, Outcome, StateEditor};
 pub use table::render_table;
 
 pub use crate::rules::eval::Reasons;

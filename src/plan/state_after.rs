@@ -1,6 +1,6 @@
-//! What an action does to the state when it succeeds: one rule, used by the planner to
-//! dry-run several days in a row ([`state_after`]) and by the apply engine to write the
-//! state after a run (from the journal's done steps).
+//! What an action does to the state when it succeeds: one rule ([`StateEditor`]), used
+//! by the planner to dry-run several days in a row ([`state_after`]) and by the apply
+//! engine to write the state after a run (from the journal's done steps).
 
 use super::Plan;
 use crate::model::{AccountState, GrantState, State};
@@ -33,19 +33,10 @@ pub struct Outcome<'a> {
     pub account_id: Option<&'a str>,
 }
 
-/// Applies one outcome to `state`; `today` is the date a disable is recorded with.
-/// For many outcomes use a [`StateEditor`]: this builds one each call.
-///
-/// A create of an account that is there already only records its id; a delete takes
-/// the account's grants in that target with it (they were memberships of the account);
-/// a grant that is there already is not recorded twice.
-pub fn apply_outcome(state: &mut State, o: &Outcome<'_>, today: Option<NaiveDate>) {
-    let mut editor = StateEditor::new(std::mem::take(state));
-    editor.apply(o, today);
-    *state = editor.finish();
-}
-
-/// A state being changed by many outcomes, with the one rule of what an outcome does.
+/// A state being changed by outcomes, with the one rule of what an outcome does: a
+/// create of an account that is there already only records its id; a delete takes the
+/// account's grants in that target with it (they were memberships of the account); a
+/// grant that is there already is not recorded twice.
 /// Accounts and grants are found through hash indexes and removed by leaving a hole
 /// (filled at [`StateEditor::finish`], order kept), so a plan of millions of actions
 /// costs one pass; a scan of the state per action was quadratic (a plan of 3.9 million
@@ -269,6 +260,11 @@ mod tests {
     fn a_delete_takes_the_accounts_grants_and_a_grant_is_recorded_once() {
         let mut state = State::default();
         let day = NaiveDate::from_ymd_opt(2026, 12, 1);
+        let apply_outcome = |state: &mut State, o: &Outcome<'_>, day| {
+            let mut editor = StateEditor::new(std::mem::take(state));
+            editor.apply(o, day);
+            *state = editor.finish();
+        };
         apply_outcome(&mut state, &outcome(OpKind::Create), day);
         apply_outcome(&mut state, &outcome(OpKind::Grant), day);
         apply_outcome(&mut state, &outcome(OpKind::Grant), day);

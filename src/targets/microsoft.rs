@@ -437,10 +437,7 @@ impl MicrosoftClient {
 
 /// The async runtime a blocking adapter drives its client with.
 pub fn runtime(api: &str) -> Result<tokio::runtime::Runtime, TargetError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+    crate::http::runtime()
         .map_err(|e| TargetError::fatal(format!("{api}: cannot start the async runtime: {e}")))
 }
 

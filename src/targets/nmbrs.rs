@@ -46,10 +46,7 @@ impl NmbrsWriteback {
     /// A write-back target over a signed-in client. `companies` maps each person id to
     /// its Nmbrs company id (`extra.nmbrs_company_id` of the imported persons).
     pub fn new(client: Client, companies: HashMap<String, String>) -> TargetResult<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
+        let runtime = crate::http::runtime()
             .map_err(|e| TargetError::fatal(format!("cannot start the async runtime: {e}")))?;
         Ok(Self {
             client,
