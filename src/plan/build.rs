@@ -228,6 +228,24 @@ struct ChunkPlan {
     accountless: Vec<(TargetId, TargetId, Arc<str>)>,
 }
 
+/// The entitlement names of a chunk's actions, one shared copy per constant name (by
+/// its rank): a chunk's actions share no reference count with other threads'.
+#[derive(Default)]
+struct GrantNames(Vec<Option<Arc<str>>>);
+
+impl GrantNames {
+    fn get(&mut self, rank: u32, name: &str) -> Arc<str> {
+        if rank == u32::MAX {
+            return Arc::from(name);
+        }
+        let i = rank as usize;
+        if self.0.len() <= i {
+            self.0.resize(i + 1, None);
+        }
+        self.0[i].get_or_insert_with(|| Arc::from(name)).clone()
+    }
+}
+
 /// Unique values handed to one person: target, attribute, value.
 type Assigned = Vec<(TargetId, String, Option<String>)>;
 
@@ -271,6 +289,7 @@ fn plan_persons(
 ) -> ChunkPlan {
     let empty = PersonState::default();
     let targets = TargetFacts::of(program);
+    let mut grant_names = GrantNames::default();
     // Room for what the rules want; revokes and updates may add a little.
     let expected: usize = evals
         .iter()
@@ -286,7 +305,8 @@ fn plan_persons(
         let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
         let mine = assigned.get(&*ev.person.id).map_or(&[][..], Vec::as_slice);
         let start = plan.actions.len();
-        person_actions(program, ev, st, mine, today, &targets, &mut plan);
+        let facts = (&targets, &mut grant_names);
+        person_actions(program, ev, st, mine, today, facts, &mut plan);
         drop_invalid_values(program, &mut plan, start);
         plan.notes.extend(
             ev.notes
@@ -408,6 +428,8 @@ struct Builder<'a, 'o> {
     person: &'a Person,
     /// Target names, copied per chunk so that threads do not share reference counts.
     target_names: &'o [Arc<str>],
+    /// Entitlement names, likewise.
+    grant_names: &'o mut GrantNames,
     out: &'o mut Vec<Action>,
     leaving: bool,
 }
@@ -542,7 +564,7 @@ fn person_actions(
     st: &PersonState,
     assigned: &[(TargetId, String, Option<String>)],
     today: NaiveDate,
-    targets: &TargetFacts,
+    (targets, grant_names): (&TargetFacts, &mut GrantNames),
     plan: &mut ChunkPlan,
 ) {
     let ChunkPlan {
@@ -566,6 +588,7 @@ fn person_actions(
         program,
         person,
         target_names: &targets.names,
+        grant_names,
         out,
         leaving: !ev.in_scope,
     };
@@ -792,9 +815,10 @@ fn entitlement_actions(
                 .any(|s| same_grant(program, s, g.target, g.kind, &g.name, g.on.as_deref()))
             {
                 let because = b.because(&g.because);
+                let name = b.grant_names.get(g.rank, &g.name);
                 let a = b.push(OpKind::Grant, g.target, because, None);
                 a.kind = Some(g.kind);
-                a.name = Some(g.name.clone());
+                a.name = Some(name);
                 if let Some(on) = g.on.as_deref() {
                     a.detail_mut().on = Some(Arc::from(on));
                 }

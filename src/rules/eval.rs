@@ -12,7 +12,6 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// The persons of one evaluation, with a lookup by id (for managers).
 pub struct Population<'p> {
@@ -437,8 +436,9 @@ pub struct Granted<'a> {
     pub target: TargetId,
     /// Kind.
     pub kind: Kind,
-    /// Name.
-    pub name: Arc<str>,
+    /// Name (borrowed from the rules when it is a constant, so that threads share no
+    /// reference count).
+    pub name: Cow<'a, str>,
     /// The name's rank among the rule set's constant names (`u32::MAX` for a computed
     /// name): a shortcut for sorting, consistent with the text order.
     pub rank: u32,
@@ -550,6 +550,36 @@ pub fn evaluate_all<'a>(
         .par_iter()
         .with_min_len(256)
         .map(|p| evaluate_person(program, population, p, today))
+        .collect()
+}
+
+/// Persons per unit of parallel work in [`evaluate_chunks`].
+pub const CHUNK: usize = 256;
+
+/// Evaluates every person on all cores, a chunk of [`CHUNK`] persons at a time, and
+/// hands each chunk's results (in person order) to `per_chunk`; its answers come back in
+/// person order. Only the chunks in work are held, so memory follows the answer the
+/// caller keeps, not the number of grants.
+pub fn evaluate_chunks<'a, R, F>(
+    program: &'a Program,
+    population: &'a Population<'a>,
+    today: NaiveDate,
+    per_chunk: F,
+) -> Vec<R>
+where
+    R: Send,
+    F: Fn(&[PersonEval<'a>]) -> R + Sync,
+{
+    population
+        .persons
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let evals: Vec<PersonEval> = chunk
+                .iter()
+                .map(|p| evaluate_person(program, population, p, today))
+                .collect();
+            per_chunk(&evals)
+        })
         .collect()
 }
 
@@ -674,9 +704,27 @@ pub fn evaluate_person<'a>(
     if out.in_scope {
         let index = &program.index;
         let mut hits = Vec::new();
+        let statement = |i: u32| &program.statements[i as usize];
+        // A statement found by its key needs only the rest of its condition tested.
+        let remainder = |i: u32| match index.remainders.get(i as usize) {
+            Some(Remainder::Nothing) => None,
+            Some(Remainder::Part(rest)) => Some(rest),
+            Some(Remainder::Whole) | None => statement(i).cond.as_ref(),
+        };
         keyed_hits(&index.person_keyed, &ctx, &mut hits);
-        for &i in index.person_always.iter().chain(&hits) {
-            run_statement(program, &program.statements[i as usize], &ctx, &mut out);
+        // Room for every statement that may fire, so the list grows once at most.
+        out.grants.reserve(index.person_always.len() + hits.len());
+        for &i in &index.person_always {
+            run_statement(
+                program,
+                statement(i),
+                statement(i).cond.as_ref(),
+                &ctx,
+                &mut out,
+            );
+        }
+        for &i in &hits {
+            run_statement(program, statement(i), remainder(i), &ctx, &mut out);
         }
         for c in &scoped {
             let cctx = Ctx {
@@ -684,8 +732,13 @@ pub fn evaluate_person<'a>(
                 ..ctx
             };
             keyed_hits(&index.contract_keyed, &cctx, &mut hits);
-            for &i in index.contract_always.iter().chain(&hits) {
-                run_statement(program, &program.statements[i as usize], &cctx, &mut out);
+            out.grants.reserve(index.contract_always.len() + hits.len());
+            for &i in &index.contract_always {
+                let st = statement(i);
+                run_statement(program, st, st.cond.as_ref(), &cctx, &mut out);
+            }
+            for &i in &hits {
+                run_statement(program, statement(i), remainder(i), &cctx, &mut out);
             }
         }
         merge_grants(&mut out.grants);
@@ -727,13 +780,16 @@ fn keyed_hits(keyed: &[IndexBucket], ctx: &Ctx, out: &mut Vec<u32>) {
     }
 }
 
+/// Runs a statement's actions if `cond` (its condition, or what is left of it after an
+/// index hit) holds.
 fn run_statement<'a>(
     program: &'a Program,
     st: &'a Statement,
+    cond: Option<&'a CExpr>,
     ctx: &Ctx<'a>,
     out: &mut PersonEval<'a>,
 ) {
-    if let Some(cond) = &st.cond {
+    if let Some(cond) = cond {
         if !holds(cond, ctx) {
             return;
         }
@@ -748,9 +804,9 @@ fn run_statement<'a>(
                 on,
             } => {
                 let (name, rank) = match fixed_name {
-                    Some((fixed, rank)) => (fixed.clone(), *rank),
+                    Some((fixed, rank)) => (Cow::Borrowed(&**fixed), *rank),
                     None => match eval(name, ctx) {
-                        Value::Str(s) if !s.trim().is_empty() => (Arc::from(s.as_ref()), u32::MAX),
+                        Value::Str(s) if !s.trim().is_empty() => (s, u32::MAX),
                         _ => {
                             let o = &program.origins[st.origin as usize];
                             out.notes.push(format!(
@@ -807,6 +863,26 @@ fn merge_grants(grants: &mut Vec<Granted>) {
         } else {
             a.name.cmp(&b.name)
         }
+    }
+    // The common case, constant names without objects: one number per grant orders
+    // them (target, kind, rank), and equal numbers are the same entitlement.
+    if grants.iter().all(|g| g.rank != u32::MAX && g.on.is_none()) {
+        let key =
+            |g: &Granted| (u64::from(g.target) << 40) | ((g.kind as u64) << 32) | u64::from(g.rank);
+        grants.sort_unstable_by_key(key);
+        grants.dedup_by(|b, a| {
+            let same = key(a) == key(b);
+            if same {
+                for o in b.because.drain(..) {
+                    if !a.because.contains(&o) {
+                        a.because.push(o);
+                    }
+                }
+                a.because.sort_unstable();
+            }
+            same
+        });
+        return;
     }
     grants.sort_unstable_by(|a, b| {
         (a.target, a.kind)

@@ -5,7 +5,9 @@
 //! test is evaluated for everyone.
 
 use super::functions::Func;
-use super::program::{CExpr, CKind, CmpOp, IndexBucket, IndexField, RuleIndex, Statement};
+use super::program::{
+    CExpr, CKind, CmpOp, IndexBucket, IndexField, Remainder, RuleIndex, Statement,
+};
 use crate::model::Value;
 use std::sync::Arc;
 
@@ -18,6 +20,10 @@ pub fn build(statements: &[Statement]) -> RuleIndex {
     for (i, st) in statements.iter().enumerate() {
         let i = i as u32;
         let keys = st.cond.as_ref().and_then(index_keys);
+        index.remainders.push(match (&st.cond, &keys) {
+            (Some(cond), Some(_)) => remainder(cond),
+            _ => Remainder::Whole,
+        });
         let (always, keyed) = if st.per_contract {
             (&mut index.contract_always, &mut index.contract_keyed)
         } else {
@@ -76,6 +82,44 @@ fn index_keys(cond: &CExpr) -> Option<Vec<Key>> {
             Some(all)
         }
         _ => None,
+    }
+}
+
+/// True if finding a statement under any key of `part` proves `part` true: the key's
+/// own test (`field == "x"`, `field in [...]`), or an `or` of such tests.
+fn proven_by_key(part: &CExpr) -> bool {
+    match &part.kind {
+        CKind::Cmp(CmpOp::Eq, ..) | CKind::InSet(..) => index_keys(part).is_some(),
+        CKind::Or(parts) => parts.iter().all(proven_by_key),
+        _ => false,
+    }
+}
+
+/// What is left to test of a keyed condition once the index found it: nothing if the
+/// key proves it; the other parts if it is an `and` whose keyed part the key proves.
+fn remainder(cond: &CExpr) -> Remainder {
+    if proven_by_key(cond) {
+        return Remainder::Nothing;
+    }
+    let CKind::And(parts) = &cond.kind else {
+        return Remainder::Whole;
+    };
+    // `index_keys` takes the keys of the first part that has any.
+    let Some(k) = parts.iter().position(|p| index_keys(p).is_some()) else {
+        return Remainder::Whole;
+    };
+    if !proven_by_key(&parts[k]) {
+        return Remainder::Whole;
+    }
+    let mut rest: Vec<CExpr> = parts.clone();
+    rest.remove(k);
+    match rest.len() {
+        0 => Remainder::Nothing,
+        1 => Remainder::Part(rest.remove(0)),
+        _ => Remainder::Part(CExpr {
+            kind: CKind::And(rest),
+            span: cond.span.clone(),
+        }),
     }
 }
 

@@ -562,6 +562,21 @@ pub struct RuleIndex {
     pub contract_always: Vec<u32>,
     /// Per-contract statements by field and value.
     pub contract_keyed: Vec<IndexBucket>,
+    /// Per statement: what is left to test once the index found it by its key.
+    pub remainders: Vec<Remainder>,
+}
+
+/// What is left of a statement's condition once the index found the statement under
+/// the person's value of its key (which proves the keyed part true).
+#[derive(Debug, Clone, Default)]
+pub enum Remainder {
+    /// The whole condition (the key does not prove any part of it on its own).
+    #[default]
+    Whole,
+    /// Nothing: the key is the condition.
+    Nothing,
+    /// The other parts of an `and`.
+    Part(CExpr),
 }
 
 #[cfg(test)]
