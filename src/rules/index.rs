@@ -118,7 +118,7 @@ fn remainder(cond: &CExpr) -> Remainder {
         1 => Remainder::Part(rest.remove(0)),
         _ => Remainder::Part(CExpr {
             kind: CKind::And(rest),
-            span: cond.span.clone(),
+            span: cond.span,
         }),
     }
 }
