@@ -32,10 +32,16 @@ fn main() {
         return eprintln!("{e}");
     }
     let text = String::from_utf8(json).unwrap_or_default();
+    let t = Instant::now();
     let people = match stroom::source::persons::parse_persons("matrix.json", &text) {
         Ok(p) => p,
         Err(e) => return eprintln!("{e}"),
     };
+    println!(
+        "read {} MB of persons: {:.3?}",
+        text.len() >> 20,
+        t.elapsed()
+    );
     drop(text);
     let rules_text = stroom::generate::matrix::rules(rules, 7);
     let Some(program) = stroom::check_sources(&[("matrix.stroom", &rules_text)]).program else {

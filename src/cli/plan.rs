@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use stroom::model::{Person, State};
-use stroom::plan::{build_plan, render_table, PlanInput};
+use stroom::plan::{build_plan, plan_outline, render_table, write_plan_json, PlanInput};
 use stroom::rules::program::Program;
 
 #[derive(Args)]
@@ -99,13 +99,32 @@ pub fn run(args: &PlanArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let plan = build_plan(&PlanInput {
+    let input = PlanInput {
         program: &program,
         persons: &persons,
         state: &state,
         today: today_or_now(args.today),
-    });
-    print_plan(&plan, args.format)
+    };
+    match args.format {
+        PlanFormat::Table => print_plan(&build_plan(&input), args.format),
+        // Written while it is made: a plan of millions of actions is never held whole.
+        PlanFormat::Json => {
+            let outline = plan_outline(&input);
+            if !crate::out::stdout_closed() {
+                use std::io::Write;
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+                let written = write_plan_json(&outline, &mut out).and_then(|()| out.flush());
+                crate::out::note_stdout(written);
+            }
+            match &outline.blocked {
+                Some(b) => {
+                    errln!("blocked: {}", b.message());
+                    BLOCKED
+                }
+                None => OK,
+            }
+        }
+    }
 }
 
 /// Prints a plan (table or JSON) and returns the exit status: 3 when it is blocked.

@@ -4,11 +4,12 @@ use super::unique::Taken;
 use super::{Action, Because, Blocked, Plan, Reasons};
 use crate::model::{AccountState, GrantState, Person, State};
 use crate::rules::eval::{
-    self, AccountWant, AccountWanted, AttrWanted, PersonEval, Population, WritebackOf,
+    self, AccountWant, AccountWanted, AttrWanted, Granted, PersonEval, Population, WritebackOf,
 };
 use crate::rules::program::{Kind, OpKind, Program, TargetId};
 use chrono::{Days, NaiveDate};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value as Json};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -36,127 +37,323 @@ struct PersonState<'s> {
 /// Evaluates the rules and builds the plan. Deterministic: the same input gives the
 /// same plan, byte for byte.
 ///
-/// Persons are evaluated and planned in one pass on all cores, in person-id order, so
-/// that no evaluation result outlives its person. Only persons who need a new unique
-/// value (a joiner's account name) wait for a short sequential pass that hands those
-/// out, because each choice depends on the ones before it.
+/// Persons are evaluated and planned in chunks on all cores, in person-id order, so
+/// that no evaluation result outlives its chunk. Only chunks with a person who needs a
+/// new unique value (a joiner's account name) wait for a short sequential pass that
+/// hands those out, because each choice depends on the ones before it.
 pub fn build_plan(input: &PlanInput) -> Plan {
-    let program = input.program;
-    let population = Population::new(input.persons);
-    let mut by_person: HashMap<&str, PersonState> = HashMap::new();
-    for a in &input.state.accounts {
+    let planner = Planner::new(input);
+    let (first, assigned) = planner.first_pass(|p| p);
+    let chunks: Vec<ChunkPlan> = first
+        .into_par_iter()
+        .enumerate()
+        .map(|(k, done)| done.unwrap_or_else(|| planner.chunk(k, &assigned)))
+        .collect();
+    let mut actions = Vec::with_capacity(chunks.iter().map(|p| p.actions.len()).sum());
+    let mut summaries = Vec::with_capacity(chunks.len());
+    for mut p in chunks {
+        let mine = std::mem::take(&mut p.actions);
+        summaries.push(ChunkSummary::of(p, &mine));
+        actions.extend(mine);
+    }
+    for (seq, a) in actions.iter_mut().enumerate() {
+        a.seq = seq as u32 + 1;
+    }
+    let outline = planner.finish(summaries, assigned);
+    Plan {
+        today: input.today,
+        actions,
+        blocked: outline.blocked,
+        all_blocks: outline.all_blocks,
+        notes: outline.notes,
+        origins: outline.origins,
+    }
+}
+
+/// A plan without its actions: everything a plan document says before and after them,
+/// and what it takes to make them again, chunk by chunk, exactly as they were counted.
+/// This is how a plan of tens of millions of actions is written without holding it
+/// (see [`super::write_plan_json`]).
+pub struct PlanOutline<'a> {
+    /// The evaluation date.
+    pub today: NaiveDate,
+    /// Number of actions per operation, in plan-operation order, zero counts left out.
+    pub summary: Vec<(OpKind, usize)>,
+    /// The first reason the plan may not be carried out, if any.
+    pub blocked: Option<Blocked>,
+    /// Every reason it may not be carried out.
+    pub all_blocks: Vec<Blocked>,
+    /// Notes worth a look.
+    pub notes: Vec<String>,
+    /// The statements actions cite.
+    pub origins: Vec<Because>,
+    /// Actions per chunk of persons, in order.
+    chunk_sizes: Vec<u32>,
+    /// The unique values handed out.
+    assigned: HashMap<Arc<str>, Assigned>,
+    planner: Planner<'a>,
+}
+
+impl PlanOutline<'_> {
+    /// Number of actions in the plan.
+    pub fn len(&self) -> usize {
+        self.summary.iter().map(|(_, n)| n).sum()
+    }
+
+    /// True if the plan has no action.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The actions, made again a window of `window` chunks at a time on all cores: each
+    /// chunk's actions, numbered, go through `make` (on the worker that made them) and
+    /// its answers to `sink` in plan order; an error from the sink stops the walk.
+    /// Memory stays that of a window, whatever the size of the plan.
+    pub fn map_action_chunks<T: Send, E>(
+        &self,
+        window: usize,
+        make: &(dyn Fn(Vec<Action>) -> T + Sync),
+        sink: &mut dyn FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut first_seq = Vec::with_capacity(self.chunk_sizes.len());
+        let mut seq = 0u32;
+        for n in &self.chunk_sizes {
+            first_seq.push(seq);
+            seq += n;
+        }
+        let chunks = self.chunk_sizes.len();
+        let mut k = 0;
+        while k < chunks {
+            let end = (k + window.max(1)).min(chunks);
+            let made: Vec<T> = (k..end)
+                .into_par_iter()
+                .map(|c| {
+                    let mut actions = self.planner.chunk(c, &self.assigned).actions;
+                    // The same input makes the same chunk: the outline counted these.
+                    debug_assert_eq!(actions.len(), self.chunk_sizes[c] as usize);
+                    for (i, a) in actions.iter_mut().enumerate() {
+                        a.seq = first_seq[c] + i as u32 + 1;
+                    }
+                    make(actions)
+                })
+                .collect();
+            for t in made {
+                sink(t)?;
+            }
+            k = end;
+        }
+        Ok(())
+    }
+}
+
+/// Plans everything, keeping only counts, notes and reasons to block: the first of the
+/// two passes that write a plan without holding it.
+pub fn plan_outline<'a>(input: &'a PlanInput<'a>) -> PlanOutline<'a> {
+    let planner = Planner::new(input);
+    let summary = |mut p: ChunkPlan| {
+        let actions = std::mem::take(&mut p.actions);
+        ChunkSummary::of(p, &actions)
+    };
+    let (first, assigned) = planner.first_pass(summary);
+    let summaries: Vec<ChunkSummary> = first
+        .into_par_iter()
+        .enumerate()
+        .map(|(k, done)| done.unwrap_or_else(|| summary(planner.chunk(k, &assigned))))
+        .collect();
+    planner.finish(summaries, assigned)
+}
+
+/// What the planner works from: persons in id order, the state by person.
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    population: Population<'a>,
+    by_person: FxHashMap<&'a str, PersonState<'a>>,
+    order: Vec<usize>,
+}
+
+/// A chunk's plan without its actions.
+struct ChunkSummary {
+    counts: OpCounts,
+    actions: u32,
+    notes: Vec<String>,
+    blocks: Vec<Blocked>,
+    accountless: Vec<(TargetId, TargetId, Arc<str>)>,
+}
+
+impl ChunkSummary {
+    /// The summary of a chunk whose actions are `actions` (taken out of it or not).
+    fn of(p: ChunkPlan, actions: &[Action]) -> Self {
+        ChunkSummary {
+            counts: OpCounts::of(actions),
+            actions: actions.len() as u32,
+            notes: p.notes,
+            blocks: p.blocks,
+            accountless: p.accountless,
+        }
+    }
+}
+
+impl<'a> Planner<'a> {
+    fn new(input: &'a PlanInput<'a>) -> Self {
+        let mut order: Vec<usize> = (0..input.persons.len()).collect();
+        order.par_sort_unstable_by(|a, b| input.persons[*a].id.cmp(&input.persons[*b].id));
+        Planner {
+            input,
+            population: Population::new(input.persons),
+            by_person: state_by_person(input.state),
+            order,
+        }
+    }
+
+    fn state_of(&self, person: &Person) -> &PersonState<'a> {
+        static EMPTY: PersonState<'static> = PersonState {
+            accounts: Vec::new(),
+            grants: Vec::new(),
+        };
+        self.by_person.get(&*person.id).unwrap_or(&EMPTY)
+    }
+
+    fn evaluate(&self, k: usize) -> Vec<PersonEval<'a>> {
+        let chunk = self.order.chunks(CHUNK).nth(k).unwrap_or(&[]);
+        chunk
+            .iter()
+            .map(|&i| {
+                let p = &self.input.persons[i];
+                eval::evaluate_person(self.input.program, &self.population, p, self.input.today)
+            })
+            .collect()
+    }
+
+    /// The plan of chunk `k`, with the unique values handed out.
+    fn chunk(&self, k: usize, assigned: &HashMap<Arc<str>, Assigned>) -> ChunkPlan {
+        let evals = self.evaluate(k);
+        plan_persons(
+            self.input.program,
+            &evals,
+            &self.by_person,
+            assigned,
+            self.input.today,
+        )
+    }
+
+    /// Plans every chunk that needs no new unique value (kept as `keep` makes it) and
+    /// hands out the unique values the others need; those chunks come back as `None`.
+    fn first_pass<R: Send>(
+        &self,
+        keep: impl Fn(ChunkPlan) -> R + Sync,
+    ) -> (Vec<Option<R>>, HashMap<Arc<str>, Assigned>) {
+        let program = self.input.program;
+        let chunks = self.order.len().div_ceil(CHUNK);
+        let first: Vec<(Option<R>, Vec<PersonEval>)> = (0..chunks)
+            .into_par_iter()
+            .map(|k| {
+                let evals = self.evaluate(k);
+                let needy =
+                    |ev: &PersonEval| needs_unique_values(program, ev, self.state_of(ev.person));
+                if evals.iter().any(needy) {
+                    // Only what choosing values needs is kept: not the grants.
+                    let waiting = evals
+                        .into_iter()
+                        .filter(needy)
+                        .map(|mut ev| {
+                            ev.grants = Vec::new();
+                            ev
+                        })
+                        .collect();
+                    (None, waiting)
+                } else {
+                    let plan = plan_persons(
+                        program,
+                        &evals,
+                        &self.by_person,
+                        &HashMap::new(),
+                        self.input.today,
+                    );
+                    (Some(keep(plan)), Vec::new())
+                }
+            })
+            .collect();
+        let waiting: Vec<&PersonEval> = first.iter().flat_map(|(_, w)| w).collect();
+        let assigned = assign_unique_values(self.input, &waiting, &self.by_person);
+        drop(waiting);
+        (first.into_iter().map(|(r, _)| r).collect(), assigned)
+    }
+
+    /// Puts the chunks' notes and reasons to block together, in order, with the notes
+    /// and checks of the whole plan.
+    fn finish(
+        self,
+        chunks: Vec<ChunkSummary>,
+        assigned: HashMap<Arc<str>, Assigned>,
+    ) -> PlanOutline<'a> {
+        let (program, input) = (self.input.program, self.input);
+        let mut counts = OpCounts([0; OpKind::ALL.len()]);
+        let mut notes = Vec::new();
+        let mut all_blocks = Vec::new();
+        let mut accountless = Vec::new();
+        let mut chunk_sizes = Vec::with_capacity(chunks.len());
+        for p in chunks {
+            counts.add(&p.counts);
+            chunk_sizes.push(p.actions);
+            notes.extend(p.notes);
+            all_blocks.extend(p.blocks);
+            accountless.extend(p.accountless);
+        }
+        notes.extend(accountless_notes(program, &accountless));
+        let known: std::collections::HashSet<&str> = input.persons.iter().map(|p| &*p.id).collect();
+        let mut missing: Vec<&str> = self
+            .by_person
+            .keys()
+            .filter(|p| !known.contains(*p))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            notes.push(format!(
+                "{} person(s) in the state are not in the HR data and were left alone (missing HR data never counts as leaving): {}",
+                missing.len(),
+                missing.iter().take(10).copied().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        all_blocks.extend(threshold_violations(program, &counts, input));
+        all_blocks.extend(guard_violations(program, &counts, input));
+        PlanOutline {
+            today: input.today,
+            summary: OpKind::ALL
+                .iter()
+                .map(|op| (*op, counts.get(*op) as usize))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            blocked: all_blocks.first().cloned(),
+            all_blocks,
+            notes,
+            origins: program.origins.iter().map(Because::from).collect(),
+            chunk_sizes,
+            assigned,
+            planner: self,
+        }
+    }
+}
+
+/// The state by person. A state lists each person's entries together, so a run of
+/// entries of one person is looked up once.
+fn state_by_person(state: &State) -> FxHashMap<&str, PersonState<'_>> {
+    let mut by_person: FxHashMap<&str, PersonState> = FxHashMap::default();
+    for a in &state.accounts {
         by_person
             .entry(a.person.as_str())
             .or_default()
             .accounts
             .push(a);
     }
-    for g in &input.state.grants {
+    for run in state.grants.chunk_by(|a, b| a.person == b.person) {
         by_person
-            .entry(g.person.as_str())
+            .entry(run[0].person.as_str())
             .or_default()
             .grants
-            .push(g);
+            .extend(run);
     }
-    let empty = PersonState::default();
-    let mut order: Vec<usize> = (0..input.persons.len()).collect();
-    order.par_sort_unstable_by(|a, b| input.persons[*a].id.cmp(&input.persons[*b].id));
-
-    // Persons are planned in chunks: one list of actions per chunk keeps allocations
-    // few and large. A chunk with a person who needs unique values waits for them.
-    let outcomes: Vec<Outcome> = order
-        .par_chunks(CHUNK)
-        .map(|chunk| {
-            let evals: Vec<PersonEval> = chunk
-                .iter()
-                .map(|&i| {
-                    eval::evaluate_person(program, &population, &input.persons[i], input.today)
-                })
-                .collect();
-            let state_of = |ev: &PersonEval| by_person.get(&*ev.person.id).unwrap_or(&empty);
-            if evals
-                .iter()
-                .any(|ev| needs_unique_values(program, ev, state_of(ev)))
-            {
-                Outcome::Waiting(evals)
-            } else {
-                Outcome::Done(plan_persons(
-                    program,
-                    &evals,
-                    &by_person,
-                    &HashMap::new(),
-                    input.today,
-                ))
-            }
-        })
-        .collect();
-
-    let waiting: Vec<&PersonEval> = outcomes
-        .iter()
-        .flat_map(|o| match o {
-            Outcome::Waiting(evals) => evals
-                .iter()
-                .filter(|ev| {
-                    needs_unique_values(
-                        program,
-                        ev,
-                        by_person.get(&*ev.person.id).unwrap_or(&empty),
-                    )
-                })
-                .collect(),
-            Outcome::Done(_) => Vec::new(),
-        })
-        .collect();
-    let assigned = assign_unique_values(input, &waiting, &by_person);
-    let outcomes: Vec<ChunkPlan> = outcomes
-        .into_par_iter()
-        .map(|o| match o {
-            Outcome::Done(p) => p,
-            Outcome::Waiting(evals) => {
-                plan_persons(program, &evals, &by_person, &assigned, input.today)
-            }
-        })
-        .collect();
-
-    let mut actions = Vec::with_capacity(outcomes.iter().map(|p| p.actions.len()).sum());
-    let mut notes = Vec::new();
-    let mut all_blocks = Vec::new();
-    let mut accountless = Vec::new();
-    for p in outcomes {
-        actions.extend(p.actions);
-        notes.extend(p.notes);
-        all_blocks.extend(p.blocks);
-        accountless.extend(p.accountless);
-    }
-    notes.extend(accountless_notes(program, &accountless));
-    for (seq, a) in actions.iter_mut().enumerate() {
-        a.seq = seq as u32 + 1;
-    }
-    let known: std::collections::HashSet<&str> = input.persons.iter().map(|p| &*p.id).collect();
-    let mut missing: Vec<&str> = by_person
-        .keys()
-        .filter(|p| !known.contains(*p))
-        .copied()
-        .collect();
-    if !missing.is_empty() {
-        missing.sort_unstable();
-        notes.push(format!(
-            "{} person(s) in the state are not in the HR data and were left alone (missing HR data never counts as leaving): {}",
-            missing.len(),
-            missing.iter().take(10).copied().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    let counts = OpCounts::of(&actions);
-    all_blocks.extend(threshold_violations(program, &counts, input));
-    all_blocks.extend(guard_violations(program, &counts, input));
-    Plan {
-        today: input.today,
-        actions,
-        blocked: all_blocks.first().cloned(),
-        all_blocks,
-        notes,
-        origins: program.origins.iter().map(Because::from).collect(),
-    }
+    by_person
 }
 
 /// One note per (grant target, account target): how many persons in scope the rules
@@ -208,14 +405,6 @@ fn accountless_notes(program: &Program, found: &[(TargetId, TargetId, Arc<str>)]
 
 /// Persons per unit of parallel work.
 const CHUNK: usize = 256;
-
-/// A chunk of persons after the first pass.
-enum Outcome<'a> {
-    /// Planned.
-    Done(ChunkPlan),
-    /// Some person needs unique values first.
-    Waiting(Vec<PersonEval<'a>>),
-}
 
 /// The plan of a chunk of persons.
 struct ChunkPlan {
@@ -283,7 +472,7 @@ impl TargetFacts {
 fn plan_persons(
     program: &Program,
     evals: &[PersonEval],
-    by_person: &HashMap<&str, PersonState>,
+    by_person: &FxHashMap<&str, PersonState>,
     assigned: &HashMap<Arc<str>, Assigned>,
     today: NaiveDate,
 ) -> ChunkPlan {
@@ -337,7 +526,7 @@ fn needs_unique_values(program: &Program, ev: &PersonEval, st: &PersonState) -> 
 fn assign_unique_values(
     input: &PlanInput,
     waiting: &[&PersonEval],
-    by_person: &HashMap<&str, PersonState>,
+    by_person: &FxHashMap<&str, PersonState>,
 ) -> HashMap<Arc<str>, Assigned> {
     let program = input.program;
     let mut out: HashMap<Arc<str>, Assigned> = HashMap::new();
@@ -791,8 +980,10 @@ fn entitlement_actions(
     let program = b.program;
     let person = b.person;
     // Grants: wanted while in scope, and only where the target's account (if the target
-    // manages accounts) exists after this plan.
-    let mut wanted: Vec<(TargetId, Kind, &str, Option<&str>)> = Vec::with_capacity(ev.grants.len());
+    // manages accounts) exists after this plan. They arrive sorted and unique from
+    // evaluation (constant names rank in text order).
+    type Key<'k> = (TargetId, Kind, &'k str, Option<&'k str>);
+    let mut wanted: Vec<(Key, &Granted)> = Vec::with_capacity(ev.grants.len());
     if ev.in_scope {
         for g in &ev.grants {
             if let Some(host) = targets.account_of.get(g.target as usize).copied().flatten() {
@@ -808,12 +999,38 @@ fn entitlement_actions(
                     continue;
                 }
             }
-            wanted.push((g.target, g.kind, &*g.name, g.on.as_deref()));
-            if !st
-                .grants
-                .iter()
-                .any(|s| same_grant(program, s, g.target, g.kind, &g.name, g.on.as_deref()))
-            {
+            wanted.push(((g.target, g.kind, &*g.name, g.on.as_deref()), g));
+        }
+    }
+    debug_assert!(wanted.windows(2).all(|w| w[0].0 < w[1].0));
+    // What the state holds, in the same order, to walk both lists once.
+    let mut held: Vec<Key> = Vec::with_capacity(st.grants.len());
+    for s in &st.grants {
+        match program.target_id(&s.target) {
+            Some(t) => held.push((t, s.kind, s.name.as_str(), s.on.as_deref())),
+            None => notes.push(format!(
+                "person {}: grant {} {:?} in {} is not in a target of these rules; left alone",
+                person.id, s.kind, s.name, s.target
+            )),
+        }
+    }
+    held.sort_unstable();
+    held.dedup();
+    let (mut w, mut h) = (0, 0);
+    while w < wanted.len() || h < held.len() {
+        let order = match (wanted.get(w), held.get(h)) {
+            (Some((want, _)), Some(have)) => want.cmp(have),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        match order {
+            std::cmp::Ordering::Equal => {
+                w += 1;
+                h += 1;
+            }
+            std::cmp::Ordering::Less => {
+                let g = wanted[w].1;
+                w += 1;
                 let because = b.because(&g.because);
                 let name = b.grant_names.get(g.rank, &g.name);
                 let a = b.push(OpKind::Grant, g.target, because, None);
@@ -823,37 +1040,25 @@ fn entitlement_actions(
                     a.detail_mut().on = Some(Arc::from(on));
                 }
             }
-        }
-    }
-    // Grants arrive sorted and unique from evaluation.
-    debug_assert!(wanted.windows(2).all(|w| w[0] < w[1]));
-    for s in &st.grants {
-        let (Some(t), k) = (program.target_id(&s.target), s.kind) else {
-            notes.push(format!(
-                "person {}: grant {} {:?} in {} is not in a target of these rules; left alone",
-                person.id, s.kind, s.name, s.target
-            ));
-            continue;
-        };
-        if wanted
-            .binary_search(&(t, k, s.name.as_str(), s.on.as_deref()))
-            .is_err()
-        {
-            let reason = if ev.in_scope {
-                "no rule grants this any more"
-            } else {
-                "person out of scope"
-            };
-            let a = b.push(
-                OpKind::Revoke,
-                t,
-                Reasons::new(),
-                Some(Cow::Borrowed(reason)),
-            );
-            a.kind = Some(k);
-            a.name = Some(Arc::from(s.name.as_str()));
-            if let Some(on) = s.on.as_deref() {
-                a.detail_mut().on = Some(Arc::from(on));
+            std::cmp::Ordering::Greater => {
+                let (t, k, name, on) = held[h];
+                h += 1;
+                let reason = if ev.in_scope {
+                    "no rule grants this any more"
+                } else {
+                    "person out of scope"
+                };
+                let a = b.push(
+                    OpKind::Revoke,
+                    t,
+                    Reasons::new(),
+                    Some(Cow::Borrowed(reason)),
+                );
+                a.kind = Some(k);
+                a.name = Some(Arc::from(name));
+                if let Some(on) = on {
+                    a.detail_mut().on = Some(Arc::from(on));
+                }
             }
         }
     }
@@ -904,20 +1109,6 @@ fn writeback_actions(
             }
         }
     }
-}
-
-fn same_grant(
-    program: &Program,
-    s: &GrantState,
-    target: TargetId,
-    kind: Kind,
-    name: &str,
-    on: Option<&str>,
-) -> bool {
-    *s.target == *program.targets[target as usize].name
-        && s.kind == kind
-        && s.name == name
-        && s.on.as_deref() == on
 }
 
 /// The `forbid` pairs whose both sides this person would get.
@@ -974,6 +1165,12 @@ impl OpCounts {
             }
         }
         OpCounts(counts)
+    }
+
+    fn add(&mut self, other: &OpCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
     }
 
     fn get(&self, op: OpKind) -> u64 {

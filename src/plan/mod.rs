@@ -7,10 +7,12 @@ mod state_after;
 mod table;
 mod unique;
 mod valid;
+mod write;
 
-pub use build::{build_plan, PlanInput};
+pub use build::{build_plan, plan_outline, PlanInput, PlanOutline};
 pub use state_after::{state_after, Outcome, StateEditor};
 pub use table::render_table;
+pub use write::write_plan_json;
 
 pub use crate::rules::eval::Reasons;
 use crate::rules::program::{Kind, OpKind, Origin};
@@ -240,26 +242,44 @@ impl Plan {
     }
 }
 
-impl Serialize for Plan {
+/// The plan document's top level: the same for a plan held whole and one written as it
+/// is made ([`write_plan_json`]).
+struct Document<'a, A> {
+    today: NaiveDate,
+    summary: &'a [(OpKind, usize)],
+    blocked: &'a Option<Blocked>,
+    all_blocks: &'a [Blocked],
+    actions: A,
+    notes: &'a [String],
+}
+
+impl<A: Serialize> Serialize for Document<'_, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Summary<'a>(&'a Plan);
+        struct Summary<'a>(&'a [(OpKind, usize)]);
         impl Serialize for Summary<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let sum = self.0.summary();
-                let mut m = s.serialize_map(Some(sum.len()))?;
-                for (op, n) in sum {
-                    m.serialize_entry(op.as_str(), &n)?;
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (op, n) in self.0 {
+                    m.serialize_entry(op.as_str(), n)?;
                 }
                 m.end()
             }
         }
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("today", &self.today.format("%Y-%m-%d").to_string())?;
-        m.serialize_entry("summary", &Summary(self))?;
-        m.serialize_entry("blocked", &self.blocked)?;
+        m.serialize_entry("summary", &Summary(self.summary))?;
+        m.serialize_entry("blocked", self.blocked)?;
         if self.all_blocks.len() > 1 {
-            m.serialize_entry("all_blocks", &self.all_blocks)?;
+            m.serialize_entry("all_blocks", self.all_blocks)?;
         }
+        m.serialize_entry("actions", &self.actions)?;
+        m.serialize_entry("notes", self.notes)?;
+        m.end()
+    }
+}
+
+impl Serialize for Plan {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         struct Actions<'a>(&'a Plan);
         impl Serialize for Actions<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -271,8 +291,14 @@ impl Serialize for Plan {
                 )
             }
         }
-        m.serialize_entry("actions", &Actions(self))?;
-        m.serialize_entry("notes", &self.notes)?;
-        m.end()
+        Document {
+            today: self.today,
+            summary: &self.summary(),
+            blocked: &self.blocked,
+            all_blocks: &self.all_blocks,
+            actions: Actions(self),
+            notes: &self.notes,
+        }
+        .serialize(s)
     }
 }

@@ -58,9 +58,75 @@ const CONTRACT_KEYS: &[&str] = &[
 ];
 
 /// Parses and validates a persons file. Records are read one at a time, so memory
-/// holds the persons, not a syntax tree of the whole file.
+/// holds the persons, not a syntax tree of the whole file. A well-formed file is read on
+/// all cores, a record per task; a file that is not is read in order, which names the
+/// place of the fault.
 pub fn parse_persons(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> {
     let text = crate::files::strip_bom(text);
+    match split_records(text).and_then(|records| read_in_parallel(file, &records)) {
+        Some(read) => read,
+        None => read_in_order(file, text),
+    }
+}
+
+/// One record read on its own: the person (if valid), its id, its problems.
+type ReadRecord = (Option<Person>, Option<String>, Vec<DataError>);
+
+/// Reads the records on all cores; `None` if one is not valid JSON (then the reading
+/// in order reports it).
+fn read_in_parallel(file: &str, records: &[&str]) -> Option<Result<Vec<Person>, DataErrors>> {
+    use rayon::prelude::*;
+    use serde::de::DeserializeSeed;
+    let read: Vec<Option<ReadRecord>> = records
+        .par_iter()
+        .enumerate()
+        .with_min_len(64)
+        .map(|(i, text)| {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let record = Strict.deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            let mut errors = Vec::new();
+            let mut r = RecordReader {
+                file,
+                record: i + 1,
+                id: None,
+                errors: &mut errors,
+            };
+            let person = r.person(&record);
+            let id = r.id.take();
+            Some((person, id, errors))
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut persons = Vec::with_capacity(read.len());
+    let mut seen = HashSet::new();
+    for (i, one) in read.into_iter().enumerate() {
+        let (person, id, mut problems) = one?;
+        errors.append(&mut problems);
+        if let Some(id) = id.filter(|id| !seen.insert(id.clone())) {
+            let mut r = RecordReader {
+                file,
+                record: i + 1,
+                id: Some(id),
+                errors: &mut errors,
+            };
+            r.error(
+                Some("id".into()),
+                "duplicate id: another record already has it".into(),
+            );
+        } else if let Some(p) = person {
+            persons.push(p);
+        }
+    }
+    Some(if errors.is_empty() {
+        Ok(persons)
+    } else {
+        Err(DataErrors(errors))
+    })
+}
+
+/// Reads the records one after the other.
+fn read_in_order(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> {
     let mut errors = Vec::new();
     let mut persons = Vec::new();
     let mut seen = HashSet::new();
@@ -91,6 +157,69 @@ pub fn parse_persons(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> 
         Ok(persons)
     } else {
         Err(DataErrors(errors))
+    }
+}
+
+/// The records of a JSON array or of JSON Lines, as text, found by a scan of brackets
+/// and strings (no parse); `None` when the text is not a plain array of values.
+fn split_records(text: &str) -> Option<Vec<&str>> {
+    let b = text.as_bytes();
+    let ws = |mut i: usize| {
+        while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'[') {
+        // JSON Lines: a record per line.
+        return Some(text.lines().filter(|l| !l.trim().is_empty()).collect());
+    }
+    let mut out = Vec::new();
+    i = ws(i + 1);
+    if b.get(i) == Some(&b']') {
+        return (ws(i + 1) == b.len()).then_some(out);
+    }
+    loop {
+        let start = i;
+        let mut depth = 0usize;
+        loop {
+            match *b.get(i)? {
+                b'"' => {
+                    i += 1;
+                    loop {
+                        match *b.get(i)? {
+                            b'\\' => i += 2,
+                            b'"' => break,
+                            _ => i += 1,
+                        }
+                    }
+                    i += 1;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    i += 1;
+                }
+                b'}' | b']' if depth == 0 => break,
+                b'}' | b']' => {
+                    depth -= 1;
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                b',' if depth == 0 => break,
+                _ => i += 1,
+            }
+        }
+        // Every stop above is at an ASCII byte: a character boundary.
+        out.push(text.get(start..i)?);
+        i = ws(i);
+        match *b.get(i)? {
+            b',' => i = ws(i + 1),
+            b']' => return (ws(i + 1) == b.len()).then_some(out),
+            _ => return None,
+        }
     }
 }
 

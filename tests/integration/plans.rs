@@ -106,3 +106,114 @@ fn example_plan_table() {
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// A plan written while it is made (`stroom plan --format json`) is byte for byte the
+/// plan built whole and written by serde: with actions of every kind, notes, several
+/// reasons to block, no action at all, and more chunks than one window holds.
+#[test]
+fn a_streamed_plan_is_the_plan_written_whole() {
+    use stroom::plan::{build_plan, plan_outline, write_plan_json, PlanInput};
+    let whole = |input: &PlanInput| {
+        let mut text = serde_json::to_vec_pretty(&build_plan(input)).expect("serializes");
+        text.push(b'\n');
+        String::from_utf8(text).expect("utf-8")
+    };
+    let streamed = |input: &PlanInput| {
+        let mut text = Vec::new();
+        write_plan_json(&plan_outline(input), &mut text).expect("writes");
+        String::from_utf8(text).expect("utf-8")
+    };
+    let (example, people, state) = example();
+    let today = day("2026-12-01");
+    let empty = stroom::model::State::default();
+    // Blocked twice: two thresholds the example's plan passes.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules-examples/vandijk");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("example rules")
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let text = std::fs::read_to_string(e.path()).expect("rule file");
+            (e.file_name().to_string_lossy().into_owned(), text)
+        })
+        .collect();
+    files.sort();
+    files.push((
+        "zz.stroom".into(),
+        "threshold create_account max 1\nthreshold update max 1\n".into(),
+    ));
+    let sources: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let strict = stroom::check_sources(&sources)
+        .program
+        .expect("strict rules check");
+    let matrix_people = {
+        let mut json = Vec::new();
+        stroom::generate::matrix::persons_json(6_000, 3, &mut json).expect("generates");
+        stroom::source::persons::parse_persons("m.json", &String::from_utf8(json).expect("utf-8"))
+            .expect("matrix persons")
+    };
+    let matrix = program(&stroom::generate::matrix::rules(60, 5));
+    let cases: Vec<(&str, PlanInput)> = vec![
+        (
+            "example with state",
+            PlanInput {
+                program: &example,
+                persons: &people,
+                state: &state,
+                today,
+            },
+        ),
+        (
+            "example, empty state",
+            PlanInput {
+                program: &example,
+                persons: &people,
+                state: &empty,
+                today,
+            },
+        ),
+        (
+            "nothing to do",
+            PlanInput {
+                program: &example,
+                persons: &[],
+                state: &empty,
+                today,
+            },
+        ),
+        (
+            "matrix, 24 chunks",
+            PlanInput {
+                program: &matrix,
+                persons: &matrix_people,
+                state: &empty,
+                today,
+            },
+        ),
+    ];
+    for (name, input) in &cases {
+        assert_eq!(streamed(input), whole(input), "{name}");
+    }
+    let blocked = PlanInput {
+        program: &strict,
+        persons: &people,
+        state: &state,
+        today,
+    };
+    assert!(build_plan(&blocked).all_blocks.len() > 1, "blocked twice");
+    assert_eq!(streamed(&blocked), whole(&blocked), "blocked");
+    // A writer that fails stops the walk with its error, and nothing hangs.
+    struct Broken;
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let e = write_plan_json(&plan_outline(&cases[3].1), &mut Broken).expect_err("fails");
+    assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+}

@@ -376,3 +376,217 @@ proptest! {
         }
     }
 }
+
+/// The evaluator's fast path (index lookup, the rest of a condition after a key, sorted
+/// and merged grants) against a plain reference: random conditions held as data and
+/// tested directly on the fields of each contract in scope.
+mod fast_path {
+    use proptest::prelude::*;
+    use stroom::model::{Contract, Person};
+    use stroom::rules::eval::{evaluate_person, in_scope, Population};
+
+    const DEPARTMENTS: &[&str] = &["Sales", "IT", "HR", "Finance"];
+    const FUNCTIONS: &[&str] = &["Intern", "Lead", "Dev", "Clerk"];
+    const COMPANIES: &[&str] = &["A", "B"];
+
+    /// A condition as data.
+    #[derive(Debug, Clone)]
+    enum Cond {
+        DepartmentIs(usize),
+        DepartmentLowerIs(usize),
+        DepartmentIn(Vec<usize>),
+        FunctionIn(Vec<usize>),
+        FunctionIsNot(usize),
+        CompanyIs(usize),
+        HoursAtLeast(u32),
+        Started,
+        And(Vec<Cond>),
+        Or(Vec<Cond>),
+        Not(Box<Cond>),
+    }
+
+    fn list(names: &[&str], picks: &[usize]) -> String {
+        let items: Vec<String> = picks.iter().map(|i| format!("{:?}", names[*i])).collect();
+        format!("[{}]", items.join(", "))
+    }
+
+    impl Cond {
+        fn text(&self) -> String {
+            match self {
+                Cond::DepartmentIs(d) => format!("department == {:?}", DEPARTMENTS[*d]),
+                Cond::DepartmentLowerIs(d) => {
+                    format!("lower(department) == {:?}", DEPARTMENTS[*d].to_lowercase())
+                }
+                Cond::DepartmentIn(ds) => format!("department in {}", list(DEPARTMENTS, ds)),
+                Cond::FunctionIn(fs) => format!("function in {}", list(FUNCTIONS, fs)),
+                Cond::FunctionIsNot(f) => format!("function != {:?}", FUNCTIONS[*f]),
+                Cond::CompanyIs(c) => format!("company == {:?}", COMPANIES[*c]),
+                Cond::HoursAtLeast(h) => format!("contract.hours_per_week >= {h}"),
+                Cond::Started => "contract.start <= today".into(),
+                Cond::And(parts) => join(parts, " and "),
+                Cond::Or(parts) => join(parts, " or "),
+                Cond::Not(c) => format!("not ({})", c.text()),
+            }
+        }
+
+        /// Tested directly on the fields: what the rule means, written plainly.
+        fn holds(&self, p: &Person, c: &Contract, today: chrono::NaiveDate) -> bool {
+            let department = c.department.as_deref();
+            let function = c.function.as_deref();
+            match self {
+                Cond::DepartmentIs(d) => department == Some(DEPARTMENTS[*d]),
+                Cond::DepartmentLowerIs(d) => {
+                    department.map(str::to_lowercase) == Some(DEPARTMENTS[*d].to_lowercase())
+                }
+                Cond::DepartmentIn(ds) => ds.iter().any(|d| department == Some(DEPARTMENTS[*d])),
+                Cond::FunctionIn(fs) => fs.iter().any(|f| function == Some(FUNCTIONS[*f])),
+                // A comparison with a missing value is false, `!=` too.
+                Cond::FunctionIsNot(f) => function.is_some_and(|x| x != FUNCTIONS[*f]),
+                Cond::CompanyIs(k) => p.company.as_deref() == Some(COMPANIES[*k]),
+                Cond::HoursAtLeast(h) => c.hours_per_week.is_some_and(|x| x >= f64::from(*h)),
+                Cond::Started => c.start.is_some_and(|s| s <= today),
+                Cond::And(parts) => parts.iter().all(|x| x.holds(p, c, today)),
+                Cond::Or(parts) => parts.iter().any(|x| x.holds(p, c, today)),
+                Cond::Not(x) => !x.holds(p, c, today),
+            }
+        }
+    }
+
+    fn join(parts: &[Cond], by: &str) -> String {
+        let texts: Vec<String> = parts.iter().map(|p| format!("({})", p.text())).collect();
+        texts.join(by)
+    }
+
+    fn picks(n: usize) -> impl Strategy<Value = Vec<usize>> {
+        prop::collection::vec(0..n, 1..3)
+    }
+
+    fn cond() -> impl Strategy<Value = Cond> {
+        let leaf = prop_oneof![
+            (0..DEPARTMENTS.len()).prop_map(Cond::DepartmentIs),
+            (0..DEPARTMENTS.len()).prop_map(Cond::DepartmentLowerIs),
+            picks(DEPARTMENTS.len()).prop_map(Cond::DepartmentIn),
+            picks(FUNCTIONS.len()).prop_map(Cond::FunctionIn),
+            (0..FUNCTIONS.len()).prop_map(Cond::FunctionIsNot),
+            (0..COMPANIES.len()).prop_map(Cond::CompanyIs),
+            (8u32..41).prop_map(Cond::HoursAtLeast),
+            Just(Cond::Started),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Cond::And),
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Cond::Or),
+                inner.prop_map(|c| Cond::Not(Box::new(c))),
+            ]
+        })
+    }
+
+    /// A contract: department, function (or none), hours, start.
+    fn contract() -> impl Strategy<Value = serde_json::Value> {
+        (
+            0..DEPARTMENTS.len(),
+            prop::option::of(0..FUNCTIONS.len()),
+            prop::option::of(8u32..41),
+            0i64..900,
+        )
+            .prop_map(|(d, f, h, start)| {
+                let start = chrono::NaiveDate::from_ymd_opt(2025, 6, 1)
+                    .and_then(|d| d.checked_add_signed(chrono::Duration::days(start)))
+                    .unwrap_or_default();
+                serde_json::json!({
+                    "start": start.to_string(),
+                    "department": DEPARTMENTS[d],
+                    "function": f.map(|f| FUNCTIONS[f]),
+                    "hours_per_week": h,
+                })
+            })
+    }
+
+    fn persons() -> impl Strategy<Value = Vec<serde_json::Value>> {
+        prop::collection::vec(
+            (0..COMPANIES.len(), prop::collection::vec(contract(), 1..3)),
+            1..12,
+        )
+        .prop_map(|people| {
+            people
+                .into_iter()
+                .enumerate()
+                .map(|(i, (company, contracts))| {
+                    let contracts: Vec<serde_json::Value> = contracts
+                        .into_iter()
+                        .enumerate()
+                        .map(|(k, mut c)| {
+                            c["id"] = format!("c{i}-{k}").into();
+                            c
+                        })
+                        .collect();
+                    serde_json::json!({
+                        "id": format!("p{i}"),
+                        "company": COMPANIES[company],
+                        "first_name": "Sam",
+                        "last_name": format!("P{i}"),
+                        "contracts": contracts,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_fast_path_grants_what_the_plain_reference_grants(
+            conds in prop::collection::vec(cond(), 1..12),
+            people in persons(),
+        ) {
+            // Rule i grants "G{i}"; every third grants "Shared" too, so grants merge.
+            let mut text = String::from("default target ad\n");
+            for (i, c) in conds.iter().enumerate() {
+                text.push_str(&format!("when {} grant group \"G{i}\"\n", c.text()));
+                if i % 3 == 0 {
+                    text.push_str(&format!("when {} grant group \"Shared\"\n", c.text()));
+                }
+            }
+            let program = crate::common::program(&text);
+            let people = crate::common::persons(serde_json::Value::Array(people));
+            let population = Population::new(&people);
+            let today = crate::common::day("2026-12-01");
+            for p in &people {
+                let scoped: Vec<&Contract> =
+                    p.contracts.iter().filter(|c| in_scope(&program, c, today)).collect();
+                // The reference: group names with the lines of the rules that grant them.
+                let mut want: Vec<(String, Vec<usize>)> = Vec::new();
+                for (i, c) in conds.iter().enumerate() {
+                    if scoped.iter().any(|k| c.holds(p, k, today)) {
+                        want.push((format!("G{i}"), vec![]));
+                        if i % 3 == 0 {
+                            match want.iter_mut().find(|(n, _)| n == "Shared") {
+                                Some((_, lines)) => lines.push(i),
+                                None => want.push(("Shared".into(), vec![i])),
+                            }
+                        }
+                    }
+                }
+                want.sort();
+                let got = evaluate_person(&program, &population, p, today);
+                let mut names: Vec<(String, Vec<usize>)> = got
+                    .grants
+                    .iter()
+                    .map(|g| (g.name.to_string(), vec![]))
+                    .collect();
+                names.sort();
+                let want_names: Vec<(String, Vec<usize>)> =
+                    want.iter().map(|(n, _)| (n.clone(), vec![])).collect();
+                prop_assert_eq!(&names, &want_names, "person {} under\n{}", p.id, text);
+                // `Shared` cites every statement that granted it, once each.
+                if let (Some(g), Some((_, lines))) = (
+                    got.grants.iter().find(|g| g.name == "Shared"),
+                    want.iter().find(|(n, _)| n == "Shared"),
+                ) {
+                    prop_assert_eq!(g.because.len(), lines.len());
+                }
+            }
+        }
+    }
+}
