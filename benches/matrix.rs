@@ -1,9 +1,12 @@
 //! The grant-heavy matrix (`stroom::generate::matrix`: every rule grants its own group),
 //! each engine figure beside a plain unindexed loop measured in the same run:
-//! - `evaluate`: the rules against every person (what each person gets);
-//! - `plan, empty state`: evaluate and plan everything as new;
+//! - `evaluate`: the rules against every person (what each person gets, handed on per
+//!   chunk as the planner takes it);
+//! - `plan, empty state`: evaluate and plan everything as new, the actions made a
+//!   window at a time and dropped (the plan's outline, then its actions);
+//! - `plan JSON, empty state`: the same, written as the plan document (to a sink);
 //! - `plan, no change`: plan against a state that already holds every grant (writes no
-//!   action).
+//!   action; not at 300k × 5,000, whose state of 67 million grants does not fit here).
 //!
 //! Run: `cargo bench --bench matrix` (STROOM_BENCH_QUICK=1: only 10k × 100 and
 //! 100k × 1,000; STROOM_BENCH_THREADS=1: the engine on one thread).
@@ -14,8 +17,8 @@ use std::hint::black_box;
 use std::time::Duration;
 use stroom::generate::matrix::{rule_set, Rule};
 use stroom::model::{Person, State};
-use stroom::plan::{build_plan, state_after, PlanInput};
-use stroom::rules::eval::{evaluate_all, in_scope, Population};
+use stroom::plan::{build_plan, plan_outline, state_after, write_plan_json, PlanInput};
+use stroom::rules::eval::{evaluate_chunks, in_scope, Population};
 use stroom::rules::program::Program;
 
 const RULE_SEED: u64 = 7;
@@ -66,6 +69,35 @@ fn reference_grants(program: &Program, rules: &[Rule], persons: &[Person]) -> Ve
     out
 }
 
+/// The reference's grants counted, none kept: what `evaluate` hands on.
+fn reference_count(program: &Program, rules: &[Rule], persons: &[Person]) -> usize {
+    reference_each(program, rules, persons, &mut |_| {})
+}
+
+/// Calls `f` with each reference grant; returns how many there are.
+fn reference_each(
+    program: &Program,
+    rules: &[Rule],
+    persons: &[Person],
+    f: &mut dyn FnMut(Grant),
+) -> usize {
+    let today = today();
+    let mut n = 0;
+    for (i, p) in persons.iter().enumerate() {
+        for (r, rule) in rules.iter().enumerate() {
+            let fires = p
+                .contracts
+                .iter()
+                .any(|c| in_scope(program, c, today) && rule.holds(p, c, today));
+            if fires {
+                n += 1;
+                f((i as u32, r as u32));
+            }
+        }
+    }
+    n
+}
+
 /// The reference plan: the reference grants less what the state already holds.
 fn reference_plan(
     program: &Program,
@@ -73,10 +105,31 @@ fn reference_plan(
     persons: &[Person],
     held: &FxHashSet<Grant>,
 ) -> usize {
-    reference_grants(program, rules, persons)
-        .iter()
-        .filter(|g| !held.contains(g))
-        .count()
+    let mut new = 0;
+    reference_each(program, rules, persons, &mut |g| {
+        new += usize::from(!held.contains(&g))
+    });
+    new
+}
+
+/// The reference plan written as JSON: one action object per new grant, with the
+/// fields a plan's grant has, pretty-printed by serde.
+fn reference_json(program: &Program, rules: &[Rule], persons: &[Person]) -> usize {
+    let mut out = std::io::sink();
+    let mut seq = 0u32;
+    reference_each(program, rules, persons, &mut |(p, r)| {
+        seq += 1;
+        let action = serde_json::json!({
+            "seq": seq,
+            "op": "grant",
+            "person": &*persons[p as usize].id,
+            "target": "ad",
+            "kind": "group",
+            "name": format!("M{r}"),
+            "because": [{"rule": "matrix.stroom:2", "file": "matrix.stroom", "line": r + 3}],
+        });
+        let _ = serde_json::to_writer_pretty(&mut out, &action);
+    })
 }
 
 /// The state's grants as the reference holds them (person index, rule index).
@@ -120,12 +173,24 @@ fn matrix(c: &mut Criterion) {
         let population = Population::new(&people);
         let size = format!("{n} x {rules}");
         // Same answer: the engine's grants are the reference's.
-        let engine: usize = evaluate_all(&program, &population, today())
-            .iter()
-            .map(|e| e.grants.len())
-            .sum();
-        let reference = reference_grants(&program, &rule_data, &people).len();
+        let engine: usize = count_grants(&program, &population);
+        let reference = reference_count(&program, &rule_data, &people);
         assert_eq!(engine, reference, "engine and reference disagree at {size}");
+        if n <= 100_000 {
+            // The same grants, not only as many: person by person, group by group.
+            let mut engine = Vec::with_capacity(reference);
+            for (i, ev) in stroom::rules::eval::evaluate_all(&program, &population, today())
+                .iter()
+                .enumerate()
+            {
+                engine.extend(ev.grants.iter().map(|g| (i as u32, group_number(&g.name))));
+            }
+            engine.sort_unstable();
+            assert!(
+                engine == reference_grants(&program, &rule_data, &people),
+                "engine and reference grant different groups at {size}"
+            );
+        }
         eprintln!(
             "matrix {size}: {reference} grants, {:.1} per person",
             reference as f64 / n as f64
@@ -135,10 +200,10 @@ fn matrix(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(if n > 100_000 { 60 } else { 10 }))
             .warm_up_time(Duration::from_secs(1));
         g.bench_function(BenchmarkId::new("evaluate", "engine"), |b| {
-            b.iter(|| pool.install(|| black_box(evaluate_all(&program, &population, today()))))
+            b.iter(|| pool.install(|| black_box(count_grants(&program, &population))))
         });
         g.bench_function(BenchmarkId::new("evaluate", "unindexed loop"), |b| {
-            b.iter(|| black_box(reference_grants(&program, &rule_data, &people).len()))
+            b.iter(|| black_box(reference_count(&program, &rule_data, &people)))
         });
         let empty = State::default();
         let input = PlanInput {
@@ -148,13 +213,30 @@ fn matrix(c: &mut Criterion) {
             today: today(),
         };
         g.bench_function(BenchmarkId::new("plan, empty state", "engine"), |b| {
-            b.iter(|| pool.install(|| black_box(build_plan(&input).actions.len())))
+            b.iter(|| pool.install(|| black_box(streamed_actions(&input))))
         });
         let nothing = FxHashSet::default();
         g.bench_function(
             BenchmarkId::new("plan, empty state", "unindexed loop"),
             |b| b.iter(|| black_box(reference_plan(&program, &rule_data, &people, &nothing))),
         );
+        g.bench_function(BenchmarkId::new("plan JSON, empty state", "engine"), |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    let outline = plan_outline(&input);
+                    let mut sink = std::io::sink();
+                    black_box(write_plan_json(&outline, &mut sink).is_ok())
+                })
+            })
+        });
+        g.bench_function(
+            BenchmarkId::new("plan JSON, empty state", "unindexed loop"),
+            |b| b.iter(|| black_box(reference_json(&program, &rule_data, &people))),
+        );
+        if n > 100_000 {
+            g.finish();
+            continue;
+        }
         // A state that holds every grant: the plan must be empty.
         let full = state_after(&empty, &build_plan(&input));
         let input = PlanInput {
@@ -172,6 +254,34 @@ fn matrix(c: &mut Criterion) {
         });
         g.finish();
     }
+}
+
+/// The engine's grants counted per chunk, none kept.
+fn count_grants(program: &Program, population: &Population) -> usize {
+    evaluate_chunks(program, population, today(), |evals| {
+        evals.iter().map(|e| e.grants.len()).sum::<usize>()
+    })
+    .iter()
+    .sum()
+}
+
+/// The number of a matrix group (`M17` is rule 17).
+fn group_number(name: &str) -> u32 {
+    name.strip_prefix('M')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+/// Plans everything as the plan writer does, the actions made and dropped a window at
+/// a time; returns how many there are.
+fn streamed_actions(input: &PlanInput) -> usize {
+    let outline = plan_outline(input);
+    let mut n = 0;
+    let _ = outline.map_action_chunks(16, &|actions| actions.len(), &mut |k| {
+        n += k;
+        Ok::<(), ()>(())
+    });
+    n
 }
 
 criterion_group!(benches, matrix);

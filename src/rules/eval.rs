@@ -704,27 +704,14 @@ pub fn evaluate_person<'a>(
     if out.in_scope {
         let index = &program.index;
         let mut hits = Vec::new();
-        let statement = |i: u32| &program.statements[i as usize];
-        // A statement found by its key needs only the rest of its condition tested.
-        let remainder = |i: u32| match index.remainders.get(i as usize) {
-            Some(Remainder::Nothing) => None,
-            Some(Remainder::Part(rest)) => Some(rest),
-            Some(Remainder::Whole) | None => statement(i).cond.as_ref(),
-        };
         keyed_hits(&index.person_keyed, &ctx, &mut hits);
         // Room for every statement that may fire, so the list grows once at most.
         out.grants.reserve(index.person_always.len() + hits.len());
         for &i in &index.person_always {
-            run_statement(
-                program,
-                statement(i),
-                statement(i).cond.as_ref(),
-                &ctx,
-                &mut out,
-            );
+            run_indexed(program, i, false, &ctx, &mut out);
         }
         for &i in &hits {
-            run_statement(program, statement(i), remainder(i), &ctx, &mut out);
+            run_indexed(program, i, true, &ctx, &mut out);
         }
         for c in &scoped {
             let cctx = Ctx {
@@ -734,11 +721,10 @@ pub fn evaluate_person<'a>(
             keyed_hits(&index.contract_keyed, &cctx, &mut hits);
             out.grants.reserve(index.contract_always.len() + hits.len());
             for &i in &index.contract_always {
-                let st = statement(i);
-                run_statement(program, st, st.cond.as_ref(), &cctx, &mut out);
+                run_indexed(program, i, false, &cctx, &mut out);
             }
             for &i in &hits {
-                run_statement(program, statement(i), remainder(i), &cctx, &mut out);
+                run_indexed(program, i, true, &cctx, &mut out);
             }
         }
         merge_grants(&mut out.grants);
@@ -757,6 +743,7 @@ pub fn evaluate_person<'a>(
 /// each once. `out` is cleared first (it is reused between contracts).
 fn keyed_hits(keyed: &[IndexBucket], ctx: &Ctx, out: &mut Vec<u32>) {
     out.clear();
+    let mut found: smallvec::SmallVec<[&[u32]; 8]> = smallvec::SmallVec::new();
     for bucket in keyed {
         let v = match bucket.field {
             IndexField::Person(f) => f.get(ctx.person),
@@ -764,19 +751,60 @@ fn keyed_hits(keyed: &[IndexBucket], ctx: &Ctx, out: &mut Vec<u32>) {
             IndexField::Primary(f) => contract_field(ctx.primary, f, ctx.today),
         };
         if let Value::Str(s) = v {
-            let found = if bucket.folded {
+            let list = if bucket.folded {
                 bucket.statements.get(s.to_lowercase().as_str())
             } else {
                 bucket.statements.get(s.as_ref())
             };
-            if let Some(list) = found {
-                out.extend_from_slice(list);
+            if let Some(list) = list.filter(|l| !l.is_empty()) {
+                found.push(list);
             }
         }
     }
-    if keyed.len() > 1 {
+    for list in &found {
+        out.extend_from_slice(list);
+    }
+    // In program order, each statement once (an `or` may file one under two keys).
+    if found.len() > 1 {
         out.sort_unstable();
         out.dedup();
+    }
+}
+
+/// Runs statement `i`; `by_key` when the index found it by its key, so that only the
+/// rest of its condition needs testing. A constant grant is made from the statement's
+/// facts alone.
+#[inline]
+fn run_indexed<'a>(
+    program: &'a Program,
+    i: u32,
+    by_key: bool,
+    ctx: &Ctx<'a>,
+    out: &mut PersonEval<'a>,
+) {
+    let st = || &program.statements[i as usize];
+    let Some(facts) = program.index.facts.get(i as usize) else {
+        return run_statement(program, st(), st().cond.as_ref(), ctx, out);
+    };
+    let cond = match (&facts.remainder, by_key) {
+        (Remainder::Nothing, true) => None,
+        (Remainder::Part(rest), true) => Some(rest),
+        _ => st().cond.as_ref(),
+    };
+    match &facts.const_grant {
+        Some(g) => {
+            if cond.is_none_or(|c| holds(c, ctx)) {
+                out.grants.push(Granted {
+                    target: g.target,
+                    kind: g.kind,
+                    name: Cow::Borrowed(&*g.name),
+                    rank: g.rank,
+                    on: None,
+                    because: smallvec::smallvec![g.origin],
+                });
+            }
+        }
+        None => run_statement(program, st(), cond, ctx, out),
     }
 }
 

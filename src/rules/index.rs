@@ -6,7 +6,8 @@
 
 use super::functions::Func;
 use super::program::{
-    CExpr, CKind, CmpOp, IndexBucket, IndexField, Remainder, RuleIndex, Statement,
+    CEffect, CExpr, CKind, CmpOp, ConstGrant, IndexBucket, IndexField, Remainder, RuleIndex,
+    Statement, StatementFacts,
 };
 use crate::model::Value;
 use std::sync::Arc;
@@ -20,9 +21,12 @@ pub fn build(statements: &[Statement]) -> RuleIndex {
     for (i, st) in statements.iter().enumerate() {
         let i = i as u32;
         let keys = st.cond.as_ref().and_then(index_keys);
-        index.remainders.push(match (&st.cond, &keys) {
-            (Some(cond), Some(_)) => remainder(cond),
-            _ => Remainder::Whole,
+        index.facts.push(StatementFacts {
+            remainder: match (&st.cond, &keys) {
+                (Some(cond), Some(_)) => remainder(cond),
+                _ => Remainder::Whole,
+            },
+            const_grant: const_grant(st),
         });
         let (always, keyed) = if st.per_contract {
             (&mut index.contract_always, &mut index.contract_keyed)
@@ -81,6 +85,26 @@ fn index_keys(cond: &CExpr) -> Option<Vec<Key>> {
             }
             Some(all)
         }
+        _ => None,
+    }
+}
+
+/// The statement's one action, when it grants a constant name without an object.
+fn const_grant(st: &Statement) -> Option<ConstGrant> {
+    match st.actions.as_slice() {
+        [CEffect::Grant {
+            target,
+            kind,
+            fixed_name: Some((name, rank)),
+            on: None,
+            ..
+        }] => Some(ConstGrant {
+            target: *target,
+            kind: *kind,
+            rank: *rank,
+            origin: st.origin,
+            name: name.clone(),
+        }),
         _ => None,
     }
 }

@@ -562,8 +562,33 @@ pub struct RuleIndex {
     pub contract_always: Vec<u32>,
     /// Per-contract statements by field and value.
     pub contract_keyed: Vec<IndexBucket>,
-    /// Per statement: what is left to test once the index found it by its key.
-    pub remainders: Vec<Remainder>,
+    /// Per statement: what evaluation reads of it on every hit, kept small and together.
+    pub facts: Vec<StatementFacts>,
+}
+
+/// What evaluation reads of a statement on every hit: kept apart from the statement so
+/// that a hit reads one small record instead of the statement and its actions.
+#[derive(Debug, Clone, Default)]
+pub struct StatementFacts {
+    /// What is left to test once the index found the statement by its key.
+    pub remainder: Remainder,
+    /// Set when the statement does one thing, grant a constant entitlement.
+    pub const_grant: Option<ConstGrant>,
+}
+
+/// A grant of an entitlement with a constant name and no object.
+#[derive(Debug, Clone)]
+pub struct ConstGrant {
+    /// Target.
+    pub target: TargetId,
+    /// Kind.
+    pub kind: Kind,
+    /// The name's rank among the constant names.
+    pub rank: u32,
+    /// The statement's origin.
+    pub origin: OriginId,
+    /// The name.
+    pub name: Arc<str>,
 }
 
 /// What is left of a statement's condition once the index found the statement under
