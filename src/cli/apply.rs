@@ -175,12 +175,22 @@ pub fn apply_document(
     };
     let next = state_after_apply(&state, doc, &steps);
     if let Some(out) = args.state_out.as_ref().or(state_path.as_ref()) {
-        let written = serde_json::to_vec_pretty(&next)
-            .map_err(std::io::Error::from)
-            .and_then(|bytes| stroom::files::write_atomic(out, &bytes));
-        if let Err(e) = written {
-            errln!("error: cannot write the state {}: {e}", out.display());
-            return FAILED;
+        if stroom::source::state_store::is_state_store(out) {
+            // A store gets only the rows that changed.
+            let written = stroom::source::state_store::StateStore::open(out)
+                .and_then(|mut store| store.replace(&next));
+            if let Err(e) = written {
+                errln!("error: cannot write the state: {e}");
+                return FAILED;
+            }
+        } else {
+            let written = serde_json::to_vec_pretty(&next)
+                .map_err(std::io::Error::from)
+                .and_then(|bytes| stroom::files::write_atomic(out, &bytes));
+            if let Err(e) = written {
+                errln!("error: cannot write the state {}: {e}", out.display());
+                return FAILED;
+            }
         }
     }
     if args.format == Format::Json {

@@ -7,6 +7,7 @@ mod explain;
 mod fmt;
 mod nmbrs;
 mod plan;
+mod state;
 mod sync;
 mod test;
 
@@ -91,6 +92,9 @@ enum Command {
     Snapshots(sync::SnapshotsArgs),
     /// Carry out a plan through the configured targets (resumable, audited).
     Apply(apply::ApplyArgs),
+    /// The state store: import a JSON state file, export it again.
+    #[command(subcommand)]
+    State(state::StateCommand),
 }
 
 /// Runs the command line and returns the process status.
@@ -116,6 +120,7 @@ pub fn run() -> ExitCode {
         Command::Diff(args) => sync::run_diff(&args),
         Command::Snapshots(args) => sync::run_snapshots(&args),
         Command::Apply(args) => apply::run(&args),
+        Command::State(command) => state::run(&command),
     };
     ExitCode::from(crate::out::exit_status(code))
 }

@@ -62,11 +62,14 @@ pub fn load_persons(path: &Path) -> Result<Vec<Person>, u8> {
     })
 }
 
-/// Reads a state file (none: empty state), printing problems.
+/// Reads a state file or store (none: empty state), printing problems.
 pub fn load_state(path: Option<&Path>) -> Result<State, u8> {
     let Some(path) = path else {
         return Ok(State::default());
     };
+    if stroom::source::state_store::is_state_store(path) {
+        return super::state::read_store(path);
+    }
     let text = read(path)?;
     stroom::source::state::parse_state(&path.display().to_string(), &text).map_err(|e| {
         errln!("error: {e}");

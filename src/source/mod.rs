@@ -10,6 +10,8 @@ pub mod persons;
 #[cfg(feature = "connectors")]
 pub mod snapshots;
 pub mod state;
+#[cfg(feature = "connectors")]
+pub mod state_store;
 
 use std::fmt;
 

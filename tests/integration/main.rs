@@ -19,4 +19,5 @@ mod plans;
 mod properties;
 mod schemas;
 mod semantics;
+mod state_store;
 mod sync;

@@ -1265,3 +1265,48 @@ fn graph_answers_of_the_wrong_shape_name_the_call_and_never_panic() {
         "{e}"
     );
 }
+
+/// `stroom apply` writes a state store (`--state-out state.db`) as it writes the file:
+/// the same accounts and grants, and a run that changes nothing writes no row.
+#[test]
+fn stroom_apply_writes_a_state_store() {
+    let c = cli(Faults::default(), 30);
+    let secret = c.sim.setup().client_secret.clone();
+    let run = |out: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(["apply", "--plan", "plan.json", "--state-out", out])
+            .current_dir(c.dir.path())
+            .env("STROOM_ENTRA_CLIENT_SECRET", &secret)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run("data/state.db");
+    // The journal has the plan as done: a second run carries out nothing and gives the
+    // same state, here as the JSON file.
+    run("data/state.json");
+    let file: State = serde_json::from_str(
+        &std::fs::read_to_string(c.dir.path().join("data/state.json")).unwrap(),
+    )
+    .unwrap();
+    let store =
+        stroom::source::state_store::StateStore::open(&c.dir.path().join("data/state.db")).unwrap();
+    let mut held = store.load().unwrap();
+    let mut file = file;
+    for s in [&mut held, &mut file] {
+        s.accounts
+            .sort_by(|a, b| (&a.person, &a.target).cmp(&(&b.person, &b.target)));
+        s.grants
+            .sort_by(|a, b| (&a.person, &a.target, &a.name).cmp(&(&b.person, &b.target, &b.name)));
+    }
+    assert_eq!(held, file);
+    assert_eq!(
+        held.accounts.iter().filter(|a| a.target == "entra").count(),
+        3
+    );
+    let mut store = store;
+    assert_eq!(
+        store.replace(&file).unwrap(),
+        stroom::source::state_store::StateChanges::default()
+    );
+}
