@@ -44,21 +44,28 @@ struct PersonState<'s> {
 pub fn build_plan(input: &PlanInput) -> Plan {
     let planner = Planner::new(input);
     let (first, assigned) = planner.first_pass(|p| p);
-    let chunks: Vec<ChunkPlan> = first
+    // Each chunk's summary is made where the chunk was; only the copy into one list is
+    // in order.
+    let chunks: Vec<(ChunkSummary, Vec<Action>)> = first
         .into_par_iter()
         .enumerate()
-        .map(|(k, done)| done.unwrap_or_else(|| planner.chunk(k, &assigned)))
+        .map(|(k, done)| {
+            let mut p = done.unwrap_or_else(|| planner.chunk(k, &assigned));
+            let actions = std::mem::take(&mut p.actions);
+            (ChunkSummary::of(p, &actions), actions)
+        })
         .collect();
-    let mut actions = Vec::with_capacity(chunks.iter().map(|p| p.actions.len()).sum());
+    let mut actions = Vec::with_capacity(chunks.iter().map(|(_, a)| a.len()).sum());
     let mut summaries = Vec::with_capacity(chunks.len());
-    for mut p in chunks {
-        let mine = std::mem::take(&mut p.actions);
-        summaries.push(ChunkSummary::of(p, &mine));
+    for (summary, mine) in chunks {
+        summaries.push(summary);
         actions.extend(mine);
     }
-    for (seq, a) in actions.iter_mut().enumerate() {
-        a.seq = seq as u32 + 1;
-    }
+    actions
+        .par_iter_mut()
+        .enumerate()
+        .with_min_len(1 << 14)
+        .for_each(|(seq, a)| a.seq = seq as u32 + 1);
     let outline = planner.finish(summaries, assigned);
     Plan {
         today: input.today,
