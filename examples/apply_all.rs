@@ -8,6 +8,10 @@
 //! cargo run --release --example apply_all -- 5000 8 ad,entra,exchange   # persons, concurrency, targets
 //! ```
 
+#[path = "support/memory.rs"]
+mod memory;
+use memory::*;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,18 +25,6 @@ use stroom::targets::ad::{ActiveDirectory, AdSettings};
 use stroom::targets::entra::{EntraId, EntraSettings};
 use stroom::targets::exchange::{ExchangeOnline, ExchangeSettings};
 use stroom::targets::Target;
-
-fn status_mb(key: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 /// An OU with two groups on the test DC, and the AD target on it.
 fn ad_target(tag: &str) -> Result<ActiveDirectory, Box<dyn std::error::Error>> {

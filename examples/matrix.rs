@@ -3,23 +3,14 @@
 //! (default 100000 1000 evaluate). Peak memory is the process's high-water mark after
 //! the persons are loaded, so it includes them.
 
+#[path = "support/memory.rs"]
+mod memory;
+use memory::*;
+
 use std::time::Instant;
 use stroom::model::State;
 use stroom::plan::{build_plan, state_after, PlanInput};
 use stroom::rules::eval::{evaluate_all, evaluate_chunks, Population};
-
-/// A memory figure of this process from /proc/self/status, in MB.
-fn status_mb(key: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).map(str::to_string))
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|k| k.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn main() {
     let raw: Vec<String> = std::env::args().skip(1).collect();

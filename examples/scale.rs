@@ -1,28 +1,14 @@
 //! Times one evaluate+plan run at a given size and prints peak memory (for the book):
 //! `cargo run --release --example scale -- 300000 5000 [persons.json]`
 
+#[path = "support/memory.rs"]
+mod memory;
+use memory::*;
+
 use std::time::Instant;
 
 use stroom::model::State;
 use stroom::plan::{build_plan, PlanInput};
-
-/// A memory figure of this process from /proc/self/status, in MB.
-fn status_mb(key: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).map(str::to_string))
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|k| k.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// Resets the peak-memory mark, so that it measures what follows.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
 
 fn main() {
     let raw: Vec<String> = std::env::args().skip(1).collect();

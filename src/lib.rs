@@ -89,6 +89,8 @@ pub mod http;
 #[cfg(feature = "connectors")]
 pub mod random;
 #[cfg(feature = "connectors")]
+pub mod sqlite;
+#[cfg(feature = "connectors")]
 pub mod sync;
 #[cfg(feature = "connectors")]
 pub mod targets;

@@ -98,12 +98,10 @@ impl Journal {
         let lock = crate::files::StoreLock::acquire(path).map_err(|e| fail(e.into()))?;
         crate::files::prepare_private_file(path).map_err(|e| fail(e.into()))?;
         let fail = |e: rusqlite::Error| fail(e.into());
-        let conn = Connection::open(path).map_err(fail)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS apply_runs (
+        let conn = crate::sqlite::open(
+            path,
+            crate::sqlite::Durability::Normal,
+            "CREATE TABLE IF NOT EXISTS apply_runs (
                  plan TEXT PRIMARY KEY,
                  started_at TEXT NOT NULL,
                  finished_at TEXT

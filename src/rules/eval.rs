@@ -901,12 +901,7 @@ fn merge_grants(grants: &mut Vec<Granted>) {
         grants.dedup_by(|b, a| {
             let same = key(a) == key(b);
             if same {
-                for o in b.because.drain(..) {
-                    if !a.because.contains(&o) {
-                        a.because.push(o);
-                    }
-                }
-                a.because.sort_unstable();
+                absorb_reasons(&mut a.because, &mut b.because);
             }
             same
         });
@@ -925,15 +920,20 @@ fn merge_grants(grants: &mut Vec<Granted>) {
             && name_order(a, b) == Ordering::Equal
             && a.on == b.on;
         if same {
-            for o in b.because.drain(..) {
-                if !a.because.contains(&o) {
-                    a.because.push(o);
-                }
-            }
-            a.because.sort_unstable();
+            absorb_reasons(&mut a.because, &mut b.because);
         }
         same
     });
+}
+
+/// Moves the reasons of a duplicate grant into the one kept: each once, in order.
+fn absorb_reasons(kept: &mut Reasons, duplicate: &mut Reasons) {
+    for o in duplicate.drain(..) {
+        if !kept.contains(&o) {
+            kept.push(o);
+        }
+    }
+    kept.sort_unstable();
 }
 
 fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {

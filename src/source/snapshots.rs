@@ -158,13 +158,10 @@ impl Store {
     fn open_with(path: &Path, lock: Option<crate::files::StoreLock>) -> Result<Self, StoreError> {
         let name = path.display().to_string();
         let fail = sqlite_error(&name);
-        let conn = Connection::open(path).map_err(fail)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(fail)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             PRAGMA foreign_keys = ON;
+        let conn = crate::sqlite::open(
+            path,
+            crate::sqlite::Durability::Full,
+            "PRAGMA foreign_keys = ON;
              CREATE TABLE IF NOT EXISTS snapshots (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
                  taken_at TEXT NOT NULL,

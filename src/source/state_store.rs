@@ -84,13 +84,10 @@ impl StateStore {
             path: name.clone(),
             source,
         };
-        let conn = Connection::open(path).map_err(fail)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(fail)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             CREATE TABLE IF NOT EXISTS accounts (
+        let conn = crate::sqlite::open(
+            path,
+            crate::sqlite::Durability::Full,
+            "CREATE TABLE IF NOT EXISTS accounts (
                  person TEXT NOT NULL,
                  target TEXT NOT NULL,
                  record TEXT NOT NULL,
