@@ -119,17 +119,33 @@ impl Action {
     }
 }
 
+/// The statements an action's reasons point to, as JSON: the statements themselves, or
+/// their text made once (the plan writer, laid out where reasons stand in the document:
+/// every action cites a few of a few thousand statements).
+#[derive(Clone, Copy)]
+enum OriginsJson<'a> {
+    Statements(&'a [Because]),
+    Text(&'a [Box<serde_json::value::RawValue>]),
+}
+
 /// An action's reasons as JSON, looked up without collecting them first.
-struct BecauseJson<'a>(&'a Reasons, &'a [Because]);
+struct BecauseJson<'a>(&'a Reasons, OriginsJson<'a>);
 
 impl Serialize for BecauseJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().filter_map(|o| self.1.get(*o as usize)))
+        match self.1 {
+            OriginsJson::Statements(all) => {
+                s.collect_seq(self.0.iter().filter_map(|o| all.get(*o as usize)))
+            }
+            OriginsJson::Text(all) => {
+                s.collect_seq(self.0.iter().filter_map(|o| all.get(*o as usize)))
+            }
+        }
     }
 }
 
 /// An action as JSON, with its reasons spelled out.
-struct ActionJson<'a>(&'a Action, &'a [Because]);
+struct ActionJson<'a>(&'a Action, OriginsJson<'a>);
 
 impl Serialize for ActionJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -287,7 +303,7 @@ impl Serialize for Plan {
                     self.0
                         .actions
                         .iter()
-                        .map(|a| ActionJson(a, &self.0.origins)),
+                        .map(|a| ActionJson(a, OriginsJson::Statements(&self.0.origins))),
                 )
             }
         }

@@ -3,7 +3,7 @@
 //! made and turned into text a window of chunks at a time on all cores, and a writer
 //! thread puts the text out meanwhile, so memory stays that of a few windows.
 
-use super::{ActionJson, Document, PlanOutline};
+use super::{ActionJson, Document, OriginsJson, PlanOutline};
 use serde::Serialize;
 use serde_json::ser::Formatter;
 use std::io::{self, Write};
@@ -37,12 +37,28 @@ pub fn write_plan_json(outline: &PlanOutline, out: &mut (dyn Write + Send)) -> i
         out.write_all(&document)?;
         return out.write_all(b"\n");
     }
+    // Each statement's reason as text once, laid out as in the document (an array
+    // element four levels in).
+    let origins = outline
+        .origins
+        .iter()
+        .map(|b| {
+            let mut text = Vec::new();
+            b.serialize(&mut serde_json::Serializer::with_formatter(
+                &mut text,
+                Indented::at(4),
+            ))?;
+            let text = String::from_utf8(text).map_err(io::Error::other)?;
+            serde_json::value::RawValue::from_string(text).map_err(io::Error::from)
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    let origins = OriginsJson::Text(&origins);
     out.write_all(head)?;
     let text_out = &mut *out;
     // Text buffers go round between the workers and the writer: no fresh pages per chunk.
     let spare: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
     let spare = &spare;
-    std::thread::scope(|scope| {
+    std::thread::scope(|scope| -> io::Result<()> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Vec<u8>>(2 * WINDOW);
         let writer = scope.spawn(move || -> io::Result<()> {
             let mut first = true;
@@ -58,7 +74,6 @@ pub fn write_plan_json(outline: &PlanOutline, out: &mut (dyn Write + Send)) -> i
             }
             Ok(())
         });
-        let origins = &outline.origins;
         let made = outline.map_action_chunks(
             WINDOW,
             &|actions| {
