@@ -176,7 +176,8 @@ pub fn apply_document(
     let next = state_after_apply(&state, doc, &steps);
     if let Some(out) = args.state_out.as_ref().or(state_path.as_ref()) {
         if stroom::source::state_store::is_state_store(out) {
-            // A store gets only the rows that changed.
+            // A store gets only the rows that differ from what it holds, read again
+            // under its lock.
             let written = stroom::source::state_store::StateStore::open(out)
                 .and_then(|mut store| store.replace(&next));
             if let Err(e) = written {

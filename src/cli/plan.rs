@@ -119,13 +119,7 @@ pub fn run(args: &PlanArgs) -> u8 {
                 let written = write_plan_json(&outline, &mut out).and_then(|()| out.flush());
                 crate::out::note_stdout(written);
             }
-            match &outline.blocked {
-                Some(b) => {
-                    errln!("blocked: {}", b.message());
-                    BLOCKED
-                }
-                None => OK,
-            }
+            blocked_status(outline.blocked.as_ref())
         }
     }
 }
@@ -142,12 +136,12 @@ pub fn print_plan(plan: &stroom::plan::Plan, format: PlanFormat) -> u8 {
     if code != OK {
         return code;
     }
-    blocked_status(plan)
+    blocked_status(plan.blocked.as_ref())
 }
 
 /// 3 (with the reason on stderr) when the plan is blocked, else 0.
-pub fn blocked_status(plan: &stroom::plan::Plan) -> u8 {
-    if let Some(b) = &plan.blocked {
+pub fn blocked_status(blocked: Option<&stroom::plan::Blocked>) -> u8 {
+    if let Some(b) = blocked {
         errln!("blocked: {}", b.message());
         return BLOCKED;
     }

@@ -145,7 +145,7 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
     let code = if print_plan {
         super::plan::print_plan(plan, args.format)
     } else {
-        super::plan::blocked_status(plan)
+        super::plan::blocked_status(plan.blocked.as_ref())
     };
     if !args.apply || (code == super::BLOCKED && !args.approve) || plan.actions.is_empty() {
         return code;

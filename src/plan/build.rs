@@ -5,6 +5,7 @@ use super::{Action, Because, Blocked, Plan, Reasons};
 use crate::model::{AccountState, GrantState, Person, State};
 use crate::rules::eval::{
     self, AccountWant, AccountWanted, AttrWanted, Granted, PersonEval, Population, WritebackOf,
+    CHUNK,
 };
 use crate::rules::program::{Kind, OpKind, Program, TargetId};
 use chrono::{Days, NaiveDate};
@@ -33,6 +34,12 @@ struct PersonState<'s> {
     accounts: Vec<&'s AccountState>,
     grants: Vec<&'s GrantState>,
 }
+
+/// The state of a person the state does not know.
+static NO_STATE: PersonState<'static> = PersonState {
+    accounts: Vec::new(),
+    grants: Vec::new(),
+};
 
 /// Evaluates the rules and builds the plan. Deterministic: the same input gives the
 /// same plan, byte for byte.
@@ -213,11 +220,7 @@ impl<'a> Planner<'a> {
     }
 
     fn state_of(&self, person: &Person) -> &PersonState<'a> {
-        static EMPTY: PersonState<'static> = PersonState {
-            accounts: Vec::new(),
-            grants: Vec::new(),
-        };
-        self.by_person.get(&*person.id).unwrap_or(&EMPTY)
+        self.by_person.get(&*person.id).unwrap_or(&NO_STATE)
     }
 
     fn evaluate(&self, k: usize) -> Vec<PersonEval<'a>> {
@@ -282,7 +285,6 @@ impl<'a> Planner<'a> {
             .collect();
         let waiting: Vec<&PersonEval> = first.iter().flat_map(|(_, w)| w).collect();
         let assigned = assign_unique_values(self.input, &waiting, &self.by_person);
-        drop(waiting);
         (first.into_iter().map(|(r, _)| r).collect(), assigned)
     }
 
@@ -410,9 +412,6 @@ fn accountless_notes(program: &Program, found: &[(TargetId, TargetId, Arc<str>)]
         .collect()
 }
 
-/// Persons per unit of parallel work.
-const CHUNK: usize = 256;
-
 /// The plan of a chunk of persons.
 struct ChunkPlan {
     actions: Vec<Action>,
@@ -483,7 +482,6 @@ fn plan_persons(
     assigned: &HashMap<Arc<str>, Assigned>,
     today: NaiveDate,
 ) -> ChunkPlan {
-    let empty = PersonState::default();
     let targets = TargetFacts::of(program);
     let mut grant_names = GrantNames::default();
     // Room for what the rules want; revokes and updates may add a little.
@@ -498,7 +496,7 @@ fn plan_persons(
         accountless: Vec::new(),
     };
     for ev in evals {
-        let st = by_person.get(&*ev.person.id).unwrap_or(&empty);
+        let st = by_person.get(&*ev.person.id).unwrap_or(&NO_STATE);
         let mine = assigned.get(&*ev.person.id).map_or(&[][..], Vec::as_slice);
         let start = plan.actions.len();
         let facts = (&targets, &mut grant_names);

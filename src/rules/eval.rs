@@ -743,7 +743,7 @@ pub fn evaluate_person<'a>(
 /// each once. `out` is cleared first (it is reused between contracts).
 fn keyed_hits(keyed: &[IndexBucket], ctx: &Ctx, out: &mut Vec<u32>) {
     out.clear();
-    let mut found: smallvec::SmallVec<[&[u32]; 8]> = smallvec::SmallVec::new();
+    let mut lists = 0;
     for bucket in keyed {
         let v = match bucket.field {
             IndexField::Person(f) => f.get(ctx.person),
@@ -756,16 +756,14 @@ fn keyed_hits(keyed: &[IndexBucket], ctx: &Ctx, out: &mut Vec<u32>) {
             } else {
                 bucket.statements.get(s.as_ref())
             };
-            if let Some(list) = list.filter(|l| !l.is_empty()) {
-                found.push(list);
+            if let Some(list) = list {
+                out.extend_from_slice(list);
+                lists += 1;
             }
         }
     }
-    for list in &found {
-        out.extend_from_slice(list);
-    }
     // In program order, each statement once (an `or` may file one under two keys).
-    if found.len() > 1 {
+    if lists > 1 {
         out.sort_unstable();
         out.dedup();
     }

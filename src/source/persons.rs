@@ -72,36 +72,27 @@ pub fn parse_persons(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> 
 /// One record read on its own: the person (if valid), its id, its problems.
 type ReadRecord = (Option<Person>, Option<String>, Vec<DataError>);
 
-/// Reads the records on all cores; `None` if one is not valid JSON (then the reading
-/// in order reports it).
-fn read_in_parallel(file: &str, records: &[&str]) -> Option<Result<Vec<Person>, DataErrors>> {
-    use rayon::prelude::*;
-    use serde::de::DeserializeSeed;
-    let read: Vec<Option<ReadRecord>> = records
-        .par_iter()
-        .enumerate()
-        .with_min_len(64)
-        .map(|(i, text)| {
-            let mut de = serde_json::Deserializer::from_str(text);
-            let record = Strict.deserialize(&mut de).ok()?;
-            de.end().ok()?;
-            let mut errors = Vec::new();
-            let mut r = RecordReader {
-                file,
-                record: i + 1,
-                id: None,
-                errors: &mut errors,
-            };
-            let person = r.person(&record);
-            let id = r.id.take();
-            Some((person, id, errors))
-        })
-        .collect();
+/// Reads record number `n` (1-based).
+fn read_record(file: &str, n: usize, record: &Value) -> ReadRecord {
+    let mut errors = Vec::new();
+    let mut r = RecordReader {
+        file,
+        record: n,
+        id: None,
+        errors: &mut errors,
+    };
+    let person = r.person(record);
+    let id = r.id.take();
+    (person, id, errors)
+}
+
+/// The persons of records read one by one, in file order, refusing a second record
+/// with an id already seen.
+fn assemble(file: &str, read: Vec<ReadRecord>) -> Result<Vec<Person>, DataErrors> {
     let mut errors = Vec::new();
     let mut persons = Vec::with_capacity(read.len());
     let mut seen = HashSet::new();
-    for (i, one) in read.into_iter().enumerate() {
-        let (person, id, mut problems) = one?;
+    for (i, (person, id, mut problems)) in read.into_iter().enumerate() {
         errors.append(&mut problems);
         if let Some(id) = id.filter(|id| !seen.insert(id.clone())) {
             let mut r = RecordReader {
@@ -118,46 +109,40 @@ fn read_in_parallel(file: &str, records: &[&str]) -> Option<Result<Vec<Person>, 
             persons.push(p);
         }
     }
-    Some(if errors.is_empty() {
-        Ok(persons)
-    } else {
-        Err(DataErrors(errors))
-    })
-}
-
-/// Reads the records one after the other.
-fn read_in_order(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> {
-    let mut errors = Vec::new();
-    let mut persons = Vec::new();
-    let mut seen = HashSet::new();
-    let mut n = 0;
-    let read = for_each_record(file, text, &mut |record: Value| {
-        n += 1;
-        let mut r = RecordReader {
-            file,
-            record: n,
-            id: None,
-            errors: &mut errors,
-        };
-        let person = r.person(&record);
-        let fresh = r.id.clone().is_none_or(|id| seen.insert(id));
-        if !fresh {
-            r.error(
-                Some("id".into()),
-                "duplicate id: another record already has it".into(),
-            );
-        } else if let Some(p) = person {
-            persons.push(p);
-        }
-    });
-    if let Err(e) = read {
-        return Err(DataErrors(vec![e]));
-    }
     if errors.is_empty() {
         Ok(persons)
     } else {
         Err(DataErrors(errors))
     }
+}
+
+/// Reads the records on all cores; `None` if one is not valid JSON (then the reading
+/// in order reports it).
+fn read_in_parallel(file: &str, records: &[&str]) -> Option<Result<Vec<Person>, DataErrors>> {
+    use rayon::prelude::*;
+    use serde::de::DeserializeSeed;
+    let read: Option<Vec<ReadRecord>> = records
+        .par_iter()
+        .enumerate()
+        .with_min_len(64)
+        .map(|(i, text)| {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let record = Strict.deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            Some(read_record(file, i + 1, &record))
+        })
+        .collect();
+    Some(assemble(file, read?))
+}
+
+/// Reads the records one after the other.
+fn read_in_order(file: &str, text: &str) -> Result<Vec<Person>, DataErrors> {
+    let mut read = Vec::new();
+    for_each_record(file, text, &mut |record: Value| {
+        read.push(read_record(file, read.len() + 1, &record))
+    })
+    .map_err(|e| DataErrors(vec![e]))?;
+    assemble(file, read)
 }
 
 /// The records of a JSON array or of JSON Lines, as text, found by a scan of brackets
