@@ -282,6 +282,14 @@ pub enum AccountItem {
     Disable(DurationLit),
     /// `delete N days after disable`
     Delete(DurationLit),
+    /// `correlate KEY, KEY ...`: one way to find an existing account, tried after the
+    /// person id and after the lines above it.
+    Correlate {
+        /// The attributes that must all hold the person's values.
+        keys: Vec<CorrelateKey>,
+        /// The whole line.
+        span: Span,
+    },
     /// `set ATTR = VALUE`
     Set {
         /// Attribute name in the target.
@@ -291,6 +299,15 @@ pub enum AccountItem {
         /// The whole line.
         span: Span,
     },
+}
+
+/// One key of a `correlate` line: an account attribute and the person's value for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrelateKey {
+    /// The attribute in the target.
+    pub attribute: Ident,
+    /// `= EXPR`; without it, the value the block's `set` line for this attribute gives.
+    pub value: Option<Expr>,
 }
 
 /// `account in TARGET { ... }`

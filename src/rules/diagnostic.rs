@@ -194,6 +194,14 @@ pub enum Problem {
         /// The attribute as written.
         attribute: String,
     },
+    /// A `correlate` key the target kind is not known to have.
+    #[error("`{attribute}` is not a known attribute of an account in {target}")]
+    UnknownCorrelationAttribute {
+        /// The target.
+        target: String,
+        /// The attribute as written.
+        attribute: String,
+    },
     /// Brackets, `not`s or an expression nested past a documented limit.
     #[error("{what} more than {limit} levels deep")]
     TooDeep {
@@ -317,6 +325,8 @@ codes! {
     ForbidReachable = "stroom::forbid_reachable", Warning;
     /// A grant that can fire without its account.
     GrantWithoutAccount = "stroom::grant_without_account", Warning;
+    /// A `correlate` key the target kind is not known to have.
+    UnknownCorrelationAttribute = "stroom::unknown_correlation_attribute", Warning;
 }
 
 impl Problem {
@@ -352,6 +362,7 @@ impl Problem {
             Problem::PatternNotLiteral => Code::PatternNotLiteral,
             Problem::WritebackWithoutAccount { .. } => Code::WritebackWithoutAccount,
             Problem::UnknownAccountAttribute { .. } => Code::UnknownAccountAttribute,
+            Problem::UnknownCorrelationAttribute { .. } => Code::UnknownCorrelationAttribute,
             Problem::BadSortKey { .. } => Code::BadSortKey,
             Problem::TooDeep { .. } => Code::TooDeep,
             Problem::TooLarge { .. } => Code::TooLarge,

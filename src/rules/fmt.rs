@@ -229,7 +229,9 @@ impl Printer<'_> {
                         AccountItem::Create(d)
                         | AccountItem::Disable(d)
                         | AccountItem::Delete(d) => d.span.start,
-                        AccountItem::Set { span, .. } => span.start,
+                        AccountItem::Set { span, .. } | AccountItem::Correlate { span, .. } => {
+                            span.start
+                        }
                     };
                     self.comments_before(start, depth + 1, true);
                     self.indent(depth + 1);
@@ -257,6 +259,16 @@ impl Printer<'_> {
                                 "delete {} after disable",
                                 duration(d.amount, d.unit)
                             );
+                        }
+                        AccountItem::Correlate { keys, .. } => {
+                            let keys: Vec<String> = keys
+                                .iter()
+                                .map(|k| match &k.value {
+                                    Some(e) => format!("{} = {}", k.attribute.name, expr(e, 0)),
+                                    None => k.attribute.name.clone(),
+                                })
+                                .collect();
+                            let _ = writeln!(self.out, "correlate {}", keys.join(", "));
                         }
                         AccountItem::Set {
                             attribute,

@@ -868,6 +868,17 @@ impl Builder<'_> {
             Rule::account_create => AccountItem::Create(self.duration(inner.next()?)),
             Rule::account_disable => AccountItem::Disable(self.duration(inner.next()?)),
             Rule::account_delete => AccountItem::Delete(self.duration(inner.next()?)),
+            Rule::account_correlate => AccountItem::Correlate {
+                keys: inner
+                    .filter_map(|key| {
+                        let mut parts = key.into_inner();
+                        let attribute = self.ident(parts.next()?);
+                        let value = parts.next().map(|e| self.expr(e));
+                        Some(CorrelateKey { attribute, value })
+                    })
+                    .collect(),
+                span,
+            },
             Rule::account_set => {
                 let attribute = self.ident(inner.next()?);
                 let v = inner.next()?;

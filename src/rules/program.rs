@@ -76,6 +76,37 @@ impl TargetKind {
         self != TargetKind::Nmbrs
     }
 
+    /// Account attributes a target of this kind is known to have: a `correlate` key
+    /// outside this list gets a warning with a suggestion (a directory may have schema
+    /// extensions, so it is not an error).
+    pub fn known_attributes(self) -> &'static [&'static str] {
+        match self {
+            TargetKind::ActiveDirectory => &[
+                "cn", "ou", "sAMAccountName", "userPrincipalName", "displayName", "givenName",
+                "sn", "initials", "mail", "mailNickname", "proxyAddresses", "department",
+                "departmentNumber", "title", "company", "division", "description", "office",
+                "physicalDeliveryOfficeName", "telephoneNumber", "mobile", "employeeID",
+                "employeeNumber", "employeeType", "manager", "extensionAttribute1",
+                "extensionAttribute2", "extensionAttribute3", "extensionAttribute4",
+                "extensionAttribute5",
+            ],
+            TargetKind::Entra | TargetKind::Exchange => &[
+                "userPrincipalName", "displayName", "givenName", "surname", "mail",
+                "mailNickname", "otherMails", "department", "jobTitle", "companyName",
+                "officeLocation", "employeeId", "employeeType", "usageLocation",
+                "mobilePhone", "businessPhones", "manager", "city", "country",
+                "onPremisesSamAccountName", "onPremisesImmutableId",
+            ],
+            TargetKind::Scim => &[
+                "userName", "externalId", "displayName", "nickName", "title", "userType",
+                "preferredLanguage", "locale", "emails", "phoneNumbers", "name.givenName",
+                "name.familyName", "employeeNumber", "department", "organization",
+                "division", "costCenter", "manager",
+            ],
+            TargetKind::Nmbrs => &[],
+        }
+    }
+
     /// The kind of target whose account a target of this kind works on: an Exchange
     /// mailbox or permission belongs to an Entra ID user.
     pub fn account_host(self) -> Option<TargetKind> {
@@ -332,6 +363,38 @@ pub struct AccountSpec {
     pub delete_after_days: Option<i64>,
     /// Attributes in the order written.
     pub attributes: Vec<(Arc<str>, AttrRule)>,
+    /// How an existing account without the person id is found (`correlate` lines), in
+    /// the order tried; the person id attribute always comes first.
+    pub correlation: Vec<Correlation>,
+}
+
+/// One `correlate` line: an account matches when each key's attribute holds the
+/// person's value for it (compared without regard to case or surrounding spaces).
+#[derive(Debug, Clone)]
+pub struct Correlation {
+    /// The line, as the report cites it.
+    pub origin: OriginId,
+    /// The keys; all must match.
+    pub keys: Vec<CorrelationKey>,
+}
+
+/// One key of a [`Correlation`].
+#[derive(Debug, Clone)]
+pub struct CorrelationKey {
+    /// The account attribute, as the target names it.
+    pub attribute: Arc<str>,
+    /// Where the person's value comes from.
+    pub value: KeyValue,
+}
+
+/// The person's value for a correlation key.
+#[derive(Debug, Clone)]
+pub enum KeyValue {
+    /// `attribute = EXPR`.
+    Expr(CExpr),
+    /// A bare `attribute`: what the block's `set` line (by index into
+    /// [`AccountSpec::attributes`]) gives; for a `unique` value, any of its candidates.
+    Set(usize),
 }
 
 /// A segregation-of-duties constraint.

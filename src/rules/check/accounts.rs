@@ -43,7 +43,9 @@ impl<'a> Checker<'a> {
             disable_after_days: 0,
             delete_after_days: None,
             attributes: Vec::new(),
+            correlation: Vec::new(),
         };
+        let mut correlate_lines = Vec::new();
         for item in &block.items {
             match item {
                 AccountItem::When(e) => {
@@ -62,6 +64,7 @@ impl<'a> Checker<'a> {
                 AccountItem::Create(d) => spec.create_before_days = d.days(),
                 AccountItem::Disable(d) => spec.disable_after_days = d.days(),
                 AccountItem::Delete(d) => spec.delete_after_days = Some(d.days()),
+                AccountItem::Correlate { keys, span } => correlate_lines.push((keys, *span)),
                 AccountItem::Set {
                     attribute, value, ..
                 } => {
@@ -90,7 +93,105 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        // After the `set` lines, wherever they stand: a bare key refers to one.
+        for (keys, line_span) in correlate_lines {
+            if let Some(c) = self.correlation(&spec, tk, rule, keys, line_span) {
+                spec.correlation.push(c);
+            }
+        }
         self.accounts.push(spec);
+    }
+
+    /// One `correlate` line: each key names an attribute (a known one, or a warning with
+    /// a suggestion) and a text value, its own or its `set` line's.
+    fn correlation(
+        &mut self,
+        spec: &AccountSpec,
+        kind: TargetKind,
+        rule: Option<&str>,
+        keys: &'a [ast::CorrelateKey],
+        line_span: Span,
+    ) -> Option<Correlation> {
+        let target = self.targets[spec.target as usize].name.clone();
+        let mut out = Vec::with_capacity(keys.len());
+        let mut ok = true;
+        for key in keys {
+            let name = &key.attribute.name;
+            if out
+                .iter()
+                .any(|k: &CorrelationKey| k.attribute.eq_ignore_ascii_case(name))
+            {
+                self.error(
+                    Problem::DuplicateDeclaration {
+                        what: format!("correlate key {name}"),
+                    },
+                    key.attribute.span,
+                    "named twice on this line",
+                    "an attribute holds one value; name it once",
+                );
+                ok = false;
+                continue;
+            }
+            let known = kind.known_attributes();
+            if !known.is_empty() && !known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                let help = match did_you_mean(name, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? (a schema extension is fine: then ignore this)"),
+                    None => format!(
+                        "{kind} accounts are known to have {}; a schema extension is fine: then ignore this",
+                        known.iter().take(8).copied().collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                self.diags.push(Diagnostic::new(
+                    Problem::UnknownCorrelationAttribute {
+                        target: target.to_string(),
+                        attribute: name.clone(),
+                    },
+                    key.attribute.span,
+                    "not a known attribute",
+                    help,
+                ));
+            }
+            let value = match &key.value {
+                Some(e) => match self.string_expr(e, "a correlation value") {
+                    Some(c) => KeyValue::Expr(c),
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => match spec
+                    .attributes
+                    .iter()
+                    .position(|(n, _)| n.eq_ignore_ascii_case(name))
+                {
+                    Some(k) => KeyValue::Set(k),
+                    None => {
+                        self.error(
+                            Problem::UnknownAccountAttribute {
+                                target: target.to_string(),
+                                attribute: name.clone(),
+                            },
+                            key.attribute.span,
+                            "no `set` line gives it",
+                            format!(
+                                "give the person's value: `correlate {name} = ...`, or add `set {name} = ...` to this block"
+                            ),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            out.push(CorrelationKey {
+                attribute: Arc::from(name.as_str()),
+                value,
+            });
+        }
+        if !ok {
+            return None;
+        }
+        let origin = self.origin(rule, line_span);
+        Some(Correlation { origin, keys: out })
     }
 
     pub(super) fn attr_value(&mut self, v: &AttrValue) -> Option<AttrRule> {
