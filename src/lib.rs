@@ -73,6 +73,7 @@
 pub mod files;
 pub mod model;
 pub mod plan;
+pub mod reconcile;
 pub mod rules;
 pub mod ruletest;
 pub mod secret;

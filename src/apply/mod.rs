@@ -141,10 +141,16 @@ fn execute(
     a: &PlannedAction,
     account: &mut Option<Option<AccountRef>>,
 ) -> Result<Option<AccountRef>, TargetError> {
-    if account.is_none() {
+    // An action that names its account (adoption's link, an account no person owns)
+    // works on that one: it is not found by a person id it does not carry yet.
+    let named = a.account.as_ref().map(|r| AccountRef {
+        id: r.id.clone(),
+        enabled: Some(r.enabled),
+    });
+    if account.is_none() && named.is_none() {
         *account = Some(target.correlate(&a.person)?);
     }
-    let current = account.clone().flatten();
+    let current = named.clone().or_else(|| account.clone().flatten());
     let need = |what: &str| current.clone().ok_or_else(|| target.no_account(what));
     // The plan reader makes sure grants and revokes have a kind and a name.
     let entitlement = || {
@@ -157,6 +163,12 @@ fn execute(
             .ok_or_else(|| TargetError::refused("a grant or revoke without a kind"))
     };
     match a.op {
+        OpKind::Link => {
+            let acc = need("link")?;
+            target.link(&acc, &a.person)?;
+            *account = Some(Some(acc.clone()));
+            Ok(Some(acc))
+        }
         OpKind::Create => {
             if current.is_some() {
                 // Created by an interrupted run, or there before Stroom: adopted.
@@ -699,6 +711,7 @@ pub fn state_after_apply(
             attributes: a.attributes.as_ref(),
             changes: a.changes.as_ref(),
             account_id: record.account.as_deref(),
+            account: a.account.as_ref(),
         };
         next.apply(&outcome, today);
     }

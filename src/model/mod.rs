@@ -2,6 +2,7 @@
 //! targets, and the values rules compute with.
 
 pub mod kind;
+pub mod live;
 pub mod names;
 pub mod person;
 pub mod state;

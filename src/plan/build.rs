@@ -603,6 +603,7 @@ fn rank(op: OpKind, leaving: bool) -> u8 {
         (true, OpKind::Disable) => 0,
         (true, OpKind::Revoke) => 1,
         (true, OpKind::Delete) => 2,
+        (_, OpKind::Link) => 3,
         (_, OpKind::Create) => 3,
         (_, OpKind::Update) => 4,
         (_, OpKind::Enable) => 5,
@@ -1181,6 +1182,16 @@ impl OpCounts {
     fn get(&self, op: OpKind) -> u64 {
         self.0.get(op as usize).copied().unwrap_or(0)
     }
+}
+
+/// Every limit (the rules' thresholds, the removal guard) that these actions pass,
+/// against the input's state and persons: how actions planned elsewhere (reconcile's
+/// enforcement) are held to the same limits as any plan.
+pub fn limits_passed(input: &PlanInput, actions: &[Action]) -> Vec<Blocked> {
+    let counts = OpCounts::of(actions);
+    let mut out = threshold_violations(input.program, &counts, input);
+    out.extend(guard_violations(input.program, &counts, input));
+    out
 }
 
 fn guard_violations(program: &Program, counts: &OpCounts, input: &PlanInput) -> Vec<Blocked> {

@@ -9,7 +9,7 @@ mod unique;
 mod valid;
 mod write;
 
-pub use build::{build_plan, plan_outline, PlanInput, PlanOutline};
+pub use build::{build_plan, limits_passed, plan_outline, PlanInput, PlanOutline};
 pub use state_after::{state_after, Outcome, StateEditor};
 pub use table::render_table;
 pub use write::write_plan_json;
@@ -85,6 +85,9 @@ pub struct Detail {
     pub field: Option<Arc<str>>,
     /// New value (writeback).
     pub value: Option<Arc<str>>,
+    /// The account acted on, where the plan knows it rather than finding it by the
+    /// person id: what adoption links (link_account), or an account no person owns.
+    pub account: Option<crate::model::live::AccountRecord>,
 }
 
 impl Action {
@@ -111,6 +114,11 @@ impl Action {
     /// The value of a write-back.
     pub fn value(&self) -> Option<&str> {
         self.detail.as_ref().and_then(|d| d.value.as_deref())
+    }
+
+    /// The account the action is on, when the plan names it.
+    pub fn account(&self) -> Option<&crate::model::live::AccountRecord> {
+        self.detail.as_ref().and_then(|d| d.account.as_ref())
     }
 
     /// The detail, created on first use.
@@ -175,6 +183,9 @@ impl Serialize for ActionJson<'_> {
         }
         if let Some(v) = a.value() {
             m.serialize_entry("value", v)?;
+        }
+        if let Some(acc) = a.account() {
+            m.serialize_entry("account", acc)?;
         }
         m.serialize_entry("because", &BecauseJson(&a.because, self.1))?;
         if let Some(r) = &a.reason {

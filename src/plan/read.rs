@@ -36,6 +36,10 @@ pub struct PlannedAction {
     /// Write-back value.
     #[serde(default)]
     pub value: Option<String>,
+    /// The account acted on, when the plan names it (link_account, an account no
+    /// person owns).
+    #[serde(default)]
+    pub account: Option<crate::model::live::AccountRecord>,
 }
 
 /// A plan document.
@@ -77,6 +81,7 @@ impl From<&super::Plan> for PlanDocument {
                     changes: a.changes().cloned(),
                     field: text(a.field()),
                     value: text(a.value()),
+                    account: a.account().cloned(),
                 })
                 .collect(),
         }
@@ -122,6 +127,7 @@ pub fn parse_plan(file: &str, text: &str) -> Result<PlanDocument, PlanReadError>
             }
             OpKind::Writeback if a.field.is_none() || a.value.is_none() => Some("field and value"),
             OpKind::Update if a.changes.is_none() => Some("changes"),
+            OpKind::Link if a.account.is_none() => Some("account"),
             _ => None,
         };
         if let Some(m) = missing {

@@ -31,6 +31,8 @@ pub struct Outcome<'a> {
     pub changes: Option<&'a Map<String, Value>>,
     /// The account's id in the target, when the target told it (create).
     pub account_id: Option<&'a str>,
+    /// The account the plan names (link_account: what it records).
+    pub account: Option<&'a crate::model::live::AccountRecord>,
 }
 
 /// A state being changed by outcomes, with the one rule of what an outcome does: a
@@ -119,6 +121,36 @@ impl StateEditor {
     /// Applies one outcome; `today` is the date a disable is recorded with.
     pub fn apply(&mut self, o: &Outcome<'_>, today: Option<NaiveDate>) {
         match o.op {
+            OpKind::Link => {
+                let Some(record) = o.account else { return };
+                let linked = AccountState {
+                    person: o.person.to_string(),
+                    target: o.target.to_string(),
+                    id: Some(record.id.clone()),
+                    enabled: record.enabled,
+                    disabled_on: if record.enabled { None } else { today },
+                    attributes: record.attributes.clone().into_iter().collect(),
+                };
+                match self.account_mut(o.person, o.target) {
+                    Some(acc) => *acc = linked,
+                    None => self.push_account(linked),
+                }
+                for g in &record.grants {
+                    let grant = GrantState {
+                        person: o.person.to_string(),
+                        target: o.target.to_string(),
+                        kind: g.kind,
+                        name: g.name.clone(),
+                        on: g.on.clone(),
+                    };
+                    let known = self.grant_slots.get(&key_of_grant(&grant)).is_some_and(|slots| {
+                        slots.iter().any(|&k| self.grants[k].as_ref() == Some(&grant))
+                    });
+                    if !known {
+                        self.push_grant(grant);
+                    }
+                }
+            }
             OpKind::Create => match self.account_mut(o.person, o.target) {
                 Some(acc) => {
                     if let Some(id) = o.account_id {
@@ -232,6 +264,7 @@ pub fn state_after(state: &State, plan: &Plan) -> State {
             attributes: a.attributes(),
             changes: a.changes(),
             account_id: None,
+            account: a.account(),
         };
         next.apply(&outcome, Some(plan.today));
     }

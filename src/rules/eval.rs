@@ -934,6 +934,56 @@ fn absorb_reasons(kept: &mut Reasons, duplicate: &mut Reasons) {
     kept.sort_unstable();
 }
 
+/// The person's values for one `correlate` line: per key, the values an account's
+/// attribute may hold (a `unique` key: each candidate with its ending). `None` when a
+/// key has no value for this person (an empty employee number): the line cannot find
+/// this person's account, and must not find someone else's.
+pub fn correlation_values(
+    spec: &AccountSpec,
+    line: &Correlation,
+    ctx: &Ctx,
+) -> Option<Vec<Vec<String>>> {
+    let text = |v: Value| -> Option<String> {
+        let s = match v {
+            Value::Str(s) => s.into_owned(),
+            Value::Null | Value::List(_) => return None,
+            other => other.to_string(),
+        };
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    };
+    line.keys
+        .iter()
+        .map(|key| {
+            let values: Vec<String> = match &key.value {
+                KeyValue::Expr(e) => text(eval(e, ctx)).into_iter().collect(),
+                KeyValue::Set(k) => match &spec.attributes.get(*k)?.1 {
+                    AttrRule::Expr(e) => text(eval(e, ctx)).into_iter().collect(),
+                    AttrRule::Unique {
+                        candidates,
+                        max,
+                        ending,
+                    } => {
+                        let ending = ending.as_ref().and_then(|e| text(eval(e, ctx)));
+                        candidates
+                            .iter()
+                            .filter_map(|c| text(eval(c, ctx)))
+                            .map(|c| {
+                                let c: String = match max {
+                                    Some(m) => c.chars().take(*m).collect(),
+                                    None => c,
+                                };
+                                format!("{c}{}", ending.as_deref().unwrap_or(""))
+                            })
+                            .collect()
+                    }
+                },
+            };
+            (!values.is_empty()).then_some(values)
+        })
+        .collect()
+}
+
 fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
     let today = ctx.today;
     let relevant: Vec<&Contract> = person

@@ -107,6 +107,16 @@ impl TargetKind {
         }
     }
 
+    /// Account attributes that hold a reference to another account (the manager):
+    /// the rules give a person id, the target holds the account's id, and
+    /// reconciliation reads it back as the person id.
+    pub fn reference_attributes(self) -> &'static [&'static str] {
+        match self {
+            TargetKind::ActiveDirectory | TargetKind::Entra | TargetKind::Scim => &["manager"],
+            _ => &[],
+        }
+    }
+
     /// The kind of target whose account a target of this kind works on: an Exchange
     /// mailbox or permission belongs to an Entra ID user.
     pub fn account_host(self) -> Option<TargetKind> {
@@ -415,6 +425,10 @@ pub struct Forbid {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum OpKind {
+    /// `link_account`: adoption writes the person id into an account made before
+    /// Stroom (found by a `correlate` line), so plans find it from then on.
+    #[serde(rename = "link_account")]
+    Link,
     /// `create_account`
     #[serde(rename = "create_account")]
     Create,
@@ -449,7 +463,8 @@ impl std::fmt::Display for OpKind {
 
 impl OpKind {
     /// All operations, in plan order.
-    pub const ALL: [OpKind; 8] = [
+    pub const ALL: [OpKind; 9] = [
+        OpKind::Link,
         OpKind::Create,
         OpKind::Update,
         OpKind::Enable,
@@ -463,6 +478,7 @@ impl OpKind {
     /// The name in plans (`create_account`, `grant`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
+            OpKind::Link => "link_account",
             OpKind::Create => "create_account",
             OpKind::Update => "update_account",
             OpKind::Enable => "enable_account",

@@ -139,6 +139,31 @@ pub trait Target: Send + Sync {
     /// Revokes an entitlement ("not there" is success).
     fn revoke(&self, account: &AccountRef, entitlement: &Entitlement) -> TargetResult<()>;
 
+    /// Writes the person id into the correlation attribute of an account made before
+    /// Stroom (adoption), so that [`Target::correlate`] finds it from then on. Writing
+    /// the id it already carries is success; an account that carries another person's
+    /// id is refused, never overwritten.
+    fn link(&self, account: &AccountRef, person: &str) -> TargetResult<()> {
+        let _ = (account, person);
+        Err(TargetError::refused(format!(
+            "`{}` cannot link accounts made before Stroom",
+            self.name()
+        )))
+    }
+
+    /// Reads every account in the target's scope and their memberships of the managed
+    /// entitlements (`stroom reconcile`), a page at a time.
+    fn read_inventory(
+        &self,
+        request: &crate::model::live::ReadRequest,
+    ) -> TargetResult<crate::model::live::Inventory> {
+        let _ = request;
+        Err(TargetError::fatal(format!(
+            "`{}` cannot be read for reconciliation",
+            self.name()
+        )))
+    }
+
     /// The error for a step that needs the person's account when there is none
     /// (`what`: the step in words, such as `update`). By default the step is refused; a target whose
     /// accounts appear by themselves (Exchange mailboxes) answers

@@ -152,7 +152,13 @@ impl<'a> Checker<'a> {
                 ));
             }
             let value = match &key.value {
-                Some(e) => match self.string_expr(e, "a correlation value") {
+                // Contract fields mean the primary contract's, as in `set` lines.
+                Some(e) => match {
+                    self.place = Place::Attribute;
+                    let c = self.string_expr(e, "a correlation value");
+                    self.place = Place::Rule;
+                    c
+                } {
                     Some(c) => KeyValue::Expr(c),
                     None => {
                         ok = false;

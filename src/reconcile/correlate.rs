@@ -1,0 +1,407 @@
+//! Finding each person's account among what a target holds: the person id first, then
+//! the account block's `correlate` lines in order. Nothing is guessed: several
+//! candidates, or one candidate two persons point to, stay ambiguous.
+
+use super::policy::Exclusion;
+use super::{wants_account, ReconcileInput};
+use crate::model::live::{Inventory, Managed, ManagedNames};
+use crate::model::{Kind, Person};
+use crate::rules::eval::{self, PersonEval, Population};
+use crate::rules::program::{
+    AttrRule, CEffect, CExpr, CKind, Correlation, OriginId, Program, Reads, TargetId,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// How one person's account was found.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Found {
+    /// This account carries the person id.
+    Linked(usize),
+    /// A `correlate` line found exactly this account, which no other person claims.
+    Matched {
+        /// The account.
+        account: usize,
+        /// The line.
+        by: OriginId,
+        /// The line and the values, in words.
+        keys: String,
+    },
+    /// Several candidates.
+    Ambiguous {
+        /// All of them.
+        candidates: Vec<usize>,
+        /// The line that found them (none: several accounts carry the person id).
+        by: Option<OriginId>,
+        /// Why, in words.
+        detail: String,
+    },
+    /// The linked account, and the other accounts a `correlate` line finds.
+    Conflict {
+        /// The account carrying the person id.
+        linked: usize,
+        /// What the line finds instead.
+        others: Vec<usize>,
+        /// The line.
+        by: OriginId,
+        /// The line and the values, in words.
+        keys: String,
+    },
+    /// The rules want an account; none was found.
+    Missing,
+}
+
+/// The correlation of one target.
+pub(super) struct Correlated {
+    /// Persons with a finding, in id order.
+    pub found: Vec<(String, Found)>,
+    /// Accounts no person has, in inventory order.
+    pub unmanaged: Vec<usize>,
+    /// Accounts left out, with the exclusion that did it.
+    pub excluded: Vec<(usize, Exclusion)>,
+    /// Things worth a look.
+    pub notes: Vec<String>,
+}
+
+impl Correlated {
+    /// Persons with the account that carries their id (linked, and the linked account
+    /// of a conflict).
+    pub fn linked(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+        self.found.iter().filter_map(|(p, f)| match f {
+            Found::Linked(k) | Found::Conflict { linked: k, .. } => Some((p.as_str(), *k)),
+            _ => None,
+        })
+    }
+
+    /// Account id → person, for every account that is or will be a person's (linked or
+    /// matched): how a reference such as `manager` is read back as a person id.
+    pub fn person_of_account<'i>(&'i self, inv: &'i Inventory) -> HashMap<&'i str, &'i str> {
+        self.found
+            .iter()
+            .filter_map(|(p, f)| match f {
+                Found::Linked(k)
+                | Found::Conflict { linked: k, .. }
+                | Found::Matched { account: k, .. } => Some((inv.accounts[*k].id.as_str(), p.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A value as correlation compares it: without case and surrounding spaces.
+fn folded(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+fn texts(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::String(s) => vec![folded(s)],
+        serde_json::Value::Array(items) => items.iter().flat_map(texts).collect(),
+        serde_json::Value::Null => Vec::new(),
+        other => vec![folded(&other.to_string())],
+    }
+}
+
+/// The accounts whose attribute holds a value, by attribute then value.
+type KeyIndex = HashMap<String, HashMap<String, Vec<usize>>>;
+
+fn key_index(inv: &Inventory, active: &[bool], lines: &[Correlation]) -> KeyIndex {
+    let mut index: KeyIndex = HashMap::new();
+    for key in lines.iter().flat_map(|l| &l.keys) {
+        let attr = key.attribute.to_lowercase();
+        if index.contains_key(&attr) {
+            continue;
+        }
+        let mut by_value: HashMap<String, Vec<usize>> = HashMap::new();
+        for (k, a) in inv.accounts.iter().enumerate() {
+            if !active[k] {
+                continue;
+            }
+            if let Some((_, v)) = a.attributes.iter().find(|(n, _)| n.to_lowercase() == attr) {
+                for t in texts(v) {
+                    if !t.is_empty() {
+                        by_value.entry(t).or_default().push(k);
+                    }
+                }
+            }
+        }
+        index.insert(attr, by_value);
+    }
+    index
+}
+
+/// The first `correlate` line that finds accounts for the person (among accounts that
+/// carry no person id, or this person's), with its words.
+fn fallback(
+    program: &Program,
+    spec: &crate::rules::program::AccountSpec,
+    index: &KeyIndex,
+    inv: &Inventory,
+    person: &str,
+    ctx: &eval::Ctx,
+) -> Option<(OriginId, Vec<usize>, String)> {
+    for line in &spec.correlation {
+        let Some(values) = eval::correlation_values(spec, line, ctx) else {
+            continue;
+        };
+        let mut found: Option<Vec<usize>> = None;
+        for (key, vals) in line.keys.iter().zip(&values) {
+            let by_value = index.get(&key.attribute.to_lowercase());
+            let mut hits: Vec<usize> = vals
+                .iter()
+                .filter_map(|v| by_value.and_then(|m| m.get(&folded(v))))
+                .flatten()
+                .copied()
+                .collect();
+            hits.sort_unstable();
+            hits.dedup();
+            found = Some(match found {
+                None => hits,
+                Some(before) => before.into_iter().filter(|k| hits.contains(k)).collect(),
+            });
+        }
+        let hits: Vec<usize> = found
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&k| inv.accounts[k].person.as_deref().is_none_or(|p| p == person))
+            .collect();
+        if hits.is_empty() {
+            continue;
+        }
+        let origin = &program.origins[line.origin as usize];
+        let words: Vec<String> = line
+            .keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| format!("{} = {}", k.attribute, v.join(" | ")))
+            .collect();
+        let keys = format!(
+            "`correlate {}` ({}:{}): {}",
+            line.keys
+                .iter()
+                .map(|k| &*k.attribute)
+                .collect::<Vec<_>>()
+                .join(", "),
+            origin.file,
+            origin.line,
+            words.join(", ")
+        );
+        return Some((line.origin, hits, keys));
+    }
+    None
+}
+
+/// Correlates every person with the accounts of one target.
+pub(super) fn correlate(
+    program: &Program,
+    t: TargetId,
+    inv: &Inventory,
+    input: &ReconcileInput,
+    evals: &[PersonEval],
+    population: &Population,
+) -> Correlated {
+    let target = &program.targets[t as usize];
+    let policy = input.policy.of(&target.name);
+    let mut notes = Vec::new();
+    let mut excluded = Vec::new();
+    let mut active = vec![true; inv.accounts.len()];
+    for (k, a) in inv.accounts.iter().enumerate() {
+        if let Some(e) = policy.exclusion_of(a) {
+            if e.until.is_none_or(|u| u >= input.today) {
+                excluded.push((k, e.clone()));
+                active[k] = false;
+            } else if let Some(u) = e.until {
+                notes.push(format!(
+                    "{}: the exclusion of {} ended on {u}; it is reconciled again (remove it from stroom.toml, or extend it)",
+                    target.name, a.name
+                ));
+            }
+        }
+    }
+    let mut by_person: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (k, a) in inv.accounts.iter().enumerate() {
+        if let (true, Some(p)) = (active[k], a.person.as_deref()) {
+            by_person.entry(p).or_default().push(k);
+        }
+    }
+    let spec = program.account_spec(t);
+    let index = spec.map(|s| key_index(inv, &active, &s.correlation));
+    let everything = Reads {
+        primary: true,
+        manager: true,
+    };
+    let mut found: Vec<(String, Found)> = Vec::new();
+    for ev in evals {
+        let person: &Person = ev.person;
+        let id = &*person.id;
+        let linked = by_person.get(id).cloned().unwrap_or_default();
+        let ctx = eval::person_ctx(program, population, person, input.today, everything);
+        let fb = match (spec, &index) {
+            (Some(s), Some(ix)) => fallback(program, s, ix, inv, id, &ctx),
+            _ => None,
+        };
+        let f = match (linked.as_slice(), fb) {
+            ([], None) if wants_account(ev, t) => Found::Missing,
+            ([], None) => continue,
+            ([], Some((by, hits, keys))) if hits.len() == 1 => Found::Matched {
+                account: hits[0],
+                by,
+                keys,
+            },
+            ([], Some((by, hits, keys))) => Found::Ambiguous {
+                detail: format!("{} accounts found by {keys}", hits.len()),
+                candidates: hits,
+                by: Some(by),
+            },
+            ([k], Some((by, hits, keys))) if !hits.contains(k) => Found::Conflict {
+                linked: *k,
+                others: hits,
+                by,
+                keys,
+            },
+            ([k], _) => Found::Linked(*k),
+            (several, _) => Found::Ambiguous {
+                candidates: several.to_vec(),
+                by: None,
+                detail: format!("{} accounts carry the person id", several.len()),
+            },
+        };
+        found.push((id.to_string(), f));
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    // One account that two persons match is theirs to sort out, not Stroom's to guess.
+    let mut claims: HashMap<usize, Vec<&str>> = HashMap::new();
+    for (p, f) in &found {
+        if let Found::Matched { account, .. } = f {
+            claims.entry(*account).or_default().push(p);
+        }
+    }
+    let disputed: HashMap<usize, Vec<String>> = claims
+        .into_iter()
+        .filter(|(_, ps)| ps.len() > 1)
+        .map(|(k, ps)| (k, ps.into_iter().map(str::to_string).collect()))
+        .collect();
+    for (p, f) in &mut found {
+        if let Found::Matched { account, by, keys } = f {
+            if let Some(all) = disputed.get(account) {
+                let others: Vec<&str> = all
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|o| *o != p.as_str())
+                    .collect();
+                *f = Found::Ambiguous {
+                    candidates: vec![*account],
+                    by: Some(*by),
+                    detail: format!(
+                        "{} found by {keys}, but it is also the match of person {}",
+                        inv.accounts[*account].name,
+                        others.join(", ")
+                    ),
+                };
+            }
+        }
+    }
+    let mut owned: HashSet<usize> = HashSet::new();
+    for (_, f) in &found {
+        match f {
+            Found::Linked(k) | Found::Matched { account: k, .. } => {
+                owned.insert(*k);
+            }
+            Found::Ambiguous { candidates, .. } => owned.extend(candidates),
+            Found::Conflict { linked, others, .. } => {
+                owned.insert(*linked);
+                owned.extend(others);
+            }
+            Found::Missing => {}
+        }
+    }
+    let unmanaged = (0..inv.accounts.len())
+        .filter(|k| active[*k] && !owned.contains(k))
+        .collect();
+    Correlated {
+        found,
+        unmanaged,
+        excluded,
+        notes,
+    }
+}
+
+/// The constant beginning of a computed name (`"DEP-" + lower(department)` → `DEP-`).
+fn constant_prefix(e: &CExpr) -> Option<String> {
+    match &e.kind {
+        CKind::Const(crate::model::Value::Str(s)) => Some(s.to_string()),
+        CKind::Add(a, _) => constant_prefix(a),
+        _ => None,
+    }
+}
+
+/// The entitlements the rules manage in a target: what some rule grants there, by
+/// constant name or by the constant beginning of a computed one.
+pub fn managed_entitlements(program: &Program, t: TargetId) -> (Managed, Vec<String>) {
+    let mut kinds: BTreeMap<Kind, ManagedNames> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for st in &program.statements {
+        for effect in &st.actions {
+            let CEffect::Grant {
+                target,
+                kind,
+                name,
+                fixed_name,
+                on,
+            } = effect
+            else {
+                continue;
+            };
+            if *target != t {
+                continue;
+            }
+            let names = kinds.entry(*kind).or_default();
+            match fixed_name {
+                Some((n, _)) => {
+                    names.exact.insert(n.to_lowercase());
+                }
+                None => match constant_prefix(name).filter(|p| !p.is_empty()) {
+                    Some(p) => {
+                        names.prefixes.insert(p.to_lowercase());
+                    }
+                    None => {
+                        let o = &program.origins[st.origin as usize];
+                        notes.push(format!(
+                            "{}:{}: a {kind} name computed without a constant beginning: memberships of such names are not reconciled",
+                            o.file, o.line
+                        ));
+                    }
+                },
+            }
+            if let Some(CKind::Const(crate::model::Value::Str(s))) = on.as_ref().map(|e| &e.kind) {
+                names.objects.insert(s.to_lowercase());
+            }
+        }
+    }
+    (Managed { kinds }, notes)
+}
+
+/// The account attributes to read from a target: those its account block sets and
+/// those its `correlate` lines compare.
+pub fn read_attributes(program: &Program, t: TargetId) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let Some(spec) = program.account_spec(t) else {
+        return out;
+    };
+    let names = spec
+        .attributes
+        .iter()
+        .filter(|(_, rule)| matches!(rule, AttrRule::Expr(_) | AttrRule::Unique { .. }))
+        .map(|(n, _)| n.to_string())
+        .chain(
+            spec.correlation
+                .iter()
+                .flat_map(|l| &l.keys)
+                .map(|k| k.attribute.to_string()),
+        );
+    for n in names {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(&n)) {
+            out.push(n);
+        }
+    }
+    out
+}
