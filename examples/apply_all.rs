@@ -69,6 +69,7 @@ fn ad_target(tag: &str) -> Result<ActiveDirectory, Box<dyn std::error::Error>> {
         disabled_dn: None,
         correlation_attribute: "employeeNumber".into(),
         timeout: Duration::from_secs(60),
+        page_size: 500,
     })?)
 }
 

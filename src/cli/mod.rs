@@ -7,6 +7,7 @@ mod explain;
 mod fmt;
 mod nmbrs;
 mod plan;
+mod reconcile;
 mod state;
 mod sync;
 mod test;
@@ -92,6 +93,9 @@ enum Command {
     Snapshots(sync::SnapshotsArgs),
     /// Carry out a plan through the configured targets (resumable, audited).
     Apply(apply::ApplyArgs),
+    /// Read what the targets really hold; report linked, matched, ambiguous, missing,
+    /// conflicting and unmanaged accounts and drift; plan adoption and enforcement.
+    Reconcile(reconcile::ReconcileArgs),
     /// The state store: import a JSON state file, export it again.
     #[command(subcommand)]
     State(state::StateCommand),
@@ -120,6 +124,7 @@ pub fn run() -> ExitCode {
         Command::Diff(args) => sync::run_diff(&args),
         Command::Snapshots(args) => sync::run_snapshots(&args),
         Command::Apply(args) => apply::run(&args),
+        Command::Reconcile(args) => reconcile::run(&args),
         Command::State(command) => state::run(&command),
     };
     ExitCode::from(crate::out::exit_status(code))

@@ -30,6 +30,8 @@ pub struct TargetSection {
     pub name: String,
     /// The section's keys, by kind.
     pub keys: SectionKeys,
+    /// `[targets.NAME.reconcile]`: what reconciliation does with drift and orphans here.
+    pub reconcile: crate::reconcile::TargetPolicy,
 }
 
 /// The keys of a section, typed by its kind.
@@ -75,6 +77,7 @@ impl TargetSection {
         Ok(Self {
             name: name.into(),
             keys,
+            reconcile: Default::default(),
         })
     }
 
@@ -195,6 +198,24 @@ pub(super) fn read_sections(
                 format!("give this {kind} target another name, such as `{kind}_{name}`"),
             ));
         }
+        let reconcile = match table.remove("reconcile") {
+            None => Default::default(),
+            Some(mut v) => {
+                dates_as_text(&mut v);
+                v.try_into().map_err(|e: toml::de::Error| {
+                    bad(
+                        format!(
+                            "{}: [targets.{name}.reconcile]: {} (values are not shown)",
+                            at(Some("reconcile")),
+                            redact_values(e.message())
+                        ),
+                        "it takes drift = \"report\" or \"enforce\", orphans = the same, and exclude = \
+                         [{ account = \"svc-backup\", until = 2027-06-30, reason = \"...\" }]"
+                            .into(),
+                    )
+                })?
+            }
+        };
         let mut section = TargetSection::read(name, kind, table).map_err(|e| {
             let key = key_in_message(e.message());
             let secret = key.filter(|k| SECRET_KEYS.contains(k));
@@ -221,9 +242,20 @@ pub(super) fn read_sections(
             }
         })?;
         section.resolve(base);
+        section.reconcile = reconcile;
         out.push(section);
     }
     Ok(out)
+}
+
+/// TOML dates (`until = 2027-06-30`) as the text serde's date types read.
+fn dates_as_text(v: &mut toml::Value) {
+    match v {
+        toml::Value::Datetime(d) => *v = toml::Value::String(d.to_string()),
+        toml::Value::Array(items) => items.iter_mut().for_each(dates_as_text),
+        toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| dates_as_text(v)),
+        _ => {}
+    }
 }
 
 fn kind_secret_key(kind: TargetKind) -> &'static str {
@@ -295,6 +327,17 @@ impl super::Config {
             }
         }
         out
+    }
+
+    /// What reconciliation does per target (`[targets.NAME.reconcile]`).
+    pub fn reconcile_policy(&self) -> crate::reconcile::ReconcilePolicy {
+        crate::reconcile::ReconcilePolicy {
+            targets: self
+                .targets
+                .iter()
+                .map(|s| (s.name.clone(), s.reconcile.clone()))
+                .collect(),
+        }
     }
 
     /// The configured targets, built, by name.

@@ -286,6 +286,7 @@ mod tests {
             attributes: None,
             changes: None,
             account_id: None,
+            account: None,
         }
     }
 

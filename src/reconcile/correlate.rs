@@ -5,7 +5,7 @@
 use super::policy::Exclusion;
 use super::{wants_account, ReconcileInput};
 use crate::model::live::{Inventory, Managed, ManagedNames};
-use crate::model::{Kind, Person};
+use crate::model::Kind;
 use crate::rules::eval::{self, PersonEval, Population};
 use crate::rules::program::{
     AttrRule, CEffect, CExpr, CKind, Correlation, OriginId, Program, Reads, TargetId,
@@ -129,8 +129,20 @@ fn key_index(inv: &Inventory, active: &[bool], lines: &[Correlation]) -> KeyInde
     index
 }
 
+/// What a `correlate` line found for a person.
+struct Hit {
+    /// The line's place in the block (earlier lines are trusted more).
+    rank: usize,
+    /// The line.
+    origin: OriginId,
+    /// The accounts.
+    accounts: Vec<usize>,
+    /// The line and the person's values, in words.
+    keys: String,
+}
+
 /// The first `correlate` line that finds accounts for the person (among accounts that
-/// carry no person id, or this person's), with its words.
+/// carry no person id, or this person's, and are not `taken` by a stronger claim).
 fn fallback(
     program: &Program,
     spec: &crate::rules::program::AccountSpec,
@@ -138,8 +150,9 @@ fn fallback(
     inv: &Inventory,
     person: &str,
     ctx: &eval::Ctx,
-) -> Option<(OriginId, Vec<usize>, String)> {
-    for line in &spec.correlation {
+    taken: &HashSet<usize>,
+) -> Option<Hit> {
+    for (rank, line) in spec.correlation.iter().enumerate() {
         let Some(values) = eval::correlation_values(spec, line, ctx) else {
             continue;
         };
@@ -163,6 +176,7 @@ fn fallback(
             .unwrap_or_default()
             .into_iter()
             .filter(|&k| inv.accounts[k].person.as_deref().is_none_or(|p| p == person))
+            .filter(|k| !taken.contains(k))
             .collect();
         if hits.is_empty() {
             continue;
@@ -185,7 +199,12 @@ fn fallback(
             origin.line,
             words.join(", ")
         );
-        return Some((line.origin, hits, keys));
+        return Some(Hit {
+            rank,
+            origin: line.origin,
+            accounts: hits,
+            keys,
+        });
     }
     None
 }
@@ -229,46 +248,94 @@ pub(super) fn correlate(
         primary: true,
         manager: true,
     };
-    let mut found: Vec<(String, Found)> = Vec::new();
-    for ev in evals {
-        let person: &Person = ev.person;
-        let id = &*person.id;
+    // Each person's first finding; then an account two persons point to goes to the
+    // one whose line comes first in the block (the admin's order of trust), and the
+    // others look again without it. Claims by the same line stay ambiguous.
+    let ctxs: Vec<eval::Ctx> = evals
+        .iter()
+        .map(|ev| eval::person_ctx(program, population, ev.person, input.today, everything))
+        .collect();
+    let decide = |k: usize, taken: &HashSet<usize>| -> Option<(Found, Option<usize>)> {
+        let ev = &evals[k];
+        let id = &*ev.person.id;
         let linked = by_person.get(id).cloned().unwrap_or_default();
-        let ctx = eval::person_ctx(program, population, person, input.today, everything);
         let fb = match (spec, &index) {
-            (Some(s), Some(ix)) => fallback(program, s, ix, inv, id, &ctx),
+            (Some(s), Some(ix)) => fallback(program, s, ix, inv, id, &ctxs[k], taken),
             _ => None,
         };
-        let f = match (linked.as_slice(), fb) {
-            ([], None) if wants_account(ev, t) => Found::Missing,
-            ([], None) => continue,
-            ([], Some((by, hits, keys))) if hits.len() == 1 => Found::Matched {
-                account: hits[0],
-                by,
-                keys,
-            },
-            ([], Some((by, hits, keys))) => Found::Ambiguous {
-                detail: format!("{} accounts found by {keys}", hits.len()),
-                candidates: hits,
-                by: Some(by),
-            },
-            ([k], Some((by, hits, keys))) if !hits.contains(k) => Found::Conflict {
-                linked: *k,
-                others: hits,
-                by,
-                keys,
-            },
-            ([k], _) => Found::Linked(*k),
-            (several, _) => Found::Ambiguous {
-                candidates: several.to_vec(),
-                by: None,
-                detail: format!("{} accounts carry the person id", several.len()),
-            },
-        };
-        found.push((id.to_string(), f));
+        Some(match (linked.as_slice(), fb) {
+            ([], None) if wants_account(ev, t) => (Found::Missing, None),
+            ([], None) => return None,
+            ([], Some(hit)) if hit.accounts.len() == 1 => (
+                Found::Matched {
+                    account: hit.accounts[0],
+                    by: hit.origin,
+                    keys: hit.keys,
+                },
+                Some(hit.rank),
+            ),
+            ([], Some(hit)) => (
+                Found::Ambiguous {
+                    detail: format!("{} accounts found by {}", hit.accounts.len(), hit.keys),
+                    candidates: hit.accounts,
+                    by: Some(hit.origin),
+                },
+                None,
+            ),
+            ([k], Some(hit)) if !hit.accounts.contains(k) => (
+                Found::Conflict {
+                    linked: *k,
+                    others: hit.accounts,
+                    by: hit.origin,
+                    keys: hit.keys,
+                },
+                None,
+            ),
+            ([k], _) => (Found::Linked(*k), None),
+            (several, _) => (
+                Found::Ambiguous {
+                    candidates: several.to_vec(),
+                    by: None,
+                    detail: format!("{} accounts carry the person id", several.len()),
+                },
+                None,
+            ),
+        })
+    };
+    let none = HashSet::new();
+    let mut decided: Vec<Option<(Found, Option<usize>)>> =
+        (0..evals.len()).map(|k| decide(k, &none)).collect();
+    let mut taken: HashSet<usize> = HashSet::new();
+    // Each round settles at least one account for good; a few rounds settle any real
+    // directory, and what is left stays ambiguous.
+    for _ in 0..8 {
+        let mut claims: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+        for (k, d) in decided.iter().enumerate() {
+            if let Some((Found::Matched { account, .. }, Some(rank))) = d {
+                claims.entry(*account).or_default().push((*rank, k));
+            }
+        }
+        let mut losers = Vec::new();
+        for (account, mut claimants) in claims.into_iter().filter(|(_, c)| c.len() > 1) {
+            claimants.sort_unstable();
+            if claimants[0].0 < claimants[1].0 {
+                taken.insert(account);
+                losers.extend(claimants[1..].iter().map(|(_, k)| *k));
+            }
+        }
+        if losers.is_empty() {
+            break;
+        }
+        for k in losers {
+            decided[k] = decide(k, &taken);
+        }
     }
+    let mut found: Vec<(String, Found)> = decided
+        .into_iter()
+        .zip(evals)
+        .filter_map(|(d, ev)| d.map(|(f, _)| (ev.person.id.to_string(), f)))
+        .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    // One account that two persons match is theirs to sort out, not Stroom's to guess.
     let mut claims: HashMap<usize, Vec<&str>> = HashMap::new();
     for (p, f) in &found {
         if let Found::Matched { account, .. } = f {
@@ -292,7 +359,7 @@ pub(super) fn correlate(
                     candidates: vec![*account],
                     by: Some(*by),
                     detail: format!(
-                        "{} found by {keys}, but it is also the match of person {}",
+                        "{} found by {keys}, but it is also the match of person {} by a line of the same rank",
                         inv.accounts[*account].name,
                         others.join(", ")
                     ),

@@ -57,6 +57,14 @@ pub struct AdConfig {
     /// Time limit of one operation.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// Entries per page when reading the directory (`stroom reconcile`); AD answers at
+    /// most its MaxPageSize (1,000 by default).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+}
+
+fn default_page_size() -> u32 {
+    500
 }
 
 /// `employeeNumber` (up to 512 characters) holds the Stroom person id, which for Nmbrs
@@ -88,6 +96,7 @@ impl AdConfig {
             disabled_dn: self.disabled_dn.clone(),
             correlation_attribute: self.correlation_attribute.clone(),
             timeout: Duration::from_secs(self.timeout_seconds.max(1)),
+            page_size: self.page_size.clamp(1, 1000),
         }
     }
 }
@@ -117,6 +126,8 @@ pub struct AdSettings {
     pub correlation_attribute: String,
     /// Time limit of one operation.
     pub timeout: Duration,
+    /// Entries per page when reading the directory.
+    pub page_size: u32,
 }
 
 /// An Active Directory target.
@@ -349,6 +360,194 @@ impl ActiveDirectory {
         })
     }
 
+    /// Every entry under `base` that matches, a page at a time on one connection (a
+    /// paging cookie belongs to its connection); returns the number of pages.
+    fn paged_search(
+        &self,
+        base: &str,
+        filter: &str,
+        attrs: &[String],
+        each: &mut dyn FnMut(SearchEntry),
+    ) -> TargetResult<u64> {
+        use ldap3::controls::{PagedResults, RawControl};
+        const PAGED: &str = "1.2.840.113556.1.4.319";
+        let size = self.settings.page_size.clamp(1, 1000) as i32;
+        self.with(&format!("read {base}"), |c| {
+            let mut cookie = Vec::new();
+            let mut pages = 0u64;
+            loop {
+                pages += 1;
+                let control: RawControl = PagedResults {
+                    size,
+                    cookie: std::mem::take(&mut cookie),
+                }
+                .into();
+                let ldap3::SearchResult(entries, result) = c
+                    .with_controls(control)
+                    .search(base, Scope::Subtree, filter, attrs.to_vec())?;
+                let next = result
+                    .ctrls
+                    .iter()
+                    .find(|ctrl| ctrl.1.ctype == PAGED)
+                    .and_then(|ctrl| ctrl.1.val.as_deref())
+                    .and_then(paged_cookie);
+                result.success()?;
+                for e in entries {
+                    each(SearchEntry::construct(e));
+                }
+                match next {
+                    Some(k) if !k.is_empty() && pages < 1_000_000 => cookie = k,
+                    _ => return Ok(pages),
+                }
+            }
+        })
+    }
+
+    /// All values of an attribute of one entry, following ranged retrieval
+    /// (`member;range=0-1499`, as AD answers for large groups).
+    fn all_values(&self, dn: &str, attr: &str, first: &SearchEntry, calls: &mut u64) -> TargetResult<Vec<String>> {
+        let ranged = |e: &SearchEntry| -> Option<(Vec<String>, Option<u64>)> {
+            let prefix = format!("{};range=", attr.to_lowercase());
+            let (key, values) = e.attrs.iter().find(|(k, _)| k.to_lowercase().starts_with(&prefix))?;
+            let end = key.rsplit('-').next()?;
+            Some((values.clone(), end.parse().ok()))
+        };
+        let plain = first
+            .attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+            .map(|(_, v)| v.clone());
+        let Some((mut out, mut end)) = ranged(first) else {
+            return Ok(plain.unwrap_or_default());
+        };
+        while let Some(last) = end {
+            *calls += 1;
+            let want = format!("{attr};range={}-*", last + 1);
+            let entry = self.search_one(dn, "(objectClass=*)", &[want.as_str()], &format!("read {attr} of {dn}"))?;
+            match entry.as_ref().and_then(ranged) {
+                Some((more, next)) if !more.is_empty() => {
+                    out.extend(more);
+                    end = next;
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn inventory(&self, request: &crate::model::live::ReadRequest) -> TargetResult<crate::model::live::Inventory> {
+        use crate::model::live::{Holding, Inventory, LiveAccount};
+        let s = &self.settings;
+        let mut attrs: Vec<String> = [
+            "sAMAccountName",
+            "userAccountControl",
+            "whenCreated",
+            "lastLogonTimestamp",
+        ]
+        .map(String::from)
+        .to_vec();
+        attrs.push(s.correlation_attribute.clone());
+        for a in request.attributes {
+            if ![NAME, CONTAINER].contains(&a.as_str()) {
+                attrs.push(a.clone());
+            }
+        }
+        attrs.sort_by_key(|a| a.to_lowercase());
+        attrs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        let mut inv = Inventory {
+            target: s.name.clone(),
+            ..Inventory::default()
+        };
+        let mut seen: HashSet<String> = HashSet::new();
+        let bases: Vec<&String> = std::iter::once(&s.users_dn).chain(s.disabled_dn.iter()).collect();
+        let filter = "(&(objectCategory=person)(objectClass=user))";
+        for base in bases {
+            let mut entries = Vec::new();
+            let pages = self.paged_search(base, filter, &attrs, &mut |e| entries.push(e))?;
+            inv.calls += pages;
+            for e in entries {
+                if !seen.insert(e.dn.to_lowercase()) {
+                    continue;
+                }
+                let first = |k: &str| {
+                    e.attrs
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                        .and_then(|(_, v)| v.first())
+                        .cloned()
+                };
+                let uac: Option<i64> = first("userAccountControl").and_then(|v| v.parse().ok());
+                let mut attributes = std::collections::BTreeMap::new();
+                for a in request.attributes {
+                    let value = match a.as_str() {
+                        NAME => Some(Value::from(rdn_value(&e.dn))),
+                        CONTAINER => Some(Value::from(parent_dn(&e.dn))),
+                        _ => e
+                            .attrs
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case(a))
+                            .map(|(_, v)| match v.as_slice() {
+                                [one] => Value::from(one.clone()),
+                                many => Value::from(many.to_vec()),
+                            }),
+                    };
+                    if let Some(v) = value {
+                        attributes.insert(a.clone(), v);
+                    }
+                }
+                inv.accounts.push(LiveAccount {
+                    name: first("sAMAccountName").unwrap_or_else(|| rdn_value(&e.dn)),
+                    person: first(&s.correlation_attribute).filter(|p| !p.trim().is_empty()),
+                    enabled: uac.map(|u| u & 2 == 0),
+                    created: first("whenCreated").as_deref().and_then(generalized_time),
+                    last_logon: first("lastLogonTimestamp").as_deref().and_then(filetime),
+                    attributes,
+                    id: e.dn,
+                });
+            }
+        }
+        if let Some(groups) = request.managed.of(Kind::Group) {
+            let by_dn: std::collections::HashMap<String, usize> = inv
+                .accounts
+                .iter()
+                .enumerate()
+                .map(|(k, a)| (a.id.to_lowercase(), k))
+                .collect();
+            let mut found = Vec::new();
+            let pages = self.paged_search(
+                &s.groups_dn,
+                "(objectClass=group)",
+                &["cn".to_string(), "member".to_string()],
+                &mut |e| found.push(e),
+            )?;
+            inv.calls += pages;
+            for g in found {
+                let Some(name) = g.attrs.get("cn").and_then(|v| v.first()).cloned() else {
+                    continue;
+                };
+                if !groups.covers(&name) {
+                    continue;
+                }
+                let mut calls = 0;
+                let members = self.all_values(&g.dn, "member", &g, &mut calls)?;
+                inv.calls += calls;
+                for m in members {
+                    if let Some(&k) = by_dn.get(&m.to_lowercase()) {
+                        inv.holdings.push(Holding {
+                            account: inv.accounts[k].id.clone(),
+                            kind: Kind::Group,
+                            name: name.clone(),
+                            on: None,
+                        });
+                    }
+                }
+            }
+        }
+        inv.holdings.sort();
+        inv.holdings.dedup();
+        Ok(inv)
+    }
+
     fn rdn(cn: &str) -> String {
         format!("CN={}", dn_escape(cn))
     }
@@ -358,6 +557,89 @@ impl ActiveDirectory {
         let rdn = first_rdn(dn);
         format!("{rdn},{parent}")
     }
+}
+
+/// The cookie of a simple paged results control (RFC 2696: a SEQUENCE of the size and
+/// the cookie), read without trusting the server: `None` when it is malformed.
+fn paged_cookie(val: &[u8]) -> Option<Vec<u8>> {
+    /// One BER element: its tag, its content and what follows it.
+    fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = b.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (first as usize, rest)
+        } else {
+            let n = (first & 0x7f) as usize;
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+    let (0x30, seq, _) = element(val)? else {
+        return None;
+    };
+    let (0x02, _, rest) = element(seq)? else {
+        return None;
+    };
+    let (0x04, cookie, _) = element(rest)? else {
+        return None;
+    };
+    Some(cookie.to_vec())
+}
+
+/// A FILETIME (100 ns since 1601) as an RFC 3339 time; 0 and the largest value mean
+/// never.
+fn filetime(v: &str) -> Option<String> {
+    let ticks: i64 = v.trim().parse().ok()?;
+    if ticks <= 0 || ticks == i64::MAX {
+        return None;
+    }
+    let unix = ticks / 10_000_000 - 11_644_473_600;
+    chrono::DateTime::from_timestamp(unix, 0).map(|t| t.to_rfc3339())
+}
+
+/// LDAP generalized time (`20261201120000.0Z`) as RFC 3339.
+fn generalized_time(v: &str) -> Option<String> {
+    let digits = v.get(..14)?;
+    chrono::NaiveDateTime::parse_from_str(digits, "%Y%m%d%H%M%S")
+        .ok()
+        .map(|t| t.and_utc().to_rfc3339())
+}
+
+/// The parent of a DN (`CN=a,OU=X,DC=b` → `OU=X,DC=b`).
+fn parent_dn(dn: &str) -> &str {
+    dn[first_rdn(dn).len()..].trim_start_matches(',')
+}
+
+/// The value of a first RDN without its type and escapes (`CN=Berg\, Jan` → `Berg, Jan`).
+fn rdn_value(dn: &str) -> String {
+    let rdn = first_rdn(dn);
+    let raw = rdn.split_once('=').map_or(rdn, |(_, v)| v);
+    let bytes = raw.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut k = 0;
+    while k < bytes.len() {
+        if bytes[k] == b'\\' && k + 1 < bytes.len() {
+            let hex = raw.get(k + 1..k + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(b) => {
+                    out.push(b);
+                    k += 3;
+                }
+                None => {
+                    out.push(bytes[k + 1]);
+                    k += 2;
+                }
+            }
+        } else {
+            out.push(bytes[k]);
+            k += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The first RDN of a DN, honouring escapes (`CN=Berg\, Jan,OU=...` → `CN=Berg\, Jan`).
@@ -474,6 +756,49 @@ impl Target for ActiveDirectory {
                 enabled: uac.map(|u| u & 2 == 0),
             }
         }))
+    }
+
+    fn read_inventory(
+        &self,
+        request: &crate::model::live::ReadRequest,
+    ) -> TargetResult<crate::model::live::Inventory> {
+        self.inventory(request)
+    }
+
+    fn link(&self, account: &AccountRef, person: &str) -> TargetResult<()> {
+        let attr = self.settings.correlation_attribute.clone();
+        let entry = self
+            .search_one(&account.id, "(objectClass=user)", &[attr.as_str()], &format!("link {}", account.id))?
+            .ok_or_else(|| {
+                TargetError::refused(format!(
+                    "link: {} is not there any more; run stroom reconcile again",
+                    account.id
+                ))
+            })?;
+        let holder = entry
+            .attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&attr))
+            .and_then(|(_, v)| v.first())
+            .cloned()
+            .unwrap_or_default();
+        if holder == person {
+            return Ok(());
+        }
+        if !holder.trim().is_empty() {
+            return Err(TargetError::refused(format!(
+                "link: {} carries person id {holder:?} in {attr}, not {person:?}; it is someone else's\n  help: run stroom reconcile again and resolve the conflict",
+                account.id
+            )));
+        }
+        self.with(&format!("link {}", account.id), |c| {
+            c.modify(
+                &account.id,
+                vec![Mod::Replace(attr.clone(), HashSet::from([person.to_string()]))],
+            )?
+            .success()
+            .map(|_| ())
+        })
     }
 
     fn read_grants(&self, account: &AccountRef) -> TargetResult<Vec<(String, String)>> {
@@ -728,6 +1053,27 @@ mod tests {
         assert_eq!(first_rdn("CN=Berg\\2c Jan,OU=X,DC=a"), "CN=Berg\\2c Jan");
         assert_eq!(first_rdn("CN=a\\,b,OU=X"), "CN=a\\,b");
         assert_eq!(first_rdn("CN=solo"), "CN=solo");
+    }
+
+    #[test]
+    fn paged_cookies_are_read_without_trusting_the_server() {
+        // SEQUENCE { INTEGER 0, OCTET STRING "ab" }
+        assert_eq!(paged_cookie(&[0x30, 0x07, 0x02, 0x01, 0x00, 0x04, 0x02, b'a', b'b']), Some(b"ab".to_vec()));
+        assert_eq!(paged_cookie(&[0x30, 0x05, 0x02, 0x01, 0x00, 0x04, 0x00]), Some(Vec::new()));
+        for bad in [&[][..], &[0x30], &[0x30, 0x09, 0x02], &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], &[0x04, 0x00]] {
+            assert_eq!(paged_cookie(bad), None);
+        }
+    }
+
+    #[test]
+    fn directory_times_and_names_read_back() {
+        assert_eq!(filetime("0"), None);
+        assert_eq!(filetime("9223372036854775807"), None);
+        assert_eq!(filetime("133801632000000000").as_deref(), Some("2025-01-01T00:00:00+00:00"));
+        assert_eq!(generalized_time("20261201120000.0Z").as_deref(), Some("2026-12-01T12:00:00+00:00"));
+        assert_eq!(rdn_value("CN=Berg\\, Jan,OU=X"), "Berg, Jan");
+        assert_eq!(rdn_value("CN=J\\c3\\a9r\\c3\\b4me,OU=X"), "Jérôme");
+        assert_eq!(parent_dn("CN=a\\,b,OU=X,DC=y"), "OU=X,DC=y");
     }
 
     #[test]

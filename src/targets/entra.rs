@@ -20,6 +20,7 @@
 
 use super::microsoft::{encode, quoted, runtime, Answer, Method, MicrosoftClient};
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
+use crate::model::live::{Holding, Inventory, LiveAccount, ReadRequest};
 use crate::plan::read::PlannedAction;
 use crate::rules::program::{Kind, OpKind};
 use serde_json::{json, Map, Value};
@@ -27,6 +28,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// The most pages one list may take (100,000 × 999 users is far past any tenant).
+const MAX_PAGES: u64 = 100_000;
 
 /// Where correlation lives by default.
 pub const DEFAULT_CORRELATION: &str = "onPremisesExtensionAttributes/extensionAttribute1";
@@ -287,24 +291,37 @@ impl EntraId {
 
     /// Every item of a list, following `@odata.nextLink` (on the Graph host only).
     async fn list(&self, path: &str, eventual: bool) -> TargetResult<Vec<Value>> {
+        let mut out = Vec::new();
+        self.pages(path, eventual, |items| out.extend(items)).await?;
+        Ok(out)
+    }
+
+    /// Hands each page of a list to `each`, following `@odata.nextLink`; returns the
+    /// number of pages. A list that never ends (a server that keeps linking) stops
+    /// with an error after 100,000 pages instead of running forever.
+    async fn pages(
+        &self,
+        path: &str,
+        eventual: bool,
+        mut each: impl FnMut(Vec<Value>),
+    ) -> TargetResult<u64> {
         let headers: &[(&str, &str)] = if eventual {
             &[("ConsistencyLevel", "eventual")]
         } else {
             &[]
         };
-        let mut out = Vec::new();
         let mut next = path.to_string();
-        let mut pages = 0;
+        let mut pages = 0u64;
         loop {
             pages += 1;
-            let answer = self.client.send(Method::Get, &next, None, headers).await?;
+            let mut answer = self.client.send(Method::Get, &next, None, headers).await?;
             if !answer.ok() {
                 return Err(self
                     .client
                     .refused(&format!("GET {}", path_only(path)), &answer));
             }
-            match answer.body.get("value") {
-                Some(Value::Array(items)) => out.extend(items.iter().cloned()),
+            match answer.body.get_mut("value").map(Value::take) {
+                Some(Value::Array(items)) => each(items),
                 _ => {
                     return Err(TargetError::transient(format!(
                         "Graph: GET {}: the answer has no `value` list",
@@ -313,8 +330,14 @@ impl EntraId {
                 }
             }
             match answer.body.get("@odata.nextLink").and_then(Value::as_str) {
-                Some(link) if pages < 100_000 => next = link.to_string(),
-                _ => return Ok(out),
+                Some(_) if pages >= MAX_PAGES => {
+                    return Err(TargetError::fatal(format!(
+                        "Graph: GET {}: still more after {MAX_PAGES} pages; the list does not end",
+                        path_only(path)
+                    )))
+                }
+                Some(link) => next = link.to_string(),
+                None => return Ok(pages),
             }
         }
     }
@@ -611,6 +634,189 @@ impl EntraId {
         )))
     }
 
+    /// Adoption: writes the person id into the user's correlation property, after
+    /// checking that it carries no other person's id.
+    async fn link_user(&self, id: &str, person: &str) -> TargetResult<()> {
+        let property = &self.settings.correlation_property;
+        let select = nested(property).map_or(property.as_str(), |(p, _)| p);
+        let answer = self
+            .settled(
+                Method::Get,
+                &format!("/v1.0/users/{}?$select=id,{select}", encode(id)),
+                None,
+            )
+            .await?;
+        if !answer.ok() {
+            return Err(self.client.refused("link: GET /users/{id}", &answer));
+        }
+        let holder = answer
+            .body
+            .pointer(&format!("/{property}"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if holder == person {
+            self.remember(person, id);
+            return Ok(());
+        }
+        if !holder.is_empty() {
+            return Err(TargetError::refused(format!(
+                "Graph: link: user {id} carries person id {holder:?}, not {person:?}; it is \
+                 someone else's\n  help: run stroom reconcile again and resolve the conflict"
+            )));
+        }
+        let mut body = Map::new();
+        put(&mut body, property, Value::from(person));
+        self.run_items(
+            &[BatchItem {
+                method: Method::Patch,
+                url: format!("/users/{id}"),
+                body: Some(Value::Object(body)),
+            }],
+            "link",
+        )
+        .await?;
+        self.remember(person, id);
+        Ok(())
+    }
+
+    /// Every user (with the asked attributes), and the memberships of the managed
+    /// groups and licences: `/users` with `$select` and `$top=999` following
+    /// `@odata.nextLink`, `/subscribedSkus` once, and the members of each managed group.
+    async fn inventory(&self, request: &ReadRequest<'_>) -> TargetResult<Inventory> {
+        let property = &self.settings.correlation_property;
+        let top_of = |p: &str| nested(p).map_or(p.to_string(), |(parent, _)| parent.to_string());
+        let licences = request.managed.of(Kind::License);
+        let mut select: Vec<String> = [
+            "id",
+            "userPrincipalName",
+            "accountEnabled",
+            "createdDateTime",
+        ]
+        .map(String::from)
+        .to_vec();
+        select.push(top_of(property));
+        if licences.is_some() {
+            select.push("assignedLicenses".into());
+        }
+        for a in request.attributes {
+            // The manager is a relation, not a property: not read here.
+            if a != "manager" {
+                select.push(top_of(a));
+            }
+        }
+        select.sort();
+        select.dedup();
+        let sku_names: HashMap<String, String> = if licences.is_some() {
+            self.list("/v1.0/subscribedSkus", false)
+                .await?
+                .iter()
+                .filter_map(|s| {
+                    Some((
+                        s.get("skuId")?.as_str()?.to_lowercase(),
+                        s.get("skuPartNumber")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let mut inv = Inventory {
+            target: self.settings.name.clone(),
+            ..Inventory::default()
+        };
+        let path = format!("/v1.0/users?$select={}&$top=999", select.join(","));
+        let pointer = |p: &str| format!("/{p}");
+        let mut holdings = Vec::new();
+        inv.calls += self
+            .pages(&path, false, |users| {
+                for u in users {
+                    let Some(id) = u.get("id").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let mut attributes = std::collections::BTreeMap::new();
+                    for a in request.attributes {
+                        if let Some(v) = u.pointer(&pointer(a)).filter(|v| !v.is_null()) {
+                            attributes.insert(a.clone(), v.clone());
+                        }
+                    }
+                    if let Some(names) = licences {
+                        for l in u
+                            .get("assignedLicenses")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            let sku = l.get("skuId").and_then(Value::as_str).unwrap_or("");
+                            if let Some(part) = sku_names.get(&sku.to_lowercase()) {
+                                if names.covers(part) {
+                                    holdings.push(Holding {
+                                        account: id.to_string(),
+                                        kind: Kind::License,
+                                        name: part.clone(),
+                                        on: None,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    let text = |key: &str| u.pointer(key).and_then(Value::as_str).map(str::to_string);
+                    inv.accounts.push(LiveAccount {
+                        id: id.to_string(),
+                        name: text("/userPrincipalName").unwrap_or_else(|| id.to_string()),
+                        person: text(&pointer(property)).filter(|p| !p.is_empty()),
+                        enabled: u.get("accountEnabled").and_then(Value::as_bool),
+                        created: text("/createdDateTime"),
+                        last_logon: text("/signInActivity/lastSignInDateTime"),
+                        attributes,
+                    });
+                }
+            })
+            .await?;
+        if let Some(groups) = request.managed.of(Kind::Group) {
+            let mut managed: Vec<(String, String)> = Vec::new();
+            inv.calls += self
+                .pages("/v1.0/groups?$select=id,displayName&$top=999", false, |page| {
+                    for g in page {
+                        let (Some(id), Some(name)) = (
+                            g.get("id").and_then(Value::as_str),
+                            g.get("displayName").and_then(Value::as_str),
+                        ) else {
+                            continue;
+                        };
+                        if groups.covers(name) {
+                            managed.push((id.to_string(), name.to_string()));
+                        }
+                    }
+                })
+                .await?;
+            let users: std::collections::HashSet<&str> =
+                inv.accounts.iter().map(|a| a.id.as_str()).collect();
+            for (gid, name) in &managed {
+                let path = format!("/v1.0/groups/{gid}/members?$select=id&$top=999");
+                inv.calls += self
+                    .pages(&path, false, |members| {
+                        for m in members {
+                            if let Some(uid) = m.get("id").and_then(Value::as_str) {
+                                if users.contains(uid) {
+                                    holdings.push(Holding {
+                                        account: uid.to_string(),
+                                        kind: Kind::Group,
+                                        name: name.clone(),
+                                        on: None,
+                                    });
+                                }
+                            }
+                        }
+                    })
+                    .await?;
+            }
+        }
+        holdings.sort();
+        holdings.dedup();
+        inv.holdings = holdings;
+        Ok(inv)
+    }
+
     async fn update_user(&self, id: &str, values: &Map<String, Value>) -> TargetResult<()> {
         let (body, manager) = self.user_body(values);
         let mut items = Vec::new();
@@ -888,6 +1094,14 @@ impl Target for EntraId {
 
     fn create(&self, person: &str, attributes: &Map<String, Value>) -> TargetResult<AccountRef> {
         self.runtime.block_on(self.create_user(person, attributes))
+    }
+
+    fn link(&self, account: &AccountRef, person: &str) -> TargetResult<()> {
+        self.runtime.block_on(self.link_user(&account.id, person))
+    }
+
+    fn read_inventory(&self, request: &ReadRequest) -> TargetResult<Inventory> {
+        self.runtime.block_on(self.inventory(request))
     }
 
     fn update(&self, account: &AccountRef, values: &Map<String, Value>) -> TargetResult<()> {

@@ -204,3 +204,57 @@ pub(crate) fn generate_password() -> String {
     }
     out
 }
+
+/// Reads what each named target holds for `stroom reconcile`, all at once (one thread
+/// per target): the accounts with the attributes the rules set and compare, and the
+/// memberships of what the rules grant there. The first target that cannot be read
+/// stops it, with its name.
+pub fn read_inventories(
+    program: &crate::rules::program::Program,
+    targets: &[(&str, &dyn Target)],
+) -> Result<(Vec<crate::model::live::Inventory>, Vec<String>), (String, TargetError)> {
+    let mut notes = Vec::new();
+    let mut asks = Vec::new();
+    for (name, target) in targets {
+        let Some(t) = program.target_id(name) else {
+            return Err((
+                name.to_string(),
+                TargetError::fatal(format!("the rules do not know target `{name}`")),
+            ));
+        };
+        let (managed, why) = crate::reconcile::managed_entitlements(program, t);
+        notes.extend(why);
+        asks.push((*name, *target, crate::reconcile::read_attributes(program, t), managed));
+    }
+    let results: Vec<(String, TargetResult<crate::model::live::Inventory>)> =
+        std::thread::scope(|scope| {
+            let running: Vec<_> = asks
+                .iter()
+                .map(|(name, target, attributes, managed)| {
+                    scope.spawn(move || {
+                        let request = crate::model::live::ReadRequest {
+                            attributes,
+                            managed,
+                        };
+                        (name.to_string(), target.read_inventory(&request))
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            "?".to_string(),
+                            Err(TargetError::fatal("a target reader stopped unexpectedly")),
+                        )
+                    })
+                })
+                .collect()
+        });
+    let mut out = Vec::new();
+    for (name, r) in results {
+        out.push(r.map_err(|e| (name, e))?);
+    }
+    Ok((out, notes))
+}

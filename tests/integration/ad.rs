@@ -94,6 +94,7 @@ fn sandbox(name: &str) -> (String, ActiveDirectory, String) {
         disabled_dn: Some(format!("OU=Disabled,{ou}")),
         correlation_attribute: "employeeNumber".into(),
         timeout: Duration::from_secs(20),
+        page_size: 500,
     };
     (ou.clone(), ActiveDirectory::new(settings).unwrap(), tag)
 }
