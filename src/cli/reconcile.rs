@@ -63,8 +63,7 @@ pub fn run(args: &ReconcileArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let (mut program, persons) = match load_rules_and_persons(&args.rules, &args.persons, &config)
-    {
+    let (mut program, persons) = match load_rules_and_persons(&args.rules, &args.persons, &config) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -127,7 +126,11 @@ pub fn run(args: &ReconcileArgs) -> u8 {
             errln!("error: cannot write {}: {e}", path.display());
             return UNUSABLE;
         }
-        let links = plan.actions.iter().filter(|a| a.op == stroom::rules::program::OpKind::Link).count();
+        let links = plan
+            .actions
+            .iter()
+            .filter(|a| a.op == stroom::rules::program::OpKind::Link)
+            .count();
         errln!(
             "plan: {} action(s) in {} ({links} link_account); carry it out with stroom apply --plan {}",
             plan.actions.len(),
@@ -233,7 +236,11 @@ pub fn render_report(report: &Report) -> String {
             Situation::Missing,
             Situation::Linked,
         ] {
-            let rows: Vec<_> = t.persons.iter().filter(|p| p.situation == situation).collect();
+            let rows: Vec<_> = t
+                .persons
+                .iter()
+                .filter(|p| p.situation == situation)
+                .collect();
             if rows.is_empty() {
                 continue;
             }
@@ -248,7 +255,11 @@ pub fn render_report(report: &Report) -> String {
                     .as_ref()
                     .map(|a| format!(" -> {}", a.name))
                     .unwrap_or_default();
-                let _ = writeln!(s, "    {} {}{number}{account}: {}", p.person, p.name, p.detail);
+                let _ = writeln!(
+                    s,
+                    "    {} {}{number}{account}: {}",
+                    p.person, p.name, p.detail
+                );
                 for c in &p.candidates {
                     let _ = writeln!(s, "      candidate {} ({})", c.name, c.id);
                 }
@@ -289,20 +300,30 @@ pub fn render_report(report: &Report) -> String {
                     }
                     stroom::reconcile::DriftKind::Unexplained {
                         entitlement, name, ..
-                    } => format!("member of {entitlement} {name:?}, which no rule gives (added by hand?)"),
+                    } => format!(
+                        "member of {entitlement} {name:?}, which no rule gives (added by hand?)"
+                    ),
                     stroom::reconcile::DriftKind::Lacking {
                         entitlement, name, ..
                     } => format!("not a member of {entitlement} {name:?}, which the rules give"),
                 };
                 let enforced = if d.enforced { " [enforced]" } else { "" };
-                let _ = writeln!(s, "    {} {} ({}): {what}{enforced}", d.person, d.name, d.account);
+                let _ = writeln!(
+                    s,
+                    "    {} {} ({}): {what}{enforced}",
+                    d.person, d.person_name, d.account
+                );
             }
         }
         if !t.excluded.is_empty() {
             let _ = writeln!(s, "  excluded:");
             for e in &t.excluded {
                 let until = e.until.map(|u| format!(" until {u}")).unwrap_or_default();
-                let why = e.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                let why = e
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
                 let _ = writeln!(s, "    {}{until}{why}", e.account.name);
             }
         }

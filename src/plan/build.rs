@@ -728,10 +728,12 @@ fn drop_invalid_values(program: &Program, plan: &mut ChunkPlan, start: usize) {
     if bad.is_empty() {
         return;
     }
-    let mut i = start;
+    // Only this person's actions (from `start`) go; the chunk's earlier persons keep theirs.
+    let mut i = 0;
     plan.actions.retain(|a| {
+        let keep = i < start || !bad.contains(&a.target);
         i += 1;
-        i <= start || !bad.contains(&a.target)
+        keep
     });
 }
 

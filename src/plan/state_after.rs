@@ -143,9 +143,14 @@ impl StateEditor {
                         name: g.name.clone(),
                         on: g.on.clone(),
                     };
-                    let known = self.grant_slots.get(&key_of_grant(&grant)).is_some_and(|slots| {
-                        slots.iter().any(|&k| self.grants[k].as_ref() == Some(&grant))
-                    });
+                    let known = self
+                        .grant_slots
+                        .get(&key_of_grant(&grant))
+                        .is_some_and(|slots| {
+                            slots
+                                .iter()
+                                .any(|&k| self.grants[k].as_ref() == Some(&grant))
+                        });
                     if !known {
                         self.push_grant(grant);
                     }

@@ -35,7 +35,8 @@ pub(super) enum Found {
         /// Why, in words.
         detail: String,
     },
-    /// The linked account, and the other accounts a `correlate` line finds.
+    /// The linked account, and other accounts the first `correlate` line that finds
+    /// anything finds too (a duplicate, or the link is on the wrong account).
     Conflict {
         /// The account carrying the person id.
         linked: usize,
@@ -80,7 +81,9 @@ impl Correlated {
             .filter_map(|(p, f)| match f {
                 Found::Linked(k)
                 | Found::Conflict { linked: k, .. }
-                | Found::Matched { account: k, .. } => Some((inv.accounts[*k].id.as_str(), p.as_str())),
+                | Found::Matched { account: k, .. } => {
+                    Some((inv.accounts[*k].id.as_str(), p.as_str()))
+                }
                 _ => None,
             })
             .collect()
@@ -175,7 +178,12 @@ fn fallback(
         let hits: Vec<usize> = found
             .unwrap_or_default()
             .into_iter()
-            .filter(|&k| inv.accounts[k].person.as_deref().is_none_or(|p| p == person))
+            .filter(|&k| {
+                inv.accounts[k]
+                    .person
+                    .as_deref()
+                    .is_none_or(|p| p == person)
+            })
             .filter(|k| !taken.contains(k))
             .collect();
         if hits.is_empty() {
@@ -282,10 +290,10 @@ pub(super) fn correlate(
                 },
                 None,
             ),
-            ([k], Some(hit)) if !hit.accounts.contains(k) => (
+            ([k], Some(hit)) if hit.accounts.iter().any(|a| a != k) => (
                 Found::Conflict {
                     linked: *k,
-                    others: hit.accounts,
+                    others: hit.accounts.into_iter().filter(|a| a != k).collect(),
                     by: hit.origin,
                     keys: hit.keys,
                 },

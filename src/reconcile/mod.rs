@@ -61,7 +61,8 @@ pub enum Situation {
     Ambiguous,
     /// The rules want an account and none exists.
     Missing,
-    /// An account carries the person's id, but a `correlate` line points elsewhere.
+    /// An account carries the person's id, but a `correlate` line points (also)
+    /// elsewhere: a duplicate, or the id is on the wrong account.
     Conflict,
 }
 
@@ -201,8 +202,8 @@ pub enum DriftKind {
 pub struct Drift {
     /// Person id.
     pub person: String,
-    /// Display name.
-    pub name: String,
+    /// The person's display name.
+    pub person_name: String,
     /// The account.
     pub account: String,
     /// What differs.
@@ -476,10 +477,7 @@ fn target_report(
                 Some(brief(*k)),
                 Vec::new(),
                 None,
-                format!(
-                    "{} carries the person id",
-                    inv.accounts[*k].name
-                ),
+                format!("{} carries the person id", inv.accounts[*k].name),
             ),
             Found::Matched { account, by, keys } => (
                 Situation::Matched,
@@ -668,21 +666,17 @@ fn target_report(
             .get(&*a.person)
             .map(|p| p.display_name.clone())
             .unwrap_or_default();
-        let reason = a
-            .reason
-            .as_deref()
-            .map(str::to_string)
-            .or_else(|| {
-                let rules: Vec<String> = drift_plan
-                    .because(a)
-                    .map(|b| format!("{} ({}:{})", b.rule, b.file, b.line))
-                    .collect();
-                (!rules.is_empty()).then(|| rules.join(", "))
-            });
+        let reason = a.reason.as_deref().map(str::to_string).or_else(|| {
+            let rules: Vec<String> = drift_plan
+                .because(a)
+                .map(|b| format!("{} ({}:{})", b.rule, b.file, b.line))
+                .collect();
+            (!rules.is_empty()).then(|| rules.join(", "))
+        });
         for what in what {
             drift.push(Drift {
                 person: a.person.to_string(),
-                name: name.clone(),
+                person_name: name.clone(),
                 account: inv.accounts[k].name.clone(),
                 what,
                 reason: reason.clone(),
@@ -731,14 +725,18 @@ fn adoption_actions(
                 Some(*by),
                 format!("adopt {}: found by {keys}", inv.accounts[*account].name),
             ),
-            Found::Linked(k) if !held.contains(person.as_str()) => (
-                *k,
-                block,
-                format!(
-                    "record {}: it carries the person id, the state did not know it",
-                    inv.accounts[*k].name
-                ),
-            ),
+            Found::Linked(k) | Found::Conflict { linked: k, .. }
+                if !held.contains(person.as_str()) =>
+            {
+                (
+                    *k,
+                    block,
+                    format!(
+                        "record {}: it carries the person id, the state did not know it",
+                        inv.accounts[*k].name
+                    ),
+                )
+            }
             _ => continue,
         };
         if input.only_person.is_some_and(|p| p != person) {

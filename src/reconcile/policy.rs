@@ -53,7 +53,8 @@ impl TargetPolicy {
     /// The exclusion that names this account, if any.
     pub fn exclusion_of(&self, account: &LiveAccount) -> Option<&Exclusion> {
         self.exclude.iter().find(|e| {
-            e.account.eq_ignore_ascii_case(&account.name) || e.account.eq_ignore_ascii_case(&account.id)
+            e.account.eq_ignore_ascii_case(&account.name)
+                || e.account.eq_ignore_ascii_case(&account.id)
         })
     }
 }

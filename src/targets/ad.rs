@@ -382,9 +382,12 @@ impl ActiveDirectory {
                     cookie: std::mem::take(&mut cookie),
                 }
                 .into();
-                let ldap3::SearchResult(entries, result) = c
-                    .with_controls(control)
-                    .search(base, Scope::Subtree, filter, attrs.to_vec())?;
+                let ldap3::SearchResult(entries, result) = c.with_controls(control).search(
+                    base,
+                    Scope::Subtree,
+                    filter,
+                    attrs.to_vec(),
+                )?;
                 let next = result
                     .ctrls
                     .iter()
@@ -405,10 +408,19 @@ impl ActiveDirectory {
 
     /// All values of an attribute of one entry, following ranged retrieval
     /// (`member;range=0-1499`, as AD answers for large groups).
-    fn all_values(&self, dn: &str, attr: &str, first: &SearchEntry, calls: &mut u64) -> TargetResult<Vec<String>> {
+    fn all_values(
+        &self,
+        dn: &str,
+        attr: &str,
+        first: &SearchEntry,
+        calls: &mut u64,
+    ) -> TargetResult<Vec<String>> {
         let ranged = |e: &SearchEntry| -> Option<(Vec<String>, Option<u64>)> {
             let prefix = format!("{};range=", attr.to_lowercase());
-            let (key, values) = e.attrs.iter().find(|(k, _)| k.to_lowercase().starts_with(&prefix))?;
+            let (key, values) = e
+                .attrs
+                .iter()
+                .find(|(k, _)| k.to_lowercase().starts_with(&prefix))?;
             let end = key.rsplit('-').next()?;
             Some((values.clone(), end.parse().ok()))
         };
@@ -423,7 +435,12 @@ impl ActiveDirectory {
         while let Some(last) = end {
             *calls += 1;
             let want = format!("{attr};range={}-*", last + 1);
-            let entry = self.search_one(dn, "(objectClass=*)", &[want.as_str()], &format!("read {attr} of {dn}"))?;
+            let entry = self.search_one(
+                dn,
+                "(objectClass=*)",
+                &[want.as_str()],
+                &format!("read {attr} of {dn}"),
+            )?;
             match entry.as_ref().and_then(ranged) {
                 Some((more, next)) if !more.is_empty() => {
                     out.extend(more);
@@ -435,7 +452,10 @@ impl ActiveDirectory {
         Ok(out)
     }
 
-    fn inventory(&self, request: &crate::model::live::ReadRequest) -> TargetResult<crate::model::live::Inventory> {
+    fn inventory(
+        &self,
+        request: &crate::model::live::ReadRequest,
+    ) -> TargetResult<crate::model::live::Inventory> {
         use crate::model::live::{Holding, Inventory, LiveAccount};
         let s = &self.settings;
         let mut attrs: Vec<String> = [
@@ -459,7 +479,9 @@ impl ActiveDirectory {
             ..Inventory::default()
         };
         let mut seen: HashSet<String> = HashSet::new();
-        let bases: Vec<&String> = std::iter::once(&s.users_dn).chain(s.disabled_dn.iter()).collect();
+        let bases: Vec<&String> = std::iter::once(&s.users_dn)
+            .chain(s.disabled_dn.iter())
+            .collect();
         let filter = "(&(objectCategory=person)(objectClass=user))";
         for base in bases {
             let mut entries = Vec::new();
@@ -479,18 +501,17 @@ impl ActiveDirectory {
                 let uac: Option<i64> = first("userAccountControl").and_then(|v| v.parse().ok());
                 let mut attributes = std::collections::BTreeMap::new();
                 for a in request.attributes {
-                    let value = match a.as_str() {
-                        NAME => Some(Value::from(rdn_value(&e.dn))),
-                        CONTAINER => Some(Value::from(parent_dn(&e.dn))),
-                        _ => e
-                            .attrs
-                            .iter()
-                            .find(|(n, _)| n.eq_ignore_ascii_case(a))
-                            .map(|(_, v)| match v.as_slice() {
-                                [one] => Value::from(one.clone()),
-                                many => Value::from(many.to_vec()),
-                            }),
-                    };
+                    let value =
+                        match a.as_str() {
+                            NAME => Some(Value::from(rdn_value(&e.dn))),
+                            CONTAINER => Some(Value::from(parent_dn(&e.dn))),
+                            _ => e.attrs.iter().find(|(n, _)| n.eq_ignore_ascii_case(a)).map(
+                                |(_, v)| match v.as_slice() {
+                                    [one] => Value::from(one.clone()),
+                                    many => Value::from(many.to_vec()),
+                                },
+                            ),
+                        };
                     if let Some(v) = value {
                         attributes.insert(a.clone(), v);
                     }
@@ -573,7 +594,9 @@ fn paged_cookie(val: &[u8]) -> Option<Vec<u8>> {
             if n == 0 || n > 4 || rest.len() < n {
                 return None;
             }
-            let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | *b as usize);
             (len, &rest[n..])
         };
         (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
@@ -623,7 +646,9 @@ fn rdn_value(dn: &str) -> String {
     let mut k = 0;
     while k < bytes.len() {
         if bytes[k] == b'\\' && k + 1 < bytes.len() {
-            let hex = raw.get(k + 1..k + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = raw
+                .get(k + 1..k + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
             match hex {
                 Some(b) => {
                     out.push(b);
@@ -768,7 +793,12 @@ impl Target for ActiveDirectory {
     fn link(&self, account: &AccountRef, person: &str) -> TargetResult<()> {
         let attr = self.settings.correlation_attribute.clone();
         let entry = self
-            .search_one(&account.id, "(objectClass=user)", &[attr.as_str()], &format!("link {}", account.id))?
+            .search_one(
+                &account.id,
+                "(objectClass=user)",
+                &[attr.as_str()],
+                &format!("link {}", account.id),
+            )?
             .ok_or_else(|| {
                 TargetError::refused(format!(
                     "link: {} is not there any more; run stroom reconcile again",
@@ -794,7 +824,10 @@ impl Target for ActiveDirectory {
         self.with(&format!("link {}", account.id), |c| {
             c.modify(
                 &account.id,
-                vec![Mod::Replace(attr.clone(), HashSet::from([person.to_string()]))],
+                vec![Mod::Replace(
+                    attr.clone(),
+                    HashSet::from([person.to_string()]),
+                )],
             )?
             .success()
             .map(|_| ())
@@ -1058,9 +1091,21 @@ mod tests {
     #[test]
     fn paged_cookies_are_read_without_trusting_the_server() {
         // SEQUENCE { INTEGER 0, OCTET STRING "ab" }
-        assert_eq!(paged_cookie(&[0x30, 0x07, 0x02, 0x01, 0x00, 0x04, 0x02, b'a', b'b']), Some(b"ab".to_vec()));
-        assert_eq!(paged_cookie(&[0x30, 0x05, 0x02, 0x01, 0x00, 0x04, 0x00]), Some(Vec::new()));
-        for bad in [&[][..], &[0x30], &[0x30, 0x09, 0x02], &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], &[0x04, 0x00]] {
+        assert_eq!(
+            paged_cookie(&[0x30, 0x07, 0x02, 0x01, 0x00, 0x04, 0x02, b'a', b'b']),
+            Some(b"ab".to_vec())
+        );
+        assert_eq!(
+            paged_cookie(&[0x30, 0x05, 0x02, 0x01, 0x00, 0x04, 0x00]),
+            Some(Vec::new())
+        );
+        for bad in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x09, 0x02],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+            &[0x04, 0x00],
+        ] {
             assert_eq!(paged_cookie(bad), None);
         }
     }
@@ -1069,8 +1114,14 @@ mod tests {
     fn directory_times_and_names_read_back() {
         assert_eq!(filetime("0"), None);
         assert_eq!(filetime("9223372036854775807"), None);
-        assert_eq!(filetime("133801632000000000").as_deref(), Some("2025-01-01T00:00:00+00:00"));
-        assert_eq!(generalized_time("20261201120000.0Z").as_deref(), Some("2026-12-01T12:00:00+00:00"));
+        assert_eq!(
+            filetime("133801632000000000").as_deref(),
+            Some("2025-01-01T00:00:00+00:00")
+        );
+        assert_eq!(
+            generalized_time("20261201120000.0Z").as_deref(),
+            Some("2026-12-01T12:00:00+00:00")
+        );
         assert_eq!(rdn_value("CN=Berg\\, Jan,OU=X"), "Berg, Jan");
         assert_eq!(rdn_value("CN=J\\c3\\a9r\\c3\\b4me,OU=X"), "Jérôme");
         assert_eq!(parent_dn("CN=a\\,b,OU=X,DC=y"), "OU=X,DC=y");

@@ -292,7 +292,8 @@ impl EntraId {
     /// Every item of a list, following `@odata.nextLink` (on the Graph host only).
     async fn list(&self, path: &str, eventual: bool) -> TargetResult<Vec<Value>> {
         let mut out = Vec::new();
-        self.pages(path, eventual, |items| out.extend(items)).await?;
+        self.pages(path, eventual, |items| out.extend(items))
+            .await?;
         Ok(out)
     }
 
@@ -759,7 +760,8 @@ impl EntraId {
                             }
                         }
                     }
-                    let text = |key: &str| u.pointer(key).and_then(Value::as_str).map(str::to_string);
+                    let text =
+                        |key: &str| u.pointer(key).and_then(Value::as_str).map(str::to_string);
                     inv.accounts.push(LiveAccount {
                         id: id.to_string(),
                         name: text("/userPrincipalName").unwrap_or_else(|| id.to_string()),
@@ -775,19 +777,23 @@ impl EntraId {
         if let Some(groups) = request.managed.of(Kind::Group) {
             let mut managed: Vec<(String, String)> = Vec::new();
             inv.calls += self
-                .pages("/v1.0/groups?$select=id,displayName&$top=999", false, |page| {
-                    for g in page {
-                        let (Some(id), Some(name)) = (
-                            g.get("id").and_then(Value::as_str),
-                            g.get("displayName").and_then(Value::as_str),
-                        ) else {
-                            continue;
-                        };
-                        if groups.covers(name) {
-                            managed.push((id.to_string(), name.to_string()));
+                .pages(
+                    "/v1.0/groups?$select=id,displayName&$top=999",
+                    false,
+                    |page| {
+                        for g in page {
+                            let (Some(id), Some(name)) = (
+                                g.get("id").and_then(Value::as_str),
+                                g.get("displayName").and_then(Value::as_str),
+                            ) else {
+                                continue;
+                            };
+                            if groups.covers(name) {
+                                managed.push((id.to_string(), name.to_string()));
+                            }
                         }
-                    }
-                })
+                    },
+                )
                 .await?;
             let users: std::collections::HashSet<&str> =
                 inv.accounts.iter().map(|a| a.id.as_str()).collect();

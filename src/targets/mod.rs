@@ -224,7 +224,12 @@ pub fn read_inventories(
         };
         let (managed, why) = crate::reconcile::managed_entitlements(program, t);
         notes.extend(why);
-        asks.push((*name, *target, crate::reconcile::read_attributes(program, t), managed));
+        asks.push((
+            *name,
+            *target,
+            crate::reconcile::read_attributes(program, t),
+            managed,
+        ));
     }
     let results: Vec<(String, TargetResult<crate::model::live::Inventory>)> =
         std::thread::scope(|scope| {

@@ -21,7 +21,7 @@ const BASE: &str = "DC=stroom,DC=test";
 const ADMIN: &str = "Administrator@STROOM.TEST";
 const PASS: &str = "Str00m-Test-Pass!";
 
-fn samba() {
+pub fn samba() {
     static UP: OnceLock<()> = OnceLock::new();
     UP.get_or_init(|| {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/samba.sh");

@@ -6,6 +6,7 @@
 mod common;
 
 mod ad;
+mod adoption;
 mod apply;
 mod book;
 mod cli;

@@ -217,3 +217,37 @@ fn a_streamed_plan_is_the_plan_written_whole() {
     let e = write_plan_json(&plan_outline(&cases[3].1), &mut Broken).expect_err("fails");
     assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
 }
+
+/// A value the target would refuse drops that person's actions in the target, never
+/// those of the persons planned before them in the same chunk (it once did: the
+/// reconcile test against Samba found a hand-added membership that was never revoked
+/// because a later person's name held a `*`).
+#[test]
+fn a_refused_value_drops_only_its_own_persons_actions() {
+    let program = program(
+        r#"default target ad
+account in ad { set sAMAccountName = lower(last_name) }
+when department == "Sales" grant group "Sales""#,
+    );
+    let persons = persons(json!([
+        {"id": "a", "last_name": "Berg", "contracts": [{"id": "c", "start": "2026-01-01", "department": "IT"}]},
+        {"id": "b", "last_name": "Star*", "contracts": [{"id": "c", "start": "2026-01-01", "department": "Sales"}]}
+    ]));
+    let state: stroom::model::State = serde_json::from_value(json!({
+        "accounts": [{"person": "a", "target": "ad", "enabled": true, "attributes": {"sAMAccountName": "berg"}}],
+        "grants": [{"person": "a", "target": "ad", "kind": "group", "name": "Sales"}]
+    }))
+    .unwrap();
+    let plan = plan(&program, &persons, &state, "2026-12-01");
+    assert_eq!(
+        lines(&plan),
+        ["revoke a ad group Sales"],
+        "{:?}",
+        plan.notes
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.starts_with("person b: error")),
+        "{:?}",
+        plan.notes
+    );
+}

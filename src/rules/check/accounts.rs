@@ -102,6 +102,15 @@ impl<'a> Checker<'a> {
         self.accounts.push(spec);
     }
 
+    /// A `correlate` key's own value: text, where contract fields mean the primary
+    /// contract's (as in `set` lines).
+    fn correlation_value(&mut self, e: &'a ast::Expr) -> Option<CExpr> {
+        self.place = Place::Attribute;
+        let c = self.string_expr(e, "a correlation value");
+        self.place = Place::Rule;
+        c
+    }
+
     /// One `correlate` line: each key names an attribute (a known one, or a warning with
     /// a suggestion) and a text value, its own or its `set` line's.
     fn correlation(
@@ -152,13 +161,7 @@ impl<'a> Checker<'a> {
                 ));
             }
             let value = match &key.value {
-                // Contract fields mean the primary contract's, as in `set` lines.
-                Some(e) => match {
-                    self.place = Place::Attribute;
-                    let c = self.string_expr(e, "a correlation value");
-                    self.place = Place::Rule;
-                    c
-                } {
+                Some(e) => match self.correlation_value(e) {
                     Some(c) => KeyValue::Expr(c),
                     None => {
                         ok = false;

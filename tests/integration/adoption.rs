@@ -1,0 +1,705 @@
+//! Taking over a directory Stroom did not make: a Samba AD populated by the test with
+//! `ldapadd` (not through Stroom), shaped like a real old directory, then
+//! `stroom reconcile` (every situation), `--adopt` through `stroom apply` (killed
+//! with SIGKILL on the way), the first plan afterwards, and the policy enforced.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const BASE: &str = "DC=stroom,DC=test";
+const ADMIN: &str = "Administrator@STROOM.TEST";
+const PASS: &str = "Str00m-Test-Pass!";
+
+/// Extra old accounts found by employee number, so that adoption has enough steps to
+/// be killed in the middle of.
+const EXTRA: usize = 40;
+
+fn b64(bytes: &[u8]) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | *b as u32) << (8 * (3 - chunk.len()));
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// An LDIF line; values that are not plain ASCII go base64 (RFC 2849).
+fn line(attr: &str, value: &str) -> String {
+    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with([' ', ':', '<'])
+        && !value.ends_with(' ');
+    if plain {
+        format!("{attr}: {value}\n")
+    } else {
+        format!("{attr}:: {}\n", b64(value.as_bytes()))
+    }
+}
+
+struct Old<'a> {
+    cn: &'a str,
+    sam: String,
+    given: &'a str,
+    sn: &'a str,
+    department: &'a str,
+    employee_id: Option<String>,
+    person: Option<&'a str>,
+    enabled: bool,
+}
+
+fn user_ldif(ou: &str, u: &Old) -> String {
+    let pwd: Vec<u8> = "\"Old-Passw0rd!23\""
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let mut s = line("dn", &format!("CN={},OU=Users,{ou}", u.cn));
+    s += "objectClass: user\n";
+    s += &line("sAMAccountName", &u.sam);
+    s += &line("givenName", u.given);
+    s += &line("sn", u.sn);
+    s += &line("displayName", u.cn);
+    s += &line("department", u.department);
+    if let Some(e) = &u.employee_id {
+        s += &line("employeeID", e);
+    }
+    if let Some(p) = u.person {
+        s += &line("employeeNumber", p);
+    }
+    s += &format!("unicodePwd:: {}\n", b64(&pwd));
+    s += &format!(
+        "userAccountControl: {}\n\n",
+        if u.enabled { 512 } else { 514 }
+    );
+    s
+}
+
+fn ldap(tool: &str, ldif: &str) {
+    let mut child = std::process::Command::new(tool)
+        .args(["-H", "ldaps://127.0.0.1:636", "-x", "-D", ADMIN, "-w", PASS])
+        .env("LDAPTLS_REQCERT", "never")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ldif.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{tool}: {}\n{ldif}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn search(base: &str, filter: &str, attrs: &[&str]) -> Vec<ldap3::SearchEntry> {
+    let mut c = ldap3::LdapConn::with_settings(
+        ldap3::LdapConnSettings::new().set_no_tls_verify(true),
+        "ldaps://127.0.0.1:636",
+    )
+    .unwrap();
+    c.simple_bind(ADMIN, PASS).unwrap().success().unwrap();
+    let (entries, _) = c
+        .search(base, ldap3::Scope::Subtree, filter, attrs.to_vec())
+        .unwrap()
+        .success()
+        .unwrap();
+    entries
+        .into_iter()
+        .map(ldap3::SearchEntry::construct)
+        .collect()
+}
+
+fn members(ou: &str, group: &str) -> Vec<String> {
+    search(ou, &format!("(cn={group})"), &["member"])
+        .pop()
+        .and_then(|e| e.attrs.get("member").cloned())
+        .unwrap_or_default()
+}
+
+fn person(
+    id: &str,
+    number: u32,
+    first: &str,
+    last: &str,
+    department: &str,
+    end: Option<&str>,
+) -> Value {
+    serde_json::json!({
+        "id": id, "employee_number": number, "first_name": first, "last_name": last,
+        "employee_type": if end.is_some() { "formerPayroll" } else { "payroll" },
+        "contracts": [{"id": format!("c-{id}"), "start": "2020-01-01", "end": end, "department": department}]
+    })
+}
+
+/// The report's persons of one situation, as `person → account name`.
+fn situation(report: &Value, which: &str) -> BTreeMap<String, String> {
+    report["targets"][0]["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["situation"] == which)
+        .map(|p| {
+            (
+                p["person"].as_str().unwrap().to_string(),
+                p["account"]["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_old_directory_is_reconciled_adopted_planned_and_enforced() {
+    super::ad::samba();
+    let tag = format!("{:05x}", stroom::random::random_u64() & 0xfffff);
+    let ou = format!("OU=old-{tag},{BASE}");
+    let (staff, golf) = (format!("Staff-{tag}"), format!("Golf-{tag}"));
+    let dep = |d: &str| format!("DEP{tag}-{d}");
+    let users = format!("OU=Users,{ou}");
+    // The directory as an organisation has it before Stroom.
+    let mut ldif = String::new();
+    for dn in [ou.clone(), users.clone()] {
+        ldif += &format!("dn: {dn}\nobjectClass: organizationalUnit\n\n");
+    }
+    let s = |name: &str| format!("{name}{tag}");
+    let mut old = vec![
+        // Found by the employee number; a member of her department's group and of a
+        // group no rule mentions.
+        Old {
+            cn: "Anna de Vries",
+            sam: s("avries"),
+            given: "Anna",
+            sn: "de Vries",
+            department: "Sales",
+            employee_id: Some("1001".into()),
+            person: None,
+            enabled: true,
+        },
+        // Two accounts with one name and no employee number: ambiguous.
+        Old {
+            cn: "Jan Jansen",
+            sam: s("jjansen"),
+            given: "Jan",
+            sn: "Jansen",
+            department: "Sales",
+            employee_id: None,
+            person: None,
+            enabled: true,
+        },
+        Old {
+            cn: "Jan Jansen (2)",
+            sam: s("jjansen2"),
+            given: "Jan",
+            sn: "Jansen",
+            department: "Sales",
+            employee_id: None,
+            person: None,
+            enabled: true,
+        },
+        // A leaver, disabled years ago.
+        Old {
+            cn: "Piet Bakker",
+            sam: s("pbakker"),
+            given: "Piet",
+            sn: "Bakker",
+            department: "IT",
+            employee_id: Some("1003".into()),
+            person: None,
+            enabled: false,
+        },
+        // Linked already (carries the person id), added to a managed group by hand.
+        Old {
+            cn: "Karel Smit",
+            sam: s("ksmit"),
+            given: "Karel",
+            sn: "Smit",
+            department: "IT",
+            employee_id: Some("1004".into()),
+            person: Some("p-4"),
+            enabled: true,
+        },
+        // Diacritics and LDAP metacharacters in the names.
+        Old {
+            cn: "Zoë O'Brien (Jr)*",
+            sam: s("zobrien"),
+            given: "Zoë",
+            sn: "O'Brien (Jr)*",
+            department: "Sales",
+            employee_id: Some("1005".into()),
+            person: None,
+            enabled: true,
+        },
+        // Linked, but a duplicate carries the same employee number: a conflict.
+        Old {
+            cn: "Bram Mulder",
+            sam: s("bmulder"),
+            given: "Bram",
+            sn: "Mulder",
+            department: "IT",
+            employee_id: Some("1007".into()),
+            person: Some("p-7"),
+            enabled: true,
+        },
+        Old {
+            cn: "Bram Mulder (old)",
+            sam: s("bram"),
+            given: "Bram",
+            sn: "Mulder",
+            department: "IT",
+            employee_id: Some("1007".into()),
+            person: None,
+            enabled: true,
+        },
+        // Someone no longer in Nmbrs, and a service account (excluded by the policy).
+        Old {
+            cn: "Oud Medewerker",
+            sam: s("oud"),
+            given: "Oud",
+            sn: "Medewerker",
+            department: "IT",
+            employee_id: Some("1999".into()),
+            person: None,
+            enabled: true,
+        },
+        Old {
+            cn: "svc-backup",
+            sam: s("svc"),
+            given: "",
+            sn: "backup",
+            department: "IT",
+            employee_id: None,
+            person: None,
+            enabled: true,
+        },
+    ];
+    let extra_names: Vec<String> = (0..EXTRA).map(|k| format!("Extra{k:02}")).collect();
+    for (k, name) in extra_names.iter().enumerate() {
+        old.push(Old {
+            cn: name,
+            sam: s(&format!("x{k:02}")),
+            given: "Extra",
+            sn: name,
+            department: "Sales",
+            employee_id: Some(format!("{}", 2000 + k)),
+            person: None,
+            enabled: true,
+        });
+    }
+    for u in old.iter_mut().filter(|u| u.given.is_empty()) {
+        u.given = "svc";
+    }
+    for u in &old {
+        ldif += &user_ldif(&ou, u);
+    }
+    let member_dn = |cn: &str| format!("CN={cn},{users}");
+    let group = |name: &str, members: &[String]| {
+        let mut g = line("dn", &format!("CN={name},{ou}"));
+        g += "objectClass: group\n";
+        g += &line("sAMAccountName", name);
+        for m in members {
+            g += &line("member", m);
+        }
+        g + "\n"
+    };
+    ldif += &group(&dep("sales"), &[member_dn("Anna de Vries")]);
+    ldif += &group(
+        &dep("it"),
+        &[member_dn("Karel Smit"), member_dn("Bram Mulder")],
+    );
+    ldif += &group(&staff, &[member_dn("Karel Smit")]);
+    ldif += &group(
+        &golf,
+        &[member_dn("Anna de Vries"), member_dn("Karel Smit")],
+    );
+    ldap("ldapadd", &ldif);
+    let before = search(&ou, "(objectClass=user)", &["cn"]).len();
+    assert_eq!(before, old.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = |drift: &str| {
+        format!(
+            "[store]\ndatabase = \"data/stroom.db\"\n[apply]\naudit_log = \"data/audit.jsonl\"\nconcurrency = 2\n\
+             [targets.ad]\nurl = \"ldaps://127.0.0.1:636\"\naccept_invalid_certificates = true\n\
+             bind_dn = \"{ADMIN}\"\nusers_dn = \"{users}\"\ngroups_dn = \"{ou}\"\npage_size = 7\n\
+             [targets.ad.reconcile]\ndrift = \"{drift}\"\n\
+             exclude = [{{ account = \"{svc}\", until = 2027-06-30, reason = \"backup service account\" }}]\n",
+            svc = s("svc")
+        )
+    };
+    std::fs::write(dir.path().join("stroom.toml"), config("report")).unwrap();
+    std::fs::write(
+        dir.path().join("rules.stroom"),
+        format!(
+            r#"default target ad
+rule "accounts" {{
+  account in ad {{
+    set cn = display_name
+    set sAMAccountName = unique [lower(left(ascii(first_name), 1) + ascii(last_name)) + "{tag}"] max 20
+    set givenName = first_name
+    set sn = family_name
+    set department = department
+    set employeeID = employee_number + ""
+    correlate employeeID = employee_number + ""
+    correlate givenName, sn
+  }}
+}}
+rule "groups" {{
+  when department is not empty
+    grant group "DEP{tag}-" + lower(department)
+  when department == "Sales"
+    grant group "{staff}"
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let mut persons = vec![
+        person("p-1", 1001, "Anna", "Vries", "Sales", None),
+        person("p-2", 1002, "Jan", "Jansen", "Sales", None),
+        person("p-3", 1003, "Piet", "Bakker", "IT", Some("2023-06-30")),
+        person("p-4", 1004, "Karel", "Smit", "IT", None),
+        person("p-5", 1005, "Zoë", "O'Brien (Jr)*", "Sales", None),
+        person("p-6", 1006, "Lotte", "Visser", "Sales", None),
+        person("p-7", 1007, "Bram", "Mulder", "IT", None),
+    ];
+    persons[0]["prefix"] = Value::from("de");
+    for (k, name) in extra_names.iter().enumerate() {
+        persons.push(person(
+            &format!("x-{k:02}"),
+            2000 + k as u32,
+            "Extra",
+            name,
+            "Sales",
+            None,
+        ));
+    }
+    std::fs::write(
+        dir.path().join("persons.json"),
+        serde_json::to_string(&persons).unwrap(),
+    )
+    .unwrap();
+    let stroom = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("STROOM_AD_PASSWORD", PASS)
+            .output()
+            .unwrap()
+    };
+    let reconcile = |extra: &[&str]| {
+        let mut args = vec![
+            "reconcile",
+            "--rules",
+            "rules.stroom",
+            "--persons",
+            "persons.json",
+            "--today",
+            "2026-12-01",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = stroom(&args);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (
+            out.status.code(),
+            report,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // 1. The report: every situation, exactly.
+    let (code, report, err) = reconcile(&[]);
+    assert_eq!(code, Some(1), "findings give exit 1: {err}");
+    let t = &report["targets"][0];
+    let mut matched: BTreeMap<String, String> = BTreeMap::from([
+        ("p-1".to_string(), s("avries")),
+        ("p-3".to_string(), s("pbakker")),
+        ("p-5".to_string(), s("zobrien")),
+    ]);
+    for k in 0..EXTRA {
+        matched.insert(format!("x-{k:02}"), s(&format!("x{k:02}")));
+    }
+    assert_eq!(situation(&report, "matched"), matched, "{report:#}");
+    assert_eq!(
+        situation(&report, "missing").keys().collect::<Vec<_>>(),
+        ["p-6"]
+    );
+    assert_eq!(
+        situation(&report, "conflict"),
+        BTreeMap::from([("p-7".into(), s("bmulder"))])
+    );
+    let ambiguous = &t["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["situation"] == "ambiguous")
+        .unwrap();
+    assert_eq!(ambiguous["person"], "p-2");
+    let mut candidates: Vec<&str> = ambiguous["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    candidates.sort_unstable();
+    let mut want = [s("jjansen"), s("jjansen2")];
+    want.sort_unstable();
+    assert_eq!(candidates, want);
+    let conflict = t["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["situation"] == "conflict")
+        .unwrap();
+    assert_eq!(conflict["candidates"][0]["name"], s("bram"));
+    let unmanaged: Vec<&str> = t["unmanaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["account"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(unmanaged, [s("oud")], "{report:#}");
+    assert_eq!(t["excluded"][0]["account"]["name"], s("svc"));
+    assert_eq!(t["excluded"][0]["until"], "2027-06-30");
+    assert_eq!(t["counts"]["linked"], 1);
+    assert_eq!(t["counts"]["accounts"], old.len());
+    // Read a page of 7 at a time: more than one page of accounts.
+    assert!(
+        t["calls"].as_u64().unwrap() >= (old.len() / 7) as u64,
+        "{}",
+        t["calls"]
+    );
+    // Drift on the linked account: the hand-added membership of a managed group; the
+    // unmanaged group (Golf) is nobody's business.
+    let drift: Vec<(String, String, String)> = t["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["person"].as_str().unwrap().into(),
+                d["kind"].as_str().unwrap().into(),
+                d["name"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert!(
+        drift.contains(&("p-4".into(), "unexplained".into(), staff.clone())),
+        "{drift:?} {report:#}"
+    );
+    assert!(!drift.iter().any(|d| d.2 == golf), "{drift:?}");
+    // Nothing was written: no account carries a person id it did not carry before.
+    let linked_now = search(&ou, "(employeeNumber=*)", &["employeeNumber"]).len();
+    assert_eq!(linked_now, 2);
+    // The table says the same for people.
+    let out = stroom(&[
+        "reconcile",
+        "--rules",
+        "rules.stroom",
+        "--persons",
+        "persons.json",
+        "--today",
+        "2026-12-01",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(&format!("{} ", s("oud"))), "{table}");
+    assert!(
+        table.contains("ambiguous:") && table.contains("conflict:"),
+        "{table}"
+    );
+
+    // 2. The admin settles the ambiguity in the directory: the right Jan gets his
+    // employee number.
+    ldap(
+        "ldapmodify",
+        &format!("dn: CN=Jan Jansen,{users}\nchangetype: modify\nreplace: employeeID\nemployeeID: 1002\n\n"),
+    );
+
+    // 3. Adoption, through the journal, killed twice on the way.
+    let (code, _, err) = reconcile(&["--adopt", "--plan-out", "adopt.json"]);
+    assert_eq!(code, Some(1), "{err}");
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("adopt.json")).unwrap())
+            .unwrap();
+    let links: Vec<&Value> = plan["actions"].as_array().unwrap().iter().collect();
+    assert!(links.iter().all(|a| a["op"] == "link_account"), "{plan:#}");
+    // Matched (with Jan now) and the two linked ones the state did not know.
+    assert_eq!(links.len(), matched.len() + 1 + 2, "{plan:#}");
+    assert!(plan["blocked"].is_null(), "{}", plan["blocked"]);
+    let apply = |wait: Option<usize>| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(["apply", "--plan", "adopt.json", "--state", "state.json"])
+            .current_dir(dir.path())
+            .env("STROOM_AD_PASSWORD", PASS)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(lines) = wait {
+            let audit = dir.path().join("data/audit.jsonl");
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let n = std::fs::read_to_string(&audit)
+                    .map(|t| t.lines().count())
+                    .unwrap_or(0);
+                if n >= lines
+                    || child.try_wait().unwrap().is_some()
+                    || std::time::Instant::now() > deadline
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = child.kill();
+        }
+        child.wait_with_output().unwrap()
+    };
+    for at in [5, 20] {
+        let out = apply(Some(at));
+        assert!(
+            !out.status.success(),
+            "killed at audit line {at}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = apply(None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(" 0 failed"), "{err}");
+    // Linked without a single new account; the conflict's duplicate was not touched.
+    assert_eq!(search(&ou, "(objectClass=user)", &["cn"]).len(), before);
+    let carried: BTreeMap<String, String> = search(
+        &ou,
+        "(employeeNumber=*)",
+        &["employeeNumber", "sAMAccountName"],
+    )
+    .into_iter()
+    .map(|e| {
+        (
+            e.attrs["employeeNumber"][0].clone(),
+            e.attrs["sAMAccountName"][0].clone(),
+        )
+    })
+    .collect();
+    let mut expected = matched.clone();
+    expected.insert("p-2".into(), s("jjansen"));
+    expected.insert("p-4".into(), s("ksmit"));
+    expected.insert("p-7".into(), s("bmulder"));
+    assert_eq!(carried, expected);
+    let state: stroom::model::State =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state.accounts.len(), expected.len());
+    let zoe = state.accounts.iter().find(|a| a.person == "p-5").unwrap();
+    assert_eq!(
+        zoe.attributes["sAMAccountName"],
+        s("zobrien"),
+        "the old name is kept"
+    );
+    assert!(
+        zoe.id
+            .as_deref()
+            .unwrap()
+            .starts_with("CN=Zoë O'Brien (Jr)*,"),
+        "{:?}",
+        zoe.id
+    );
+
+    // 4. The first plan afterwards: only the really missing account is created; the
+    // hand-added membership stays (the policy reports drift), the unmanaged group too.
+    let out = stroom(&[
+        "plan",
+        "--rules",
+        "rules.stroom",
+        "--persons",
+        "persons.json",
+        "--state",
+        "state.json",
+        "--today",
+        "2026-12-01",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let creates: Vec<&str> = first["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] == "create_account")
+        .map(|a| a["person"].as_str().unwrap())
+        .collect();
+    assert_eq!(creates, ["p-6"], "{first:#}");
+    let revokes: Vec<&Value> = first["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] == "revoke")
+        .collect();
+    assert!(revokes.is_empty(), "{revokes:#?}");
+    // The leaver's old account stays disabled; nobody is deleted who was not made by
+    // the rules' lifecycle... the plan asks nothing of p-3 but what the lifecycle says.
+    assert!(!first["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["person"] == "p-3" && a["op"] == "enable_account"));
+
+    // 5. Enforce: the policy now revokes the hand-added managed membership, and leaves
+    // the unmanaged group alone.
+    std::fs::write(dir.path().join("stroom.toml"), config("enforce")).unwrap();
+    let (_, report, err) = reconcile(&["--plan-out", "enforce.json", "--state", "state.json"]);
+    assert!(
+        report["targets"][0]["drift"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["enforced"] == true),
+        "{err}"
+    );
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("enforce.json")).unwrap())
+            .unwrap();
+    let revokes: Vec<(&str, &str)> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] == "revoke")
+        .map(|a| (a["person"].as_str().unwrap(), a["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(revokes, [("p-4", staff.as_str())], "{plan:#}");
+    let out = stroom(&["apply", "--plan", "enforce.json", "--state", "state.json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let karel = member_dn("Karel Smit").to_lowercase();
+    assert!(!members(&ou, &staff)
+        .iter()
+        .any(|m| m.to_lowercase() == karel));
+    assert!(
+        members(&ou, &golf)
+            .iter()
+            .any(|m| m.to_lowercase() == karel),
+        "the unmanaged group is left alone"
+    );
+}
