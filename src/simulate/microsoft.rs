@@ -306,7 +306,35 @@ impl User {
     }
 }
 
+/// Only the `$select`ed properties (and the id), as Graph answers.
+fn selected(v: Value, params: &HashMap<String, String>) -> Value {
+    let Some(select) = params.get("$select") else {
+        return v;
+    };
+    let keep: Vec<&str> = select.split(',').map(str::trim).collect();
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(k, _)| k == "id" || keep.contains(&k.as_str()))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 impl Tenant {
+    /// A user as Graph shows it: its properties and its licences (`assignedLicenses`).
+    fn user_json(&self, u: &User) -> Value {
+        let mut v = u.json();
+        v["assignedLicenses"] = Value::Array(
+            u.licences
+                .iter()
+                .map(|sku| json!({"skuId": sku, "disabledPlans": []}))
+                .collect(),
+        );
+        v
+    }
+
     fn new_id(&mut self, kind: u16) -> String {
         self.next_id += 1;
         format!(
@@ -1095,7 +1123,13 @@ impl MicrosoftSim {
             ("GET", ["users"]) => {
                 let filter = params.get("$filter").cloned().unwrap_or_default();
                 let items: Vec<Value> = if filter.is_empty() {
-                    t.users.iter().map(User::json).collect()
+                    // Lists lag behind writes too: a user made moments ago is missing.
+                    t.users
+                        .iter()
+                        .filter(|u| now >= u.indexed)
+                        .map(|u| t.user_json(u))
+                        .map(|v| selected(v, &params))
+                        .collect()
                 } else {
                     let Some((prop, value)) = parse_eq(&filter) else {
                         return error(
@@ -1113,7 +1147,8 @@ impl MicrosoftSim {
                         .into_iter()
                         .map(|i| &t.users[i])
                         .filter(|u| now >= u.indexed)
-                        .map(User::json)
+                        .map(|u| t.user_json(u))
+                        .map(|v| selected(v, &params))
                         .collect()
                 };
                 page(items, &params, &format!("{base}/v1.0/users"), query)
@@ -1154,9 +1189,16 @@ impl MicrosoftSim {
                     return error(400, "Request_BadRequest", "Another object with the same value for property proxyAddresses already exists.");
                 }
                 let id = t.new_id(0x0001);
+                let mut props = props.clone();
+                props.insert(
+                    "createdDateTime".into(),
+                    Value::from(
+                        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    ),
+                );
                 let user = User {
                     id: id.clone(),
-                    props: props.clone(),
+                    props,
                     created: now,
                     indexed: now + Duration::from_millis(faults.index_lag_ms),
                     manager: None,
@@ -1339,10 +1381,15 @@ impl MicrosoftSim {
                         let items: Vec<Value> = t.groups[g]
                             .members
                             .iter()
-                            .filter_map(|m| t.users.iter().find(|u| &u.id == m))
-                            .map(User::json)
+                            .filter_map(|m| t.index.users.get(m).map(|&i| &t.users[i]))
+                            .map(|u| selected(t.user_json(u), &params))
                             .collect();
-                        (200, json!({ "value": items }))
+                        page(
+                            items,
+                            &params,
+                            &format!("{base}/v1.0/groups/{gid}/members"),
+                            query,
+                        )
                     }
                     _ => unsupported(method, path),
                 }

@@ -703,3 +703,361 @@ rule "groups" {{
         "the unmanaged group is left alone"
     );
 }
+
+/// Graph as an admin's script uses it: the test makes the tenant's old users and
+/// memberships through the simulator's Graph endpoints, not through Stroom's targets.
+struct Graph {
+    client: stroom::targets::microsoft::MicrosoftClient,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Graph {
+    fn call(
+        &self,
+        method: stroom::targets::microsoft::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let answer = self
+            .runtime
+            .block_on(self.client.send(method, path, body.as_ref(), &[]))
+            .unwrap();
+        assert!(answer.ok(), "{path}: {} {}", answer.status, answer.body);
+        answer.body
+    }
+
+    fn user(&self, upn: &str, name: &str, extra: Value) -> String {
+        let mut body = serde_json::json!({
+            "accountEnabled": true, "displayName": name, "userPrincipalName": upn,
+            "mailNickname": upn.split('@').next().unwrap(), "mail": upn, "usageLocation": "NL",
+            "passwordProfile": {"password": "Old-Passw0rd!23", "forceChangePasswordNextSignIn": false}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let made = self.call(
+            stroom::targets::microsoft::Method::Post,
+            "/v1.0/users",
+            Some(body),
+        );
+        made["id"].as_str().unwrap().to_string()
+    }
+
+    fn add_member(&self, group: &str, user: &str) {
+        let groups = self.call(
+            stroom::targets::microsoft::Method::Get,
+            "/v1.0/groups?$top=999",
+            None,
+        );
+        let gid = groups["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["displayName"] == group)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.call(
+            stroom::targets::microsoft::Method::Post,
+            &format!("/v1.0/groups/{gid}/members/$ref"),
+            Some(serde_json::json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")})),
+        );
+    }
+}
+
+/// The same story in Entra ID: more than one page of users, a list that lags behind
+/// the writes, adoption, the first plan, enforcement.
+#[test]
+fn an_old_tenant_is_reconciled_over_many_pages_and_adopted() {
+    use stroom::simulate::microsoft::{Faults, MicrosoftSim, TenantSetup};
+    const N: usize = 1100;
+    let sim = MicrosoftSim::new(TenantSetup::default());
+    let base = sim.start().unwrap();
+    let setup = sim.setup().clone();
+    let graph = Graph {
+        client: stroom::targets::microsoft::MicrosoftClient::new(
+            sim.api_settings(&base, false),
+            "Graph",
+        )
+        .unwrap(),
+        runtime: stroom::targets::microsoft::runtime("Graph").unwrap(),
+    };
+    // The old tenant: N users found by employee number; one linked, leaving, with a
+    // hand-added managed group and an unmanaged one; two "Jan Jansen"s; a printer.
+    let mut persons = Vec::new();
+    for k in 0..N {
+        let id = format!("e-{k:04}");
+        let upn = format!("medewerker{k:04}@vandijkgroep.nl");
+        let mut extra = serde_json::json!({"employeeId": format!("{}", 5000 + k)});
+        if k == 0 {
+            extra["onPremisesExtensionAttributes"] = serde_json::json!({"extensionAttribute1": id});
+        }
+        let uid = graph.user(&upn, &format!("Medewerker {k:04}"), extra);
+        if k == 0 {
+            graph.add_member("All Staff", &uid);
+            graph.add_member("Sales Team", &uid);
+        }
+        let end = (k == 0).then_some("2026-06-30");
+        persons.push(person(
+            &id,
+            5000 + k as u32,
+            "Medewerker",
+            &format!("{k:04}"),
+            "Sales",
+            end,
+        ));
+    }
+    let jan1 = graph.user(
+        "jan.jansen@vandijkgroep.nl",
+        "Jan Jansen",
+        serde_json::json!({}),
+    );
+    graph.user(
+        "j.jansen@vandijkgroep.nl",
+        "Jan Jansen",
+        serde_json::json!({}),
+    );
+    graph.user(
+        "printer@vandijkgroep.nl",
+        "Printer 2e verdieping",
+        serde_json::json!({}),
+    );
+    persons.push(person("jan", 9001, "Jan", "Jansen", "Sales", None));
+    persons.push(person("new", 9002, "Lotte", "Visser", "Sales", None));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = |drift: &str| {
+        format!(
+            "[store]\ndatabase = \"data/stroom.db\"\n[apply]\naudit_log = \"data/audit.jsonl\"\n\
+             [targets.entra]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nauthority = \"{base}\"\ngraph_url = \"{base}\"\n\
+             [targets.entra.reconcile]\ndrift = \"{drift}\"\n",
+            setup.tenant_id, setup.client_id
+        )
+    };
+    std::fs::write(dir.path().join("stroom.toml"), config("report")).unwrap();
+    std::fs::write(
+        dir.path().join("rules.stroom"),
+        r#"default target entra
+let staff = person.employee_type in ["payroll", "newHire"]
+rule "entra-account" {
+  account in entra {
+    disable 0 days after end
+    set mail = unique [lower(ascii(first_name) + "." + ascii(last_name)), lower(left(ascii(first_name), 1) + "." + ascii(last_name))] max 48 ending "@vandijkgroep.nl"
+    set displayName = display_name
+    set employeeId = employee_number + ""
+    set usageLocation = "NL"
+    correlate employeeId = employee_number + ""
+    correlate mail
+  }
+}
+rule "groups" {
+  when staff and contract.active
+    grant group "All Staff"
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("persons.json"),
+        serde_json::to_string(&persons).unwrap(),
+    )
+    .unwrap();
+    let stroom = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("STROOM_ENTRA_CLIENT_SECRET", &setup.client_secret)
+            .output()
+            .unwrap()
+    };
+    let reconcile = |extra: &[&str]| {
+        let mut args = vec![
+            "reconcile",
+            "--rules",
+            "rules.stroom",
+            "--persons",
+            "persons.json",
+            "--today",
+            "2026-12-01",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = stroom(&args);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        report
+    };
+
+    // Eventual consistency: users made moments ago are not in the list yet. They show
+    // as missing; nothing is created from such a read (reconcile writes nothing).
+    let lagging = "lagging@vandijkgroep.nl";
+    sim.set_faults(Faults {
+        index_lag_ms: 60_000,
+        ..Faults::default()
+    });
+    let late = graph.user(
+        lagging,
+        "Laat Later",
+        serde_json::json!({"employeeId": "9003"}),
+    );
+    persons.push(person("late", 9003, "Laat", "Later", "Sales", None));
+    std::fs::write(
+        dir.path().join("persons.json"),
+        serde_json::to_string(&persons).unwrap(),
+    )
+    .unwrap();
+    let report = reconcile(&[]);
+    assert_eq!(
+        situation(&report, "missing").keys().collect::<Vec<_>>(),
+        ["late", "new"],
+        "{:#}",
+        report["targets"][0]["counts"]
+    );
+    sim.set_faults(Faults::default());
+    let _ = late;
+    // Once the directory has caught up (a user made before the lag was switched off
+    // stays late for its minute, so it is made again, visible now).
+    persons.pop();
+
+    std::fs::write(
+        dir.path().join("persons.json"),
+        serde_json::to_string(&persons).unwrap(),
+    )
+    .unwrap();
+    let report = reconcile(&[]);
+    let t = &report["targets"][0];
+    assert_eq!(t["counts"]["accounts"], N + 3, "{:#}", t["counts"]);
+    // Two pages of users at $top=999, the groups, and the members of the managed one.
+    assert!(t["calls"].as_u64().unwrap() >= 4, "{}", t["calls"]);
+    assert_eq!(t["counts"]["matched"], N - 1);
+    assert_eq!(t["counts"]["linked"], 1);
+    assert_eq!(
+        situation(&report, "missing").keys().collect::<Vec<_>>(),
+        ["new"]
+    );
+    let ambiguous = t["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["situation"] == "ambiguous")
+        .unwrap();
+    assert_eq!(ambiguous["person"], "jan");
+    assert_eq!(ambiguous["candidates"].as_array().unwrap().len(), 2);
+    let unmanaged: Vec<&str> = t["unmanaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["account"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(unmanaged, ["printer@vandijkgroep.nl"]);
+    let drift: Vec<(&str, &str)> = t["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["person"].as_str().unwrap(), d["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        drift,
+        [("e-0000", "enabled"), ("e-0000", "unexplained")],
+        "{:#}",
+        t["drift"]
+    );
+    assert_eq!(
+        t["drift"][1]["name"], "All Staff",
+        "the unmanaged Sales Team is not mentioned"
+    );
+
+    // The admin gives the right Jan his employee number; then adoption.
+    graph.call(
+        stroom::targets::microsoft::Method::Patch,
+        &format!("/v1.0/users/{jan1}"),
+        Some(serde_json::json!({"employeeId": "9001"})),
+    );
+    let before = sim.users().len();
+    reconcile(&["--adopt", "--plan-out", "adopt.json"]);
+    let out = stroom(&["apply", "--plan", "adopt.json", "--state", "state.json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = sim.users();
+    assert_eq!(users.len(), before, "adoption creates nobody");
+    let linked = users
+        .iter()
+        .filter(|u| u["onPremisesExtensionAttributes"]["extensionAttribute1"].is_string())
+        .count();
+    assert_eq!(linked, N + 1, "every employee and the right Jan");
+    // The first plan: one create (the really missing one); the leaver's disable, as any
+    // leaver; the hand-added membership is not the state's, so it stays until enforced.
+    let out = stroom(&[
+        "plan",
+        "--rules",
+        "rules.stroom",
+        "--persons",
+        "persons.json",
+        "--state",
+        "state.json",
+        "--today",
+        "2026-12-01",
+        "--format",
+        "json",
+    ]);
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ops: Vec<(&str, &str)> = first["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] != "grant")
+        .map(|a| (a["op"].as_str().unwrap(), a["person"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("disable_account", "e-0000"),
+            ("create_account", "new"),
+            ("enable_account", "new")
+        ],
+        "{first:#}"
+    );
+    // Enforce: the policy revokes the hand-added managed membership; Sales Team stays.
+    std::fs::write(dir.path().join("stroom.toml"), config("enforce")).unwrap();
+    reconcile(&["--state", "state.json", "--plan-out", "enforce.json"]);
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("enforce.json")).unwrap())
+            .unwrap();
+    let fixes: Vec<(&str, &str)> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["op"].as_str().unwrap(), a["person"].as_str().unwrap()))
+        .collect();
+    // The leaver is disabled and loses the hand-added group; everyone else gets the
+    // group the rules give and lacked.
+    assert_eq!(
+        fixes[..2],
+        [("disable_account", "e-0000"), ("revoke", "e-0000")],
+        "{plan:#}"
+    );
+    assert_eq!(
+        fixes[2..].iter().filter(|f| f.0 == "grant").count(),
+        N,
+        "{plan:#}"
+    );
+    assert_eq!(fixes.len(), N + 2);
+    let out = stroom(&["apply", "--plan", "enforce.json", "--state", "state.json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let leaver = sim
+        .users()
+        .into_iter()
+        .find(|u| u["userPrincipalName"] == "medewerker0000@vandijkgroep.nl")
+        .unwrap();
+    assert_eq!(leaver["accountEnabled"], false);
+    assert_eq!(leaver["memberOf"], serde_json::json!(["Sales Team"]));
+}
