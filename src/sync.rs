@@ -44,6 +44,13 @@ pub enum SyncError {
     },
     /// The async runtime could not start.
     Runtime(String),
+    /// A target could not be read for reconciliation; nothing was reconciled.
+    Read {
+        /// The target.
+        target: String,
+        /// Why.
+        error: crate::targets::TargetError,
+    },
 }
 
 impl fmt::Display for SyncError {
@@ -60,6 +67,10 @@ impl fmt::Display for SyncError {
                 write!(f, "cannot write {}: {message}", path.display())
             }
             SyncError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            SyncError::Read { target, error } => write!(
+                f,
+                "target `{target}` could not be read: {error}\nnothing was reconciled"
+            ),
         }
     }
 }
@@ -296,6 +307,95 @@ pub fn plan_run(
         plan,
         planned,
         date_driven,
+    })
+}
+
+/// What a reconcile run found and what its policy enforces.
+pub struct ReconcileRun {
+    /// The report (notes of reading first).
+    pub report: crate::reconcile::Report,
+    /// What the targets' policies enforce, numbered and held to the plan's limits (no
+    /// adoption: that stays a reviewed step, `stroom reconcile --adopt`).
+    pub enforcement: Plan,
+}
+
+impl ReconcileRun {
+    /// The one-line summary.
+    pub fn summary(&self) -> String {
+        let totals = crate::reconcile::totals(&self.report);
+        let counts: Vec<String> = totals
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        format!(
+            "reconcile: {}; {} enforced action(s){}",
+            if counts.is_empty() {
+                "nothing read".to_string()
+            } else {
+                counts.join(", ")
+            },
+            self.enforcement.actions.len(),
+            if self.enforcement.blocked.is_some() {
+                "; BLOCKED"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// A reconcile on the sync schedule: reads every configured target the rules make
+/// accounts in, reconciles with `persons` and `state`, and writes the report to
+/// `sync.reconcile_out` when set.
+pub fn reconcile_run(
+    config: &Config,
+    program: &Program,
+    persons: &[crate::model::Person],
+    state: &State,
+    today: NaiveDate,
+) -> Result<ReconcileRun, SyncError> {
+    let built = config.targets()?;
+    let mut names: Vec<&String> = built
+        .keys()
+        .filter(|n| {
+            program
+                .target_id(n)
+                .is_some_and(|t| program.account_spec(t).is_some())
+        })
+        .collect();
+    names.sort();
+    let targets: Vec<(&str, &dyn crate::targets::Target)> = names
+        .iter()
+        .filter_map(|n| built.get(*n).map(|t| (n.as_str(), t.as_ref())))
+        .collect();
+    let (inventories, notes) = crate::targets::read_inventories(program, &targets)
+        .map_err(|(target, error)| SyncError::Read { target, error })?;
+    let policy = config.reconcile_policy();
+    let input = crate::reconcile::ReconcileInput {
+        program,
+        persons,
+        today,
+        inventories: &inventories,
+        policy: &policy,
+        state,
+        only_person: None,
+    };
+    let done = crate::reconcile::reconcile(&input);
+    let enforcement = done.plan(&input, false);
+    let mut report = done.report;
+    report.notes.splice(0..0, notes);
+    if let Some(path) = &config.sync.reconcile_out {
+        let failed = |message: String| SyncError::Write {
+            path: path.to_path_buf(),
+            message,
+        };
+        let bytes = serde_json::to_vec_pretty(&report).map_err(|e| failed(e.to_string()))?;
+        crate::files::write_atomic(path, &bytes).map_err(|e| failed(e.to_string()))?;
+    }
+    Ok(ReconcileRun {
+        report,
+        enforcement,
     })
 }
 

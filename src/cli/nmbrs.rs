@@ -238,7 +238,10 @@ pub fn sync_failed(e: SyncError) -> u8 {
             errln!("error: {e}");
             UNUSABLE
         }
-        SyncError::Import(_) | SyncError::Store(_) | SyncError::Write { .. } => {
+        SyncError::Import(_)
+        | SyncError::Store(_)
+        | SyncError::Write { .. }
+        | SyncError::Read { .. } => {
             errln!("error: {e}");
             FAILED
         }

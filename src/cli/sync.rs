@@ -36,6 +36,11 @@ pub struct SyncArgs {
     /// Keep running: import and plan again after this long (e.g. 15m, 1h, 90s).
     #[arg(long, value_parser = parse_interval)]
     pub every: Option<Duration>,
+    /// With --every: also reconcile the targets this often (e.g. 24h; default:
+    /// sync.reconcile_every), first at the start. What their policies enforce is
+    /// applied with --apply; adoption stays `stroom reconcile --adopt`.
+    #[arg(long, value_parser = parse_interval)]
+    pub reconcile_every: Option<Duration>,
     /// Output format of the plan (single runs; with --every only the summary line is
     /// printed and the plan goes to sync.plan_out).
     #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
@@ -74,14 +79,41 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 
 pub fn run(args: &SyncArgs) -> u8 {
     let Some(every) = args.every else {
+        if args.reconcile_every.is_some() {
+            errln!("error: --reconcile-every goes with --every (a schedule); for one reconcile run `stroom reconcile`");
+            return UNUSABLE;
+        }
         return once(args, true);
     };
+    let reconcile_every = match args.reconcile_every {
+        Some(d) => Some(d),
+        None => match load_config(args.config.as_deref()) {
+            Ok(c) => match c.sync.reconcile_every.as_deref().map(parse_interval) {
+                None => None,
+                Some(Ok(d)) => Some(d),
+                Some(Err(e)) => {
+                    errln!("error: sync.reconcile_every in stroom.toml: {e}");
+                    return UNUSABLE;
+                }
+            },
+            Err(code) => return code,
+        },
+    };
+    let mut reconciled: Option<std::time::Instant> = None;
     loop {
         // A failed run is reported and retried at the next tick; it never stops the
         // monitor and never stores anything.
         let code = once(args, false);
         if code == UNUSABLE {
             return code;
+        }
+        if let Some(interval) = reconcile_every {
+            if reconciled.is_none_or(|at| at.elapsed() >= interval) {
+                reconciled = Some(std::time::Instant::now());
+                if reconcile_tick(args) == UNUSABLE {
+                    return UNUSABLE;
+                }
+            }
         }
         // Nobody reads the summaries any more (`stroom sync --every 15m | head -3`):
         // the run that just ended is complete, so stop here.
@@ -90,6 +122,86 @@ pub fn run(args: &SyncArgs) -> u8 {
         }
         std::thread::sleep(every);
     }
+}
+
+/// One scheduled reconcile: the targets against the latest snapshot's persons (never
+/// a partial import: a failed import stores nothing). Its summary goes to stderr,
+/// the report to sync.reconcile_out; with --apply what the policies enforce is done.
+fn reconcile_tick(args: &SyncArgs) -> u8 {
+    let config = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rules = if args.rules.is_empty() {
+        config.sync.rules.clone()
+    } else {
+        args.rules.clone()
+    };
+    let program = match load_program(&rules, &config.target_decls()) {
+        Ok(mut p) => {
+            p.removal_guard = config.plan.removal_guard();
+            p
+        }
+        Err(code) => return code,
+    };
+    let state_path = args.state.as_deref().or(config.sync.state.as_deref());
+    let state = match load_state(state_path.filter(|p| p.exists())) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let persons = match Store::open_existing(&config.store.database).and_then(|store| {
+        let latest = store.latest()?;
+        latest.map(|l| store.persons(l.id)).transpose()
+    }) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            errln!("reconcile: no snapshot yet; it runs after the first import");
+            return OK;
+        }
+        Err(e) => {
+            errln!("reconcile: error: {e}");
+            return FAILED;
+        }
+    };
+    let done = match stroom::sync::reconcile_run(
+        &config,
+        &program,
+        &persons,
+        &state,
+        today_or_now(args.today),
+    ) {
+        Ok(d) => d,
+        Err(e) => return super::nmbrs::sync_failed(e),
+    };
+    let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    errln!("{stamp} {}", done.summary());
+    let plan = &done.enforcement;
+    let code = super::plan::blocked_status(plan.blocked.as_ref());
+    if !args.apply || (code == super::BLOCKED && !args.approve) || plan.actions.is_empty() {
+        return code;
+    }
+    let text = match serde_json::to_string(plan) {
+        Ok(t) => t,
+        Err(e) => {
+            errln!("error: cannot serialise the plan: {e}");
+            return FAILED;
+        }
+    };
+    let id = stroom::apply::plan_id(&text);
+    let run = super::apply::ApplyRun {
+        plan_name: "the reconcile plan".into(),
+        state: args.state.clone(),
+        state_out: None,
+        dry_run: false,
+        approve: args.approve,
+        format: Format::Human,
+    };
+    super::apply::apply_document(
+        &config,
+        &stroom::plan::read::PlanDocument::from(plan),
+        &id,
+        &run,
+    )
 }
 
 fn once(args: &SyncArgs, print_plan: bool) -> u8 {

@@ -210,6 +210,10 @@ pub struct SyncConfig {
     pub persons_out: Option<PathBuf>,
     /// Where `stroom sync` writes each plan (JSON).
     pub plan_out: Option<PathBuf>,
+    /// `stroom sync --every` also reconciles the targets this often (`24h`; none: never).
+    pub reconcile_every: Option<String>,
+    /// Where each scheduled reconcile writes its report (JSON).
+    pub reconcile_out: Option<PathBuf>,
 }
 
 /// A configuration problem, with the fix.
@@ -291,6 +295,7 @@ impl Config {
             .chain(self.sync.state.iter_mut())
             .chain(self.sync.persons_out.iter_mut())
             .chain(self.sync.plan_out.iter_mut())
+            .chain(self.sync.reconcile_out.iter_mut())
         {
             resolve(base, p);
         }

@@ -62,7 +62,7 @@ fn add_group(c: &mut ldap3::LdapConn, ou: &str, cn: &str) {
 }
 
 /// Names are domain-wide in AD (sAMAccountName), so each sandbox has a tag.
-fn sandbox(name: &str) -> (String, ActiveDirectory, String) {
+pub fn sandbox(name: &str) -> (String, ActiveDirectory, String) {
     samba();
     let tag = format!("{:06x}", stroom::random::random_u64() & 0xffffff);
     let ou = format!("OU={name}-{tag},{BASE}");

@@ -1061,3 +1061,95 @@ rule "groups" {
     assert_eq!(leaver["accountEnabled"], false);
     assert_eq!(leaver["memberOf"], serde_json::json!(["Sales Team"]));
 }
+
+/// `stroom sync --every` reconciles on its own schedule: the first tick imports,
+/// plans and reconciles (here: a hand-made account nobody owns), writes the report to
+/// sync.reconcile_out and says so in one line.
+#[test]
+fn sync_reconciles_on_its_own_schedule() {
+    use stroom::simulate::nmbrs::{Credentials, Sim};
+    use stroom::source::nmbrs::auth::TokenStore;
+    let (ou, _, tag) = super::ad::sandbox("sched");
+    ldap(
+        "ldapadd",
+        &user_ldif(
+            &ou,
+            &Old {
+                cn: "Hand Made",
+                sam: format!("hand{tag}"),
+                given: "Hand",
+                sn: "Made",
+                department: "IT",
+                employee_id: None,
+                person: None,
+                enabled: true,
+            },
+        ),
+    );
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let sim = std::sync::Arc::new(Sim::generate(5, 3, date, Credentials::default()));
+    let base = stroom::simulate::spawn(sim.clone().router()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    sim.sign_in(&TokenStore::new(dir.path().join("data/tokens.json")))
+        .unwrap();
+    std::fs::write(
+        dir.path().join("stroom.toml"),
+        format!(
+            "[nmbrs]\nclient_id = \"stroom-test\"\ntoken_store = \"data/tokens.json\"\n\
+             [store]\ndatabase = \"data/stroom.db\"\n[apply]\naudit_log = \"data/audit.jsonl\"\n\
+             [sync]\nrules = [\"rules.stroom\"]\nreconcile_every = \"24h\"\nreconcile_out = \"data/reconcile.json\"\n\
+             [targets.ad]\nurl = \"ldaps://127.0.0.1:636\"\naccept_invalid_certificates = true\n\
+             bind_dn = \"{ADMIN}\"\nusers_dn = \"OU=Users,{ou}\"\ngroups_dn = \"{ou}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules.stroom"),
+        format!("account in ad {{\n  set sAMAccountName = \"s\" + employee_number + \"{tag}\"\n  correlate employeeID = employee_number + \"\"\n}}\n"),
+    )
+    .unwrap();
+    let c = Credentials::default();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+        .args(["sync", "--every", "1h", "--today", "2026-12-01"])
+        .current_dir(dir.path())
+        .env("STROOM_NMBRS_BASE_URL", &base)
+        .env("STROOM_NMBRS_IDENTITY_URL", &base)
+        .env("STROOM_NMBRS_CLIENT_SECRET", &c.client_secret)
+        .env("STROOM_NMBRS_SUBSCRIPTION_KEY", &c.subscription_key)
+        .env("STROOM_AD_PASSWORD", PASS)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let report_file = dir.path().join("data/reconcile.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !report_file.exists()
+        && std::time::Instant::now() < deadline
+        && child.try_wait().unwrap().is_none()
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(&report_file).unwrap_or_else(|e| panic!("{e}: {err}")),
+    )
+    .unwrap();
+    let unmanaged: Vec<&str> = report["targets"][0]["unmanaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["account"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(unmanaged, [format!("hand{tag}")], "{err}");
+    assert!(
+        err.contains("reconcile: ") && err.contains("1 unmanaged"),
+        "{err}"
+    );
+    assert_eq!(
+        report["targets"][0]["counts"]["missing"], 5,
+        "the HR data's persons are all missing: {err}"
+    );
+}
