@@ -307,7 +307,13 @@ pub fn render_report(report: &Report) -> String {
                         entitlement, name, ..
                     } => format!("not a member of {entitlement} {name:?}, which the rules give"),
                 };
-                let enforced = if d.enforced { " [enforced]" } else { "" };
+                let enforced = if d.enforced {
+                    " [enforced]"
+                } else if !d.linked {
+                    " [after adoption]"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     s,
                     "    {} {} ({}): {what}{enforced}",

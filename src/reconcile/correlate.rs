@@ -64,11 +64,13 @@ pub(super) struct Correlated {
 }
 
 impl Correlated {
-    /// Persons with the account that carries their id (linked, and the linked account
-    /// of a conflict).
-    pub fn linked(&self) -> impl Iterator<Item = (&str, usize)> + '_ {
+    /// Persons with their account: the one that carries their id (linked, and the
+    /// linked account of a conflict; `true`), or the one adoption would link
+    /// (matched; `false`).
+    pub fn owned(&self) -> impl Iterator<Item = (&str, usize, bool)> + '_ {
         self.found.iter().filter_map(|(p, f)| match f {
-            Found::Linked(k) | Found::Conflict { linked: k, .. } => Some((p.as_str(), *k)),
+            Found::Linked(k) | Found::Conflict { linked: k, .. } => Some((p.as_str(), *k, true)),
+            Found::Matched { account: k, .. } => Some((p.as_str(), *k, false)),
             _ => None,
         })
     }

@@ -197,7 +197,7 @@ pub enum DriftKind {
     },
 }
 
-/// One difference on a linked account.
+/// One difference on a linked (or matched) account.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Drift {
     /// Person id.
@@ -212,6 +212,9 @@ pub struct Drift {
     /// Why the rules want otherwise, where they say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// True on a linked account; false on a matched one (what the first plan after
+    /// adoption changes).
+    pub linked: bool,
     /// Whether the policy enforces it (a plan fixes it) or only reports it.
     pub enforced: bool,
 }
@@ -411,8 +414,9 @@ fn recorded_attributes(
     out
 }
 
-/// Adds the linked accounts of one target (and their managed memberships) to the live
-/// state.
+/// Adds the accounts of one target that are (linked) or would be (matched) a person's,
+/// with their managed memberships, to the live state: the planner's actions on the
+/// matched ones are what the first plan after adoption will do.
 fn live_state_of(
     program: &Program,
     target: TargetId,
@@ -422,7 +426,7 @@ fn live_state_of(
 ) {
     let person_of = c.person_of_account(inv);
     let name = &program.targets[target as usize].name;
-    for (person, k) in c.linked() {
+    for (person, k, _) in c.owned() {
         let a = &inv.accounts[k];
         state.accounts.push(AccountState {
             person: person.to_string(),
@@ -609,14 +613,14 @@ fn target_report(
 
     // Drift: the planner's actions on linked accounts in this target (and in targets
     // whose accounts are this target's, when those were read too).
-    let linked: HashMap<&str, usize> = c.linked().collect();
+    let owned: HashMap<&str, (usize, bool)> = c.owned().map(|(p, k, l)| (p, (k, l))).collect();
     let mut drift = Vec::new();
     let enforce = policy.drift == Enforcement::Enforce;
     for a in &drift_plan.actions {
         if *a.target != *target.name {
             continue;
         }
-        let Some(&k) = linked.get(&*a.person) else {
+        let Some(&(k, linked)) = owned.get(&*a.person) else {
             continue;
         };
         let what: Vec<DriftKind> = match a.op {
@@ -653,7 +657,10 @@ fn target_report(
             }
             _ => continue,
         };
-        if enforce {
+        // An account is fixed once it is linked; a matched one is fixed by the first
+        // plan after adoption, which this previews.
+        let enforced = enforce && linked;
+        if enforced {
             let mut fix = a.clone();
             fix.seq = 0;
             enforcement.push(fix);
@@ -680,7 +687,8 @@ fn target_report(
                 account: inv.accounts[k].name.clone(),
                 what,
                 reason: reason.clone(),
-                enforced: enforce,
+                linked,
+                enforced,
             });
         }
     }

@@ -952,9 +952,13 @@ rule "groups" {
         .map(|u| u["account"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(unmanaged, ["printer@vandijkgroep.nl"]);
-    let drift: Vec<(&str, &str)> = t["drift"]
+    let on_linked: Vec<&Value> = t["drift"]
         .as_array()
         .unwrap()
+        .iter()
+        .filter(|d| d["linked"] == true)
+        .collect();
+    let drift: Vec<(&str, &str)> = on_linked
         .iter()
         .map(|d| (d["person"].as_str().unwrap(), d["kind"].as_str().unwrap()))
         .collect();
@@ -965,9 +969,21 @@ rule "groups" {
         t["drift"]
     );
     assert_eq!(
-        t["drift"][1]["name"], "All Staff",
+        on_linked[1]["name"], "All Staff",
         "the unmanaged Sales Team is not mentioned"
     );
+    // On the matched accounts: what the first plan after adoption will do (the group
+    // the rules give them), never enforced before they are linked.
+    let after: Vec<&Value> = t["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["linked"] == false)
+        .collect();
+    assert_eq!(after.len(), N - 1);
+    assert!(after
+        .iter()
+        .all(|d| d["kind"] == "lacking" && d["name"] == "All Staff" && d["enforced"] == false));
 
     // The admin gives the right Jan his employee number; then adoption.
     graph.call(
