@@ -214,6 +214,19 @@ fn read_targets(
     })
 }
 
+/// An entitlement in words: `membership of group "X"`, `licence "E3"`, `permission
+/// "FullAccess" on "x@y"`.
+fn entitlement_words(kind: stroom::model::Kind, name: &str, on: Option<&str>) -> String {
+    use stroom::model::Kind;
+    match (kind, on) {
+        (Kind::Group, _) => format!("membership of group {name:?}"),
+        (Kind::License, _) => format!("licence {name:?}"),
+        (Kind::Mailbox, _) => format!("mailbox {name:?}"),
+        (Kind::Permission, Some(on)) => format!("permission {name:?} on {on:?}"),
+        (Kind::Permission, None) => format!("permission {name:?}"),
+    }
+}
+
 /// The report for people: per target the counts, then what needs a look.
 pub fn render_report(report: &Report) -> String {
     let mut s = String::new();
@@ -299,13 +312,21 @@ pub fn render_report(report: &Report) -> String {
                         "disabled, but the person is in scope".to_string()
                     }
                     stroom::reconcile::DriftKind::Unexplained {
-                        entitlement, name, ..
+                        entitlement,
+                        name,
+                        on,
                     } => format!(
-                        "member of {entitlement} {name:?}, which no rule gives (added by hand?)"
+                        "holds {}, which no rule gives (added by hand?)",
+                        entitlement_words(*entitlement, name, on.as_deref())
                     ),
                     stroom::reconcile::DriftKind::Lacking {
-                        entitlement, name, ..
-                    } => format!("not a member of {entitlement} {name:?}, which the rules give"),
+                        entitlement,
+                        name,
+                        on,
+                    } => format!(
+                        "lacks {}, which the rules give",
+                        entitlement_words(*entitlement, name, on.as_deref())
+                    ),
                 };
                 let enforced = if d.enforced {
                     " [enforced]"

@@ -204,6 +204,7 @@ fn data_examples_are_valid() {
                 for (path, key) in keys {
                     let path = match path.split('.').collect::<Vec<_>>().as_slice() {
                         ["targets", _, "kind"] => "targets.NAME.kind".to_string(),
+                        ["targets", _, "reconcile", key] => format!("targets.NAME.reconcile.{key}"),
                         ["targets", name, key] => match kind_of(name) {
                             Some(kind) => format!("targets.{kind}.{key}"),
                             None => path.clone(),
@@ -339,5 +340,39 @@ fn the_core_depends_on_the_rule_language_crates_only() {
         "getrandom",
     ] {
         assert!(!crates.contains(banned), "the core depends on {banned}");
+    }
+}
+
+/// The report the chapter "Taking over an existing directory" shows for the shipped
+/// example is what `stroom reconcile` prints for it, line for line (`...` stands for
+/// lines left out).
+#[test]
+fn the_adoption_chapter_shows_the_real_report() {
+    let block = blocks()
+        .into_iter()
+        .find(|b| b.file == "adoption.md" && b.info == "text")
+        .expect("the chapter shows a report");
+    let out = crate::common::stroom(&[
+        "reconcile",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--state",
+        "rules-examples/vandijk-state.json",
+        "--today",
+        "2026-12-01",
+        "--inventory",
+        "rules-examples/vandijk-inventory.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "the example has findings");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = printed.lines().collect();
+    for shown in block.text.lines().filter(|l| l.trim() != "...") {
+        assert!(
+            lines.contains(&shown),
+            "adoption.md:{}: not printed: {shown}\n{printed}",
+            block.line
+        );
     }
 }
