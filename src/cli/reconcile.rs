@@ -154,11 +154,8 @@ fn read_inventory_file(path: &std::path::Path) -> Result<Vec<Inventory>, u8> {
         errln!("error: cannot read {}: {e}", path.display());
         UNUSABLE
     })?;
-    serde_json::from_str(&text).map_err(|e| {
-        errln!(
-            "error: {}: not an inventory (written by stroom reconcile --save-inventory): {e}",
-            path.display()
-        );
+    stroom::reconcile::parse_inventories(&path.display().to_string(), &text).map_err(|e| {
+        errln!("error: {e}");
         FAILED
     })
 }

@@ -93,6 +93,18 @@ impl Managed {
         self.kinds.get(&kind).is_some_and(|n| n.covers(name))
     }
 
+    /// True if the rules manage this holding: its name, and for a permission its
+    /// object when the rules name objects.
+    pub fn covers_holding(&self, h: &Holding) -> bool {
+        self.kinds.get(&h.kind).is_some_and(|n| {
+            n.covers(&h.name)
+                && (n.objects.is_empty()
+                    || h.on
+                        .as_deref()
+                        .is_some_and(|on| n.objects.contains(&on.to_lowercase())))
+        })
+    }
+
     /// The managed names of a kind, if any.
     pub fn of(&self, kind: Kind) -> Option<&ManagedNames> {
         self.kinds.get(&kind)

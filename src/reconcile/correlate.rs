@@ -61,9 +61,24 @@ pub(super) struct Correlated {
     pub excluded: Vec<(usize, Exclusion)>,
     /// Things worth a look.
     pub notes: Vec<String>,
+    /// Account (by index) → its holdings (by index into the inventory's).
+    held: HashMap<usize, Vec<usize>>,
 }
 
 impl Correlated {
+    /// The managed memberships an account holds.
+    pub fn holdings_of<'i>(
+        &'i self,
+        inv: &'i Inventory,
+        account: usize,
+    ) -> impl Iterator<Item = &'i crate::model::live::Holding> + 'i {
+        self.held
+            .get(&account)
+            .into_iter()
+            .flatten()
+            .filter_map(|h| inv.holdings.get(*h))
+    }
+
     /// Persons with their account: the one that carries their id (linked, and the
     /// linked account of a conflict; `true`), or the one adoption would link
     /// (matched; `false`).
@@ -161,22 +176,40 @@ fn fallback(
         let Some(values) = eval::correlation_values(spec, line, ctx) else {
             continue;
         };
-        let mut found: Option<Vec<usize>> = None;
-        for (key, vals) in line.keys.iter().zip(&values) {
-            let by_value = index.get(&key.attribute.to_lowercase());
-            let mut hits: Vec<usize> = vals
+        // The accounts each key finds, by value; the line finds what every key finds.
+        // Start from the key that finds fewest (an employee number, not a department)
+        // and check the others on those accounts only, so a broad key costs nothing.
+        let folded_values: Vec<Vec<String>> = values
+            .iter()
+            .map(|vals| vals.iter().map(|v| folded(v)).collect())
+            .collect();
+        let lists = |i: usize| -> Vec<&Vec<usize>> {
+            let by_value = index.get(&line.keys[i].attribute.to_lowercase());
+            folded_values[i]
                 .iter()
-                .filter_map(|v| by_value.and_then(|m| m.get(&folded(v))))
-                .flatten()
-                .copied()
-                .collect();
-            hits.sort_unstable();
-            hits.dedup();
-            found = Some(match found {
-                None => hits,
-                Some(before) => before.into_iter().filter(|k| hits.contains(k)).collect(),
-            });
-        }
+                .filter_map(|v| by_value.and_then(|m| m.get(v)))
+                .collect()
+        };
+        let Some(narrowest) =
+            (0..line.keys.len()).min_by_key(|&i| lists(i).iter().map(|l| l.len()).sum::<usize>())
+        else {
+            continue;
+        };
+        let mut found: Vec<usize> = lists(narrowest).into_iter().flatten().copied().collect();
+        found.sort_unstable();
+        found.dedup();
+        // The other keys, checked on the account itself.
+        found.retain(|&k| {
+            line.keys.iter().enumerate().all(|(i, key)| {
+                i == narrowest
+                    || inv.accounts[k]
+                        .attributes
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(&key.attribute))
+                        .is_some_and(|(_, v)| texts(v).iter().any(|t| folded_values[i].contains(t)))
+            })
+        });
+        let found = Some(found);
         let hits: Vec<usize> = found
             .unwrap_or_default()
             .into_iter()
@@ -394,11 +427,30 @@ pub(super) fn correlate(
     let unmanaged = (0..inv.accounts.len())
         .filter(|k| active[*k] && !owned.contains(k))
         .collect();
+    let by_id: HashMap<&str, usize> = inv
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(k, a)| (a.id.as_str(), k))
+        .collect();
+    // Only what the rules manage: a membership of anything else is not Stroom's
+    // business, whoever read it (an inventory file may hold more than a reader asks).
+    let (managed, _) = managed_entitlements(program, t);
+    let mut held: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (h, holding) in inv.holdings.iter().enumerate() {
+        if !managed.covers_holding(holding) {
+            continue;
+        }
+        if let Some(&k) = by_id.get(holding.account.as_str()) {
+            held.entry(k).or_default().push(h);
+        }
+    }
     Correlated {
         found,
         unmanaged,
         excluded,
         notes,
+        held,
     }
 }
 

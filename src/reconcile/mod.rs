@@ -328,6 +328,20 @@ impl Reconciled {
     }
 }
 
+/// Reads an inventory file (what `stroom reconcile --save-inventory` writes: a JSON
+/// list of [`Inventory`]), with the place of the first problem.
+pub fn parse_inventories(file: &str, text: &str) -> Result<Vec<Inventory>, String> {
+    let text = crate::files::strip_bom(text);
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        format!(
+            "{file}: not an inventory (written by stroom reconcile --save-inventory) at `{}`: {}",
+            e.path(),
+            e.inner()
+        )
+    })
+}
+
 /// Reconciles the inventories with the rules and the HR data.
 pub fn reconcile(input: &ReconcileInput) -> Reconciled {
     let program = input.program;
@@ -438,7 +452,7 @@ fn live_state_of(
                 .into_iter()
                 .collect(),
         });
-        for h in inv.holdings.iter().filter(|h| h.account == a.id) {
+        for h in c.holdings_of(inv, k) {
             state.grants.push(GrantState {
                 person: person.to_string(),
                 target: name.to_string(),
@@ -471,10 +485,16 @@ fn target_report(
         ..Counts::default()
     };
     let mut persons = Vec::new();
+    // The linked are the normal case: the report lists what needs a look, and every
+    // person only for `--person`.
     for (person, found) in &c.found {
         let Some(p) = by_id.get(person.as_str()) else {
             continue;
         };
+        if matches!(found, Found::Linked(_)) && input.only_person.is_none() {
+            counts.linked += 1;
+            continue;
+        }
         let (situation, account, candidates, by, detail) = match found {
             Found::Linked(k) => (
                 Situation::Linked,
@@ -551,10 +571,6 @@ fn target_report(
         });
     }
     persons.sort_by(|a, b| (a.situation, &a.person).cmp(&(b.situation, &b.person)));
-    if input.only_person.is_none() {
-        // The linked are the normal case: the report lists what needs a look.
-        persons.retain(|f| f.situation != Situation::Linked);
-    }
 
     let mut unmanaged = Vec::new();
     for &k in &c.unmanaged {
@@ -769,10 +785,8 @@ fn adoption_actions(
                     .collect()
             })
             .unwrap_or_default();
-        let grants: Vec<HeldGrant> = inv
-            .holdings
-            .iter()
-            .filter(|h| h.account == a.id)
+        let grants: Vec<HeldGrant> = c
+            .holdings_of(inv, k)
             .filter(|h| {
                 policy.drift == Enforcement::Enforce
                     || wanted.contains(&(

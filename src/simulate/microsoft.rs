@@ -765,6 +765,19 @@ impl MicrosoftSim {
             .collect()
     }
 
+    /// Puts a user in a group, as an admin did before Stroom (for large set-ups that
+    /// would take a Graph call each); false when there is no such group.
+    pub fn add_member(&self, group: &str, user: &str) -> bool {
+        let mut t = lock(&self.tenant);
+        match t.groups.iter_mut().find(|g| g.name == group) {
+            Some(g) => {
+                g.members.insert(user.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A user made outside Stroom (for conflict tests); returns its id.
     pub fn add_user(&self, props: Value) -> String {
         let mut t = lock(&self.tenant);
@@ -1122,15 +1135,18 @@ impl MicrosoftSim {
         match (method, segments.as_slice()) {
             ("GET", ["users"]) => {
                 let filter = params.get("$filter").cloned().unwrap_or_default();
-                let items: Vec<Value> = if filter.is_empty() {
+                if filter.is_empty() {
                     // Lists lag behind writes too: a user made moments ago is missing.
-                    t.users
-                        .iter()
-                        .filter(|u| now >= u.indexed)
-                        .map(|u| t.user_json(u))
-                        .map(|v| selected(v, &params))
-                        .collect()
-                } else {
+                    let visible: Vec<&User> = t.users.iter().filter(|u| now >= u.indexed).collect();
+                    return page_of(
+                        visible,
+                        |u| selected(t.user_json(u), &params),
+                        &params,
+                        &format!("{base}/v1.0/users"),
+                        query,
+                    );
+                }
+                let items: Vec<Value> = {
                     let Some((prop, value)) = parse_eq(&filter) else {
                         return error(
                             400,
@@ -1378,14 +1394,14 @@ impl MicrosoftSim {
                         }
                     }
                     ("GET", []) => {
-                        let items: Vec<Value> = t.groups[g]
+                        let items: Vec<&User> = t.groups[g]
                             .members
                             .iter()
                             .filter_map(|m| t.index.users.get(m).map(|&i| &t.users[i]))
-                            .map(|u| selected(t.user_json(u), &params))
                             .collect();
-                        page(
+                        page_of(
                             items,
+                            |u| selected(t.user_json(u), &params),
                             &params,
                             &format!("{base}/v1.0/groups/{gid}/members"),
                             query,
@@ -1516,6 +1532,18 @@ fn page(
     url: &str,
     query: &str,
 ) -> (u16, Value) {
+    page_of(items, |v| v, params, url, query)
+}
+
+/// One page of a list whose items are made (`make`) only for the page: a tenant of
+/// 50,000 users answers each page without turning every user into JSON.
+fn page_of<T>(
+    items: Vec<T>,
+    make: impl FnMut(T) -> Value,
+    params: &HashMap<String, String>,
+    url: &str,
+    query: &str,
+) -> (u16, Value) {
     let top = params
         .get("$top")
         .and_then(|t| t.parse::<usize>().ok())
@@ -1533,7 +1561,7 @@ fn page(
         .and_then(|s| s.trim_end_matches('\'').parse::<usize>().ok())
         .unwrap_or(0);
     let total = items.len();
-    let slice: Vec<Value> = items.into_iter().skip(skip).take(top).collect();
+    let slice: Vec<Value> = items.into_iter().skip(skip).take(top).map(make).collect();
     let mut out = json!({ "value": slice });
     if params.get("$count").is_some_and(|c| c == "true") {
         out["@odata.count"] = json!(total);

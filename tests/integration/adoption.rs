@@ -1169,3 +1169,263 @@ fn sync_reconciles_on_its_own_schedule() {
         "the HR data's persons are all missing: {err}"
     );
 }
+
+/// Every situation from an inventory file, without a directory: precedence of the
+/// `correlate` lines, disputes, exclusions (running and ended), orphans enforced by
+/// their account id, memberships nobody manages ignored, one person on request.
+#[test]
+fn reconciliation_rules_without_a_directory() {
+    let program = crate::common::program(
+        r#"default target ad
+account in ad {
+  set sn = last_name
+  correlate employeeID = employee_number + ""
+  correlate sn
+}
+when department is not empty grant group "DEP-" + lower(department)
+"#,
+    );
+    let mut list = Vec::new();
+    for (id, number, last) in [
+        ("p1", 1, "Een"),
+        ("p2", 2, "Twee"),
+        ("p3", 3, "Drie"),
+        ("p4", 4, "Smit"),
+        ("p5", 5, "Smit"),
+        ("p6", 6, "Zes"),
+        ("p7", 7, "Zeven"),
+    ] {
+        list.push(person(id, number, "X", last, "Sales", None));
+    }
+    let persons = crate::common::persons(Value::Array(list));
+    let inventory = stroom::reconcile::parse_inventories(
+        "inv.json",
+        &serde_json::json!([{"target": "ad", "calls": 1, "accounts": [
+            {"id": "a1", "name": "een", "person": "p1", "enabled": true, "attributes": {"sn": "Een"}},
+            {"id": "a2", "name": "twee", "enabled": true, "attributes": {"employeeID": "2"}},
+            {"id": "a3", "name": "drie", "enabled": true, "attributes": {"employeeID": "3"}},
+            {"id": "a4", "name": "drie2", "enabled": true, "attributes": {"employeeID": " 3 "}},
+            {"id": "a5", "name": "smit", "enabled": true, "attributes": {"sn": "SMIT"}},
+            {"id": "a6", "name": "zes", "enabled": true, "attributes": {"employeeID": "6", "sn": "Zeven"}},
+            {"id": "a7", "name": "gone", "person": "p-gone", "enabled": true, "attributes": {}},
+            {"id": "a8", "name": "svc-backup", "enabled": true, "attributes": {}},
+            {"id": "a9", "name": "ext-old", "enabled": true, "attributes": {}}],
+          "holdings": [
+            {"account": "a1", "kind": "group", "name": "DEP-sales"},
+            {"account": "a1", "kind": "group", "name": "DEP-it"},
+            {"account": "a1", "kind": "group", "name": "Golf"}]}])
+        .to_string(),
+    )
+    .unwrap();
+    let policy: stroom::reconcile::TargetPolicy = toml::from_str(
+        r#"orphans = "enforce"
+exclude = [{ account = "svc-backup", until = "2027-01-01", reason = "backup" }, { account = "ext-old", until = "2026-11-30" }]"#,
+    )
+    .unwrap();
+    let policy = stroom::reconcile::ReconcilePolicy {
+        targets: [("ad".to_string(), policy)].into(),
+    };
+    let state = stroom::model::State::default();
+    let input = stroom::reconcile::ReconcileInput {
+        program: &program,
+        persons: &persons,
+        today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+        inventories: &inventory,
+        policy: &policy,
+        state: &state,
+        only_person: None,
+    };
+    let done = stroom::reconcile::reconcile(&input);
+    let report = serde_json::to_value(&done.report).unwrap();
+    let t = &report["targets"][0];
+    assert_eq!(
+        situation(&report, "matched"),
+        BTreeMap::from([("p2".into(), "twee".into()), ("p6".into(), "zes".into())])
+    );
+    // Two accounts by the employee number (compared without spaces); one account two
+    // persons find by the same line; a weaker claim on p6's account leaves p7 without.
+    let ambiguous: BTreeMap<String, usize> = t["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["situation"] == "ambiguous")
+        .map(|p| {
+            (
+                p["person"].as_str().unwrap().to_string(),
+                p["candidates"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ambiguous,
+        BTreeMap::from([("p3".into(), 2), ("p4".into(), 1), ("p5".into(), 1)])
+    );
+    assert_eq!(
+        situation(&report, "missing").keys().collect::<Vec<_>>(),
+        ["p7"]
+    );
+    let unmanaged: Vec<&str> = t["unmanaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["account"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(unmanaged, ["gone", "ext-old"]);
+    assert!(t["unmanaged"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("p-gone"));
+    assert_eq!(t["excluded"].as_array().unwrap().len(), 1);
+    assert!(
+        report["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("exclusion of ext-old ended on 2026-11-30")),
+        "{report:#}"
+    );
+    // Drift on the linked account: the unexplained managed group; Golf is nobody's.
+    let drift: Vec<(&str, &str)> = t["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["person"] == "p1")
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap(),
+                d["name"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(drift, [("unexplained", "DEP-it")]);
+    // Orphans enforced: disabled by their account id, with no person.
+    let disables: Vec<(&str, &str)> = done
+        .enforcement
+        .iter()
+        .map(|a| (a.person.as_ref(), a.account().unwrap().id.as_str()))
+        .collect();
+    assert_eq!(disables, [("", "a7"), ("", "a9")]);
+    let plan = done.plan(&input, true);
+    let links: Vec<&str> = plan
+        .actions
+        .iter()
+        .filter(|a| a.op == stroom::rules::program::OpKind::Link)
+        .map(|a| a.person.as_ref())
+        .collect();
+    assert_eq!(
+        links,
+        ["p1", "p2", "p6"],
+        "linked p1 is recorded, matched p2 and p6 are linked"
+    );
+    // The plan document reads back, and its schema holds.
+    let text = serde_json::to_string(&plan).unwrap();
+    let doc = stroom::plan::read::parse_plan("plan.json", &text).unwrap();
+    assert_eq!(
+        doc.actions[0].account.as_ref().unwrap().grants.len(),
+        1,
+        "only the explained membership comes into the state"
+    );
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/plan.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let schema = jsonschema::JSONSchema::compile(&schema).unwrap();
+    assert!(schema.is_valid(&serde_json::from_str(&text).unwrap()));
+    // One person, linked included.
+    let one = stroom::reconcile::reconcile(&stroom::reconcile::ReconcileInput {
+        only_person: Some("p1"),
+        ..input
+    });
+    let shown = serde_json::to_value(&one.report).unwrap();
+    assert_eq!(
+        situation(&shown, "linked").keys().collect::<Vec<_>>(),
+        ["p1"]
+    );
+    assert_eq!(shown["targets"][0]["persons"].as_array().unwrap().len(), 1);
+    assert!(shown["targets"][0]["unmanaged"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
+/// What goes wrong says where and what to do, exits as documented, and shows no secret.
+#[test]
+fn reconcile_failures_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("STROOM_AD_PASSWORD", "Very-Secret-Pa55")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    std::fs::write(
+        dir.path().join("rules.stroom"),
+        "account in ad {\n  correlate employeeID = employee_number + \"\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("persons.json"), "[]").unwrap();
+    let base = [
+        "reconcile",
+        "--rules",
+        "rules.stroom",
+        "--persons",
+        "persons.json",
+        "--today",
+        "2026-12-01",
+    ];
+    // --adopt makes a plan: it needs a place.
+    let (code, err) = run(&[&base[..], &["--adopt"]].concat());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--plan-out"), "{err}");
+    // An unreachable directory: exit 2, the target named, nothing reconciled.
+    std::fs::write(
+        dir.path().join("stroom.toml"),
+        "[targets.ad]\nurl = \"ldaps://127.0.0.1:1\"\naccept_invalid_certificates = true\nbind_dn = \"svc@acme.nl\"\nusers_dn = \"OU=U,DC=acme\"\ntimeout_seconds = 2\n",
+    )
+    .unwrap();
+    let (code, err) = run(&base);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("target `ad`") && err.contains("nothing was reconciled"),
+        "{err}"
+    );
+    assert!(!err.contains("Very-Secret"), "{err}");
+    // A policy with a wrong value: the place and the choices, not the value.
+    std::fs::write(
+        dir.path().join("stroom.toml"),
+        "[targets.ad]\nurl = \"ldaps://127.0.0.1:1\"\nbind_dn = \"svc@acme.nl\"\nusers_dn = \"OU=U,DC=acme\"\n[targets.ad.reconcile]\ndrift = \"Very-Secret-Typo\"\n",
+    )
+    .unwrap();
+    let (code, err) = run(&base);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("[targets.ad.reconcile]") && err.contains("enforce"),
+        "{err}"
+    );
+    assert!(!err.contains("Very-Secret-Typo"), "{err}");
+    // A damaged inventory file names itself and where.
+    std::fs::write(
+        dir.path().join("inv.json"),
+        r#"[{"target": "ad", "accounts": [{"id": 5}]}]"#,
+    )
+    .unwrap();
+    let (code, err) = run(&[
+        &base[..],
+        &["--inventory", "inv.json", "--config", "/dev/null"],
+    ]
+    .concat());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("inv.json") && err.contains("accounts[0].id"),
+        "{err}"
+    );
+}

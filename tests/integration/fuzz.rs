@@ -122,7 +122,37 @@ fn corpus() -> Vec<String> {
         }
     }
     out.push("when department == \"Sales\" grant group \"CRM\" in ad\n".into());
+    out.push(INVENTORY.into());
     out
+}
+
+/// A small inventory: the seed of inventory files, and what fuzzed rules reconcile.
+const INVENTORY: &str = r#"[{"target": "ad", "calls": 1, "accounts": [
+  {"id": "CN=Jan Berg,OU=U", "name": "jberg", "enabled": true, "attributes": {"employeeID": "7", "sn": "Berg", "manager": "CN=X"}},
+  {"id": "CN=Jan Berg (2),OU=U", "name": "jberg2", "person": "p1", "attributes": {"employeeID": ["7", "8"]}},
+  {"id": "CN=svc,OU=U", "name": "svc", "enabled": false, "attributes": {}}],
+  "holdings": [{"account": "CN=Jan Berg,OU=U", "kind": "group", "name": "DEP-sales"},
+               {"account": "CN=nobody", "kind": "group", "name": "CRM"}]}]"#;
+
+/// Reconciles `inventories` against `program` for one person (must never panic).
+fn reconcile_once(
+    program: &stroom::rules::program::Program,
+    inventories: &[stroom::model::live::Inventory],
+    persons: &[stroom::model::Person],
+) {
+    let policy = stroom::reconcile::ReconcilePolicy::default();
+    let state = stroom::model::State::default();
+    let input = stroom::reconcile::ReconcileInput {
+        program,
+        persons,
+        today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default(),
+        inventories,
+        policy: &policy,
+        state: &state,
+        only_person: None,
+    };
+    let done = stroom::reconcile::reconcile(&input);
+    let _ = done.plan(&input, true);
 }
 
 fn mutate(rng: &mut Rng, seeds: &[String]) -> String {
@@ -206,12 +236,21 @@ fn exercise(text: &str) -> Result<(), String> {
                 "fmt is not idempotent"
             );
         }
+        let persons = stroom::source::persons::parse_persons(
+            "p.json",
+            r#"[{"id": "p1", "employee_number": 7, "first_name": "Jan", "last_name": "Berg", "contracts": [{"id": "c1", "start": "2026-01-01", "department": "Sales"}]}]"#,
+        )
+        .unwrap_or_default();
+        if let Ok(inventories) = stroom::reconcile::parse_inventories("inv.json", text) {
+            let rules = "default target ad\naccount in ad {\n  set sn = last_name\n  set manager = manager.id\n  correlate employeeID = employee_number + \"\"\n  correlate sn\n}\nwhen department is not empty grant group \"DEP-\" + lower(department)\n";
+            if let Some(program) = stroom::check_sources(&[("r.stroom", rules)]).program {
+                reconcile_once(&program, &inventories, &persons);
+            }
+        }
         if let Some(program) = checked.program {
-            let persons = stroom::source::persons::parse_persons(
-                "p.json",
-                r#"[{"id": "p1", "first_name": "Jan", "last_name": "Berg", "contracts": [{"id": "c1", "start": "2026-01-01", "department": "Sales"}]}]"#,
-            )
-            .unwrap_or_default();
+            if let Ok(inventories) = stroom::reconcile::parse_inventories("inv.json", INVENTORY) {
+                reconcile_once(&program, &inventories, &persons);
+            }
             let _ = stroom::plan::build_plan(&stroom::plan::PlanInput {
                 program: &program,
                 persons: &persons,
