@@ -209,9 +209,7 @@ fn fallback(
                         .is_some_and(|(_, v)| texts(v).iter().any(|t| folded_values[i].contains(t)))
             })
         });
-        let found = Some(found);
         let hits: Vec<usize> = found
-            .unwrap_or_default()
             .into_iter()
             .filter(|&k| {
                 inv.accounts[k]
