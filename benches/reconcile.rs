@@ -50,8 +50,8 @@ fn shape(n: usize, old: bool) -> Shape {
                    "last_name": format!("L{k}"), "contracts": [{"id": "c", "start": "2020-01-01"}]})
         })
         .collect();
-    let persons =
-        stroom::source::persons::parse_persons("p.json", &Value::Array(list).to_string()).unwrap_or_default();
+    let persons = stroom::source::persons::parse_persons("p.json", &Value::Array(list).to_string())
+        .unwrap_or_default();
     let mut accounts = Vec::with_capacity(n + n / 50);
     let mut holdings = Vec::with_capacity(n);
     for k in 0..n {
@@ -121,17 +121,31 @@ fn engine(program: &Program, s: &Shape) -> Counts {
         state: &state,
         only_person: None,
     });
-    let c = done.report.targets.first().map(|t| t.counts).unwrap_or_default();
+    let c = done
+        .report
+        .targets
+        .first()
+        .map(|t| t.counts)
+        .unwrap_or_default();
     (c.linked, c.matched, c.ambiguous, c.missing, c.drift)
 }
 
 /// The plain way: scan everything for everyone.
 fn reference(s: &Shape) -> Counts {
     let inv = &s.inventory[0];
-    let text = |a: &LiveAccount, k: &str| a.attributes.get(k).and_then(Value::as_str).map(str::to_lowercase);
+    let text = |a: &LiveAccount, k: &str| {
+        a.attributes
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_lowercase)
+    };
     let mut out = (0, 0, 0, 0, 0);
     for p in &s.persons {
-        let linked: Vec<&LiveAccount> = inv.accounts.iter().filter(|a| a.person.as_deref() == Some(&*p.id)).collect();
+        let linked: Vec<&LiveAccount> = inv
+            .accounts
+            .iter()
+            .filter(|a| a.person.as_deref() == Some(&*p.id))
+            .collect();
         let free = |a: &&LiveAccount| a.person.is_none();
         let number = p.employee_number.map(|n| n.to_string());
         let by_number: Vec<&LiveAccount> = inv
@@ -146,10 +160,16 @@ fn reference(s: &Shape) -> Counts {
             inv.accounts
                 .iter()
                 .filter(free)
-                .filter(|a| text(a, "givenName") == first && text(a, "sn").as_deref() == Some(last.as_str()))
+                .filter(|a| {
+                    text(a, "givenName") == first && text(a, "sn").as_deref() == Some(last.as_str())
+                })
                 .collect()
         };
-        let found = if !by_number.is_empty() { by_number } else { by_name() };
+        let found = if !by_number.is_empty() {
+            by_number
+        } else {
+            by_name()
+        };
         let account = match (linked.as_slice(), found.as_slice()) {
             ([one], _) => {
                 out.0 += 1;
@@ -180,7 +200,10 @@ fn reference(s: &Shape) -> Counts {
                     out.4 += 1;
                 }
             }
-            let held = inv.holdings.iter().any(|h| h.account == a.id && h.name == "Staff");
+            let held = inv
+                .holdings
+                .iter()
+                .any(|h| h.account == a.id && h.name == "Staff");
             if !held {
                 out.4 += 1;
             }
@@ -194,7 +217,9 @@ fn bench(c: &mut Criterion) {
         return eprintln!("the bench rules do not check");
     };
     let mut group = c.benchmark_group("reconcile");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     for (label, old) in [("linked", false), ("old", true)] {
         for n in [2_000, 10_000] {
             let s = shape(n, old);

@@ -361,7 +361,7 @@ pub fn reconcile_run(
         .filter(|n| {
             program
                 .target_id(n)
-                .is_some_and(|t| program.account_spec(t).is_some())
+                .is_some_and(|t| crate::reconcile::reconciled_by_default(program, t))
         })
         .collect();
     names.sort();

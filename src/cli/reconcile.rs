@@ -176,7 +176,7 @@ fn read_targets(
             .filter(|n| {
                 program
                     .target_id(n)
-                    .is_some_and(|t| program.account_spec(t).is_some())
+                    .is_some_and(|t| stroom::reconcile::reconciled_by_default(program, t))
             })
             .cloned()
             .collect();

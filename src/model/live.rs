@@ -70,12 +70,12 @@ pub struct Managed {
 /// Managed names of one kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManagedNames {
-    /// Names granted as constants, lower case.
-    pub exact: BTreeSet<String>,
+    /// Names granted as constants: lower case → as the rules write them.
+    pub exact: BTreeMap<String, String>,
     /// Beginnings of computed names, lower case.
     pub prefixes: BTreeSet<String>,
-    /// For permissions: the objects they are on, lower case.
-    pub objects: BTreeSet<String>,
+    /// For permissions: the objects they are on, lower case → as written.
+    pub objects: BTreeMap<String, String>,
 }
 
 impl ManagedNames {
@@ -83,7 +83,22 @@ impl ManagedNames {
     /// in the directories).
     pub fn covers(&self, name: &str) -> bool {
         let name = name.to_lowercase();
-        self.exact.contains(&name) || self.prefixes.iter().any(|p| name.starts_with(p))
+        self.exact.contains_key(&name) || self.prefixes.iter().any(|p| name.starts_with(p))
+    }
+
+    /// A name as the rules write it (`CRM-Users` for a group AD calls `crm-users`):
+    /// directories compare names without case, plans with it.
+    pub fn spelling<'n>(&'n self, name: &'n str) -> &'n str {
+        self.exact
+            .get(&name.to_lowercase())
+            .map_or(name, String::as_str)
+    }
+
+    /// An object as the rules write it.
+    pub fn object_spelling<'n>(&'n self, on: &'n str) -> &'n str {
+        self.objects
+            .get(&on.to_lowercase())
+            .map_or(on, String::as_str)
     }
 }
 
@@ -101,7 +116,7 @@ impl Managed {
                 && (n.objects.is_empty()
                     || h.on
                         .as_deref()
-                        .is_some_and(|on| n.objects.contains(&on.to_lowercase())))
+                        .is_some_and(|on| n.objects.contains_key(&on.to_lowercase())))
         })
     }
 

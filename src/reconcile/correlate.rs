@@ -63,20 +63,31 @@ pub(super) struct Correlated {
     pub notes: Vec<String>,
     /// Account (by index) → its holdings (by index into the inventory's).
     held: HashMap<usize, Vec<usize>>,
+    /// What the rules manage in this target.
+    managed: Managed,
 }
 
 impl Correlated {
-    /// The managed memberships an account holds.
+    /// The managed memberships an account holds: (kind, name, object), named as the
+    /// rules write them.
     pub fn holdings_of<'i>(
         &'i self,
         inv: &'i Inventory,
         account: usize,
-    ) -> impl Iterator<Item = &'i crate::model::live::Holding> + 'i {
+    ) -> impl Iterator<Item = (Kind, &'i str, Option<&'i str>)> + 'i {
         self.held
             .get(&account)
             .into_iter()
             .flatten()
             .filter_map(|h| inv.holdings.get(*h))
+            .map(|h| {
+                let names = self.managed.of(h.kind);
+                let name = names.map_or(h.name.as_str(), |n| n.spelling(&h.name));
+                let on =
+                    h.on.as_deref()
+                        .map(|o| names.map_or(o, |n| n.object_spelling(o)));
+                (h.kind, name, on)
+            })
     }
 
     /// Persons with their account: the one that carries their id (linked, and the
@@ -449,6 +460,7 @@ pub(super) fn correlate(
         excluded,
         notes,
         held,
+        managed,
     }
 }
 
@@ -484,7 +496,7 @@ pub fn managed_entitlements(program: &Program, t: TargetId) -> (Managed, Vec<Str
             let names = kinds.entry(*kind).or_default();
             match fixed_name {
                 Some((n, _)) => {
-                    names.exact.insert(n.to_lowercase());
+                    names.exact.insert(n.to_lowercase(), n.to_string());
                 }
                 None => match constant_prefix(name).filter(|p| !p.is_empty()) {
                     Some(p) => {
@@ -500,7 +512,7 @@ pub fn managed_entitlements(program: &Program, t: TargetId) -> (Managed, Vec<Str
                 },
             }
             if let Some(CKind::Const(crate::model::Value::Str(s))) = on.as_ref().map(|e| &e.kind) {
-                names.objects.insert(s.to_lowercase());
+                names.objects.insert(s.to_lowercase(), s.to_string());
             }
         }
     }

@@ -333,13 +333,26 @@ impl Reconciled {
 pub fn parse_inventories(file: &str, text: &str) -> Result<Vec<Inventory>, String> {
     let text = crate::files::strip_bom(text);
     let mut de = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let inventories: Vec<Inventory> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         format!(
             "{file}: not an inventory (written by stroom reconcile --save-inventory) at `{}`: {}",
             e.path(),
             e.inner()
         )
-    })
+    })?;
+    // A directory has one object per id: two would share every membership.
+    for (t, inv) in inventories.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for (k, a) in inv.accounts.iter().enumerate() {
+            if !seen.insert(a.id.as_str()) {
+                return Err(format!(
+                    "{file}: `[{t}].accounts[{k}]`: account id {:?} is there twice in {}; a directory has one object per id (check how the file was made)",
+                    a.id, inv.target
+                ));
+            }
+        }
+    }
+    Ok(inventories)
 }
 
 /// Reconciles the inventories with the rules and the HR data.
@@ -360,6 +373,22 @@ pub fn reconcile(input: &ReconcileInput) -> Reconciled {
             ));
             continue;
         };
+        // A target whose accounts are another's (Exchange: Entra ID) is planned only
+        // with that account: without it every holding would look unexplained.
+        if let Some(kind) = program.targets[t as usize].kind.account_host() {
+            let host = program
+                .account_target(t)
+                .map(|h| &program.targets[h as usize].name);
+            let read = host.is_some_and(|h| input.inventories.iter().any(|i| *i.target == **h));
+            if !read {
+                let host = host.map_or(kind.as_str(), |h| &**h);
+                notes.push(format!(
+                    "{}: its accounts are {host}'s; read {host} too (--target {host}) to reconcile it",
+                    inv.target
+                ));
+                continue;
+            }
+        }
         let c = correlate::correlate(program, t, inv, input, &evals, &population);
         notes.extend(c.notes.iter().cloned());
         live_state_of(program, t, inv, &c, &mut live_state);
@@ -452,13 +481,13 @@ fn live_state_of(
                 .into_iter()
                 .collect(),
         });
-        for h in c.holdings_of(inv, k) {
+        for (kind, held, on) in c.holdings_of(inv, k) {
             state.grants.push(GrantState {
                 person: person.to_string(),
                 target: name.to_string(),
-                kind: h.kind,
-                name: h.name.clone(),
-                on: h.on.clone(),
+                kind,
+                name: held.to_string(),
+                on: on.map(str::to_string),
             });
         }
     }
@@ -787,18 +816,14 @@ fn adoption_actions(
             .unwrap_or_default();
         let grants: Vec<HeldGrant> = c
             .holdings_of(inv, k)
-            .filter(|h| {
+            .filter(|(kind, name, on)| {
                 policy.drift == Enforcement::Enforce
-                    || wanted.contains(&(
-                        h.kind,
-                        h.name.to_lowercase(),
-                        h.on.as_deref().map(str::to_lowercase),
-                    ))
+                    || wanted.contains(&(*kind, name.to_lowercase(), on.map(str::to_lowercase)))
             })
-            .map(|h| HeldGrant {
-                kind: h.kind,
-                name: h.name.clone(),
-                on: h.on.clone(),
+            .map(|(kind, name, on)| HeldGrant {
+                kind,
+                name: name.to_string(),
+                on: on.map(str::to_string),
             })
             .collect();
         out.push(Action {
@@ -822,6 +847,19 @@ fn adoption_actions(
         });
     }
     out
+}
+
+/// True for a target `stroom reconcile` reads when none is named: one the rules make
+/// accounts in, or one whose accounts are another target's (Exchange) that the rules
+/// grant something in.
+pub fn reconciled_by_default(program: &Program, t: TargetId) -> bool {
+    program.account_spec(t).is_some()
+        || (program.targets[t as usize].kind.account_host().is_some()
+            && program.statements.iter().any(|s| {
+                s.actions.iter().any(
+                    |a| matches!(a, crate::rules::program::CEffect::Grant { target, .. } if *target == t),
+                )
+            }))
 }
 
 /// Persons whose account in a target the rules want now.

@@ -1135,12 +1135,25 @@ impl MicrosoftSim {
         match (method, segments.as_slice()) {
             ("GET", ["users"]) => {
                 let filter = params.get("$filter").cloned().unwrap_or_default();
+                // `$expand=manager($select=id)`: each user with its manager's id.
+                let expand = params
+                    .get("$expand")
+                    .is_some_and(|e| e.starts_with("manager"));
+                let with_manager = |u: &User, mut v: Value| {
+                    if expand {
+                        v["manager"] = match &u.manager {
+                            Some(m) => json!({ "id": m }),
+                            None => Value::Null,
+                        };
+                    }
+                    v
+                };
                 if filter.is_empty() {
                     // Lists lag behind writes too: a user made moments ago is missing.
                     let visible: Vec<&User> = t.users.iter().filter(|u| now >= u.indexed).collect();
                     return page_of(
                         visible,
-                        |u| selected(t.user_json(u), &params),
+                        |u| with_manager(u, selected(t.user_json(u), &params)),
                         &params,
                         &format!("{base}/v1.0/users"),
                         query,
@@ -1581,6 +1594,7 @@ fn page_of<T>(
 async fn invoke_command(
     State(sim): State<Arc<MicrosoftSim>>,
     Path(tenant): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -1623,7 +1637,36 @@ async fn invoke_command(
         .cloned()
         .unwrap_or_default();
     sim.count(format!("cmdlet {name}"));
-    let (s, b) = sim.cmdlet(&name, &params);
+    // Long answers come in pages, the next one at `@odata.nextLink` (the same POST).
+    let skip = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|p| {
+            p.strip_prefix("$skiptoken=")
+                .or_else(|| p.strip_prefix("%24skiptoken="))
+        })
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let here = format!(
+        "http://{}{}",
+        headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost"),
+        uri.path()
+    );
+    let (s, mut b) = sim.cmdlet(&name, &params);
+    if let Some(Value::Array(items)) = b.get_mut("value") {
+        if items.len() > skip + EXO_PAGE || skip > 0 {
+            let total = items.len();
+            let page: Vec<Value> = items.drain(..).skip(skip).take(EXO_PAGE).collect();
+            *items = page;
+            if skip + EXO_PAGE < total {
+                b["@odata.nextLink"] = json!(format!("{here}?$skiptoken={}", skip + EXO_PAGE));
+            }
+        }
+    }
     reply(s, b, None)
 }
 
@@ -1640,8 +1683,17 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 /// Parameters each cmdlet takes.
+/// Items per page of a cmdlet's answer.
+const EXO_PAGE: usize = 1000;
+
 const CMDLETS: &[(&str, &[&str])] = &[
-    ("Get-Mailbox", &["Identity", "Filter", "ResultSize"]),
+    (
+        "Get-Mailbox",
+        &["Identity", "Filter", "ResultSize", "RecipientTypeDetails"],
+    ),
+    ("Get-MailboxPermission", &["Identity", "ResultSize"]),
+    ("Get-RecipientPermission", &["Identity", "ResultSize"]),
+    ("Get-DistributionGroupMember", &["Identity", "ResultSize"]),
     (
         "Set-Mailbox",
         &[
@@ -1766,10 +1818,59 @@ impl MicrosoftSim {
                         .collect();
                     return ok(found);
                 }
+                if identity.is_empty() {
+                    // Every visible mailbox (of one type, when asked).
+                    let kind = params.get("RecipientTypeDetails").and_then(Value::as_str);
+                    let all: Vec<Value> = t
+                        .mailboxes
+                        .iter()
+                        .filter(|m| now >= m.visible && kind.is_none_or(|k| m.kind == k))
+                        .map(|m| t.mailbox_json(m))
+                        .collect();
+                    return ok(all);
+                }
                 match mailbox(&mut t, &identity) {
                     Ok(i) => ok(vec![t.mailbox_json(&t.mailboxes[i])]),
                     Err(e) => e,
                 }
+            }
+            "Get-MailboxPermission" | "Get-RecipientPermission" => {
+                let on = match mailbox(&mut t, &identity) {
+                    Ok(i) => t.mailboxes[i].guid.clone(),
+                    Err(e) => return e,
+                };
+                let send_as = name == "Get-RecipientPermission";
+                let rows: Vec<Value> = t
+                    .permissions
+                    .iter()
+                    .filter(|(m, _, r)| *m == on && (r == "SendAs") == send_as)
+                    .filter_map(|(_, trustee, right)| {
+                        let who = t.mailboxes.iter().find(|m| &m.guid == trustee)?;
+                        let upn = text(t.mailbox_json(who).get("UserPrincipalName")).to_string();
+                        Some(if send_as {
+                            json!({"Identity": identity, "Trustee": upn, "AccessRights": [right], "AccessControlType": "Allow", "IsInherited": false})
+                        } else {
+                            json!({"Identity": identity, "User": upn, "AccessRights": [right], "Deny": false, "IsInherited": false})
+                        })
+                    })
+                    .collect();
+                ok(rows)
+            }
+            "Get-DistributionGroupMember" => {
+                let Some(members) = t
+                    .distribution
+                    .iter()
+                    .find(|(g, _)| g.eq_ignore_ascii_case(&identity))
+                    .map(|(_, m)| m.clone())
+                else {
+                    return exo_not_found(&identity);
+                };
+                let rows: Vec<Value> = members
+                    .iter()
+                    .filter_map(|guid| t.mailboxes.iter().find(|m| &m.guid == guid))
+                    .map(|m| t.mailbox_json(m))
+                    .collect();
+                ok(rows)
             }
             "Set-Mailbox" => {
                 let i = match mailbox(&mut t, &identity) {

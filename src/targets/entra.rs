@@ -29,6 +29,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// The rules' name of the relation to the manager (a person id; in Graph a user).
+const MANAGER: &str = "manager";
+
 /// The most pages one list may take (100,000 × 999 users is far past any tenant).
 const MAX_PAGES: u64 = 100_000;
 
@@ -699,11 +702,10 @@ impl EntraId {
         if licences.is_some() {
             select.push("assignedLicenses".into());
         }
-        for a in request.attributes {
-            // The manager is a relation, not a property: not read here.
-            if a != "manager" {
-                select.push(top_of(a));
-            }
+        // The manager is a relation, not a property: expanded, its id only.
+        let manager = request.attributes.iter().any(|a| a == MANAGER);
+        for a in request.attributes.iter().filter(|a| *a != MANAGER) {
+            select.push(top_of(a));
         }
         select.sort();
         select.dedup();
@@ -725,7 +727,12 @@ impl EntraId {
             target: self.settings.name.clone(),
             ..Inventory::default()
         };
-        let path = format!("/v1.0/users?$select={}&$top=999", select.join(","));
+        let expand = if manager {
+            "&$expand=manager($select=id)"
+        } else {
+            ""
+        };
+        let path = format!("/v1.0/users?$select={}{expand}&$top=999", select.join(","));
         let pointer = |p: &str| format!("/{p}");
         let mut holdings = Vec::new();
         inv.calls += self
@@ -736,7 +743,12 @@ impl EntraId {
                     };
                     let mut attributes = std::collections::BTreeMap::new();
                     for a in request.attributes {
-                        if let Some(v) = u.pointer(&pointer(a)).filter(|v| !v.is_null()) {
+                        let at = if a == MANAGER {
+                            "/manager/id".to_string()
+                        } else {
+                            pointer(a)
+                        };
+                        if let Some(v) = u.pointer(&at).filter(|v| !v.is_null()) {
                             attributes.insert(a.clone(), v.clone());
                         }
                     }

@@ -18,6 +18,7 @@
 
 use super::microsoft::{quoted, runtime, Answer, Method, MicrosoftClient, MicrosoftSettings};
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
+use crate::model::live::{Holding, Inventory, LiveAccount, ReadRequest};
 use crate::plan::read::PlannedAction;
 use crate::rules::program::{Kind, OpKind};
 use serde_json::{json, Map, Value};
@@ -62,6 +63,9 @@ pub struct ExchangeConfig {
     #[serde(default = "super::microsoft::default_attempts")]
     pub max_attempts: u32,
 }
+
+/// The most pages one cmdlet's answer may take.
+const MAX_PAGES: u64 = 100_000;
 
 fn default_exchange_url() -> String {
     "https://outlook.office365.com".into()
@@ -284,7 +288,9 @@ impl ExchangeOnline {
         let body = json!({"CmdletInput": {"CmdletName": name, "Parameters": parameters}});
         let mut out = Vec::new();
         let mut next = path.clone();
+        let mut pages = 0u64;
         loop {
+            pages += 1;
             let answer = self
                 .client
                 .send(
@@ -307,10 +313,143 @@ impl ExchangeOnline {
                 }
             }
             match answer.body.get("@odata.nextLink").and_then(Value::as_str) {
+                // An answer that never ends (a server that keeps linking) stops with an
+                // error instead of running forever.
+                Some(_) if pages >= MAX_PAGES => {
+                    return Err(TargetError::fatal(format!(
+                        "Exchange Online: {name}: still more after {MAX_PAGES} pages; the answer does not end"
+                    )))
+                }
                 Some(link) => next = link.to_string(),
                 None => return Ok(Ok(out)),
             }
         }
+    }
+
+    /// Every mailbox (the person id in the correlation attribute, the mailbox type as
+    /// its `mailbox` entitlement), the FullAccess and SendAs permissions on the objects
+    /// the rules name, and the members of the distribution groups they name.
+    async fn inventory(&self, request: &ReadRequest<'_>) -> TargetResult<Inventory> {
+        let started = self.calls();
+        let listed = |what: &str, r: Result<Vec<Value>, Answer>| {
+            r.map_err(|answer| self.refused(what, &answer))
+        };
+        let mailboxes = listed(
+            "Get-Mailbox",
+            self.cmdlet("Get-Mailbox", json!({"ResultSize": "Unlimited"}))
+                .await?,
+        )?;
+        let text = |m: &Value, k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+        let mut inv = Inventory {
+            target: self.settings.name.clone(),
+            ..Inventory::default()
+        };
+        // Trustees and members come back by address or UPN: find their mailbox.
+        let mut by_key: std::collections::HashMap<String, String> = Default::default();
+        let kinds = request.managed.of(Kind::Mailbox);
+        for m in &mailboxes {
+            let Some(id) = text(m, "Guid").or_else(|| text(m, "ExchangeGuid")) else {
+                continue;
+            };
+            for k in [
+                "UserPrincipalName",
+                "PrimarySmtpAddress",
+                "Guid",
+                "ExternalDirectoryObjectId",
+            ] {
+                if let Some(v) = text(m, k).filter(|v| !v.is_empty()) {
+                    by_key.insert(v.to_lowercase(), id.clone());
+                }
+            }
+            let kind = text(m, "RecipientTypeDetails").unwrap_or_default();
+            let person = text(m, &self.settings.correlation_attribute).filter(|p| !p.is_empty());
+            // A shared, room or equipment mailbox nobody's id is on is an object that
+            // permissions are on, not a person's account.
+            if kind != "UserMailbox" && person.is_none() {
+                continue;
+            }
+            if kinds.is_some_and(|n| n.covers(&kind)) {
+                inv.holdings.push(Holding {
+                    account: id.clone(),
+                    kind: Kind::Mailbox,
+                    name: kind,
+                    on: None,
+                });
+            }
+            let attributes = request
+                .attributes
+                .iter()
+                .filter_map(|a| {
+                    m.get(a)
+                        .filter(|v| !v.is_null())
+                        .map(|v| (a.clone(), v.clone()))
+                })
+                .collect();
+            inv.accounts.push(LiveAccount {
+                name: text(m, "PrimarySmtpAddress")
+                    .or_else(|| text(m, "UserPrincipalName"))
+                    .unwrap_or_else(|| id.clone()),
+                person,
+                enabled: None,
+                created: text(m, "WhenCreated"),
+                last_logon: None,
+                attributes,
+                id,
+            });
+        }
+        if let Some(rights) = request.managed.of(Kind::Permission) {
+            for object in rights.objects.values() {
+                for (cmdlet, who) in [
+                    ("Get-MailboxPermission", "User"),
+                    ("Get-RecipientPermission", "Trustee"),
+                ] {
+                    let rows = listed(
+                        cmdlet,
+                        self.cmdlet(cmdlet, json!({"Identity": object})).await?,
+                    )?;
+                    for row in rows {
+                        let trustee = text(&row, who).unwrap_or_default().to_lowercase();
+                        let Some(account) = by_key.get(&trustee) else {
+                            continue;
+                        };
+                        for right in strings(row.get("AccessRights").unwrap_or(&Value::Null)) {
+                            if rights.covers(&right) {
+                                inv.holdings.push(Holding {
+                                    account: account.clone(),
+                                    kind: Kind::Permission,
+                                    name: right,
+                                    on: Some(object.clone()),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(groups) = request.managed.of(Kind::Group) {
+            for group in groups.exact.values() {
+                let rows = listed(
+                    "Get-DistributionGroupMember",
+                    self.cmdlet("Get-DistributionGroupMember", json!({"Identity": group}))
+                        .await?,
+                )?;
+                for row in rows {
+                    let key = text(&row, "Guid").unwrap_or_default().to_lowercase();
+                    if let Some(account) = by_key.get(&key) {
+                        inv.holdings.push(Holding {
+                            account: account.clone(),
+                            kind: Kind::Group,
+                            name: group.clone(),
+                            on: None,
+                        });
+                    }
+                }
+            }
+        }
+        inv.holdings.sort();
+        inv.holdings.dedup();
+        inv.calls = self.calls().saturating_sub(started);
+        Ok(inv)
     }
 
     fn refused(&self, cmdlet: &str, answer: &Answer) -> TargetError {
@@ -565,6 +704,23 @@ impl Target for ExchangeOnline {
 
     fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
         Ok(self.runtime.block_on(self.find(person))?.map(|(a, _)| a))
+    }
+
+    fn read_inventory(&self, request: &ReadRequest) -> TargetResult<Inventory> {
+        self.runtime.block_on(self.inventory(request))
+    }
+
+    /// A mailbox carries the person id of its Entra account (the extension attribute
+    /// Exchange shows as a custom attribute): it is linked when that account is.
+    fn link(&self, account: &AccountRef, person: &str) -> TargetResult<()> {
+        match self.runtime.block_on(self.find(person))? {
+            Some((found, _)) if found.id == account.id => Ok(()),
+            _ => Err(TargetError::refused(format!(
+                "Exchange Online: mailbox {} does not show person id {person:?}\n  help: link the \
+                 person's Entra ID account (stroom reconcile --adopt); its mailbox follows",
+                account.id
+            ))),
+        }
     }
 
     fn read_grants(&self, account: &AccountRef) -> TargetResult<Vec<(String, String)>> {

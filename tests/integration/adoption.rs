@@ -1412,6 +1412,17 @@ fn reconcile_failures_are_clear() {
         "{err}"
     );
     assert!(!err.contains("Very-Secret-Typo"), "{err}");
+    // An inventory with one id twice (no directory has that) is refused, naming it.
+    let twice = stroom::reconcile::parse_inventories(
+        "inv.json",
+        r#"[{"target": "ad", "accounts": [{"id": "CN=a", "name": "a"}, {"id": "CN=a", "name": "b"}], "holdings": []}]"#,
+    );
+    assert!(
+        twice
+            .as_ref()
+            .is_err_and(|e| e.contains("\"CN=a\" is there twice")),
+        "{twice:?}"
+    );
     // A damaged inventory file names itself and where.
     std::fs::write(
         dir.path().join("inv.json"),

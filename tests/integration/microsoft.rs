@@ -1310,3 +1310,129 @@ fn stroom_apply_writes_a_state_store() {
         stroom::source::state_store::StateChanges::default()
     );
 }
+
+/// Reconcile reads Exchange Online beside Entra ID: every mailbox by its person id,
+/// the FullAccess and SendAs permissions on the objects the rules name, and the members
+/// of their distribution groups. A right added by hand shows as drift; a shared mailbox
+/// is an object, not an unmanaged account; right after Stroom made it all, the rest is
+/// clean.
+#[test]
+fn reconcile_reads_exchange_mailboxes_permissions_and_distribution_groups() {
+    let t = tenant(Faults::default());
+    let people = persons(24);
+    let text = plan_text(&people, &State::default(), "2026-12-01");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let report = run(&text, &targets(&t), &journal, &options());
+    assert_eq!(report.failed, 0, "{:#?}", report.failures);
+    let checked = stroom::check_sources(&[("m365.stroom", RULES)]);
+    let program = checked.program.unwrap();
+    // Someone outside Klantenservice gets FullAccess on its mailbox by hand.
+    let outsider = people
+        .iter()
+        .find(|p| {
+            p.contracts
+                .iter()
+                .all(|c| c.department.as_deref() != Some("Klantenservice"))
+        })
+        .unwrap();
+    let upn = t
+        .sim
+        .users()
+        .into_iter()
+        .find(|u| u["onPremisesExtensionAttributes"]["extensionAttribute1"] == *outsider.id)
+        .unwrap()["userPrincipalName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = stroom::targets::microsoft::MicrosoftClient::new(
+        api(&t.sim, &t.base, true, &t.secret),
+        "Exchange",
+    )
+    .unwrap();
+    let rt = stroom::targets::microsoft::runtime("Exchange").unwrap();
+    let answer = rt
+        .block_on(client.send(
+            stroom::targets::microsoft::Method::Post,
+            &format!("/adminapi/beta/{}/InvokeCommand", t.sim.setup().tenant_id),
+            Some(&json!({"CmdletInput": {"CmdletName": "Add-MailboxPermission", "Parameters": {"Identity": "klantenservice@vandijkgroep.nl", "User": upn, "AccessRights": ["FullAccess"]}}})),
+            &[("X-AnchorMailbox", "UPN:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@vandijkgroep.onmicrosoft.com")],
+        ))
+        .unwrap();
+    assert!(answer.ok(), "{}", answer.body);
+    let entra: Arc<dyn Target> = t.entra.clone();
+    let exchange: Arc<dyn Target> = t.exchange.clone();
+    let (inventories, _) = stroom::targets::read_inventories(
+        &program,
+        &[("entra", entra.as_ref()), ("exchange", exchange.as_ref())],
+    )
+    .unwrap();
+    let exo = &inventories[1];
+    assert_eq!(
+        exo.accounts.len(),
+        24,
+        "user mailboxes only: {:?}",
+        exo.accounts.iter().map(|a| &a.name).collect::<Vec<_>>()
+    );
+    let state = State::default();
+    let policy = stroom::reconcile::ReconcilePolicy::default();
+    let done = stroom::reconcile::reconcile(&stroom::reconcile::ReconcileInput {
+        program: &program,
+        persons: &people,
+        today: date("2026-12-01"),
+        inventories: &inventories,
+        policy: &policy,
+        state: &state,
+        only_person: None,
+    });
+    let report = serde_json::to_value(&done.report).unwrap();
+    let exo = &report["targets"][1];
+    assert_eq!(exo["target"], "exchange");
+    assert_eq!(exo["counts"]["linked"], 24);
+    assert_eq!(
+        exo["counts"]["unmanaged"], 0,
+        "the shared mailbox is an object: {exo:#}"
+    );
+    let drift: Vec<(&str, &str, &str)> = exo["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["person"].as_str().unwrap(),
+                d["kind"].as_str().unwrap(),
+                d["name"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        drift,
+        [(&*outsider.id, "unexplained", "FullAccess")],
+        "{exo:#}"
+    );
+    assert_eq!(
+        report["targets"][0]["counts"]["drift"], 0,
+        "{:#}",
+        report["targets"][0]
+    );
+    // Read alone, Exchange is not reconciled: its accounts are Entra's.
+    let alone = stroom::reconcile::reconcile(&stroom::reconcile::ReconcileInput {
+        program: &program,
+        persons: &people,
+        today: date("2026-12-01"),
+        inventories: &inventories[1..],
+        policy: &policy,
+        state: &state,
+        only_person: None,
+    });
+    assert!(alone.report.targets.is_empty());
+    assert!(
+        alone
+            .report
+            .notes
+            .iter()
+            .any(|n| n.contains("read entra too")),
+        "{:?}",
+        alone.report.notes
+    );
+}
