@@ -53,8 +53,10 @@ pub struct Inventory {
     /// Its accounts.
     pub accounts: Vec<LiveAccount>,
     /// Their memberships of managed entitlements.
+    #[serde(default)]
     pub holdings: Vec<Holding>,
     /// Requests it took (search pages, Graph calls).
+    #[serde(default)]
     pub calls: u64,
 }
 
