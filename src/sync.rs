@@ -248,8 +248,7 @@ impl Synced {
     /// The plan as the apply engine takes it, with its journal id (the hash of its
     /// JSON, as `stroom apply` computes it for a plan file).
     pub fn apply_document(&self) -> Result<(PlanDocument, String), serde_json::Error> {
-        let id = crate::apply::plan_id(&serde_json::to_string(&self.plan)?);
-        Ok((PlanDocument::from(&self.plan), id))
+        apply_document_of(&self.plan)
     }
 
     /// The one-line summary of the run.
@@ -268,6 +267,13 @@ impl Synced {
             }
         )
     }
+}
+
+/// A plan made in this process as the apply engine takes it, with its journal id (the
+/// hash of its JSON, as `stroom apply` computes it for a plan file).
+pub fn apply_document_of(plan: &Plan) -> Result<(PlanDocument, String), serde_json::Error> {
+    let id = crate::apply::plan_id(&serde_json::to_string(plan)?);
+    Ok((PlanDocument::from(plan), id))
 }
 
 /// One sync run: imports and stores as [`import_and_store`], then [`plan_run`].

@@ -88,18 +88,30 @@ pub fn load_rules_and_persons(
     Ok((program, persons))
 }
 
-pub fn run(args: &PlanArgs) -> u8 {
-    let config = match super::nmbrs::load_config(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let (mut program, persons) = match load_rules_and_persons(&args.rules, &args.persons, &config) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
+/// What a plan is made from, as the command line names it: the configuration (for
+/// the targets and the removal guard), the checked rules, the persons and the state;
+/// problems are printed.
+pub fn load_inputs(
+    rules: &[PathBuf],
+    persons: &Path,
+    state: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<(stroom::config::Config, Program, Vec<Person>, State), u8> {
+    let config = super::nmbrs::load_config(config)?;
+    let (mut program, persons) = load_rules_and_persons(rules, persons, &config)?;
     program.removal_guard = config.plan.removal_guard();
-    let state = match load_state(args.state.as_deref()) {
-        Ok(s) => s,
+    let state = load_state(state)?;
+    Ok((config, program, persons, state))
+}
+
+pub fn run(args: &PlanArgs) -> u8 {
+    let (_, program, persons, state) = match load_inputs(
+        &args.rules,
+        &args.persons,
+        args.state.as_deref(),
+        args.config.as_deref(),
+    ) {
+        Ok(inputs) => inputs,
         Err(code) => return code,
     };
     let input = PlanInput {

@@ -1,7 +1,6 @@
 //! `stroom reconcile`
 
-use super::nmbrs::load_config;
-use super::plan::{load_rules_and_persons, load_state, parse_date, today_or_now};
+use super::plan::{load_inputs, parse_date, today_or_now};
 use super::{print_json, PlanFormat, BLOCKED, FAILED, OK, UNUSABLE};
 use clap::Args;
 use std::fmt::Write as _;
@@ -59,17 +58,13 @@ pub fn run(args: &ReconcileArgs) -> u8 {
         errln!("error: --adopt makes a plan: say where with --plan-out FILE, then carry it out with stroom apply --plan FILE");
         return UNUSABLE;
     }
-    let config = match load_config(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let (mut program, persons) = match load_rules_and_persons(&args.rules, &args.persons, &config) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    program.removal_guard = config.plan.removal_guard();
-    let state = match load_state(args.state.as_deref()) {
-        Ok(s) => s,
+    let (config, program, persons, state) = match load_inputs(
+        &args.rules,
+        &args.persons,
+        args.state.as_deref(),
+        args.config.as_deref(),
+    ) {
+        Ok(inputs) => inputs,
         Err(code) => return code,
     };
     let (inventories, notes) = match &args.inventory {

@@ -124,29 +124,86 @@ pub fn run(args: &SyncArgs) -> u8 {
     }
 }
 
-/// One scheduled reconcile: the targets against the latest snapshot's persons (never
-/// a partial import: a failed import stores nothing). Its summary goes to stderr,
-/// the report to sync.reconcile_out; with --apply what the policies enforce is done.
-fn reconcile_tick(args: &SyncArgs) -> u8 {
-    let config = match load_config(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+/// The configuration, the checked rules and the state of a sync run; with
+/// `note_missing`, a state file that is not there yet is said (before the first
+/// `stroom sync --apply` there is none).
+fn run_inputs(
+    args: &SyncArgs,
+    note_missing: bool,
+) -> Result<
+    (
+        stroom::config::Config,
+        stroom::rules::program::Program,
+        stroom::model::State,
+    ),
+    u8,
+> {
+    let config = load_config(args.config.as_deref())?;
     let rules = if args.rules.is_empty() {
         config.sync.rules.clone()
     } else {
         args.rules.clone()
     };
-    let program = match load_program(&rules, &config.target_decls()) {
-        Ok(mut p) => {
-            p.removal_guard = config.plan.removal_guard();
-            p
-        }
-        Err(code) => return code,
-    };
+    if rules.is_empty() {
+        errln!("error: no rules given\n  help: pass --rules PATH or set sync.rules in stroom.toml");
+        return Err(UNUSABLE);
+    }
+    // The rules are checked before Nmbrs is read: a broken rule file costs no calls.
+    let mut program = load_program(&rules, &config.target_decls())?;
+    program.removal_guard = config.plan.removal_guard();
     let state_path = args.state.as_deref().or(config.sync.state.as_deref());
-    let state = match load_state(state_path.filter(|p| p.exists())) {
-        Ok(s) => s,
+    let existing = state_path.filter(|p| {
+        let there = p.exists();
+        if !there && note_missing {
+            errln!(
+                "note: no state file at {} yet: nothing is provisioned",
+                p.display()
+            );
+        }
+        there
+    });
+    let state = load_state(existing)?;
+    Ok((config, program, state))
+}
+
+/// With --apply, carries out a plan made in this run (`code`: its status so far; a
+/// blocked plan only with --approve) and returns the status.
+fn apply_made(
+    config: &stroom::config::Config,
+    args: &SyncArgs,
+    plan: &stroom::plan::Plan,
+    name: &str,
+    code: u8,
+) -> u8 {
+    if !args.apply || (code == super::BLOCKED && !args.approve) || plan.actions.is_empty() {
+        return code;
+    }
+    // The journal knows a plan by the hash of its JSON; the document itself is made
+    // from the typed plan, not read back from that text.
+    let (doc, id) = match stroom::sync::apply_document_of(plan) {
+        Ok(d) => d,
+        Err(e) => {
+            errln!("error: cannot serialise the plan: {e}");
+            return FAILED;
+        }
+    };
+    let run = super::apply::ApplyRun {
+        plan_name: name.into(),
+        state: args.state.clone(),
+        state_out: None,
+        dry_run: false,
+        approve: args.approve,
+        format: Format::Human,
+    };
+    super::apply::apply_document(config, &doc, &id, &run)
+}
+
+/// One scheduled reconcile: the targets against the latest snapshot's persons (never
+/// a partial import: a failed import stores nothing). Its summary goes to stderr,
+/// the report to sync.reconcile_out; with --apply what the policies enforce is done.
+fn reconcile_tick(args: &SyncArgs) -> u8 {
+    let (config, program, state) = match run_inputs(args, false) {
+        Ok(inputs) => inputs,
         Err(code) => return code,
     };
     let persons = match Store::open_existing(&config.store.database).and_then(|store| {
@@ -177,69 +234,12 @@ fn reconcile_tick(args: &SyncArgs) -> u8 {
     errln!("{stamp} {}", done.summary());
     let plan = &done.enforcement;
     let code = super::plan::blocked_status(plan.blocked.as_ref());
-    if !args.apply || (code == super::BLOCKED && !args.approve) || plan.actions.is_empty() {
-        return code;
-    }
-    let text = match serde_json::to_string(plan) {
-        Ok(t) => t,
-        Err(e) => {
-            errln!("error: cannot serialise the plan: {e}");
-            return FAILED;
-        }
-    };
-    let id = stroom::apply::plan_id(&text);
-    let run = super::apply::ApplyRun {
-        plan_name: "the reconcile plan".into(),
-        state: args.state.clone(),
-        state_out: None,
-        dry_run: false,
-        approve: args.approve,
-        format: Format::Human,
-    };
-    super::apply::apply_document(
-        &config,
-        &stroom::plan::read::PlanDocument::from(plan),
-        &id,
-        &run,
-    )
+    apply_made(&config, args, plan, "the reconcile plan", code)
 }
 
 fn once(args: &SyncArgs, print_plan: bool) -> u8 {
-    let config = match load_config(args.config.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rules = if args.rules.is_empty() {
-        config.sync.rules.clone()
-    } else {
-        args.rules.clone()
-    };
-    if rules.is_empty() {
-        errln!("error: no rules given\n  help: pass --rules PATH or set sync.rules in stroom.toml");
-        return UNUSABLE;
-    }
-    // The rules are checked before Nmbrs is read: a broken rule file costs no calls.
-    let program = match load_program(&rules, &config.target_decls()) {
-        Ok(mut p) => {
-            p.removal_guard = config.plan.removal_guard();
-            p
-        }
-        Err(code) => return code,
-    };
-    let state_path = args.state.as_deref().or(config.sync.state.as_deref());
-    // `stroom sync --apply` writes the state; before its first run there is none.
-    let existing = state_path.filter(|p| {
-        let there = p.exists();
-        if !there {
-            errln!(
-                "note: no state file at {} yet: nothing is provisioned",
-                p.display()
-            );
-        }
-        there
-    });
-    let state = match load_state(existing) {
-        Ok(s) => s,
+    let (config, program, state) = match run_inputs(args, true) {
+        Ok(inputs) => inputs,
         Err(code) => return code,
     };
     let run = match import_and_store(&config, args.approve, None, args.all_warnings) {
@@ -259,27 +259,7 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
     } else {
         super::plan::blocked_status(plan.blocked.as_ref())
     };
-    if !args.apply || (code == super::BLOCKED && !args.approve) || plan.actions.is_empty() {
-        return code;
-    }
-    // The journal knows a plan by the hash of its JSON; the document itself is made
-    // from the typed plan, not read back from that text.
-    let (doc, id) = match synced.apply_document() {
-        Ok(d) => d,
-        Err(e) => {
-            errln!("error: cannot serialise the plan: {e}");
-            return FAILED;
-        }
-    };
-    let run = super::apply::ApplyRun {
-        plan_name: "the sync plan".into(),
-        state: args.state.clone(),
-        state_out: None,
-        dry_run: false,
-        approve: args.approve,
-        format: Format::Human,
-    };
-    super::apply::apply_document(&config, &doc, &id, &run)
+    apply_made(&config, args, plan, "the sync plan", code)
 }
 
 #[derive(Args)]

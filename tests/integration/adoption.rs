@@ -144,6 +144,48 @@ fn person(
     })
 }
 
+/// `stroom` in a test's folder, with the target's secret in its environment.
+struct Cli<'d> {
+    dir: &'d std::path::Path,
+    secret: (&'static str, String),
+}
+
+impl Cli<'_> {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+            .args(args)
+            .current_dir(self.dir)
+            .env(self.secret.0, &self.secret.1)
+            .output()
+            .unwrap()
+    }
+
+    /// `stroom reconcile --format json` on the folder's rules and persons: the exit
+    /// status, the report and what went to stderr.
+    fn reconcile(&self, extra: &[&str]) -> (Option<i32>, Value, String) {
+        let mut args = vec![
+            "reconcile",
+            "--rules",
+            "rules.stroom",
+            "--persons",
+            "persons.json",
+            "--today",
+            "2026-12-01",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (
+            out.status.code(),
+            report,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
 /// The report's persons of one situation, as `person → account name`.
 fn situation(report: &Value, which: &str) -> BTreeMap<String, String> {
     report["targets"][0]["persons"]
@@ -390,36 +432,12 @@ rule "groups" {{
         serde_json::to_string(&persons).unwrap(),
     )
     .unwrap();
-    let stroom = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
-            .args(args)
-            .current_dir(dir.path())
-            .env("STROOM_AD_PASSWORD", PASS)
-            .output()
-            .unwrap()
+    let cli = Cli {
+        dir: dir.path(),
+        secret: ("STROOM_AD_PASSWORD", PASS.to_string()),
     };
-    let reconcile = |extra: &[&str]| {
-        let mut args = vec![
-            "reconcile",
-            "--rules",
-            "rules.stroom",
-            "--persons",
-            "persons.json",
-            "--today",
-            "2026-12-01",
-            "--format",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        let out = stroom(&args);
-        let report: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        (
-            out.status.code(),
-            report,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let stroom = |args: &[&str]| cli.run(args);
+    let reconcile = |extra: &[&str]| cli.reconcile(extra);
 
     // 1. The report: every situation, exactly.
     let (code, report, err) = reconcile(&[]);
@@ -863,32 +881,12 @@ rule "groups" {
         serde_json::to_string(&persons).unwrap(),
     )
     .unwrap();
-    let stroom = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
-            .args(args)
-            .current_dir(dir.path())
-            .env("STROOM_ENTRA_CLIENT_SECRET", &setup.client_secret)
-            .output()
-            .unwrap()
+    let cli = Cli {
+        dir: dir.path(),
+        secret: ("STROOM_ENTRA_CLIENT_SECRET", setup.client_secret.clone()),
     };
-    let reconcile = |extra: &[&str]| {
-        let mut args = vec![
-            "reconcile",
-            "--rules",
-            "rules.stroom",
-            "--persons",
-            "persons.json",
-            "--today",
-            "2026-12-01",
-            "--format",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        let out = stroom(&args);
-        let report: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        report
-    };
+    let stroom = |args: &[&str]| cli.run(args);
+    let reconcile = |extra: &[&str]| cli.reconcile(extra).1;
 
     // Eventual consistency: users made moments ago are not in the list yet. They show
     // as missing; nothing is created from such a read (reconcile writes nothing).
