@@ -607,28 +607,38 @@ impl EntraId {
         })
     }
 
-    /// The user holding `upn`, when it carries this person's id.
-    async fn adopt(&self, person: &str, upn: &str) -> TargetResult<String> {
-        let select = nested(&self.settings.correlation_property)
-            .map_or(self.settings.correlation_property.as_str(), |(p, _)| p);
+    /// A user (by id or UPN): its object id and the person id it carries ("" for none).
+    async fn holder(&self, key: &str, what: &str) -> TargetResult<(String, String)> {
+        let property = &self.settings.correlation_property;
+        let select = nested(property).map_or(property.as_str(), |(p, _)| p);
         let answer = self
             .settled(
                 Method::Get,
-                &format!("/v1.0/users/{}?$select=id,{select}", encode(upn)),
+                &format!("/v1.0/users/{}?$select=id,{select}", encode(key)),
                 None,
             )
             .await?;
         if !answer.ok() {
-            return Err(self.client.refused("GET /users/{upn}", &answer));
+            return Err(self
+                .client
+                .refused(&format!("{what}: GET /users/{{id}}"), &answer));
         }
-        let holder = answer
-            .body
-            .pointer(&format!("/{}", self.settings.correlation_property))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let id = answer.body.get("id").and_then(Value::as_str).unwrap_or("");
+        let text = |pointer: &str| {
+            answer
+                .body
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        Ok((text("/id"), text(&format!("/{property}"))))
+    }
+
+    /// The user holding `upn`, when it carries this person's id.
+    async fn adopt(&self, person: &str, upn: &str) -> TargetResult<String> {
+        let (id, holder) = self.holder(upn, "create").await?;
         if holder == person && !id.is_empty() {
-            return Ok(id.to_string());
+            return Ok(id);
         }
         Err(TargetError::refused(format!(
             "Graph: create: userPrincipalName {upn:?} belongs to another account ({id}), which \
@@ -642,22 +652,7 @@ impl EntraId {
     /// checking that it carries no other person's id.
     async fn link_user(&self, id: &str, person: &str) -> TargetResult<()> {
         let property = &self.settings.correlation_property;
-        let select = nested(property).map_or(property.as_str(), |(p, _)| p);
-        let answer = self
-            .settled(
-                Method::Get,
-                &format!("/v1.0/users/{}?$select=id,{select}", encode(id)),
-                None,
-            )
-            .await?;
-        if !answer.ok() {
-            return Err(self.client.refused("link: GET /users/{id}", &answer));
-        }
-        let holder = answer
-            .body
-            .pointer(&format!("/{property}"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let (_, holder) = self.holder(id, "link").await?;
         if holder == person {
             self.remember(person, id);
             return Ok(());

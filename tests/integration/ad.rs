@@ -402,19 +402,11 @@ fn kill_9_in_the_middle_of_stroom_apply_resumes_cleanly() {
             .spawn()
             .unwrap();
         if let Some(lines) = wait {
-            let audit = dir.path().join("data/audit.jsonl");
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            loop {
-                let n = std::fs::read_to_string(&audit)
-                    .map(|t| t.lines().count())
-                    .unwrap_or(0);
-                let exited = child.try_wait().unwrap().is_some();
-                if n >= lines || exited || std::time::Instant::now() > deadline {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let _ = child.kill(); // SIGKILL
+            crate::common::kill_at_audit_line(
+                &mut child,
+                &dir.path().join("data/audit.jsonl"),
+                lines,
+            );
         }
         child.wait_with_output().unwrap()
     };

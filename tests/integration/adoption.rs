@@ -568,21 +568,11 @@ rule "groups" {{
             .spawn()
             .unwrap();
         if let Some(lines) = wait {
-            let audit = dir.path().join("data/audit.jsonl");
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            loop {
-                let n = std::fs::read_to_string(&audit)
-                    .map(|t| t.lines().count())
-                    .unwrap_or(0);
-                if n >= lines
-                    || child.try_wait().unwrap().is_some()
-                    || std::time::Instant::now() > deadline
-                {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            let _ = child.kill();
+            crate::common::kill_at_audit_line(
+                &mut child,
+                &dir.path().join("data/audit.jsonl"),
+                lines,
+            );
         }
         child.wait_with_output().unwrap()
     };

@@ -137,3 +137,20 @@ pub fn example() -> (Program, Vec<Person>, State) {
             .expect("example state");
     (program, persons, state)
 }
+
+/// Kills `child` with SIGKILL once the audit log has `lines` lines (or it ended, or a
+/// minute passed): a crash in the middle of `stroom apply`.
+pub fn kill_at_audit_line(child: &mut std::process::Child, audit: &std::path::Path, lines: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let n = std::fs::read_to_string(audit)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        let exited = child.try_wait().ok().flatten().is_some();
+        if n >= lines || exited || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let _ = child.kill();
+}
