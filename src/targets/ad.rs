@@ -746,6 +746,12 @@ impl Target for ActiveDirectory {
                 a.name.as_deref().unwrap_or(""),
                 s.groups_dn
             ),
+            OpKind::Link => format!(
+                "LDAP read {dn}: refused if {attr} holds another person id; LDAP modify {dn}: replace {attr} = {}",
+                a.person,
+                dn = a.account.as_ref().map_or("(the account)", |r| r.id.as_str()),
+                attr = s.correlation_attribute
+            ),
             _ => return None,
         })
     }

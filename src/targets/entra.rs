@@ -1210,6 +1210,19 @@ impl Target for EntraId {
                 }
             ),
             OpKind::Delete => format!("DELETE /v1.0/users/{user} (soft delete, 30 days)"),
+            OpKind::Link => {
+                let mut body = Map::new();
+                put(
+                    &mut body,
+                    &self.settings.correlation_property,
+                    Value::from(a.person.clone()),
+                );
+                format!(
+                    "GET /v1.0/users/{} (refused if it carries another person id); PATCH it {}",
+                    a.account.as_ref().map_or("{id}", |r| r.id.as_str()),
+                    Value::Object(body)
+                )
+            }
             OpKind::Grant | OpKind::Revoke => {
                 let name = a.name.as_deref().unwrap_or("");
                 match (a.kind, a.op == OpKind::Grant) {

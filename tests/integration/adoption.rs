@@ -576,6 +576,34 @@ rule "groups" {{
         }
         child.wait_with_output().unwrap()
     };
+    // A dry run says what each link would write, and writes nothing.
+    let out = stroom(&[
+        "apply",
+        "--plan",
+        "adopt.json",
+        "--state",
+        "state.json",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    let dry: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let would: Vec<&str> = dry["would"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        would.iter().any(|w| w.contains(&format!(
+            "LDAP modify CN=Anna de Vries,{users}: replace employeeNumber = p-1"
+        ))),
+        "{would:#?}"
+    );
+    assert_eq!(
+        search(&ou, "(employeeNumber=*)", &["employeeNumber"]).len(),
+        2
+    );
     for at in [5, 20] {
         let out = apply(Some(at));
         assert!(
