@@ -154,3 +154,41 @@ fn the_schema_names_exactly_the_typed_vocabulary() {
         "{text}"
     );
 }
+
+/// The inventory and the reconcile report have published schemas too: the shipped
+/// inventory validates, and so does its report, with every person (one at a time)
+/// and every kind of drift.
+#[test]
+fn inventories_and_reconcile_reports_validate() {
+    let inventory = example("vandijk-inventory.json");
+    assert_eq!(errors(&schema("inventory"), &inventory), Vec::<String>::new());
+    let out = common::stroom(&[
+        "reconcile",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--state",
+        "rules-examples/vandijk-state.json",
+        "--today",
+        "2026-12-01",
+        "--inventory",
+        "rules-examples/vandijk-inventory.json",
+        "--format",
+        "json",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a report");
+    assert_eq!(errors(&schema("reconcile"), &report), Vec::<String>::new());
+    let kinds: std::collections::BTreeSet<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["drift"].as_array().unwrap())
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.len() >= 4, "{kinds:?}");
+    // What the schema says is what the reader takes: an account without an id fails both.
+    let bad = json!([{"target": "ad", "accounts": [{"name": "x"}]}]);
+    assert!(!errors(&schema("inventory"), &bad).is_empty());
+    assert!(stroom::reconcile::parse_inventories("i.json", &bad.to_string()).is_err());
+}
