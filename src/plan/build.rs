@@ -1241,9 +1241,10 @@ fn guard_violations(program: &Program, counts: &OpCounts, input: &PlanInput) -> 
     out
 }
 
-/// Thresholds passed by this plan. Percentages of account operations count against
-/// the persons in the HR data; of grants and revokes against the grants in the state
-/// (a percentage against an empty state does not apply).
+/// Thresholds passed by this plan: more actions than the count, or (above
+/// `percent_above` actions) a larger share than the percentage. Percentages of account
+/// operations count against the persons in the HR data; of grants and revokes against
+/// the grants in the state (a percentage against an empty state does not apply).
 fn threshold_violations(program: &Program, counts: &OpCounts, input: &PlanInput) -> Vec<Blocked> {
     let mut out = Vec::new();
     for t in &program.thresholds {
@@ -1273,13 +1274,16 @@ fn threshold_violations(program: &Program, counts: &OpCounts, input: &PlanInput)
                 continue;
             }
         }
+        // A percentage counts only above `percent_above` actions: in a small
+        // organisation one ordinary leaver is a large share, and never a mass event.
         if let Some(pct) = t.max_percent {
-            if base > 0 && count * 100 > pct * base {
+            if base > 0 && count > t.percent_above && count * 100 > pct * base {
                 fail(
                     format!("{pct}%"),
                     format!(
-                        "{count} of {base} is {:.1}%",
-                        count as f64 * 100.0 / base as f64
+                        "{count} of {base} is {:.1}%; the percentage counts above {} action(s)",
+                        count as f64 * 100.0 / base as f64,
+                        t.percent_above
                     ),
                 );
             }

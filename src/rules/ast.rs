@@ -366,12 +366,14 @@ pub enum StmtKind {
     Primary(Vec<SortKey>),
     /// `forbid ENT with ENT`
     Forbid(Box<Entitlement>, Box<Entitlement>),
-    /// `threshold OP max LIMIT [or LIMIT]`
+    /// `threshold OP max LIMIT [or LIMIT] [above N]`
     Threshold {
         /// The plan operation limited.
         op: Ident,
         /// One or two limits.
         limits: Vec<Limit>,
+        /// `above N`: a percentage counts only when there are more than N actions.
+        above: Option<(u64, Span)>,
     },
     /// `rule "name" { ... }`
     Rule {

@@ -191,14 +191,17 @@ impl Printer<'_> {
                     entitlement(b)
                 );
             }
-            StmtKind::Threshold { op, limits } => {
+            StmtKind::Threshold { op, limits, above } => {
                 let limits: Vec<String> = limits
                     .iter()
                     .map(|l| format!("{}{}", l.value, if l.percent { "%" } else { "" }))
                     .collect();
+                let above = above
+                    .map(|(n, _)| format!(" above {n}"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     self.out,
-                    "threshold {} max {}",
+                    "threshold {} max {}{above}",
                     op.name,
                     limits.join(" or ")
                 );

@@ -763,7 +763,18 @@ impl Builder<'_> {
             }
             Rule::threshold => {
                 let op = self.ident(inner.next()?);
+                let mut above = None;
                 let limits = inner
+                    .filter(|l| {
+                        if l.as_rule() != Rule::threshold_above {
+                            return true;
+                        }
+                        let n = l.clone().into_inner().next();
+                        above = n.map(|n| (self.int(&n).max(0) as u64, self.span(l)));
+                        false
+                    })
+                    .collect::<Vec<_>>()
+                    .into_iter()
                     .map(|l| {
                         let span = self.span(&l);
                         let mut parts = l.into_inner();
@@ -775,7 +786,7 @@ impl Builder<'_> {
                         }
                     })
                     .collect();
-                StmtKind::Threshold { op, limits }
+                StmtKind::Threshold { op, limits, above }
             }
             Rule::rule_block => {
                 let name = self.string(inner.next()?);

@@ -551,7 +551,10 @@ impl OpKind {
     }
 }
 
-/// `threshold OP max N [or P%]`
+/// Actions a percentage threshold always lets through when `above` is not written.
+pub const PERCENT_ABOVE: u64 = 1;
+
+/// `threshold OP max N [or P%] [above M]`
 #[derive(Debug, Clone)]
 pub struct Threshold {
     /// The operation.
@@ -560,6 +563,10 @@ pub struct Threshold {
     pub max_count: Option<u64>,
     /// Largest percentage allowed.
     pub max_percent: Option<u64>,
+    /// The percentage counts only when the plan holds more than this many actions of
+    /// the operation (`above N`; [`PERCENT_ABOVE`] when not written): one leaver in an
+    /// organisation of eight is 12.5%, but never a mass event.
+    pub percent_above: u64,
     /// Where it comes from.
     pub origin: OriginId,
 }

@@ -161,7 +161,10 @@ fn the_schema_names_exactly_the_typed_vocabulary() {
 #[test]
 fn inventories_and_reconcile_reports_validate() {
     let inventory = example("vandijk-inventory.json");
-    assert_eq!(errors(&schema("inventory"), &inventory), Vec::<String>::new());
+    assert_eq!(
+        errors(&schema("inventory"), &inventory),
+        Vec::<String>::new()
+    );
     let out = common::stroom(&[
         "reconcile",
         "--rules",

@@ -402,6 +402,95 @@ fn thresholds_block_by_count_and_percentage() {
     );
 }
 
+/// `max 25 or 10%` must protect a small organisation without blocking its ordinary
+/// leaver: a percentage counts only above one action (or `above N`); the count
+/// always counts. At the edges: exactly the percentage passes, one more is blocked.
+#[test]
+fn thresholds_fit_small_organisations() {
+    let rules = |t: &str| program(&format!("{ACCOUNTS}threshold {t}\n"));
+    // `size` persons, of whom `leaving` have a contract that ended.
+    let org = |size: usize, leaving: usize| {
+        let people = persons(json!((0..size)
+            .map(|i| {
+                let end = if i < leaving {
+                    json!("2026-03-31")
+                } else {
+                    serde_json::Value::Null
+                };
+                person(
+                    &format!("p{i:04}"),
+                    json!([{ "id": "1", "start": "2026-01-01", "end": end }]),
+                )
+            })
+            .collect::<Vec<_>>()));
+        let state = state_after(
+            &State::default(),
+            &plan(
+                &rules("create max 100%"),
+                &people,
+                &State::default(),
+                "2026-02-01",
+            ),
+        );
+        (people, state)
+    };
+    let blocked = |t: &str, size: usize, leaving: usize| {
+        let (people, state) = org(size, leaving);
+        plan(&rules(t), &people, &state, "2026-04-01").blocked
+    };
+    // The case: one leaver in eight is 12.5%, and passes.
+    assert!(blocked("disable max 25 or 10%", 8, 1).is_none());
+    // Two of eight (25%) is more than one action and more than 10%.
+    let b = blocked("disable max 25 or 10%", 8, 2).expect("blocked");
+    assert!(
+        b.message()
+            .contains("2 of 8 is 25.0%; the percentage counts above 1 action(s)"),
+        "{}",
+        b.message()
+    );
+    // `above N` raises the floor; N + 1 is blocked.
+    assert!(blocked("disable max 25 or 10% above 2", 8, 2).is_none());
+    assert!(blocked("disable max 25 or 10% above 2", 8, 3).is_some());
+    // Exactly the percentage passes (2 of 20 is 10%), one more does not.
+    assert!(blocked("disable max 25 or 10%", 20, 2).is_none());
+    assert!(blocked("disable max 25 or 10%", 20, 3).is_some());
+    // The count always counts, however small the share.
+    let b = blocked("disable max 25 or 10%", 300, 26).expect("blocked by the count");
+    assert!(b.message().contains("26 > 25"), "{}", b.message());
+    assert!(blocked("disable max 25 or 10%", 300, 25).is_none());
+}
+
+/// `grant` and `writeback` are keywords of statements, and thresholds take them too.
+#[test]
+fn thresholds_take_every_operation_and_check_above() {
+    let p = program("default target ad\nwhen contract.active grant group \"A\"\nthreshold grant max 1\nthreshold writeback max 3\nthreshold revoke max 5 or 10% above 20\n");
+    let people = persons(json!((0..2)
+        .map(|i| person(
+            &format!("p{i}"),
+            json!([{ "id": "1", "start": "2026-01-01" }])
+        ))
+        .collect::<Vec<_>>()));
+    let b = plan(&p, &people, &State::default(), "2026-02-01")
+        .blocked
+        .expect("two grants");
+    assert!(b.message().contains("2 grant action(s)"), "{}", b.message());
+    let checked = stroom::check_sources(&[("t.stroom", "threshold disable max 25 above 3\n")]);
+    let d = checked
+        .diagnostics
+        .iter()
+        .find(|d| d.code() == "stroom::bad_threshold")
+        .expect("an error");
+    assert!(
+        d.help.contains("threshold disable max 25 or 10% above 3"),
+        "{}",
+        d.help
+    );
+    // The formatter keeps `above`, and its output reads back the same.
+    let text = "threshold  revoke max 5 or   10%   above 20\n";
+    let formatted = stroom::rules::fmt::format_source(text).unwrap();
+    assert_eq!(formatted, "threshold revoke max 5 or 10% above 20\n");
+}
+
 #[test]
 fn writeback_follows_the_account_and_skips_equal_values() {
     let p = program(

@@ -229,7 +229,13 @@ impl<'a> Checker<'a> {
         (self.origins.len() - 1) as OriginId
     }
 
-    pub(super) fn threshold(&mut self, op: &ast::Ident, limits: &[ast::Limit], origin: OriginId) {
+    pub(super) fn threshold(
+        &mut self,
+        op: &ast::Ident,
+        limits: &[ast::Limit],
+        above: Option<(u64, Span)>,
+        origin: OriginId,
+    ) {
         let Some(kind) = OpKind::parse(&op.name) else {
             let names: Vec<&str> = OpKind::ALL.iter().map(|o| o.as_str()).collect();
             let short: Vec<&str> = names
@@ -254,6 +260,7 @@ impl<'a> Checker<'a> {
             op: kind,
             max_count: None,
             max_percent: None,
+            percent_above: above.map_or(PERCENT_ABOVE, |(n, _)| n),
             origin,
         };
         for l in limits {
@@ -283,6 +290,22 @@ impl<'a> Checker<'a> {
             } else {
                 *slot = Some(l.value);
             }
+        }
+        if let (Some((n, span)), None) = (above, t.max_percent) {
+            self.error(
+                Problem::BadThreshold {
+                    detail: format!(
+                        "`above {n}` belongs to a percentage, and this threshold has none"
+                    ),
+                },
+                span,
+                "no percentage to apply it to",
+                format!(
+                    "add one: `threshold {} max {} or 10% above {n}`, or leave `above` out",
+                    op.name,
+                    t.max_count.unwrap_or(25)
+                ),
+            );
         }
         self.thresholds.push(t);
     }

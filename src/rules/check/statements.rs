@@ -38,9 +38,9 @@ impl<'a> Checker<'a> {
                     self.forbids.push(Forbid { a, b, origin });
                 }
             }
-            StmtKind::Threshold { op, limits } => {
+            StmtKind::Threshold { op, limits, above } => {
                 let origin = self.origin(rule, s.span);
-                self.threshold(op, limits, origin);
+                self.threshold(op, limits, *above, origin);
             }
             _ => {}
         }
