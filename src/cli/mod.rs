@@ -141,6 +141,8 @@ pub const BLOCKED: u8 = 3;
 /// Exit status: applied in part; some persons wait for something on its way (a new
 /// mailbox): run again later, the journal resumes.
 pub const WAITING: u8 = 4;
+/// Exit status: `stroom plan --compare-rules`: the rule change changes the plan.
+pub const CHANGES: u8 = 5;
 
 fn color(stream_is_tty: bool) -> bool {
     stream_is_tty && std::env::var_os("NO_COLOR").is_none()

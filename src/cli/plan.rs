@@ -28,6 +28,11 @@ pub struct PlanArgs {
     /// Configuration file for `[plan]` (default: ./stroom.toml when it exists).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Show what a rule change changes: the rules as they were (a file, a directory,
+    /// or `git:REV` for the --rules paths at that revision of their repository) against
+    /// --rules, on the same persons, state and date. Exit 0: no change; 5: changes.
+    #[arg(long, value_name = "OLD")]
+    pub compare_rules: Option<String>,
 }
 
 /// Parses `--today`.
@@ -120,6 +125,9 @@ pub fn run(args: &PlanArgs) -> u8 {
         state: &state,
         today: today_or_now(args.today),
     };
+    if let Some(old) = &args.compare_rules {
+        return compare(args, old, &input);
+    }
     match args.format {
         PlanFormat::Table => print_plan(&build_plan(&input), args.format),
         // Written while it is made: a plan of millions of actions is never held whole.
@@ -158,4 +166,141 @@ pub fn blocked_status(blocked: Option<&stroom::plan::Blocked>) -> u8 {
         return BLOCKED;
     }
     OK
+}
+
+/// `stroom plan --compare-rules OLD`: both plans, and what differs.
+fn compare(args: &PlanArgs, old: &str, new: &PlanInput) -> u8 {
+    let config = match super::nmbrs::load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut program = match old_rules(old, &args.rules, &config.target_decls()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    program.removal_guard = new.program.removal_guard;
+    let comparison = stroom::plan::compare::compare_rules(&program, new);
+    let code = match args.format {
+        PlanFormat::Json => print_json(&comparison),
+        PlanFormat::Table => {
+            out!("{}", comparison.render());
+            OK
+        }
+    };
+    match (code, comparison.changes) {
+        (OK, true) => super::CHANGES,
+        (code, _) => code,
+    }
+}
+
+/// The rules as they were: a file or directory, or `git:REV` (the --rules paths at
+/// that revision of their git repository, read with `git show`). Their files are
+/// named `REV:path` in what the comparison cites.
+fn old_rules(
+    old: &str,
+    rules: &[PathBuf],
+    targets: &[stroom::rules::program::TargetDecl],
+) -> Result<Program, u8> {
+    let Some(rev) = old.strip_prefix("git:") else {
+        errln!("the rules as they were: {old}");
+        return super::load_program(&[PathBuf::from(old)], targets);
+    };
+    let copy = std::env::temp_dir().join(format!(
+        "stroom-rules-{}-{:x}",
+        std::process::id(),
+        stroom::random::random_u64()
+    ));
+    let result = checkout(rev, rules, &copy).and_then(|paths| {
+        errln!("the rules as they were: git revision {rev}");
+        let mut program = super::load_program(&paths, targets)?;
+        let prefix = format!("{}/", copy.display());
+        for o in &mut program.origins {
+            if let Some(rest) = o.file.strip_prefix(&prefix) {
+                o.file = format!("{rev}:{rest}").into();
+            }
+        }
+        Ok(program)
+    });
+    let _ = std::fs::remove_dir_all(&copy);
+    result
+}
+
+/// Writes the `.stroom` files of `rules` at `rev` under `into` (their paths relative
+/// to the repository); returns the paths to load there.
+fn checkout(rev: &str, rules: &[PathBuf], into: &Path) -> Result<Vec<PathBuf>, u8> {
+    let git = |dir: &Path, args: &[&str]| -> Result<Vec<u8>, String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    };
+    let failed = |e: String| {
+        errln!("error: --compare-rules git:{rev}: {e}");
+        errln!("  help: give a revision of the repository the --rules paths are in (git:HEAD, git:main~1, a tag), or a file or folder");
+        UNUSABLE
+    };
+    let mut out = Vec::new();
+    for path in rules {
+        let absolute =
+            std::fs::canonicalize(path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
+        let dir = if absolute.is_dir() {
+            absolute.clone()
+        } else {
+            absolute.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let top = git(&dir, &["rev-parse", "--show-toplevel"]).map_err(failed)?;
+        let top = PathBuf::from(String::from_utf8_lossy(&top).trim());
+        let relative = absolute
+            .strip_prefix(&top)
+            .map_err(|_| {
+                failed(format!(
+                    "{} is not in the repository at {}",
+                    path.display(),
+                    top.display()
+                ))
+            })?
+            .to_path_buf();
+        let listed = git(
+            &top,
+            &[
+                "ls-tree",
+                "-r",
+                "--name-only",
+                rev,
+                "--",
+                &relative.to_string_lossy(),
+            ],
+        )
+        .map_err(failed)?;
+        let files: Vec<String> = String::from_utf8_lossy(&listed)
+            .lines()
+            .filter(|f| f.ends_with(".stroom"))
+            .map(str::to_string)
+            .collect();
+        if files.is_empty() {
+            return Err(failed(format!(
+                "{} has no .stroom file at {rev}",
+                relative.display()
+            )));
+        }
+        for f in &files {
+            let text = git(&top, &["show", &format!("{rev}:{f}")]).map_err(failed)?;
+            let target = into.join(f);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| failed(format!("{}: {e}", parent.display())))?;
+            }
+            std::fs::write(&target, text)
+                .map_err(|e| failed(format!("{}: {e}", target.display())))?;
+        }
+        out.push(into.join(relative));
+    }
+    Ok(out)
 }

@@ -2,6 +2,7 @@
 //! what the rules want (see `schemas/plan.schema.json`).
 
 mod build;
+pub mod compare;
 pub mod read;
 mod state_after;
 mod table;

@@ -288,3 +288,139 @@ fn bad_arguments_are_unusable_with_a_reason() {
         text(&o)
     );
 }
+
+/// `stroom plan --compare-rules OLD`: what a rule edit changes, grouped by rule and
+/// entitlement with the persons by name, from a folder or a git revision; exit 0 for
+/// no change and 5 for changes, and the old rules' mistakes are theirs.
+#[test]
+fn compare_rules_shows_the_impact_of_a_rule_change() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // A repository of rules, as an admin keeps it; then the edit, not committed.
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    for entry in std::fs::read_dir(root.join("rules-examples/vandijk")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, rules.join(p.file_name().unwrap())).unwrap();
+    }
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "rules"]);
+    git(&["commit", "-q", "-m", "rules"]);
+    let groups = rules.join("20-groups.stroom");
+    let text_before = std::fs::read_to_string(&groups).unwrap();
+    std::fs::write(
+        &groups,
+        text_before.replace(
+            r#"department in ["Sales", "Inside Sales", "Klantenservice"]"#,
+            r#"department in ["Sales", "Inside Sales"]"#,
+        ),
+    )
+    .unwrap();
+    let persons = root.join("rules-examples/vandijk-persons.json");
+    let state = root.join("rules-examples/vandijk-state.json");
+    let compare = |old: &str, format: &str| {
+        crate::common::stroom(&[
+            "plan",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--persons",
+            persons.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--today",
+            "2026-12-01",
+            "--format",
+            format,
+            "--compare-rules",
+            old,
+        ])
+    };
+    // Against the committed rules: Klantenservice loses CRM-Users.
+    let out = compare("git:HEAD", "json");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["changes"], true);
+    assert_eq!(c["removed"], 0);
+    let g = &c["groups"][0];
+    assert_eq!(
+        (g["change"].as_str(), g["op"].as_str(), g["name"].as_str()),
+        (Some("added"), Some("revoke"), Some("CRM-Users"))
+    );
+    // Put under the statement that granted it, in the old rules, at that revision.
+    assert_eq!(g["rule"]["rule"], "crm");
+    assert_eq!(g["rule"]["file"], "HEAD:rules/20-groups.stroom");
+    let n = g["persons"].as_array().unwrap().len();
+    assert!(n > 5 && c["added"].as_u64() == Some(n as u64), "{c:#}");
+    assert!(g["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["name"].as_str().is_some_and(|s| !s.is_empty())
+            && p["employee_number"].is_number()));
+    // The same from the folder the old rules are in, for people.
+    let old_copy = dir.path().join("old");
+    std::fs::create_dir_all(&old_copy).unwrap();
+    std::fs::write(old_copy.join("20-groups.stroom"), &text_before).unwrap();
+    for f in [
+        "00-settings.stroom",
+        "10-accounts.stroom",
+        "30-licences.stroom",
+    ] {
+        std::fs::copy(rules.join(f), old_copy.join(f)).unwrap();
+    }
+    let out = compare(old_copy.to_str().unwrap(), "table");
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(&format!("+ revoke group \"CRM-Users\" in ad, as rule crm ({}:22) no longer grants it: {n} person(s)", old_copy.join("20-groups.stroom").display())), "{table}");
+    assert!(
+        table.contains(&format!(
+            "{n} action(s) added, 0 removed, for {n} person(s)"
+        )),
+        "{table}"
+    );
+    // No change: exit 0.
+    std::fs::write(&groups, &text_before).unwrap();
+    let out = compare("git:HEAD", "table");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("changes nothing"));
+    // A revision that is not there, and old rules with an error.
+    let out = compare("git:no-such-rev", "table");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--compare-rules git:no-such-rev") && text(&out).contains("help:"),
+        "{}",
+        text(&out)
+    );
+    let broken = temp_file(
+        dir.path(),
+        "broken.stroom",
+        "when departmnt == \"x\" grant group \"y\" in ad\n",
+    );
+    let out = compare(broken.to_str().unwrap(), "table");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("stroom::unknown_field"),
+        "{}",
+        text(&out)
+    );
+}
