@@ -33,6 +33,10 @@ pub struct PlanArgs {
     /// --rules, on the same persons, state and date. Exit 0: no change; 5: changes.
     #[arg(long, value_name = "OLD")]
     pub compare_rules: Option<String>,
+    /// Show only this person's actions (id, employee number or name); the plan is made
+    /// for everyone, so numbers and limits are the whole plan's.
+    #[arg(long)]
+    pub person: Option<String>,
 }
 
 /// Parses `--today`.
@@ -127,6 +131,23 @@ pub fn run(args: &PlanArgs) -> u8 {
     };
     if let Some(old) = &args.compare_rules {
         return compare(args, old, &input);
+    }
+    if let Some(who) = &args.person {
+        let person = match stroom::model::person::find_person(&persons, who) {
+            Ok(p) => p,
+            Err(e) => {
+                errln!("error: {e} in {}", args.persons.display());
+                return FAILED;
+            }
+        };
+        let mut plan = build_plan(&input);
+        plan.actions.retain(|a| a.person == person.id);
+        errln!(
+            "the actions of {} ({}) only",
+            person.id,
+            person.display_name
+        );
+        return print_plan(&plan, args.format);
     }
     match args.format {
         PlanFormat::Table => print_plan(&build_plan(&input), args.format),

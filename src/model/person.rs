@@ -522,3 +522,38 @@ impl ContractField {
             .map(|(_, f, t, _)| (*f, t.clone()))
     }
 }
+
+/// The person a command line names: by id, by Nmbrs employee number, or by display
+/// name (without regard to case). A name or number that fits several persons is an
+/// error that lists them, never a guess.
+pub fn find_person<'p>(persons: &'p [Person], key: &str) -> Result<&'p Person, String> {
+    let key = key.trim();
+    if let Some(p) = persons.iter().find(|p| &*p.id == key) {
+        return Ok(p);
+    }
+    let found: Vec<&Person> = match key.parse::<i64>() {
+        Ok(n) => persons
+            .iter()
+            .filter(|p| p.employee_number == Some(n))
+            .collect(),
+        Err(_) => persons
+            .iter()
+            .filter(|p| p.display_name.to_lowercase() == key.to_lowercase())
+            .collect(),
+    };
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!(
+            "no person with id, employee number or name {key:?}"
+        )),
+        several => Err(format!(
+            "{} persons fit {key:?}: {}; give the id",
+            several.len(),
+            several
+                .iter()
+                .map(|p| format!("{} ({})", p.id, p.display_name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}

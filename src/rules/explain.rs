@@ -32,6 +32,9 @@ pub struct Evaluation {
     pub fired: bool,
     /// The condition, part by part (absent for unconditional statements).
     pub condition: Option<ConditionPart>,
+    /// What it gives when it fires, with names evaluated (`group "DEP-sales" in ad`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gives: Vec<String>,
 }
 
 /// A statement and what it did for the person.
@@ -81,8 +84,27 @@ pub struct PersonExplanation {
     pub contracts: Vec<ContractExplanation>,
     /// Statements, in rule set order.
     pub statements: Vec<StatementExplanation>,
-    /// Account blocks: target and lifecycle state wanted today.
-    pub accounts: Vec<(String, String)>,
+    /// Account blocks: the lifecycle wanted today and its dates.
+    pub accounts: Vec<AccountExplanation>,
+}
+
+/// An account block for one person: what it wants today and when each lifecycle step
+/// happens, from the contracts that meet its `when`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AccountExplanation {
+    /// The target.
+    pub target: String,
+    /// Wanted today: `enabled`, `pre-start` (exists, disabled), `ended`, `none`.
+    pub want: String,
+    /// Created (disabled) on: `create N days before start` of the first contract.
+    pub created_on: Option<NaiveDate>,
+    /// Enabled on: the first contract's start.
+    pub enabled_on: Option<NaiveDate>,
+    /// Disabled on: the day after the last contract's end plus `disable N days after
+    /// end`; none while a contract runs without end.
+    pub disabled_on: Option<NaiveDate>,
+    /// Deleted on: `delete N days after disable`; none when the block never deletes.
+    pub deleted_on: Option<NaiveDate>,
 }
 
 /// Explains the evaluation of one person. Every statement is evaluated (not only
@@ -149,10 +171,17 @@ pub fn explain_person(
             };
             for c in contexts {
                 let condition = st.cond.as_ref().map(|e| part(program, e, &c));
+                let fired = st.cond.as_ref().is_none_or(|e| eval::holds(e, &c));
+                let gives = if fired {
+                    gives(program, &st.actions, &c)
+                } else {
+                    Vec::new()
+                };
                 evaluations.push(Evaluation {
                     contract: c.contract.map(|k| k.id.clone()),
-                    fired: st.cond.as_ref().is_none_or(|e| eval::holds(e, &c)),
+                    fired,
                     condition,
+                    gives,
                 });
             }
         }
@@ -168,11 +197,9 @@ pub fn explain_person(
     let accounts = ev
         .accounts
         .iter()
-        .map(|a| {
-            (
-                program.targets[a.target as usize].name.to_string(),
-                format!("{:?}", a.want),
-            )
+        .filter_map(|a| {
+            let spec = program.account_spec(a.target)?;
+            Some(lifecycle(program, spec, &ctx, person, a.want))
         })
         .collect();
     PersonExplanation {
@@ -183,6 +210,152 @@ pub fn explain_person(
         contracts,
         statements,
         accounts,
+    }
+}
+
+/// What fired effects give, with names and objects evaluated.
+fn gives(program: &Program, effects: &[CEffect], ctx: &Ctx) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|a| match a {
+            CEffect::Grant {
+                kind,
+                name,
+                target,
+                on,
+                ..
+            } => {
+                let name = match eval::eval(name, ctx) {
+                    Value::Str(s) => s.into_owned(),
+                    _ => return Some(format!("nothing: the {kind} name is empty")),
+                };
+                let target = &program.targets[*target as usize].name;
+                Some(match on.as_ref().map(|o| eval::eval(o, ctx)) {
+                    Some(Value::Str(o)) => format!("{kind} {name:?} on {o:?} in {target}"),
+                    _ => format!("{kind} {name:?} in {target}"),
+                })
+            }
+            CEffect::Writeback { .. } => None,
+        })
+        .collect()
+}
+
+/// An account block's lifecycle for a person.
+fn lifecycle(
+    program: &Program,
+    spec: &super::program::AccountSpec,
+    ctx: &Ctx,
+    person: &Person,
+    want: eval::AccountWant,
+) -> AccountExplanation {
+    let shift = |d: NaiveDate, n: i64| d.checked_add_signed(chrono::Duration::days(n));
+    let relevant: Vec<&crate::model::Contract> = person
+        .contracts
+        .iter()
+        .filter(|c| c.start.is_some())
+        .filter(|c| {
+            spec.cond.as_ref().is_none_or(|cond| {
+                eval::holds(
+                    cond,
+                    &Ctx {
+                        contract: Some(c),
+                        ..*ctx
+                    },
+                )
+            })
+        })
+        .collect();
+    let first = relevant.iter().filter_map(|c| c.start).min();
+    let open = relevant.iter().any(|c| c.end.is_none());
+    let last_end = relevant.iter().filter_map(|c| c.end).max();
+    let disabled_on = if open {
+        None
+    } else {
+        last_end.and_then(|e| shift(e, spec.disable_after_days + 1))
+    };
+    AccountExplanation {
+        target: program.targets[spec.target as usize].name.to_string(),
+        want: match want {
+            eval::AccountWant::Enabled => "enabled",
+            eval::AccountWant::PreStart => "pre-start (exists, disabled)",
+            eval::AccountWant::Ended(_) => "ended (disabled)",
+            eval::AccountWant::None => "none (no contract gives one)",
+        }
+        .to_string(),
+        created_on: first.and_then(|s| shift(s, -spec.create_before_days)),
+        enabled_on: first,
+        deleted_on: disabled_on
+            .zip(spec.delete_after_days)
+            .and_then(|(d, n)| shift(d, n)),
+        disabled_on,
+    }
+}
+
+/// Why a person loses an entitlement the state holds: the statements that grant it
+/// (by its constant name, or the constant beginning of a computed one) and what they
+/// do for the person now, from the person's explanation.
+pub fn why_revoked(
+    program: &Program,
+    x: &PersonExplanation,
+    target: &str,
+    kind: crate::model::Kind,
+    name: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (st, ex) in program.statements.iter().zip(&x.statements) {
+        let grants_it = st.actions.iter().any(|a| match a {
+            CEffect::Grant {
+                target: t,
+                kind: k,
+                name: n,
+                fixed_name,
+                ..
+            } => {
+                *k == kind
+                    && *program.targets[*t as usize].name == *target
+                    && match fixed_name {
+                        Some((f, _)) => f.eq_ignore_ascii_case(name),
+                        None => prefix(n).is_some_and(|p| {
+                            !p.is_empty() && name.to_lowercase().starts_with(&p.to_lowercase())
+                        }),
+                    }
+            }
+            CEffect::Writeback { .. } => false,
+        });
+        if !grants_it {
+            continue;
+        }
+        let now: Vec<&String> = ex.evaluations.iter().flat_map(|e| &e.gives).collect();
+        out.push(if !x.in_scope {
+            format!(
+                "rule {} ({}:{}) gave it; the person is out of scope now",
+                ex.rule, ex.file, ex.line
+            )
+        } else if now.is_empty() {
+            format!(
+                "rule {} ({}:{}) gave it; its condition is false for this person now",
+                ex.rule, ex.file, ex.line
+            )
+        } else {
+            let now: Vec<&str> = now.iter().map(|g| g.as_str()).collect();
+            format!(
+                "rule {} ({}:{}) gave it; it gives {} now",
+                ex.rule,
+                ex.file,
+                ex.line,
+                now.join(", ")
+            )
+        });
+    }
+    out
+}
+
+/// The constant beginning of a computed name.
+fn prefix(e: &CExpr) -> Option<String> {
+    match &e.kind {
+        CKind::Const(Value::Str(s)) => Some(s.to_string()),
+        CKind::Add(a, _) => prefix(a),
+        _ => None,
     }
 }
 
@@ -287,10 +460,23 @@ pub fn render(x: &PersonExplanation) -> String {
             if let Some(cond) = &e.condition {
                 write_part(&mut out, cond, 2);
             }
+            for g in &e.gives {
+                let _ = writeln!(out, "    gives {g}");
+            }
         }
     }
-    for (t, w) in &x.accounts {
-        let _ = writeln!(out, "\naccount in {t}: {w}");
+    for a in &x.accounts {
+        let d = |d: Option<NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
+        let _ = writeln!(
+            out,
+            "\naccount in {}: {}; created on {}, enabled on {}, disabled on {}, deleted on {}",
+            a.target,
+            a.want,
+            d(a.created_on),
+            d(a.enabled_on),
+            d(a.disabled_on),
+            d(a.deleted_on)
+        );
     }
     out
 }

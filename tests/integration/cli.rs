@@ -424,3 +424,128 @@ fn compare_rules_shows_the_impact_of_a_rule_change() {
         text(&out)
     );
 }
+
+/// `stroom explain` finds a person by id, employee number or name (several of one
+/// name are listed, never guessed), shows what fired rules give with the names
+/// evaluated, the account lifecycle dates, and with --state why each planned step is
+/// there, a revoke included.
+#[test]
+fn explain_shows_what_matters() {
+    let explain = |who: &str, extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "--rules",
+            "rules-examples/vandijk",
+            "--persons",
+            "rules-examples/vandijk-persons.json",
+            "--today",
+            "2026-12-01",
+            "--person",
+            who,
+        ];
+        args.extend_from_slice(extra);
+        stroom(&args)
+    };
+    let by_number = explain("1007", &["--state", "rules-examples/vandijk-state.json"]);
+    assert_eq!(by_number.status.code(), Some(0), "{}", text(&by_number));
+    let out = String::from_utf8_lossy(&by_number.stdout).to_string();
+    assert!(
+        out.starts_with("person 000007ea-0000-4000-8000-000000000007 (Stijn van Beek)"),
+        "{out}"
+    );
+    // The evaluated name, not the expression.
+    assert!(out.contains("gives group \"DEP-sales\" in ad"), "{out}");
+    assert!(
+        out.contains("gives permission \"FullAccess\" on \"sales@vandijkgroep.nl\" in exchange"),
+        "{out}"
+    );
+    assert!(out.contains("account in ad: enabled; created on 2025-04-17, enabled on 2025-05-01, disabled on -, deleted on -"), "{out}");
+    // Why the revoke: the rule that gave it gives another group now.
+    assert!(out.contains("revoke in ad group \"DEP-engineering\": no rule grants this any more; rule department-groups (rules-examples/vandijk/20-groups.stroom:10) gave it; it gives group \"DEP-sales\" in ad now"), "{out}");
+    // By name, the same person; a name two persons have is an error that lists both.
+    let by_name = explain("stijn van beek", &[]);
+    assert!(String::from_utf8_lossy(&by_name.stdout)
+        .starts_with("person 000007ea-0000-4000-8000-000000000007"));
+    let twice = explain("Pieter Smits", &[]);
+    assert_eq!(twice.status.code(), Some(1), "{}", text(&twice));
+    assert!(
+        text(&twice).contains("2 persons fit \"Pieter Smits\"")
+            && text(&twice).contains("give the id"),
+        "{}",
+        text(&twice)
+    );
+    // A leaver: the disable and its reason, and the lifecycle dates that lead there.
+    let leaver = explain(
+        "Mohammed Hart",
+        &[
+            "--state",
+            "rules-examples/vandijk-state.json",
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&leaver.stdout).unwrap();
+    let ad = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["target"] == "ad")
+        .unwrap();
+    assert_eq!(ad["disabled_on"], "2026-11-28");
+    assert_eq!(ad["deleted_on"], "2027-02-26");
+    assert!(
+        v["planned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["op"] == "disable_account"
+                && p["why"]
+                    .as_str()
+                    .unwrap()
+                    .contains("leaver: last contract ended 2026-11-27")),
+        "{v:#}"
+    );
+}
+
+/// `stroom plan --person` shows one person's actions, found by employee number or name.
+#[test]
+fn plan_for_one_person_by_number_or_name() {
+    let base = [
+        "plan",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        "rules-examples/vandijk-persons.json",
+        "--state",
+        "rules-examples/vandijk-state.json",
+        "--today",
+        "2026-12-01",
+        "--format",
+        "json",
+    ];
+    let run = |who: &str| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(&["--person", who]);
+        stroom(&args)
+    };
+    let by_number = run("1007");
+    assert_eq!(by_number.status.code(), Some(0), "{}", text(&by_number));
+    let plan: serde_json::Value = serde_json::from_slice(&by_number.stdout).unwrap();
+    let actions = plan["actions"].as_array().unwrap();
+    assert!(!actions.is_empty());
+    assert!(actions
+        .iter()
+        .all(|a| a["person"] == "000007ea-0000-4000-8000-000000000007"));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&run("Stijn van Beek").stdout).unwrap()
+            ["actions"],
+        plan["actions"]
+    );
+    let nobody = run("Niemand");
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(
+        text(&nobody).contains("no person with id, employee number or name \"Niemand\""),
+        "{}",
+        text(&nobody)
+    );
+}
