@@ -352,19 +352,7 @@ fn the_adoption_chapter_shows_the_real_report() {
         .into_iter()
         .find(|b| b.file == "adoption.md" && b.info == "text")
         .expect("the chapter shows a report");
-    let out = crate::common::stroom(&[
-        "reconcile",
-        "--rules",
-        "rules-examples/vandijk",
-        "--persons",
-        "rules-examples/vandijk-persons.json",
-        "--state",
-        "rules-examples/vandijk-state.json",
-        "--today",
-        "2026-12-01",
-        "--inventory",
-        "rules-examples/vandijk-inventory.json",
-    ]);
+    let out = crate::common::stroom(&crate::common::example_reconcile(&[]));
     assert_eq!(out.status.code(), Some(1), "the example has findings");
     let printed = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = printed.lines().collect();

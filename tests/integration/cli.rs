@@ -510,19 +510,12 @@ fn explain_shows_what_matters() {
 /// `stroom plan --person` shows one person's actions, found by employee number or name.
 #[test]
 fn plan_for_one_person_by_number_or_name() {
-    let base = [
-        "plan",
-        "--rules",
-        "rules-examples/vandijk",
-        "--persons",
-        "rules-examples/vandijk-persons.json",
-        "--state",
-        "rules-examples/vandijk-state.json",
-        "--today",
-        "2026-12-01",
-        "--format",
-        "json",
-    ];
+    let base: Vec<&str> = ["plan"]
+        .iter()
+        .chain(EXAMPLE)
+        .chain(&["--format", "json"])
+        .copied()
+        .collect();
     let run = |who: &str| {
         let mut args = base.to_vec();
         args.extend_from_slice(&["--person", who]);

@@ -165,21 +165,7 @@ fn inventories_and_reconcile_reports_validate() {
         errors(&schema("inventory"), &inventory),
         Vec::<String>::new()
     );
-    let out = common::stroom(&[
-        "reconcile",
-        "--rules",
-        "rules-examples/vandijk",
-        "--persons",
-        "rules-examples/vandijk-persons.json",
-        "--state",
-        "rules-examples/vandijk-state.json",
-        "--today",
-        "2026-12-01",
-        "--inventory",
-        "rules-examples/vandijk-inventory.json",
-        "--format",
-        "json",
-    ]);
+    let out = common::stroom(&common::example_reconcile(&["--format", "json"]));
     let report: Value = serde_json::from_slice(&out.stdout).expect("a report");
     assert_eq!(errors(&schema("reconcile"), &report), Vec::<String>::new());
     let kinds: std::collections::BTreeSet<&str> = report["targets"]

@@ -85,6 +85,15 @@ pub const EXAMPLE: &[&str] = &[
     "2026-12-01",
 ];
 
+/// `stroom reconcile` of the example against its shipped inventory, with `extra` flags.
+pub fn example_reconcile<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["reconcile"];
+    args.extend_from_slice(EXAMPLE);
+    args.extend_from_slice(&["--inventory", "rules-examples/vandijk-inventory.json"]);
+    args.extend_from_slice(extra);
+    args
+}
+
 /// `stroom ARGS` in the repository's folder, without colours.
 pub fn stroom_cmd(args: &[&str]) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"));
