@@ -147,10 +147,10 @@ pub fn run(args: &PlanArgs) -> u8 {
             person.id,
             person.display_name
         );
-        return print_plan(&plan, args.format);
+        return print_plan(&plan, &persons, args.format);
     }
     match args.format {
-        PlanFormat::Table => print_plan(&build_plan(&input), args.format),
+        PlanFormat::Table => print_plan(&build_plan(&input), &persons, args.format),
         // Written while it is made: a plan of millions of actions is never held whole.
         PlanFormat::Json => {
             let outline = plan_outline(&input);
@@ -166,11 +166,11 @@ pub fn run(args: &PlanArgs) -> u8 {
 }
 
 /// Prints a plan (table or JSON) and returns the exit status: 3 when it is blocked.
-pub fn print_plan(plan: &stroom::plan::Plan, format: PlanFormat) -> u8 {
+pub fn print_plan(plan: &stroom::plan::Plan, persons: &[Person], format: PlanFormat) -> u8 {
     let code = match format {
         PlanFormat::Json => print_json(plan),
         PlanFormat::Table => {
-            out!("{}", render_table(plan));
+            out!("{}", render_table(plan, persons));
             OK
         }
     };

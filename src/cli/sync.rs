@@ -255,7 +255,7 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
     errln!("{stamp} {}", synced.summary());
     let plan = &synced.plan;
     let code = if print_plan {
-        super::plan::print_plan(plan, args.format)
+        super::plan::print_plan(plan, &synced.run.stored.persons, args.format)
     } else {
         super::plan::blocked_status(plan.blocked.as_ref())
     };

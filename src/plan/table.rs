@@ -1,11 +1,23 @@
 //! The plan as a readable table for people.
 
 use super::Plan;
+use crate::model::Person;
+use std::collections::HashMap;
 use std::fmt::Write;
 
-/// Renders the plan as an aligned text table with a summary line.
-pub fn render_table(plan: &Plan) -> String {
-    let mut rows: Vec<[String; 6]> = Vec::with_capacity(plan.actions.len());
+/// Renders the plan as an aligned text table with a summary line; each person by id,
+/// and by name and Nmbrs employee number where `persons` has them.
+pub fn render_table(plan: &Plan, persons: &[Person]) -> String {
+    let names: HashMap<&str, &Person> = persons.iter().map(|p| (&*p.id, p)).collect();
+    let name_of = |id: &str| {
+        names
+            .get(id)
+            .map_or(String::new(), |p| match p.employee_number {
+                Some(n) => format!("{} #{n}", p.display_name),
+                None => p.display_name.clone(),
+            })
+    };
+    let mut rows: Vec<[String; 7]> = Vec::with_capacity(plan.actions.len());
     for a in &plan.actions {
         let what = match (a.kind, &a.name, a.field()) {
             (Some(k), Some(n), _) => match a.on() {
@@ -53,12 +65,13 @@ pub fn render_table(plan: &Plan) -> String {
             a.seq.to_string(),
             a.op.as_str().into(),
             a.person.to_string(),
+            name_of(&a.person),
             a.target.to_string(),
             what,
             why,
         ]);
     }
-    let head = ["#", "op", "person", "target", "what", "because"];
+    let head = ["#", "op", "person", "name", "target", "what", "because"];
     let mut width = head.map(str::len);
     for r in &rows {
         for (i, c) in r.iter().enumerate() {
@@ -66,10 +79,10 @@ pub fn render_table(plan: &Plan) -> String {
         }
     }
     let mut out = String::new();
-    let line = |out: &mut String, cells: [&str; 6]| {
+    let line = |out: &mut String, cells: [&str; 7]| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
-            if i == 5 {
+            if i == 6 {
                 s.push_str(c);
             } else {
                 let pad = width[i].saturating_sub(c.chars().count());
@@ -88,7 +101,7 @@ pub fn render_table(plan: &Plan) -> String {
     };
     line(&mut out, head);
     for r in &rows {
-        line(&mut out, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+        line(&mut out, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6]]);
     }
     let summary: Vec<String> = plan
         .summary()

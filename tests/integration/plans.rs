@@ -96,7 +96,7 @@ fn example_plan_table() {
     .expect("state");
     assert!(people.len() >= 200);
     let plan = plan(&program, &people, &state, "2026-12-01");
-    let table = stroom::plan::render_table(&plan);
+    let table = stroom::plan::render_table(&plan, &people);
     // The summary line and the first person's actions.
     let head: Vec<&str> = table.lines().take(14).collect();
     let tail: Vec<&str> = table.lines().rev().take_while(|l| !l.is_empty()).collect();
