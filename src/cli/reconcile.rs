@@ -29,7 +29,7 @@ pub struct ReconcileArgs {
     /// Targets to read (default: every configured target the rules make accounts in).
     #[arg(long = "target")]
     pub targets: Vec<String>,
-    /// Report only this person (by id).
+    /// Report only this person (id, employee number or name).
     #[arg(long)]
     pub person: Option<String>,
     /// Output format of the report.
@@ -86,6 +86,17 @@ pub fn run(args: &ReconcileArgs) -> u8 {
             return UNUSABLE;
         }
     }
+    // `--person` takes an id, an employee number or a name.
+    let only: Option<String> = match args.person.as_deref() {
+        None => None,
+        Some(who) => match stroom::model::person::find_person(&persons, who) {
+            Ok(p) => Some(p.id.to_string()),
+            Err(e) => {
+                errln!("error: --person: {e} in {}", args.persons.display());
+                return FAILED;
+            }
+        },
+    };
     let policy = config.reconcile_policy();
     let input = ReconcileInput {
         program: &program,
@@ -94,7 +105,7 @@ pub fn run(args: &ReconcileArgs) -> u8 {
         inventories: &inventories,
         policy: &policy,
         state: &state,
-        only_person: args.person.as_deref(),
+        only_person: only.as_deref(),
     };
     let done = reconcile(&input);
     let mut report = done.report.clone();

@@ -542,3 +542,31 @@ fn plan_for_one_person_by_number_or_name() {
         text(&nobody)
     );
 }
+
+/// `stroom reconcile --person` takes an employee number or a name too, and then shows
+/// that person only, linked included.
+#[test]
+fn reconcile_one_person_by_number() {
+    let out = stroom(&crate::common::example_reconcile(&[
+        "--person", "1007", "--format", "json",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for t in report["targets"].as_array().unwrap() {
+        let persons = t["persons"].as_array().unwrap();
+        assert_eq!(persons.len(), 1, "{t:#}");
+        assert_eq!(persons[0]["person"], "000007ea-0000-4000-8000-000000000007");
+        assert_eq!(persons[0]["situation"], "linked");
+        assert!(t["drift"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["person"] == "000007ea-0000-4000-8000-000000000007"));
+    }
+    let nobody = stroom(&crate::common::example_reconcile(&["--person", "Niemand"]));
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(
+        text(&nobody).contains("--person: no person with id, employee number or name"),
+        "{}",
+        text(&nobody)
+    );
+}
