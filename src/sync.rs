@@ -351,6 +351,26 @@ impl ReconcileRun {
     }
 }
 
+/// The configured targets a reconcile reads when none is named, by name: those the
+/// rules make accounts in, and those whose accounts are another's (Exchange) that the
+/// rules grant in.
+pub fn reconciled_targets(
+    built: &std::collections::HashMap<String, std::sync::Arc<dyn crate::targets::Target>>,
+    program: &Program,
+) -> Vec<String> {
+    let mut names: Vec<String> = built
+        .keys()
+        .filter(|n| {
+            program
+                .target_id(n)
+                .is_some_and(|t| crate::reconcile::reconciled_by_default(program, t))
+        })
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
 /// A reconcile on the sync schedule: reads every configured target the rules make
 /// accounts in, reconciles with `persons` and `state`, and writes the report to
 /// `sync.reconcile_out` when set.
@@ -362,18 +382,10 @@ pub fn reconcile_run(
     today: NaiveDate,
 ) -> Result<ReconcileRun, SyncError> {
     let built = config.targets()?;
-    let mut names: Vec<&String> = built
-        .keys()
-        .filter(|n| {
-            program
-                .target_id(n)
-                .is_some_and(|t| crate::reconcile::reconciled_by_default(program, t))
-        })
-        .collect();
-    names.sort();
+    let names = reconciled_targets(&built, program);
     let targets: Vec<(&str, &dyn crate::targets::Target)> = names
         .iter()
-        .filter_map(|n| built.get(*n).map(|t| (n.as_str(), t.as_ref())))
+        .filter_map(|n| built.get(n).map(|t| (n.as_str(), t.as_ref())))
         .collect();
     let (inventories, notes) = crate::targets::read_inventories(program, &targets)
         .map_err(|(target, error)| SyncError::Read { target, error })?;

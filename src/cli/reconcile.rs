@@ -177,17 +177,7 @@ fn read_targets(
         UNUSABLE
     })?;
     let names: Vec<String> = if chosen.is_empty() {
-        let mut names: Vec<String> = built
-            .keys()
-            .filter(|n| {
-                program
-                    .target_id(n)
-                    .is_some_and(|t| stroom::reconcile::reconciled_by_default(program, t))
-            })
-            .cloned()
-            .collect();
-        names.sort();
-        names
+        stroom::sync::reconciled_targets(&built, program)
     } else {
         chosen.to_vec()
     };

@@ -8,7 +8,7 @@ use crate::model::live::{Inventory, Managed, ManagedNames};
 use crate::model::Kind;
 use crate::rules::eval::{self, PersonEval, Population};
 use crate::rules::program::{
-    AttrRule, CEffect, CExpr, CKind, Correlation, OriginId, Program, Reads, TargetId,
+    AttrRule, CEffect, CKind, Correlation, OriginId, Program, Reads, TargetId,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -464,15 +464,6 @@ pub(super) fn correlate(
     }
 }
 
-/// The constant beginning of a computed name (`"DEP-" + lower(department)` → `DEP-`).
-fn constant_prefix(e: &CExpr) -> Option<String> {
-    match &e.kind {
-        CKind::Const(crate::model::Value::Str(s)) => Some(s.to_string()),
-        CKind::Add(a, _) => constant_prefix(a),
-        _ => None,
-    }
-}
-
 /// The entitlements the rules manage in a target: what some rule grants there, by
 /// constant name or by the constant beginning of a computed one.
 pub fn managed_entitlements(program: &Program, t: TargetId) -> (Managed, Vec<String>) {
@@ -498,7 +489,7 @@ pub fn managed_entitlements(program: &Program, t: TargetId) -> (Managed, Vec<Str
                 Some((n, _)) => {
                     names.exact.insert(n.to_lowercase(), n.to_string());
                 }
-                None => match constant_prefix(name).filter(|p| !p.is_empty()) {
+                None => match name.constant_prefix().filter(|p| !p.is_empty()) {
                     Some(p) => {
                         names.prefixes.insert(p.to_lowercase());
                     }

@@ -984,9 +984,14 @@ pub fn correlation_values(
         .collect()
 }
 
-fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
-    let today = ctx.today;
-    let relevant: Vec<&Contract> = person
+/// The contracts an account block counts for a person: those with a start that meet
+/// its `when`.
+pub fn account_contracts<'p>(
+    spec: &AccountSpec,
+    ctx: &Ctx<'p>,
+    person: &'p Person,
+) -> Vec<&'p Contract> {
+    person
         .contracts
         .iter()
         .filter(|c| c.start.is_some())
@@ -1001,7 +1006,12 @@ fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
                 )
             })
         })
-        .collect();
+        .collect()
+}
+
+fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
+    let today = ctx.today;
+    let relevant = account_contracts(spec, ctx, person);
     let active = relevant.iter().any(|c| c.is_active_on(today));
     let prestart = relevant.iter().any(|c| {
         c.start.is_some_and(|s| {

@@ -249,22 +249,7 @@ fn lifecycle(
     want: eval::AccountWant,
 ) -> AccountExplanation {
     let shift = |d: NaiveDate, n: i64| d.checked_add_signed(chrono::Duration::days(n));
-    let relevant: Vec<&crate::model::Contract> = person
-        .contracts
-        .iter()
-        .filter(|c| c.start.is_some())
-        .filter(|c| {
-            spec.cond.as_ref().is_none_or(|cond| {
-                eval::holds(
-                    cond,
-                    &Ctx {
-                        contract: Some(c),
-                        ..*ctx
-                    },
-                )
-            })
-        })
-        .collect();
+    let relevant = eval::account_contracts(spec, ctx, person);
     let first = relevant.iter().filter_map(|c| c.start).min();
     let open = relevant.iter().any(|c| c.end.is_none());
     let last_end = relevant.iter().filter_map(|c| c.end).max();
@@ -315,7 +300,7 @@ pub fn why_revoked(
                     && *program.targets[*t as usize].name == *target
                     && match fixed_name {
                         Some((f, _)) => f.eq_ignore_ascii_case(name),
-                        None => prefix(n).is_some_and(|p| {
+                        None => n.constant_prefix().is_some_and(|p| {
                             !p.is_empty() && name.to_lowercase().starts_with(&p.to_lowercase())
                         }),
                     }
@@ -348,15 +333,6 @@ pub fn why_revoked(
         });
     }
     out
-}
-
-/// The constant beginning of a computed name.
-fn prefix(e: &CExpr) -> Option<String> {
-    match &e.kind {
-        CKind::Const(Value::Str(s)) => Some(s.to_string()),
-        CKind::Add(a, _) => prefix(a),
-        _ => None,
-    }
 }
 
 fn show(v: &Value) -> String {

@@ -312,6 +312,16 @@ pub struct ConstSet {
 }
 
 impl CExpr {
+    /// The constant beginning of a computed text (`"DEP-" + lower(department)` →
+    /// `DEP-`), or the whole text of a constant.
+    pub fn constant_prefix(&self) -> Option<String> {
+        match &self.kind {
+            CKind::Const(Value::Str(s)) => Some(s.to_string()),
+            CKind::Add(a, _) => a.constant_prefix(),
+            _ => None,
+        }
+    }
+
     /// True if this expression reads a field of the bound contract.
     pub fn mentions_contract(&self) -> bool {
         let mut found = false;
