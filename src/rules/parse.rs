@@ -516,9 +516,13 @@ fn syntax_error(file: u32, base: usize, chunk: &str, err: &pest::error::Error<Ru
         )
     } else if trimmed.starts_with('=') && !trimmed.starts_with("==") {
         let left = chunk[..at.min(chunk.len())].trim_end();
+        // The name before `=`: from just after the last character that is not part of
+        // one (which may be several bytes long).
         let left = &left[left
-            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-            .map_or(0, |i| i + 1)..];
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
+            .map_or(0, |(i, c)| i + c.len_utf8())..];
         let right = trimmed[1..].trim_start();
         let right = if let Some(inner) = right.strip_prefix('"') {
             inner.find('"').map_or(right, |end| &right[..end + 2])
