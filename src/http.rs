@@ -1,5 +1,5 @@
 //! Small pieces every HTTP client of Stroom shares (Nmbrs, Microsoft Graph, Exchange
-//! Online): the backoff rule with jitter, `Retry-After`, and transport
+//! Online): the backoff rule with jitter, `Retry-After`, percent-encoding, and transport
 //! errors described without URLs or headers.
 
 use std::time::Duration;
@@ -11,6 +11,19 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
+}
+
+/// Percent-encodes a query or path value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The delay before retry `attempt` (1 = first retry): exponential from `base` with

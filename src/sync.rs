@@ -44,6 +44,27 @@ pub enum SyncError {
     },
     /// The async runtime could not start.
     Runtime(String),
+    /// `stroom sync --person`: nobody in the selected companies fits; nothing planned.
+    NotInNmbrs {
+        /// Whom was looked for.
+        wanted: String,
+        /// Companies searched.
+        companies: usize,
+    },
+    /// Several persons fit a name or number; nothing planned.
+    Ambiguous {
+        /// Whom was looked for.
+        wanted: String,
+        /// "id (name, company)" of each.
+        fits: Vec<String>,
+    },
+    /// The person's data in Nmbrs cannot be used; nothing planned.
+    Unusable {
+        /// The person.
+        person: String,
+        /// What is wrong, per field.
+        problems: Vec<String>,
+    },
     /// A target could not be read for reconciliation; nothing was reconciled.
     Read {
         /// The target.
@@ -67,6 +88,25 @@ impl fmt::Display for SyncError {
                 write!(f, "cannot write {}: {message}", path.display())
             }
             SyncError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            SyncError::NotInNmbrs { wanted, companies } => write!(
+                f,
+                "no employee with {wanted} in the {companies} selected Nmbrs companies; nothing \
+                 was planned\n  help: check the id or number in Nmbrs, and `companies` in \
+                 stroom.toml"
+            ),
+            SyncError::Ambiguous { wanted, fits } => write!(
+                f,
+                "{} employees fit {wanted}: {}; nothing was planned\n  help: give the \
+                 employee id",
+                fits.len(),
+                fits.join(", ")
+            ),
+            SyncError::Unusable { person, problems } => write!(
+                f,
+                "the Nmbrs data of {person} cannot be used: {}; nothing was planned\n  help: \
+                 correct it in Nmbrs and run again",
+                problems.join("; ")
+            ),
             SyncError::Read { target, error } => write!(
                 f,
                 "target `{target}` could not be read: {error}\nnothing was reconciled"
@@ -161,6 +201,16 @@ impl ImportRun {
 
 /// Reads every person from Nmbrs as `config` says (nothing stored yet).
 pub fn import_from_nmbrs(config: &Config, options: &ImportOptions) -> Result<Import, SyncError> {
+    let client = nmbrs_client(config, options)?;
+    let runtime = crate::http::runtime().map_err(|e| SyncError::Runtime(e.to_string()))?;
+    runtime
+        .block_on(import(&client, &config.selection()))
+        .map_err(SyncError::Import)
+}
+
+/// The Nmbrs client `config` describes, its secrets looked up in `options.env` (or
+/// the process environment).
+fn nmbrs_client(config: &Config, options: &ImportOptions) -> Result<Client, SyncError> {
     let process = |k: &str| std::env::var(k).ok();
     let env: &dyn Fn(&str) -> Option<String> = match &options.env {
         Some(env) => env.as_ref(),
@@ -168,15 +218,12 @@ pub fn import_from_nmbrs(config: &Config, options: &ImportOptions) -> Result<Imp
     };
     let oauth = config.oauth_with_env(env)?;
     let settings = config.client_settings_with_env(env)?;
-    let mut client = Client::new(settings, Session::new(oauth, config.token_store()))
+    let client = Client::new(settings, Session::new(oauth, config.token_store()))
         .map_err(SyncError::Import)?;
-    if let Some(hook) = &options.page_hook {
-        client = client.with_page_hook(hook.clone());
-    }
-    let runtime = crate::http::runtime().map_err(|e| SyncError::Runtime(e.to_string()))?;
-    runtime
-        .block_on(import(&client, &config.selection()))
-        .map_err(SyncError::Import)
+    Ok(match &options.page_hook {
+        Some(hook) => client.with_page_hook(hook.clone()),
+        None => client,
+    })
 }
 
 /// Stores a complete import as a snapshot (or says why not), prunes old snapshots
@@ -316,6 +363,154 @@ pub fn plan_run(
     })
 }
 
+/// One person synced on demand ([`sync_person`]).
+pub struct PersonSynced {
+    /// The person as Nmbrs has them now.
+    pub person: crate::model::Person,
+    /// Their record in the latest snapshot; `None`: not in it (a new joiner).
+    pub previous: Option<crate::model::Person>,
+    /// The snapshot the other persons come from; `None`: nothing imported yet.
+    pub snapshot: Option<i64>,
+    /// The company the person was found in.
+    pub company: String,
+    /// What changed in Nmbrs since the snapshot (joiner or mover), if anything.
+    pub mutation: Option<crate::source::mutations::Mutation>,
+    /// Warnings about the person's data (kept, but one value could not be filled in).
+    pub problems: Vec<crate::source::nmbrs::normalize::RecordProblem>,
+    /// Figures of the reading.
+    pub stats: crate::source::nmbrs::ImportStats,
+    /// This person's actions, made as a full plan would make them (the others of the
+    /// snapshot are the population: managers, unique names) and held to the limits.
+    pub plan: Plan,
+    /// Seconds the plan took.
+    pub plan_seconds: f64,
+}
+
+/// Whom a command line's key names in Nmbrs when the snapshot does not know it.
+fn wanted_from_key(key: &str) -> crate::source::nmbrs::Wanted {
+    use crate::source::nmbrs::Wanted;
+    let key = key.trim();
+    if let Ok(n) = key.parse::<i64>() {
+        return Wanted::Number(n);
+    }
+    // Nmbrs ids are UUIDs; anything else is a name (never put raw into a query).
+    let uuid = key.len() == 36
+        && key.char_indices().all(|(k, c)| match k {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if uuid {
+        Wanted::Id {
+            id: key.to_string(),
+            company: None,
+        }
+    } else {
+        Wanted::Name(key.to_string())
+    }
+}
+
+/// `stroom sync --person`: reads one person from Nmbrs now (by id, employee number or
+/// name) and plans their actions against `state`. Nothing is stored: a snapshot is
+/// always a whole import, so the next full sync sees the person's change as usual.
+/// The other persons come from the latest snapshot, unchanged.
+pub fn sync_person(
+    config: &Config,
+    program: &Program,
+    state: &State,
+    today: NaiveDate,
+    key: &str,
+    options: &ImportOptions,
+) -> Result<PersonSynced, SyncError> {
+    use crate::model::person::{find_person, FindError};
+    use crate::source::nmbrs::{import_person, PersonFound, Wanted};
+    let (snapshot, known) = match Store::open_existing(&config.store.database) {
+        Ok(store) => match store.latest()? {
+            Some(latest) => (Some(latest.id), store.persons(latest.id)?),
+            None => (None, Vec::new()),
+        },
+        Err(StoreError::NotYet { .. }) => (None, Vec::new()),
+        Err(e) => return Err(SyncError::OpenStore(e)),
+    };
+    let wanted = match find_person(&known, key) {
+        Ok(p) => Wanted::Id {
+            id: p.id.to_string(),
+            company: p.company.clone(),
+        },
+        Err(FindError::Several(_, fits)) => {
+            return Err(SyncError::Ambiguous {
+                wanted: format!("{key:?} in snapshot {}", snapshot.unwrap_or_default()),
+                fits,
+            })
+        }
+        Err(FindError::Nobody(_)) => wanted_from_key(key),
+    };
+    let client = nmbrs_client(config, options)?;
+    let runtime = crate::http::runtime().map_err(|e| SyncError::Runtime(e.to_string()))?;
+    let found = runtime
+        .block_on(import_person(&client, &config.selection(), &wanted, &known))
+        .map_err(SyncError::Import)?;
+    let (mut normalized, company, stats) = match found {
+        PersonFound::One {
+            normalized,
+            company,
+            stats,
+        } => (normalized, company, stats),
+        PersonFound::Nobody { companies } => {
+            return Err(SyncError::NotInNmbrs {
+                wanted: wanted.to_string(),
+                companies,
+            })
+        }
+        PersonFound::Several(list) => {
+            return Err(SyncError::Ambiguous {
+                wanted: wanted.to_string(),
+                fits: list
+                    .into_iter()
+                    .map(|(id, name, company)| format!("{id} ({name}, {company})"))
+                    .collect(),
+            })
+        }
+    };
+    let Some(person) = normalized.persons.pop() else {
+        return Err(SyncError::Unusable {
+            person: match &wanted {
+                Wanted::Id { id, .. } => id.clone(),
+                other => other.to_string(),
+            },
+            problems: normalized
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect(),
+        });
+    };
+    let previous = known.iter().find(|p| p.id == person.id).cloned();
+    let mutation =
+        crate::source::mutations::diff(previous.as_slice(), std::slice::from_ref(&person)).pop();
+    let mut persons: Vec<crate::model::Person> =
+        known.into_iter().filter(|p| p.id != person.id).collect();
+    persons.push(person.clone());
+    let started = std::time::Instant::now();
+    let input = PlanInput {
+        program,
+        persons: &persons,
+        state,
+        today,
+    };
+    let plan = crate::plan::plan_for_person(build_plan(&input), &input, &person.id);
+    Ok(PersonSynced {
+        person,
+        previous,
+        snapshot,
+        company,
+        mutation,
+        problems: normalized.problems,
+        stats,
+        plan,
+        plan_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
 /// What a reconcile run found and what its policy enforces.
 pub struct ReconcileRun {
     /// The report (notes of reading first).
@@ -432,4 +627,30 @@ fn write_plan(path: &Path, plan: &Plan) -> Result<(), SyncError> {
     };
     let bytes = serde_json::to_vec_pretty(plan).map_err(|e| failed(e.to_string()))?;
     crate::files::write_atomic(path, &bytes).map_err(|e| failed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wanted_from_key;
+    use crate::source::nmbrs::Wanted;
+
+    #[test]
+    fn a_key_is_an_id_a_number_or_a_name_and_never_raw_in_a_query() {
+        assert_eq!(
+            wanted_from_key(" 000007ea-0000-4000-8000-000000000001 "),
+            Wanted::Id {
+                id: "000007ea-0000-4000-8000-000000000001".into(),
+                company: None
+            }
+        );
+        assert_eq!(wanted_from_key("1042"), Wanted::Number(1042));
+        // A hyphenated name, an id with something after it, and a query are names.
+        for name in [
+            "Anne-Marie",
+            "000007ea-0000-4000-8000-000000000001&pageSize=1",
+            "000007ea-0000-4000-8000-00000000000g",
+        ] {
+            assert_eq!(wanted_from_key(name), Wanted::Name(name.into()), "{name}");
+        }
+    }
 }

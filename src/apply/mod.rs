@@ -51,6 +51,19 @@ pub struct ApplyOptions {
     pub ready_wait: Duration,
     /// First pause before such a person is tried again (doubled, at most a minute).
     pub ready_backoff: Duration,
+    /// Told every step's result as it is audited: a live step view.
+    pub on_step: Option<StepHook>,
+}
+
+/// Called with each step's audit entry as the step ends (`stroom sync --person`
+/// shows them as they happen).
+#[derive(Clone)]
+pub struct StepHook(pub Arc<dyn Fn(&AuditEntry) + Send + Sync>);
+
+impl std::fmt::Debug for StepHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepHook")
+    }
 }
 
 impl Default for ApplyOptions {
@@ -63,6 +76,7 @@ impl Default for ApplyOptions {
             backoff: Duration::from_millis(500),
             ready_wait: Duration::from_secs(15 * 60),
             ready_backoff: Duration::from_secs(2),
+            on_step: None,
         }
     }
 }
@@ -296,6 +310,9 @@ impl Run<'_> {
         };
         if let Err(e) = self.audit.write(&entry) {
             self.halt(format!("cannot write the audit log: {e}"));
+        }
+        if let Some(hook) = &self.options.on_step {
+            (hook.0)(&entry);
         }
     }
 

@@ -53,6 +53,8 @@ pub fn run(args: &ApplyArgs) -> u8 {
         dry_run: args.dry_run,
         approve: args.approve,
         format: args.format,
+        on_step: None,
+        fresher: Vec::new(),
     };
     apply_text(&config, &text, &run)
 }
@@ -71,6 +73,11 @@ pub struct ApplyRun {
     pub approve: bool,
     /// Report format.
     pub format: Format,
+    /// Told each step as it ends.
+    pub on_step: Option<stroom::apply::StepHook>,
+    /// Persons read from Nmbrs since the latest snapshot (their company for the
+    /// write-back).
+    pub fresher: Vec<stroom::model::Person>,
 }
 
 /// Applies a plan document's text; prints the report; returns the exit status.
@@ -101,7 +108,8 @@ pub fn apply_document(
         Err(code) => return code,
     };
     let writes_back = doc.actions.iter().any(|a| a.target == "nmbrs");
-    let targets = match config.plan_targets(writes_back, &|k| std::env::var(k).ok()) {
+    let targets = match config.plan_targets(writes_back, &|k| std::env::var(k).ok(), &args.fresher)
+    {
         Ok(t) => t,
         Err(e) => {
             errln!("error: {e}");
@@ -135,6 +143,7 @@ pub fn apply_document(
         approve: args.approve,
         max_attempts: config.apply.max_attempts,
         ready_wait: std::time::Duration::from_secs(config.apply.ready_wait_seconds),
+        on_step: args.on_step.clone(),
         ..ApplyOptions::default()
     };
     let report = match apply(doc, id, &targets, &journal, &audit, &options) {

@@ -241,7 +241,10 @@ pub fn sync_failed(e: SyncError) -> u8 {
         SyncError::Import(_)
         | SyncError::Store(_)
         | SyncError::Write { .. }
-        | SyncError::Read { .. } => {
+        | SyncError::Read { .. }
+        | SyncError::NotInNmbrs { .. }
+        | SyncError::Ambiguous { .. }
+        | SyncError::Unusable { .. } => {
             errln!("error: {e}");
             FAILED
         }
@@ -251,7 +254,7 @@ pub fn sync_failed(e: SyncError) -> u8 {
 /// Every skipped person is named; warnings of one kind are said once per run, with
 /// their count and a few employees, so a large tenant's run (and every tick of
 /// `--every`) stays readable. `--all-warnings` or `--format json` list them all.
-fn print_problems(problems: &[RecordProblem], all_warnings: bool) {
+pub fn print_problems(problems: &[RecordProblem], all_warnings: bool) {
     let mut kinds: Vec<(String, Vec<&RecordProblem>)> = Vec::new();
     for p in problems {
         if p.severity != ProblemLevel::Warning || all_warnings {

@@ -140,8 +140,7 @@ pub fn run(args: &PlanArgs) -> u8 {
                 return FAILED;
             }
         };
-        let mut plan = build_plan(&input);
-        plan.actions.retain(|a| a.person == person.id);
+        let plan = stroom::plan::plan_for_person(build_plan(&input), &input, &person.id);
         errln!(
             "the actions of {} ({}) only",
             person.id,

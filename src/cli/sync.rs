@@ -41,6 +41,11 @@ pub struct SyncArgs {
     /// applied with --apply; adoption stays `stroom reconcile --adopt`.
     #[arg(long, value_parser = parse_interval)]
     pub reconcile_every: Option<Duration>,
+    /// Only this person, now: read them from Nmbrs (id, employee number or name),
+    /// plan their actions and, with --apply, carry them out step by step. Nothing is
+    /// stored as a snapshot; the other persons come from the latest one.
+    #[arg(long, conflicts_with_all = ["every", "reconcile_every"])]
+    pub person: Option<String>,
     /// Output format of the plan (single runs; with --every only the summary line is
     /// printed and the plan goes to sync.plan_out).
     #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
@@ -78,6 +83,9 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: &SyncArgs) -> u8 {
+    if let Some(key) = &args.person {
+        return one_person(args, key);
+    }
     let Some(every) = args.every else {
         if args.reconcile_every.is_some() {
             errln!("error: --reconcile-every goes with --every (a schedule); for one reconcile run `stroom reconcile`");
@@ -174,6 +182,8 @@ fn apply_made(
     plan: &stroom::plan::Plan,
     name: &str,
     code: u8,
+    on_step: Option<stroom::apply::StepHook>,
+    fresher: &[stroom::model::Person],
 ) -> u8 {
     if !args.apply || (code == super::BLOCKED && !args.approve) || plan.actions.is_empty() {
         return code;
@@ -194,6 +204,8 @@ fn apply_made(
         dry_run: false,
         approve: args.approve,
         format: Format::Human,
+        on_step,
+        fresher: fresher.to_vec(),
     };
     super::apply::apply_document(config, &doc, &id, &run)
 }
@@ -234,7 +246,7 @@ fn reconcile_tick(args: &SyncArgs) -> u8 {
     errln!("{stamp} {}", done.summary());
     let plan = &done.enforcement;
     let code = super::plan::blocked_status(plan.blocked.as_ref());
-    apply_made(&config, args, plan, "the reconcile plan", code)
+    apply_made(&config, args, plan, "the reconcile plan", code, None, &[])
 }
 
 fn once(args: &SyncArgs, print_plan: bool) -> u8 {
@@ -259,7 +271,109 @@ fn once(args: &SyncArgs, print_plan: bool) -> u8 {
     } else {
         super::plan::blocked_status(plan.blocked.as_ref())
     };
-    apply_made(&config, args, plan, "the sync plan", code)
+    apply_made(&config, args, plan, "the sync plan", code, None, &[])
+}
+
+/// `stroom sync --person`: the helpdesk's "she starts today and has nothing". Reads
+/// one person from Nmbrs now, plans their actions and, with --apply, carries them out;
+/// each step goes to stderr as it happens, the plan to stdout.
+fn one_person(args: &SyncArgs, key: &str) -> u8 {
+    let started = std::time::Instant::now();
+    let (config, program, state) = match run_inputs(args, true) {
+        Ok(inputs) => inputs,
+        Err(code) => return code,
+    };
+    let today = today_or_now(args.today);
+    let options = stroom::sync::ImportOptions::default();
+    let synced = match stroom::sync::sync_person(&config, &program, &state, today, key, &options) {
+        Ok(s) => s,
+        Err(e) => return super::nmbrs::sync_failed(e),
+    };
+    super::nmbrs::print_problems(&synced.problems, args.all_warnings);
+    let p = &synced.person;
+    let number = p
+        .employee_number
+        .map(|n| format!(", number {n}"))
+        .unwrap_or_default();
+    errln!(
+        "[1/3] nmbrs: {} ({}{number}) in {}: {} calls in {:.2} s",
+        p.display_name,
+        p.id,
+        synced.company,
+        synced.stats.calls,
+        synced.stats.seconds
+    );
+    let snapshot = synced
+        .snapshot
+        .map(|s| format!("snapshot {s}"))
+        .unwrap_or_else(|| "no snapshot yet".into());
+    match (&synced.previous, &synced.mutation) {
+        (None, _) => errln!("      new: not in {snapshot}"),
+        (Some(_), None) => errln!("      unchanged since {snapshot}"),
+        (Some(_), Some(m)) => {
+            errln!("      changed since {snapshot}:");
+            for c in &m.changes {
+                errln!("        {}: {} -> {}", c.field, c.old, c.new);
+            }
+        }
+    }
+    let plan = &synced.plan;
+    let counts: Vec<String> = plan
+        .summary()
+        .iter()
+        .map(|(op, n)| format!("{n} {op}"))
+        .collect();
+    errln!(
+        "[2/3] plan: {} action(s){} in {:.2} s{}",
+        plan.actions.len(),
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts.join(", "))
+        },
+        synced.plan_seconds,
+        if plan.blocked.is_some() {
+            "; BLOCKED"
+        } else {
+            ""
+        }
+    );
+    let code = super::plan::print_plan(plan, std::slice::from_ref(p), args.format);
+    if !args.apply {
+        errln!("[3/3] not applied: add --apply to carry it out");
+        return code;
+    }
+    if plan.actions.is_empty() {
+        errln!("[3/3] nothing to apply");
+        return code;
+    }
+    errln!("[3/3] apply:");
+    let hook = stroom::apply::StepHook(std::sync::Arc::new(move |e| {
+        let detail = match (e.account, e.error) {
+            (_, Some(error)) => format!(": {error}"),
+            (Some(account), None) => format!(" ({account})"),
+            (None, None) => String::new(),
+        };
+        errln!(
+            "      {:>5.2} s  step {} {} in {}: {}{detail}",
+            started.elapsed().as_secs_f64(),
+            e.seq,
+            e.action,
+            e.target,
+            e.result
+        );
+    }));
+    let code = apply_made(
+        &config,
+        args,
+        plan,
+        &format!("the plan of {}", p.id),
+        code,
+        Some(hook),
+        std::slice::from_ref(p),
+    );
+    errln!("done in {:.2} s", started.elapsed().as_secs_f64());
+    code
 }
 
 #[derive(Args)]

@@ -359,15 +359,17 @@ impl super::Config {
 
     /// The targets a plan needs: the configured ones and, when it writes back
     /// (`writes_back`), the Nmbrs write-back, which signs in as `stroom nmbrs login`
-    /// did and finds each person's company in the latest snapshot.
+    /// did and finds each person's company in the latest snapshot, or in `fresher`
+    /// (persons read since, as by `stroom sync --person`).
     pub fn plan_targets(
         &self,
         writes_back: bool,
         env: &dyn Fn(&str) -> Option<String>,
+        fresher: &[crate::model::Person],
     ) -> Result<HashMap<String, Arc<dyn Target>>, ConfigError> {
         let mut out = self.targets_with_env(env)?;
         if writes_back {
-            out.insert("nmbrs".into(), self.writeback_target(env)?);
+            out.insert("nmbrs".into(), self.writeback_target(env, fresher)?);
         }
         Ok(out)
     }
@@ -376,6 +378,7 @@ impl super::Config {
     fn writeback_target(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
+        fresher: &[crate::model::Person],
     ) -> Result<Arc<dyn Target>, ConfigError> {
         use crate::source::nmbrs::auth::Session;
         use crate::source::nmbrs::client::Client;
@@ -399,14 +402,16 @@ impl super::Config {
             .latest()
             .map_err(|e| failed("the snapshot store", &e, "run `stroom nmbrs import` again"))?
             .ok_or_else(no_snapshot)?;
+        let company = |p: &crate::model::Person| {
+            let company = p.extra.get("nmbrs_company_id")?.clone();
+            Some((p.id.to_string(), company))
+        };
         let companies = store
             .persons(latest.id)
             .map_err(|e| failed("the snapshot store", &e, "run `stroom nmbrs import` again"))?
-            .into_iter()
-            .filter_map(|p| {
-                let company = p.extra.get("nmbrs_company_id")?.clone();
-                Some((p.id.to_string(), company))
-            })
+            .iter()
+            .chain(fresher)
+            .filter_map(company)
             .collect();
         let target = crate::targets::nmbrs::NmbrsWriteback::new(client, companies)
             .map_err(|e| failed("unusable", &e, "check [nmbrs] in stroom.toml"))?;

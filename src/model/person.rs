@@ -523,10 +523,35 @@ impl ContractField {
     }
 }
 
+/// Why [`find_person`] found no single person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindError {
+    /// Nobody fits the key.
+    Nobody(String),
+    /// Several persons fit: the key and "id (name)" of each.
+    Several(String, Vec<String>),
+}
+
+impl std::fmt::Display for FindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FindError::Nobody(key) => {
+                write!(f, "no person with id, employee number or name {key:?}")
+            }
+            FindError::Several(key, fits) => write!(
+                f,
+                "{} persons fit {key:?}: {}; give the id",
+                fits.len(),
+                fits.join(", ")
+            ),
+        }
+    }
+}
+
 /// The person a command line names: by id, by Nmbrs employee number, or by display
 /// name (without regard to case). A name or number that fits several persons is an
 /// error that lists them, never a guess.
-pub fn find_person<'p>(persons: &'p [Person], key: &str) -> Result<&'p Person, String> {
+pub fn find_person<'p>(persons: &'p [Person], key: &str) -> Result<&'p Person, FindError> {
     let key = key.trim();
     if let Some(p) = persons.iter().find(|p| &*p.id == key) {
         return Ok(p);
@@ -543,17 +568,13 @@ pub fn find_person<'p>(persons: &'p [Person], key: &str) -> Result<&'p Person, S
     };
     match found.as_slice() {
         [one] => Ok(one),
-        [] => Err(format!(
-            "no person with id, employee number or name {key:?}"
-        )),
-        several => Err(format!(
-            "{} persons fit {key:?}: {}; give the id",
-            several.len(),
+        [] => Err(FindError::Nobody(key.to_string())),
+        several => Err(FindError::Several(
+            key.to_string(),
             several
                 .iter()
                 .map(|p| format!("{} ({})", p.id, p.display_name))
-                .collect::<Vec<_>>()
-                .join(", ")
+                .collect(),
         )),
     }
 }

@@ -1186,6 +1186,35 @@ impl OpCounts {
     }
 }
 
+/// The part of `plan` (made from `input`) that concerns one person, as a plan of its
+/// own: numbered from 1 and held to the limits again, so the thresholds count this
+/// person's actions and only a `forbid` of theirs blocks it. The whole plan's notes
+/// are left out (`stroom plan` shows them).
+pub fn plan_for_person(plan: Plan, input: &PlanInput, person: &str) -> Plan {
+    let mut actions: Vec<Action> = plan
+        .actions
+        .into_iter()
+        .filter(|a| &*a.person == person)
+        .collect();
+    for (k, a) in actions.iter_mut().enumerate() {
+        a.seq = k as u32 + 1;
+    }
+    let mut all_blocks: Vec<Blocked> = plan
+        .all_blocks
+        .into_iter()
+        .filter(|b| matches!(b, Blocked::Forbid { person: p, .. } if &**p == person))
+        .collect();
+    all_blocks.extend(limits_passed(input, &actions));
+    Plan {
+        today: plan.today,
+        actions,
+        blocked: all_blocks.first().cloned(),
+        all_blocks,
+        notes: Vec::new(),
+        origins: plan.origins,
+    }
+}
+
 /// Every limit (the rules' thresholds, the removal guard) that these actions pass,
 /// against the input's state and persons: how actions planned elsewhere (reconcile's
 /// enforcement) are held to the same limits as any plan.

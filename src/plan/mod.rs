@@ -10,7 +10,7 @@ mod unique;
 mod valid;
 mod write;
 
-pub use build::{build_plan, limits_passed, plan_outline, PlanInput, PlanOutline};
+pub use build::{build_plan, limits_passed, plan_for_person, plan_outline, PlanInput, PlanOutline};
 pub use state_after::{state_after, Outcome, StateEditor};
 pub use table::render_table;
 pub use write::write_plan_json;

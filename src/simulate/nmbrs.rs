@@ -48,6 +48,9 @@ pub struct Faults {
     /// Lists that the OpenAPI file marks `nullable: true` come as `null` when empty, and
     /// every other empty list inside a record is left out.
     pub null_lists: bool,
+    /// The `employeeId` filter is ignored: every employee comes back (a gateway or
+    /// API version that does not know it).
+    pub ignore_employee_filter: bool,
 }
 
 /// Who may sign in.
@@ -115,6 +118,8 @@ struct Data {
     staff: Vec<Vec<usize>>,
     /// Manager index by id.
     manager_index: HashMap<String, usize>,
+    /// Employees removed, for [`Sim::restore`].
+    removed: Vec<Employee>,
 }
 
 impl Data {
@@ -339,6 +344,7 @@ impl Sim {
             changes: 0,
             staff: Vec::new(),
             manager_index: HashMap::new(),
+            removed: Vec::new(),
         };
         data.reindex();
         Self {
@@ -439,11 +445,31 @@ impl Sim {
     /// Removes employees (as if deleted in Nmbrs); returns how many were found.
     pub fn remove(&self, employee_ids: &[&str]) -> usize {
         let mut data = lock(&self.data);
-        let before = data.employees.len();
-        data.employees
-            .retain(|e| !employee_ids.contains(&e.person.id.as_ref()));
+        let (gone, kept): (Vec<Employee>, Vec<Employee>) = std::mem::take(&mut data.employees)
+            .into_iter()
+            .partition(|e| employee_ids.contains(&e.person.id.as_ref()));
+        data.employees = kept;
+        let n = gone.len();
+        data.removed.extend(gone);
         data.reindex();
-        before - data.employees.len()
+        n
+    }
+
+    /// Enters a removed employee again, as if entered in Nmbrs after the last import
+    /// (a new hire the snapshot does not know); false when none was removed.
+    pub fn restore(&self, employee_id: &str) -> bool {
+        let mut data = lock(&self.data);
+        let Some(k) = data
+            .removed
+            .iter()
+            .position(|e| e.person.id.as_ref() == employee_id)
+        else {
+            return false;
+        };
+        let e = data.removed.remove(k);
+        data.employees.push(e);
+        data.reindex();
+        true
     }
 
     /// Breaks a record the way real data breaks: `birth_date` (unparseable text) or
@@ -1081,6 +1107,12 @@ fn period_json(p: (i32, i32)) -> Value {
     json!({"year": p.0, "period": p.1})
 }
 
+/// The `employeeId` filter asked for, unless the faults say it is ignored.
+fn employee_filter(sim: &Sim, q: &Paging) -> Option<String> {
+    let ignored = lock(&sim.faults).ignore_employee_filter;
+    q.employee_id.clone().filter(|_| !ignored)
+}
+
 async fn employees_list(
     State(sim): Shared,
     headers: HeaderMap,
@@ -1088,12 +1120,13 @@ async fn employees_list(
     Query(q): Query<Paging>,
 ) -> Response {
     let path = format!("/api/companies/{id}/employees");
+    let only = employee_filter(&sim, &q);
     let data = lock(&sim.data);
     let Some(company) = company_index(&data, &id) else {
         return invalid_company();
     };
     let mut staff = data.staff(company);
-    if let Some(only) = &q.employee_id {
+    if let Some(only) = &only {
         staff.retain(|e| e.person.id.as_ref() == only);
     }
     paged_with(&headers, &path, &q, staff.len(), |range| {
@@ -1212,6 +1245,7 @@ async fn employees_history(
     Query(q): Query<Paging>,
 ) -> Response {
     let path = format!("/api/companies/{id}/employees/{what}");
+    let only = employee_filter(&sim, &q);
     let data = lock(&sim.data);
     let Some(company) = company_index(&data, &id) else {
         return invalid_company();
@@ -1235,7 +1269,7 @@ async fn employees_history(
         );
     }
     let mut staff = data.staff(company);
-    if let Some(only) = &q.employee_id {
+    if let Some(only) = &only {
         staff.retain(|e| e.person.id.as_ref() == only);
     }
     paged_with(&headers, &path, &q, staff.len(), |range| {

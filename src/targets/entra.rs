@@ -18,8 +18,9 @@
 //!   that also changes the manager go as one `$batch`; group and licence names are
 //!   looked up once per run.
 
-use super::microsoft::{encode, quoted, runtime, Answer, Method, MicrosoftClient};
+use super::microsoft::{quoted, runtime, Answer, Method, MicrosoftClient};
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
+use crate::http::encode;
 use crate::model::live::{Holding, Inventory, LiveAccount, ReadRequest};
 use crate::plan::read::PlannedAction;
 use crate::rules::program::{Kind, OpKind};

@@ -447,19 +447,6 @@ pub fn quoted(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-/// Percent-encodes a query or path value.
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,6 +455,9 @@ mod tests {
     fn filter_values_cannot_escape_their_quotes() {
         assert_eq!(quoted("O'Brien"), "'O''Brien'");
         assert_eq!(quoted("x' or 1 eq 1 or 'a"), "'x'' or 1 eq 1 or ''a'");
-        assert_eq!(encode("a b&c='d'/é"), "a%20b%26c%3D%27d%27%2F%C3%A9");
+        assert_eq!(
+            crate::http::encode("a b&c='d'/é"),
+            "a%20b%26c%3D%27d%27%2F%C3%A9"
+        );
     }
 }

@@ -71,7 +71,8 @@ impl NmbrsWriteback {
         let list: Vec<Value> = self
             .client
             .get_all(format!(
-                "/api/companies/{company}/employees/personalinfo?employeeId={employee}"
+                "/api/companies/{company}/employees/personalinfo?employeeId={}",
+                crate::http::encode(employee)
             ))
             .await?;
         let history: Vec<Value> = list

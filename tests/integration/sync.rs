@@ -507,3 +507,201 @@ fn the_sync_pipeline_runs_from_the_library() {
     );
     assert_eq!(s.snapshots().len(), 1);
 }
+
+/// `stroom sync --person`: the helpdesk's "she starts today and has nothing". One
+/// person is read from Nmbrs through the `employeeId` filter (a handful of calls),
+/// planned with the snapshot's others as the population, carried out step by step in
+/// the Microsoft 365 simulator with the address written back, and nothing is stored
+/// as a snapshot. Failure paths: unknown, unusable, a filter Nmbrs ignores.
+#[test]
+fn one_person_now_is_read_planned_and_applied_step_by_step() {
+    use stroom::simulate::microsoft::{MicrosoftSim, TenantSetup};
+    let s = Setup::new(120);
+    let ms = MicrosoftSim::new(TenantSetup::default());
+    let graph = ms.start().unwrap();
+    let setup = ms.setup().clone();
+    std::fs::write(
+        s.path("stroom.toml"),
+        format!(
+            "[nmbrs]\nclient_id = \"stroom-test\"\ntoken_store = \"data/tokens.json\"\n\
+             backoff_base_ms = 5\nbackoff_max_ms = 50\n\
+             [store]\ndatabase = \"data/stroom.db\"\n[apply]\naudit_log = \"data/audit.jsonl\"\n\
+             [sync]\nstate = \"data/state.json\"\n\
+             [targets.entra]\ntenant_id = \"{}\"\nclient_id = \"{}\"\nauthority = \"{graph}\"\ngraph_url = \"{graph}\"\n",
+            setup.tenant_id, setup.client_id
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        s.path("rules.stroom"),
+        r#"default target entra
+rule "entra-account" {
+  account in entra {
+    create 14 days before start
+    disable 0 days after end
+    set mail = unique [lower(ascii(first_name) + "." + replace(ascii(family_name), " ", ""))] max 48 ending "@vandijkgroep.nl"
+    set displayName = display_name
+    set employeeId = employee_number + ""
+    set usageLocation = "NL"
+  }
+}
+rule "staff" {
+  when contract.active
+    grant group "All Staff"
+}
+rule "write-back-mail" {
+  writeback business_email from entra.mail
+}
+"#,
+    )
+    .unwrap();
+    let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let active = |p: &stroom::model::Person| {
+        p.contracts
+            .iter()
+            .any(|c| c.start.is_some_and(|d| d <= today) && c.end.is_none_or(|d| d > today))
+            && p.business_email.is_none()
+    };
+    let persons = s.sim.persons();
+    let mut working = persons.iter().filter(|p| active(p));
+    let (joiner, mover) = (
+        working.next().unwrap().clone(),
+        working.next().unwrap().clone(),
+    );
+    let second = working.next().unwrap().clone();
+    let run = |args: &[&str]| {
+        let mut all = vec!["sync", "--rules", "rules.stroom", "--today", "2026-12-01"];
+        all.extend_from_slice(args);
+        s.command(&all)
+            .env("STROOM_ENTRA_CLIENT_SECRET", &setup.client_secret)
+            .output()
+            .unwrap()
+    };
+    // The snapshot is taken before the joiner was entered in Nmbrs.
+    assert_eq!(s.sim.remove(&[&joiner.id, &second.id]), 2);
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.snapshots().len(), 1);
+    assert!(s.sim.restore(&joiner.id));
+    assert!(s.sim.restore(&second.id));
+
+    // The joiner, by id, applied: each step as it ends, the address written back.
+    let before = s.sim.calls();
+    let o = run(&["--person", &joiner.id, "--apply"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{}", text(&o));
+    let calls = s.sim.calls() - before;
+    assert!(
+        calls <= 16,
+        "{calls} Nmbrs calls for one person (the write-back included)\n{err}"
+    );
+    for line in [
+        "[1/3] nmbrs: ",
+        "new: not in snapshot 1",
+        "[2/3] plan: 4 action(s) (1 create_account, 1 enable_account, 1 grant, 1 writeback)",
+        "[3/3] apply:",
+        "step 1 create_account in entra: ok",
+        "step 2 enable_account in entra: ok",
+        "step 3 grant group \"All Staff\" in entra: ok",
+        "step 4 writeback business_email",
+        "apply: 4 done, 0 already done, 0 failed",
+        "done in ",
+    ] {
+        assert!(err.contains(line), "{line:?} missing in\n{err}");
+    }
+    assert!(!err.contains(&setup.client_secret), "{err}");
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(table.contains(&joiner.display_name), "{table}");
+    assert!(!table.contains(&mover.display_name), "{table}");
+    let written = s
+        .sim
+        .persons()
+        .into_iter()
+        .find(|p| p.id == joiner.id)
+        .unwrap()
+        .business_email;
+    assert!(
+        written
+            .as_deref()
+            .is_some_and(|m| m.ends_with("@vandijkgroep.nl")),
+        "{written:?}"
+    );
+    let state: stroom::model::State =
+        serde_json::from_str(&std::fs::read_to_string(s.path("data/state.json")).unwrap()).unwrap();
+    assert!(state.accounts.iter().all(|a| *a.person == *joiner.id));
+    assert_eq!(state.accounts.len(), 1);
+    // Nothing stored: the next full sync still sees the joiner arrive.
+    assert_eq!(s.snapshots().len(), 1);
+
+    // Again, by employee number: nothing left to do, nothing sent twice.
+    let number = joiner.employee_number.unwrap().to_string();
+    let o = run(&["--person", &number, "--apply"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("[2/3] plan: 0 action(s)"), "{err}");
+    assert!(err.contains("[3/3] nothing to apply"), "{err}");
+
+    // A joiner the snapshot does not know, by employee number: found in the
+    // companies' employee lists.
+    let number = second.employee_number.unwrap().to_string();
+    let o = run(&["--person", &number, "--format", "json"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("({}, number {number})", second.id)),
+        "{err}"
+    );
+    assert!(err.contains("new: not in snapshot 1"), "{err}");
+
+    // A mover, by name, planned only: what changed since the snapshot is shown.
+    assert!(s.sim.move_department(&mover.id, "Finance", 77));
+    let o = run(&[
+        "--person",
+        &mover.display_name.to_uppercase(),
+        "--format",
+        "json",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("changed since snapshot 1:"), "{err}");
+    assert!(err.contains("].department: "), "{err}");
+    assert!(err.contains("-> \"Finance\""), "{err}");
+    assert!(err.contains("not applied: add --apply"), "{err}");
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let actions = plan["actions"].as_array().unwrap();
+    assert!(!actions.is_empty());
+    assert!(actions.iter().all(|a| a["person"] == mover.id.as_ref()));
+    assert_eq!(actions[0]["seq"], 1);
+
+    // Nmbrs ignoring the filter lends nobody another's data.
+    s.sim.set_faults(Faults {
+        ignore_employee_filter: true,
+        ..Faults::default()
+    });
+    let o = run(&["--person", &mover.id, "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let again: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(again["actions"], plan["actions"]);
+    s.sim.set_faults(Faults::default());
+
+    // Nobody fits: a clear refusal, nothing planned, nobody a leaver.
+    let o = run(&["--person", "00000000-0000-4000-8000-00000000dead"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("no employee with employee id 00000000-0000-4000-8000-00000000dead")
+            && err.contains("nothing was planned"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    // Data that cannot be used is named, never planned from.
+    assert!(s.sim.corrupt(&mover.id, "last_name"));
+    let o = run(&["--person", &mover.id]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("cannot be used") && err.contains("last"),
+        "{err}"
+    );
+    assert_eq!(s.snapshots().len(), 1);
+}

@@ -15,6 +15,7 @@ pub mod wire;
 use client::Client;
 use futures_util::future::try_join_all;
 use normalize::{CompanyData, Normalized};
+use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -216,8 +217,19 @@ pub async fn current_period(
     Ok(periods.data.into_iter().next().map(|p| p.period))
 }
 
-async fn company(client: &Client, id: &str, name: &str) -> Result<CompanyData, NmbrsError> {
+/// Everything Stroom reads of one company; with `only`, of that one employee (the
+/// `employeeId` filter of the bulk endpoints).
+async fn company(
+    client: &Client,
+    id: &str,
+    name: &str,
+    only: Option<&str>,
+) -> Result<CompanyData, NmbrsError> {
     let base = format!("/api/companies/{id}");
+    let filter = only
+        .map(|e| format!("?employeeId={}", crate::http::encode(e)))
+        .unwrap_or_default();
+    let list = |what: &str| format!("{base}/employees{what}{filter}");
     let period = current_period(client, id);
     let (
         period,
@@ -231,14 +243,14 @@ async fn company(client: &Client, id: &str, name: &str) -> Result<CompanyData, N
         cost_centers,
     ) = tokio::try_join!(
         period,
-        client.get_all(format!("{base}/employees")),
-        client.get_all(format!("{base}/employees/personalinfo")),
-        client.get_all(format!("{base}/employees/contracts")),
-        client.get_all(format!("{base}/employees/employments")),
-        client.get_all(format!("{base}/employees/departments")),
-        client.get_all(format!("{base}/employees/functions")),
-        client.get_all(format!("{base}/employees/managers")),
-        client.get_all(format!("{base}/employees/costcenters")),
+        client.get_all(list("")),
+        client.get_all(list("/personalinfo")),
+        client.get_all(list("/contracts")),
+        client.get_all(list("/employments")),
+        client.get_all(list("/departments")),
+        client.get_all(list("/functions")),
+        client.get_all(list("/managers")),
+        client.get_all(list("/costcenters")),
     )?;
     Ok(CompanyData {
         company_id: id.to_string(),
@@ -255,10 +267,12 @@ async fn company(client: &Client, id: &str, name: &str) -> Result<CompanyData, N
     })
 }
 
-/// Reads the selected companies and normalizes their people. All or nothing: any
-/// call that still fails after its retries fails the import.
-pub async fn import(client: &Client, selection: &Selection) -> Result<Import, NmbrsError> {
-    let started = Instant::now();
+/// The companies `selection` names (debtor id, company), checked against what the
+/// sign-in can see, and the managers of their debtors.
+async fn selected_companies(
+    client: &Client,
+    selection: &Selection,
+) -> Result<(Vec<(String, wire::Company)>, Vec<wire::DebtorManager>), NmbrsError> {
     let debtors: Vec<wire::Debtor> = client.get_all("/api/debtors".to_string()).await?;
     for wanted in &selection.debtors {
         if !debtors
@@ -328,35 +342,237 @@ pub async fn import(client: &Client, selection: &Selection) -> Result<Import, Nm
     .into_iter()
     .flatten()
     .collect::<Vec<_>>();
+    Ok((companies, managers))
+}
+
+/// Reads the selected companies and normalizes their people. All or nothing: any
+/// call that still fails after its retries fails the import.
+pub async fn import(client: &Client, selection: &Selection) -> Result<Import, NmbrsError> {
+    let started = Instant::now();
+    let (companies, managers) = selected_companies(client, selection).await?;
     let data = try_join_all(companies.iter().map(|(_, c)| {
         company(
             client,
             &c.company_id,
             c.name.as_deref().unwrap_or(&c.company_id),
+            None,
         )
     }))
     .await?;
     let employees = data.iter().map(|c| c.employees.len()).sum();
     let normalized = normalize::normalize(&data, &managers);
     drop(data);
-    let skipped = normalized.skipped_ids().len();
-    let stats = ImportStats {
-        companies: companies.len(),
-        employees,
-        persons: normalized.persons.len(),
-        skipped,
-        warnings: normalized
-            .problems
-            .iter()
-            .filter(|p| p.severity == normalize::ProblemLevel::Warning)
-            .count(),
-        calls: client.stats.calls.load(Ordering::Relaxed),
-        pages: client.stats.pages.load(Ordering::Relaxed),
-        retries: client.stats.retries.load(Ordering::Relaxed),
-        throttled: client.stats.throttled.load(Ordering::Relaxed),
-        seconds: started.elapsed().as_secs_f64(),
-    };
+    let stats = ImportStats::of(client, started, companies.len(), employees, &normalized);
     Ok(Import { normalized, stats })
+}
+
+impl ImportStats {
+    /// The figures of an import that read `companies` and `employees` and made
+    /// `normalized`, from the client's counters.
+    fn of(
+        client: &Client,
+        started: Instant,
+        companies: usize,
+        employees: usize,
+        normalized: &Normalized,
+    ) -> Self {
+        ImportStats {
+            companies,
+            employees,
+            persons: normalized.persons.len(),
+            skipped: normalized.skipped_ids().len(),
+            warnings: normalized
+                .problems
+                .iter()
+                .filter(|p| p.severity == normalize::ProblemLevel::Warning)
+                .count(),
+            calls: client.stats.calls.load(Ordering::Relaxed),
+            pages: client.stats.pages.load(Ordering::Relaxed),
+            retries: client.stats.retries.load(Ordering::Relaxed),
+            throttled: client.stats.throttled.load(Ordering::Relaxed),
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// Whom [`import_person`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// The Nmbrs employee id; `company`: the name of the company the person was last
+    /// seen in, asked first.
+    Id {
+        /// The employee id.
+        id: String,
+        /// The company name to try first.
+        company: Option<String>,
+    },
+    /// An employee number, looked up in the companies' employee lists.
+    Number(i64),
+    /// A name as the employee list has it ("Jan de Vries" or "Jan Vries"), without case.
+    Name(String),
+}
+
+impl fmt::Display for Wanted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Wanted::Id { id, .. } => write!(f, "employee id {id}"),
+            Wanted::Number(n) => write!(f, "employee number {n}"),
+            Wanted::Name(n) => write!(f, "name {n:?}"),
+        }
+    }
+}
+
+/// What [`import_person`] found.
+#[derive(Debug, Clone)]
+pub enum PersonFound {
+    /// The one employee, read whole from one company. `normalized` holds the person,
+    /// or no person and the problems that made Stroom skip them.
+    One {
+        /// The person (or the reason it was skipped).
+        normalized: Normalized,
+        /// The company's name.
+        company: String,
+        /// Figures of the reading.
+        stats: ImportStats,
+    },
+    /// No selected company has this employee.
+    Nobody {
+        /// Companies searched.
+        companies: usize,
+    },
+    /// Several employees fit a number or name: (id, name, company) each.
+    Several(Vec<(String, String, String)>),
+}
+
+/// A name from an employee list's basic info, folded for comparison: with and without
+/// the prefix.
+fn basic_names(info: &wire::BasicInfo) -> [String; 2] {
+    let first = info.first_name.as_deref().unwrap_or("");
+    let last = info.last_name.as_deref().unwrap_or("");
+    let fold = |parts: &[&str]| {
+        parts
+            .iter()
+            .flat_map(|p| p.split_whitespace())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    [
+        fold(&[first, info.prefix.as_deref().unwrap_or(""), last]),
+        fold(&[first, last]),
+    ]
+}
+
+/// Reads one employee now, through the `employeeId` filter of the bulk endpoints (a
+/// handful of calls, however large the organisation): the helpdesk's "she starts
+/// today". Managers are linked among the persons read and `known` (the last
+/// snapshot). Records for other employees, should Nmbrs ignore the filter, are
+/// dropped, never taken for this person.
+pub async fn import_person(
+    client: &Client,
+    selection: &Selection,
+    wanted: &Wanted,
+    known: &[crate::model::Person],
+) -> Result<PersonFound, NmbrsError> {
+    let started = Instant::now();
+    let (companies, managers) = selected_companies(client, selection).await?;
+    let name_of = |c: &wire::Company| c.name.clone().unwrap_or_else(|| c.company_id.clone());
+    // (employee id, company index) of every employee that fits.
+    let mut fits: Vec<(String, usize, String)> = Vec::new();
+    match wanted {
+        Wanted::Id { id, company } => {
+            // The company it was last seen in first; the others only when it moved.
+            let mut order: Vec<usize> = (0..companies.len()).collect();
+            if let Some(hint) = company {
+                order.sort_by_key(|k| name_of(&companies[*k].1) != *hint);
+            }
+            for k in order {
+                let path = format!(
+                    "/api/companies/{}/employees?employeeId={}",
+                    companies[k].1.company_id,
+                    crate::http::encode(id)
+                );
+                let listed: Vec<wire::Employee> = client.get_all(path).await?;
+                if let Some(e) = listed.iter().find(|e| e.employee_id == *id) {
+                    let name = e.employee_basic_info.as_ref().map(basic_names);
+                    fits.push((id.clone(), k, name.map(|[n, _]| n).unwrap_or_default()));
+                    break;
+                }
+            }
+        }
+        Wanted::Number(_) | Wanted::Name(_) => {
+            let lists = try_join_all(companies.iter().map(|(_, c)| {
+                client
+                    .get_all::<wire::Employee>(format!("/api/companies/{}/employees", c.company_id))
+            }))
+            .await?;
+            for (k, list) in lists.iter().enumerate() {
+                for e in list {
+                    let Some(info) = &e.employee_basic_info else {
+                        continue;
+                    };
+                    let names = basic_names(info);
+                    let fit = match wanted {
+                        Wanted::Number(n) => info.employee_number == Some(*n),
+                        Wanted::Name(n) => {
+                            let n = n
+                                .split_whitespace()
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                                .to_lowercase();
+                            names.contains(&n)
+                        }
+                        Wanted::Id { .. } => false,
+                    };
+                    if fit && !e.employee_id.is_empty() {
+                        let [name, _] = names;
+                        fits.push((e.employee_id.clone(), k, name));
+                    }
+                }
+            }
+        }
+    }
+    let (id, k) = match fits.as_slice() {
+        [] => {
+            return Ok(PersonFound::Nobody {
+                companies: companies.len(),
+            })
+        }
+        [(id, k, _)] => (id.clone(), *k),
+        several => {
+            return Ok(PersonFound::Several(
+                several
+                    .iter()
+                    .map(|(id, k, name)| (id.clone(), name.clone(), name_of(&companies[*k].1)))
+                    .collect(),
+            ))
+        }
+    };
+    let c = &companies[k].1;
+    let name = name_of(c);
+    let mut data = company(client, &c.company_id, &name, Some(&id)).await?;
+    keep_only(&mut data, &id);
+    let employees = data.employees.len();
+    let normalized = normalize::normalize_among(std::slice::from_ref(&data), &managers, known);
+    let stats = ImportStats::of(client, started, 1, employees, &normalized);
+    Ok(PersonFound::One {
+        normalized,
+        company: name,
+        stats,
+    })
+}
+
+/// Drops every record that is not `id`'s: an API that ignored the `employeeId`
+/// filter must not lend this person another's data.
+fn keep_only(data: &mut CompanyData, id: &str) {
+    data.employees.retain(|e| e.employee_id == id);
+    data.personal_info.retain(|e| e.employee_id == id);
+    data.contracts.retain(|e| e.employee_id == id);
+    data.employments.retain(|e| e.employee_id == id);
+    data.departments.retain(|e| e.employee_id == id);
+    data.functions.retain(|e| e.employee_id == id);
+    data.managers.retain(|e| e.employee_id == id);
+    data.cost_centers.retain(|e| e.employee_id == id);
 }
 
 /// Default time limit of one call.

@@ -284,6 +284,17 @@ struct ManagerRef {
 /// Turns the records of several companies into persons. `debtor_managers` (from
 /// `/api/debtors/{id}/managers`) adds manager numbers for linking.
 pub fn normalize(companies: &[CompanyData], debtor_managers: &[wire::DebtorManager]) -> Normalized {
+    normalize_among(companies, debtor_managers, &[])
+}
+
+/// [`normalize`] for part of the organisation (one person read on demand): managers
+/// are looked for among the persons read and among `known` (the last snapshot), as a
+/// full import would find them.
+pub fn normalize_among(
+    companies: &[CompanyData],
+    debtor_managers: &[wire::DebtorManager],
+    known: &[Person],
+) -> Normalized {
     let mut out = Normalized::default();
     let mut manager_refs = Vec::new();
     // An id that occurs twice cannot be trusted in either place.
@@ -344,7 +355,7 @@ pub fn normalize(companies: &[CompanyData], debtor_managers: &[wire::DebtorManag
             }
         }
     }
-    link_managers(&mut out, &manager_refs, debtor_managers);
+    link_managers(&mut out, &manager_refs, debtor_managers, known);
     out
 }
 
@@ -544,16 +555,24 @@ fn fold(s: &str) -> String {
 
 /// Links each manager entity to an employee: by e-mail, then by employee number (the
 /// manager's number from the debtor's manager list), then by name. A link that finds
-/// several employees, or none, is reported and left empty: never guessed.
+/// several employees, or none, is reported and left empty: never guessed. `known`
+/// persons are candidates too, unless read again in `out`.
 fn link_managers(
     out: &mut Normalized,
     refs: &[ManagerRef],
     debtor_managers: &[wire::DebtorManager],
+    known: &[Person],
 ) {
+    let read: HashSet<&str> = out.persons.iter().map(|p| &*p.id).collect();
+    let candidates: Vec<&Person> = out
+        .persons
+        .iter()
+        .chain(known.iter().filter(|p| !read.contains(&*p.id)))
+        .collect();
     let mut by_email: HashMap<String, Vec<usize>> = HashMap::new();
     let mut by_number: HashMap<i64, Vec<usize>> = HashMap::new();
     let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
-    for (k, p) in out.persons.iter().enumerate() {
+    for (k, p) in candidates.iter().enumerate() {
         if let Some(e) = &p.business_email {
             by_email.entry(fold(e)).or_default().push(k);
         }
@@ -580,6 +599,7 @@ fn link_managers(
         .filter_map(|m| m.number.map(|n| (m.manager_id.as_str(), n)))
         .collect();
     let mut linked: HashMap<&str, Result<usize, String>> = HashMap::new();
+    let mut links: Vec<(&ManagerRef, Result<Arc<str>, String>)> = Vec::with_capacity(refs.len());
     for r in refs {
         let m = &r.manager;
         let result = linked
@@ -644,9 +664,14 @@ fn link_managers(
                     }
                 ))
             })
-            .clone();
+            .clone()
+            .map(|k| candidates[k].id.clone());
+        links.push((r, result));
+    }
+    drop(candidates);
+    for (r, result) in links {
         match result {
-            Ok(k) if k == r.person => out.problems.push(RecordProblem {
+            Ok(id) if *id == *out.persons[r.person].id => out.problems.push(RecordProblem {
                 severity: ProblemLevel::Warning,
                 company: r.company.clone(),
                 employee_id: out.persons[r.person].id.to_string(),
@@ -655,8 +680,8 @@ fn link_managers(
                 message: "the employee is their own manager in Nmbrs; the manager is left empty"
                     .into(),
             }),
-            Ok(k) => {
-                let manager_id = out.persons[k].id.to_string();
+            Ok(id) => {
+                let manager_id = id.to_string();
                 let p = &mut out.persons[r.person];
                 for c in &mut p.contracts {
                     c.manager_id = Some(manager_id.clone());
