@@ -379,8 +379,7 @@ pub struct PersonSynced {
     pub problems: Vec<crate::source::nmbrs::normalize::RecordProblem>,
     /// Figures of the reading.
     pub stats: crate::source::nmbrs::ImportStats,
-    /// This person's actions, made as a full plan would make them (the others of the
-    /// snapshot are the population: managers, unique names) and held to the limits.
+    /// This person's actions (their manager from the snapshot), held to the limits.
     pub plan: Plan,
     /// Seconds the plan took.
     pub plan_seconds: f64,
@@ -487,8 +486,20 @@ pub fn sync_person(
     let previous = known.iter().find(|p| p.id == person.id).cloned();
     let mutation =
         crate::source::mutations::diff(previous.as_slice(), std::slice::from_ref(&person)).pop();
-    let mut persons: Vec<crate::model::Person> =
-        known.into_iter().filter(|p| p.id != person.id).collect();
+    // The person's evaluation reads no one but their manager: plan those two (the
+    // manager's actions are left out), not the whole organisation. A unique name is
+    // the first one free in the state now, as when this person is created first.
+    let manager = person
+        .contracts
+        .iter()
+        .filter_map(|c| c.manager_id.as_deref())
+        .chain(person.manager_id.as_deref())
+        .collect::<HashSet<&str>>();
+    let mut persons: Vec<crate::model::Person> = known
+        .iter()
+        .filter(|p| p.id != person.id && manager.contains(&*p.id))
+        .cloned()
+        .collect();
     persons.push(person.clone());
     let started = std::time::Instant::now();
     let input = PlanInput {

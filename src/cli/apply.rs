@@ -107,15 +107,22 @@ pub fn apply_document(
         Ok(s) => s,
         Err(code) => return code,
     };
-    let writes_back = doc.actions.iter().any(|a| a.target == "nmbrs");
-    let targets = match config.plan_targets(writes_back, &|k| std::env::var(k).ok(), &args.fresher)
-    {
-        Ok(t) => t,
-        Err(e) => {
-            errln!("error: {e}");
-            return UNUSABLE;
-        }
-    };
+    let mut written_back: Vec<&str> = doc
+        .actions
+        .iter()
+        .filter(|a| a.target == "nmbrs")
+        .map(|a| a.person.as_str())
+        .collect();
+    written_back.sort_unstable();
+    written_back.dedup();
+    let targets =
+        match config.plan_targets(&written_back, &|k| std::env::var(k).ok(), &args.fresher) {
+            Ok(t) => t,
+            Err(e) => {
+                errln!("error: {e}");
+                return UNUSABLE;
+            }
+        };
     let journal = match Journal::open(&config.store.database) {
         Ok(j) => j,
         Err(e) => {

@@ -357,19 +357,22 @@ impl super::Config {
         Ok(out)
     }
 
-    /// The targets a plan needs: the configured ones and, when it writes back
-    /// (`writes_back`), the Nmbrs write-back, which signs in as `stroom nmbrs login`
-    /// did and finds each person's company in the latest snapshot, or in `fresher`
-    /// (persons read since, as by `stroom sync --person`).
+    /// The targets a plan needs: the configured ones and, when it writes back for
+    /// some persons (`written_back`: their ids), the Nmbrs write-back, which signs in
+    /// as `stroom nmbrs login` did and finds each person's company in `fresher`
+    /// (persons read since, as by `stroom sync --person`) or the latest snapshot.
     pub fn plan_targets(
         &self,
-        writes_back: bool,
+        written_back: &[&str],
         env: &dyn Fn(&str) -> Option<String>,
         fresher: &[crate::model::Person],
     ) -> Result<HashMap<String, Arc<dyn Target>>, ConfigError> {
         let mut out = self.targets_with_env(env)?;
-        if writes_back {
-            out.insert("nmbrs".into(), self.writeback_target(env, fresher)?);
+        if !written_back.is_empty() {
+            out.insert(
+                "nmbrs".into(),
+                self.writeback_target(env, written_back, fresher)?,
+            );
         }
         Ok(out)
     }
@@ -378,6 +381,7 @@ impl super::Config {
     fn writeback_target(
         &self,
         env: &dyn Fn(&str) -> Option<String>,
+        written_back: &[&str],
         fresher: &[crate::model::Person],
     ) -> Result<Arc<dyn Target>, ConfigError> {
         use crate::source::nmbrs::auth::Session;
@@ -406,8 +410,14 @@ impl super::Config {
             let company = p.extra.get("nmbrs_company_id")?.clone();
             Some((p.id.to_string(), company))
         };
+        let fresh: std::collections::HashSet<&str> = fresher.iter().map(|p| &*p.id).collect();
+        let stored: Vec<&str> = written_back
+            .iter()
+            .copied()
+            .filter(|id| !fresh.contains(id))
+            .collect();
         let companies = store
-            .persons(latest.id)
+            .persons_by_id(latest.id, &stored)
             .map_err(|e| failed("the snapshot store", &e, "run `stroom nmbrs import` again"))?
             .iter()
             .chain(fresher)
