@@ -71,6 +71,7 @@
 
 // The core: rules language, model, planner and the file readers. No network, no database.
 pub mod files;
+pub mod html;
 pub mod model;
 pub mod plan;
 pub mod reconcile;

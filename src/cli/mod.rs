@@ -43,6 +43,8 @@ pub enum PlanFormat {
     Table,
     /// The plan document (schemas/plan.schema.json).
     Json,
+    /// A self-contained HTML page for people (no network needed to view it).
+    Html,
 }
 
 #[derive(Subcommand)]

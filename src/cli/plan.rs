@@ -149,7 +149,9 @@ pub fn run(args: &PlanArgs) -> u8 {
         return print_plan(&plan, &persons, args.format);
     }
     match args.format {
-        PlanFormat::Table => print_plan(&build_plan(&input), &persons, args.format),
+        PlanFormat::Table | PlanFormat::Html => {
+            print_plan(&build_plan(&input), &persons, args.format)
+        }
         // Written while it is made: a plan of millions of actions is never held whole.
         PlanFormat::Json => {
             let outline = plan_outline(&input);
@@ -164,10 +166,15 @@ pub fn run(args: &PlanArgs) -> u8 {
     }
 }
 
-/// Prints a plan (table or JSON) and returns the exit status: 3 when it is blocked.
+/// Prints a plan (table, JSON or HTML) and returns the exit status: 3 when it is
+/// blocked.
 pub fn print_plan(plan: &stroom::plan::Plan, persons: &[Person], format: PlanFormat) -> u8 {
     let code = match format {
         PlanFormat::Json => print_json(plan),
+        PlanFormat::Html => {
+            out!("{}", stroom::plan::render_html(plan, persons));
+            OK
+        }
         PlanFormat::Table => {
             out!("{}", render_table(plan, persons));
             OK
@@ -202,6 +209,10 @@ fn compare(args: &PlanArgs, old: &str, new: &PlanInput) -> u8 {
     let comparison = stroom::plan::compare::compare_rules(&program, new);
     let code = match args.format {
         PlanFormat::Json => print_json(&comparison),
+        PlanFormat::Html => {
+            out!("{}", comparison.render_html());
+            OK
+        }
         PlanFormat::Table => {
             out!("{}", comparison.render());
             OK

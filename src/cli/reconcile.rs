@@ -112,6 +112,10 @@ pub fn run(args: &ReconcileArgs) -> u8 {
     report.notes.splice(0..0, notes);
     let code = match args.format {
         PlanFormat::Json => print_json(&report),
+        PlanFormat::Html => {
+            out!("{}", report.render_html());
+            OK
+        }
         PlanFormat::Table => {
             out!("{}", render_report(&report));
             OK
@@ -207,19 +211,6 @@ fn read_targets(
     })
 }
 
-/// An entitlement in words: `membership of group "X"`, `licence "E3"`, `permission
-/// "FullAccess" on "x@y"`.
-fn entitlement_words(kind: stroom::model::Kind, name: &str, on: Option<&str>) -> String {
-    use stroom::model::Kind;
-    match (kind, on) {
-        (Kind::Group, _) => format!("membership of group {name:?}"),
-        (Kind::License, _) => format!("licence {name:?}"),
-        (Kind::Mailbox, _) => format!("mailbox {name:?}"),
-        (Kind::Permission, Some(on)) => format!("permission {name:?} on {on:?}"),
-        (Kind::Permission, None) => format!("permission {name:?}"),
-    }
-}
-
 /// The report for people: per target the counts, then what needs a look.
 pub fn render_report(report: &Report) -> String {
     let mut s = String::new();
@@ -292,42 +283,8 @@ pub fn render_report(report: &Report) -> String {
         if !t.drift.is_empty() {
             let _ = writeln!(s, "  drift:");
             for d in &t.drift {
-                let what = match &d.what {
-                    stroom::reconcile::DriftKind::Attribute {
-                        attribute,
-                        is,
-                        wanted,
-                    } => format!("{attribute} is {is}, the rules give {wanted}"),
-                    stroom::reconcile::DriftKind::Enabled => {
-                        "enabled, but the person is out of scope".to_string()
-                    }
-                    stroom::reconcile::DriftKind::Disabled => {
-                        "disabled, but the person is in scope".to_string()
-                    }
-                    stroom::reconcile::DriftKind::Unexplained {
-                        entitlement,
-                        name,
-                        on,
-                    } => format!(
-                        "holds {}, which no rule gives (added by hand?)",
-                        entitlement_words(*entitlement, name, on.as_deref())
-                    ),
-                    stroom::reconcile::DriftKind::Lacking {
-                        entitlement,
-                        name,
-                        on,
-                    } => format!(
-                        "lacks {}, which the rules give",
-                        entitlement_words(*entitlement, name, on.as_deref())
-                    ),
-                };
-                let enforced = if d.enforced {
-                    " [enforced]"
-                } else if !d.linked {
-                    " [after adoption]"
-                } else {
-                    ""
-                };
+                let what = d.what.describe();
+                let enforced = d.marker();
                 let _ = writeln!(
                     s,
                     "    {} {} ({}): {what}{enforced}",

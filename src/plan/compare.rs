@@ -252,26 +252,7 @@ impl Comparison {
                 Change::Added => '+',
                 Change::Removed => '-',
             };
-            let what = match (g.kind, &g.name) {
-                (Some(kind), Some(name)) => match &g.on {
-                    Some(on) => format!("{} {kind} {name:?} on {on:?}", g.op),
-                    None => format!("{} {kind} {name:?}", g.op),
-                },
-                _ => g.op.to_string(),
-            };
-            let why = match (&g.rule, g.op, g.change) {
-                (Some(b), OpKind::Revoke, Change::Added) => {
-                    format!(
-                        "as rule {} ({}:{}) no longer grants it",
-                        b.rule, b.file, b.line
-                    )
-                }
-                (Some(b), OpKind::Revoke, Change::Removed) => {
-                    format!("as rule {} ({}:{}) now grants it", b.rule, b.file, b.line)
-                }
-                (Some(b), _, _) => format!("rule {} ({}:{})", b.rule, b.file, b.line),
-                (None, _, _) => g.reason.clone().unwrap_or_default(),
-            };
+            let (what, why) = (g.what(), g.why());
             let _ = writeln!(
                 s,
                 "{sign} {what} in {}, {why}: {} person(s)",
@@ -295,5 +276,107 @@ impl Comparison {
             self.added, self.removed, self.persons
         );
         s
+    }
+}
+
+impl ChangeGroup {
+    /// The operation and entitlement in words.
+    pub fn what(&self) -> String {
+        match (self.kind, &self.name) {
+            (Some(kind), Some(name)) => match &self.on {
+                Some(on) => format!("{} {kind} {name:?} on {on:?}", self.op),
+                None => format!("{} {kind} {name:?}", self.op),
+            },
+            _ => self.op.to_string(),
+        }
+    }
+
+    /// Why, in words: the rule (file and line), or the reason.
+    pub fn why(&self) -> String {
+        match (&self.rule, self.op, self.change) {
+            (Some(b), OpKind::Revoke, Change::Added) => {
+                format!(
+                    "as rule {} ({}:{}) no longer grants it",
+                    b.rule, b.file, b.line
+                )
+            }
+            (Some(b), OpKind::Revoke, Change::Removed) => {
+                format!("as rule {} ({}:{}) now grants it", b.rule, b.file, b.line)
+            }
+            (Some(b), _, _) => format!("rule {} ({}:{})", b.rule, b.file, b.line),
+            (None, _, _) => self.reason.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl Comparison {
+    /// The comparison as a self-contained HTML page: what newly blocks the plan first,
+    /// the counts with a chart, then each group with its persons by name.
+    pub fn render_html(&self) -> String {
+        use crate::html::{bar_chart, escape, page};
+        use std::fmt::Write as _;
+        let mut b = String::new();
+        b.push_str("<h1>Impact of the rule change</h1>\n");
+        let _ = writeln!(
+            b,
+            "<p class=\"muted\">{} action(s) added, {} removed, for {} person(s)</p>",
+            self.added, self.removed, self.persons
+        );
+        if !self.newly_blocked.is_empty() {
+            b.push_str("<section class=\"blocked\" id=\"blocked\"><h2>The new rules block the plan</h2><ul>");
+            for why in &self.newly_blocked {
+                let _ = write!(b, "<li>{}</li>", escape(why));
+            }
+            b.push_str("</ul></section>\n");
+        }
+        if !self.changes {
+            b.push_str("<p>The rule change changes nothing in the plan.</p>\n");
+            return page("Impact of the rule change", &b);
+        }
+        let bars: Vec<(String, u64)> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let sign = if g.change == Change::Added { '+' } else { '-' };
+                (format!("{sign} {}", g.op), g.persons.len() as u64)
+            })
+            .fold(Vec::new(), |mut acc: Vec<(String, u64)>, (k, n)| {
+                match acc.iter_mut().find(|(l, _)| *l == k) {
+                    Some((_, total)) => *total += n,
+                    None => acc.push((k, n)),
+                }
+                acc
+            });
+        b.push_str("<h2>Summary</h2>\n");
+        b.push_str(&bar_chart("actions added and removed per operation", &bars));
+        b.push_str("<h2>Changes</h2>\n");
+        for g in &self.groups {
+            let change = match g.change {
+                Change::Added => "added",
+                Change::Removed => "removed",
+            };
+            let _ = write!(
+                b,
+                "<section class=\"{change}\"><h3>{change}: {} in {}</h3><p class=\"muted\">{}: {} person(s)</p><ul class=\"people\">",
+                escape(&g.what()),
+                escape(&g.target),
+                escape(&g.why()),
+                g.persons.len()
+            );
+            for p in &g.persons {
+                let number = p
+                    .employee_number
+                    .map(|n| format!(" (#{n})"))
+                    .unwrap_or_default();
+                let _ = write!(
+                    b,
+                    "<li>{}{number} <code>{}</code></li>",
+                    escape(&p.name),
+                    escape(&p.id)
+                );
+            }
+            b.push_str("</ul></section>\n");
+        }
+        page("Impact of the rule change", &b)
     }
 }

@@ -3,6 +3,7 @@
 
 mod build;
 pub mod compare;
+mod html;
 pub mod read;
 mod state_after;
 mod table;
@@ -11,6 +12,7 @@ mod valid;
 mod write;
 
 pub use build::{build_plan, limits_passed, plan_for_person, plan_outline, PlanInput, PlanOutline};
+pub use html::render_html;
 pub use state_after::{state_after, Outcome, StateEditor};
 pub use table::render_table;
 pub use write::write_plan_json;

@@ -19,48 +19,8 @@ pub fn render_table(plan: &Plan, persons: &[Person]) -> String {
     };
     let mut rows: Vec<[String; 7]> = Vec::with_capacity(plan.actions.len());
     for a in &plan.actions {
-        let what = match (a.kind, &a.name, a.field()) {
-            (Some(k), Some(n), _) => match a.on() {
-                Some(on) => format!("{} {n:?} on {on:?}", k.as_str()),
-                None => format!("{} {n:?}", k.as_str()),
-            },
-            (_, _, Some(f)) => format!("{f} = {:?}", a.value().unwrap_or("")),
-            _ => match (a.attributes(), a.changes()) {
-                (Some(attrs), _) => attrs
-                    .iter()
-                    .take(2)
-                    .map(|(k, v)| {
-                        format!(
-                            "{k}={}",
-                            v.as_str().map_or_else(|| v.to_string(), str::to_string)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                (_, Some(ch)) => ch
-                    .iter()
-                    .map(|(k, v)| {
-                        let pair = v.as_array();
-                        let show = |i: usize| {
-                            pair.and_then(|p| p.get(i))
-                                .map_or(String::new(), |x| x.to_string())
-                        };
-                        format!("{k}: {} → {}", show(0), show(1))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                _ => String::new(),
-            },
-        };
-        let why = match plan.because(a).next() {
-            Some(b) => format!(
-                "{} ({}:{})",
-                b.rule,
-                b.file.rsplit('/').next().unwrap_or(&b.file),
-                b.line
-            ),
-            None => a.reason.as_deref().unwrap_or_default().to_string(),
-        };
+        let what = what_of(a);
+        let why = why_of(plan, a);
         rows.push([
             a.seq.to_string(),
             a.op.as_str().into(),
@@ -126,4 +86,55 @@ pub fn render_table(plan: &Plan, persons: &[Person]) -> String {
         let _ = writeln!(out, "BLOCKED: {}", b.message());
     }
     out
+}
+
+/// What an action does, in a few words: the entitlement, the write-back, the first
+/// attributes of a create or the changes of an update.
+pub(super) fn what_of(a: &super::Action) -> String {
+    match (a.kind, &a.name, a.field()) {
+        (Some(k), Some(n), _) => match a.on() {
+            Some(on) => format!("{} {n:?} on {on:?}", k.as_str()),
+            None => format!("{} {n:?}", k.as_str()),
+        },
+        (_, _, Some(f)) => format!("{f} = {:?}", a.value().unwrap_or("")),
+        _ => match (a.attributes(), a.changes()) {
+            (Some(attrs), _) => attrs
+                .iter()
+                .take(2)
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            (_, Some(ch)) => ch
+                .iter()
+                .map(|(k, v)| {
+                    let pair = v.as_array();
+                    let show = |i: usize| {
+                        pair.and_then(|p| p.get(i))
+                            .map_or(String::new(), |x| x.to_string())
+                    };
+                    format!("{k}: {} → {}", show(0), show(1))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => String::new(),
+        },
+    }
+}
+
+/// Why an action is planned: the first rule with its file and line, else the reason.
+pub(super) fn why_of(plan: &Plan, a: &super::Action) -> String {
+    match plan.because(a).next() {
+        Some(b) => format!(
+            "{} ({}:{})",
+            b.rule,
+            b.file.rsplit('/').next().unwrap_or(&b.file),
+            b.line
+        ),
+        None => a.reason.as_deref().unwrap_or_default().to_string(),
+    }
 }

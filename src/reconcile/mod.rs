@@ -13,6 +13,7 @@
 //! drift.
 
 mod correlate;
+mod html;
 mod policy;
 
 pub use correlate::{managed_entitlements, read_attributes};
@@ -259,6 +260,58 @@ pub struct TargetReport {
     pub excluded: Vec<Excluded>,
     /// Differences on linked accounts.
     pub drift: Vec<Drift>,
+}
+
+impl DriftKind {
+    /// The difference in words.
+    pub fn describe(&self) -> String {
+        let entitlement = |kind: Kind, name: &str, on: Option<&str>| match (kind, on) {
+            (Kind::Group, _) => format!("membership of group {name:?}"),
+            (Kind::License, _) => format!("licence {name:?}"),
+            (Kind::Mailbox, _) => format!("mailbox {name:?}"),
+            (Kind::Permission, Some(on)) => format!("permission {name:?} on {on:?}"),
+            (Kind::Permission, None) => format!("permission {name:?}"),
+        };
+        match self {
+            DriftKind::Attribute {
+                attribute,
+                is,
+                wanted,
+            } => format!("{attribute} is {is}, the rules give {wanted}"),
+            DriftKind::Enabled => "enabled, but the person is out of scope".to_string(),
+            DriftKind::Disabled => "disabled, but the person is in scope".to_string(),
+            DriftKind::Unexplained {
+                entitlement: kind,
+                name,
+                on,
+            } => format!(
+                "holds {}, which no rule gives (added by hand?)",
+                entitlement(*kind, name, on.as_deref())
+            ),
+            DriftKind::Lacking {
+                entitlement: kind,
+                name,
+                on,
+            } => format!(
+                "lacks {}, which the rules give",
+                entitlement(*kind, name, on.as_deref())
+            ),
+        }
+    }
+}
+
+impl Drift {
+    /// ` [enforced]` when the policy corrects it, ` [after adoption]` on an account
+    /// not linked yet, else nothing.
+    pub fn marker(&self) -> &'static str {
+        if self.enforced {
+            " [enforced]"
+        } else if !self.linked {
+            " [after adoption]"
+        } else {
+            ""
+        }
+    }
 }
 
 /// The whole report.

@@ -13,6 +13,7 @@ mod cli;
 mod diagnostics;
 mod fuzz;
 mod hardening;
+mod html;
 mod microsoft;
 mod nmbrs;
 mod normalize;
