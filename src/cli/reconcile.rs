@@ -226,13 +226,7 @@ pub fn render_report(report: &Report) -> String {
             "  linked {}, matched {}, ambiguous {}, missing {}, conflict {}, unmanaged {}, excluded {}, drift {}",
             c.linked, c.matched, c.ambiguous, c.missing, c.conflict, c.unmanaged, c.excluded, c.drift
         );
-        for situation in [
-            Situation::Conflict,
-            Situation::Ambiguous,
-            Situation::Matched,
-            Situation::Missing,
-            Situation::Linked,
-        ] {
+        for situation in Situation::REPORT_ORDER {
             let rows: Vec<_> = t
                 .persons
                 .iter()

@@ -20,27 +20,13 @@ impl Report {
                 c.accounts,
                 t.calls
             );
-            let bars: Vec<(String, u64)> = [
-                ("linked", c.linked),
-                ("matched", c.matched),
-                ("ambiguous", c.ambiguous),
-                ("missing", c.missing),
-                ("conflict", c.conflict),
-                ("unmanaged", c.unmanaged),
-                ("excluded", c.excluded),
-                ("drift", c.drift),
-            ]
-            .into_iter()
-            .map(|(k, n)| (k.to_string(), n as u64))
-            .collect();
+            let bars: Vec<(String, u64)> = c
+                .findings()
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n as u64))
+                .collect();
             b.push_str(&bar_chart(&format!("{}: findings", t.target), &bars));
-            for situation in [
-                Situation::Conflict,
-                Situation::Ambiguous,
-                Situation::Matched,
-                Situation::Missing,
-                Situation::Linked,
-            ] {
+            for situation in Situation::REPORT_ORDER {
                 let rows: Vec<_> = t
                     .persons
                     .iter()

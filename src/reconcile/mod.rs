@@ -926,19 +926,36 @@ pub(crate) fn wants_account(ev: &eval::PersonEval, t: TargetId) -> bool {
 pub fn totals(report: &Report) -> BTreeMap<&'static str, usize> {
     let mut out = BTreeMap::new();
     for t in &report.targets {
-        let c = &t.counts;
-        for (k, v) in [
-            ("linked", c.linked),
-            ("matched", c.matched),
-            ("ambiguous", c.ambiguous),
-            ("missing", c.missing),
-            ("conflict", c.conflict),
-            ("unmanaged", c.unmanaged),
-            ("excluded", c.excluded),
-            ("drift", c.drift),
-        ] {
+        for (k, v) in t.counts.findings() {
             *out.entry(k).or_insert(0) += v;
         }
     }
     out
+}
+
+impl Counts {
+    /// Every finding's count by name, in report order (the accounts read left out).
+    pub fn findings(&self) -> [(&'static str, usize); 8] {
+        [
+            ("linked", self.linked),
+            ("matched", self.matched),
+            ("ambiguous", self.ambiguous),
+            ("missing", self.missing),
+            ("conflict", self.conflict),
+            ("unmanaged", self.unmanaged),
+            ("excluded", self.excluded),
+            ("drift", self.drift),
+        ]
+    }
+}
+
+impl Situation {
+    /// The order reports list persons in: what needs a look first.
+    pub const REPORT_ORDER: [Situation; 5] = [
+        Situation::Conflict,
+        Situation::Ambiguous,
+        Situation::Matched,
+        Situation::Missing,
+        Situation::Linked,
+    ];
 }
