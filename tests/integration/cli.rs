@@ -298,11 +298,7 @@ fn compare_rules_shows_the_impact_of_a_rule_change() {
     let dir = tempfile::tempdir().unwrap();
     // A repository of rules, as an admin keeps it; then the edit, not committed.
     let rules = dir.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    for entry in std::fs::read_dir(root.join("rules-examples/vandijk")).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, rules.join(p.file_name().unwrap())).unwrap();
-    }
+    crate::common::copy_example_rules(&rules);
     let git = |args: &[&str]| {
         let out = std::process::Command::new("git")
             .args([

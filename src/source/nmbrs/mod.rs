@@ -449,17 +449,10 @@ pub enum PersonFound {
 fn basic_names(info: &wire::BasicInfo) -> [String; 2] {
     let first = info.first_name.as_deref().unwrap_or("");
     let last = info.last_name.as_deref().unwrap_or("");
-    let fold = |parts: &[&str]| {
-        parts
-            .iter()
-            .flat_map(|p| p.split_whitespace())
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
+    let prefix = info.prefix.as_deref().unwrap_or("");
     [
-        fold(&[first, info.prefix.as_deref().unwrap_or(""), last]),
-        fold(&[first, last]),
+        normalize::fold(&format!("{first} {prefix} {last}")),
+        normalize::fold(&format!("{first} {last}")),
     ]
 }
 
@@ -501,6 +494,10 @@ pub async fn import_person(
             }
         }
         Wanted::Number(_) | Wanted::Name(_) => {
+            let folded = match wanted {
+                Wanted::Name(n) => normalize::fold(n),
+                _ => String::new(),
+            };
             let lists = try_join_all(companies.iter().map(|(_, c)| {
                 client
                     .get_all::<wire::Employee>(format!("/api/companies/{}/employees", c.company_id))
@@ -514,14 +511,7 @@ pub async fn import_person(
                     let names = basic_names(info);
                     let fit = match wanted {
                         Wanted::Number(n) => info.employee_number == Some(*n),
-                        Wanted::Name(n) => {
-                            let n = n
-                                .split_whitespace()
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                                .to_lowercase();
-                            names.contains(&n)
-                        }
+                        Wanted::Name(_) => names.contains(&folded),
                         Wanted::Id { .. } => false,
                     };
                     if fit && !e.employee_id.is_empty() {

@@ -546,7 +546,8 @@ fn current_cost_center(
         .and_then(|c| c.cost_centers.as_ref())
 }
 
-fn fold(s: &str) -> String {
+/// Text as names and addresses are compared: whitespace collapsed, without case.
+pub(super) fn fold(s: &str) -> String {
     s.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")

@@ -94,6 +94,16 @@ pub fn example_reconcile<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// A copy of the example's rule files in `to` (made), to edit in a test.
+pub fn copy_example_rules(to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules-examples/vandijk");
+    for entry in std::fs::read_dir(from).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
 /// `stroom ARGS` in the repository's folder, without colours.
 pub fn stroom_cmd(args: &[&str]) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"));
