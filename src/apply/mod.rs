@@ -161,7 +161,9 @@ fn execute(
         id: r.id.clone(),
         enabled: Some(r.enabled),
     });
-    if account.is_none() && named.is_none() {
+    // A group is made for the whole plan, not in a person's account.
+    let needs_account = a.op != OpKind::CreateGroup;
+    if needs_account && account.is_none() && named.is_none() {
         *account = Some(target.correlate(&a.person)?);
     }
     let current = named.clone().or_else(|| account.clone().flatten());
@@ -177,6 +179,15 @@ fn execute(
             .ok_or_else(|| TargetError::refused("a grant or revoke without a kind"))
     };
     match a.op {
+        OpKind::CreateGroup => {
+            // The plan reader makes sure a create_group has its name and settings.
+            let settings = a
+                .group
+                .as_ref()
+                .ok_or_else(|| TargetError::refused("a create_group without its settings"))?;
+            let id = target.create_group(a.name.as_deref().unwrap_or(""), settings)?;
+            Ok(Some(AccountRef { id, enabled: None }))
+        }
         OpKind::Link => {
             let acc = need("link")?;
             target.link(&acc, &a.person)?;
@@ -257,7 +268,10 @@ struct Run<'a> {
     journal_error: Mutex<Option<JournalError>>,
     /// (person, target) → seq of the plan's create of that account.
     creates: HashMap<(&'a str, &'a str), u32>,
-    /// Creates that are over (done, failed or skipped), this run or before.
+    /// (target, group name in lower case) → seq of the plan's create_group.
+    group_creates: HashMap<(&'a str, String), u32>,
+    /// Creates (of accounts and groups) that are over (done, failed or skipped), this
+    /// run or before.
     settled: Mutex<std::collections::HashSet<u32>>,
 }
 
@@ -287,8 +301,27 @@ impl Run<'_> {
         })
     }
 
+    /// A grant of a group this plan creates waits for that step, which runs as a job
+    /// of its own (its failure must not stop the person who first needed it).
+    fn waits_for_group(&self, a: &PlannedAction) -> Option<String> {
+        if a.op != OpKind::Grant || a.kind != Some(crate::model::Kind::Group) {
+            return None;
+        }
+        let name = a.name.as_deref()?;
+        let seq = *self
+            .group_creates
+            .get(&(a.target.as_str(), name.to_lowercase()))?;
+        let settled = self.settled.lock().unwrap_or_else(|e| e.into_inner());
+        (!settled.contains(&seq)).then(|| {
+            format!(
+                "waits for group {name:?} to be created (step {seq}) in `{}`",
+                a.target
+            )
+        })
+    }
+
     fn settle(&self, a: &PlannedAction) {
-        if a.op == OpKind::Create {
+        if matches!(a.op, OpKind::Create | OpKind::CreateGroup) {
             self.settled
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -406,7 +439,10 @@ impl Run<'_> {
                     .push(line);
                 continue;
             }
-            if let Some(why) = self.waits_for_manager(a) {
+            if let Some(why) = self
+                .waits_for_manager(a)
+                .or_else(|| self.waits_for_group(a))
+            {
                 return Some((index, why));
             }
             if !self.mark(a.seq, StepStatus::Started, None, None) {
@@ -591,15 +627,20 @@ pub fn apply(
     {
         return Err(ApplyError::UnknownTarget(missing.target.clone()));
     }
-    // Persons in plan order, each with their steps in plan order.
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_person: HashMap<&str, Vec<&PlannedAction>> = HashMap::new();
+    // Jobs in plan order: each person's steps in plan order, and each create_group on
+    // its own.
+    let mut persons: Vec<Vec<&PlannedAction>> = Vec::new();
+    let mut job_of: HashMap<&str, usize> = HashMap::new();
     for a in &doc.actions {
-        let steps = by_person.entry(a.person.as_str()).or_default();
-        if steps.is_empty() {
-            order.push(&a.person);
+        if a.op == OpKind::CreateGroup {
+            persons.push(vec![a]);
+            continue;
         }
-        steps.push(a);
+        let job = *job_of.entry(a.person.as_str()).or_insert_with(|| {
+            persons.push(Vec::new());
+            persons.len() - 1
+        });
+        persons[job].push(a);
     }
     let done = if options.dry_run {
         HashMap::new()
@@ -622,6 +663,17 @@ pub fn apply(
             .filter(|a| a.op == OpKind::Create)
             .map(|a| ((a.person.as_str(), a.target.as_str()), a.seq))
             .collect(),
+        group_creates: doc
+            .actions
+            .iter()
+            .filter(|a| a.op == OpKind::CreateGroup)
+            .filter_map(|a| {
+                Some((
+                    (a.target.as_str(), a.name.as_deref()?.to_lowercase()),
+                    a.seq,
+                ))
+            })
+            .collect(),
         settled: Mutex::new(
             done.iter()
                 .filter(|(_, r)| r.status != StepStatus::Started)
@@ -629,10 +681,7 @@ pub fn apply(
                 .collect(),
         ),
     };
-    let persons: Vec<&[&PlannedAction]> = order
-        .iter()
-        .map(|p| by_person.get(p).map(Vec::as_slice).unwrap_or(&[]))
-        .collect();
+    let persons: Vec<&[&PlannedAction]> = persons.iter().map(Vec::as_slice).collect();
     let queue = Mutex::new(Queue {
         ready: (0..persons.len())
             .map(|person| Job {

@@ -1,6 +1,7 @@
 //! The normalized data Stroom works on: persons with contracts, the current state of the
 //! targets, and the values rules compute with.
 
+pub mod group;
 pub mod kind;
 pub mod live;
 pub mod names;

@@ -62,10 +62,17 @@ pub fn build_plan(input: &PlanInput) -> Plan {
             (ChunkSummary::of(p, &actions), actions)
         })
         .collect();
-    let mut actions = Vec::with_capacity(chunks.iter().map(|(_, a)| a.len()).sum());
     let mut summaries = Vec::with_capacity(chunks.len());
+    let mut made = Vec::with_capacity(chunks.len());
     for (summary, mine) in chunks {
         summaries.push(summary);
+        made.push(mine);
+    }
+    let outline = planner.finish(summaries, assigned);
+    let total = outline.prelude.len() + made.iter().map(Vec::len).sum::<usize>();
+    let mut actions = Vec::with_capacity(total);
+    actions.extend(outline.prelude.iter().cloned());
+    for mine in made {
         actions.extend(mine);
     }
     actions
@@ -73,7 +80,6 @@ pub fn build_plan(input: &PlanInput) -> Plan {
         .enumerate()
         .with_min_len(1 << 14)
         .for_each(|(seq, a)| a.seq = seq as u32 + 1);
-    let outline = planner.finish(summaries, assigned);
     Plan {
         today: input.today,
         actions,
@@ -101,6 +107,8 @@ pub struct PlanOutline<'a> {
     pub notes: Vec<String>,
     /// The statements actions cite.
     pub origins: Vec<Because>,
+    /// The actions before the persons' (create_group), numbered from 1.
+    prelude: Vec<Action>,
     /// Actions per chunk of persons, in order.
     chunk_sizes: Vec<u32>,
     /// The unique values handed out.
@@ -129,8 +137,11 @@ impl PlanOutline<'_> {
         make: &(dyn Fn(Vec<Action>) -> T + Sync),
         sink: &mut dyn FnMut(T) -> Result<(), E>,
     ) -> Result<(), E> {
+        if !self.prelude.is_empty() {
+            sink(make(self.prelude.clone()))?;
+        }
         let mut first_seq = Vec::with_capacity(self.chunk_sizes.len());
-        let mut seq = 0u32;
+        let mut seq = self.prelude.len() as u32;
         for n in &self.chunk_sizes {
             first_seq.push(seq);
             seq += n;
@@ -188,6 +199,7 @@ struct Planner<'a> {
 /// A chunk's plan without its actions.
 struct ChunkSummary {
     counts: OpCounts,
+    groups: Vec<GroupNeed>,
     actions: u32,
     notes: Vec<String>,
     blocks: Vec<Blocked>,
@@ -199,6 +211,7 @@ impl ChunkSummary {
     fn of(p: ChunkPlan, actions: &[Action]) -> Self {
         ChunkSummary {
             counts: OpCounts::of(actions),
+            groups: p.groups,
             actions: actions.len() as u32,
             notes: p.notes,
             blocks: p.blocks,
@@ -301,8 +314,10 @@ impl<'a> Planner<'a> {
         let mut all_blocks = Vec::new();
         let mut accountless = Vec::new();
         let mut chunk_sizes = Vec::with_capacity(chunks.len());
+        let mut groups = Vec::new();
         for p in chunks {
             counts.add(&p.counts);
+            groups.extend(p.groups);
             chunk_sizes.push(p.actions);
             notes.extend(p.notes);
             all_blocks.extend(p.blocks);
@@ -324,6 +339,8 @@ impl<'a> Planner<'a> {
                 missing.iter().take(10).copied().collect::<Vec<_>>().join(", ")
             ));
         }
+        let prelude = create_group_actions(program, input.state, groups);
+        counts.add(&OpCounts::of(&prelude));
         all_blocks.extend(threshold_violations(program, &counts, input));
         all_blocks.extend(guard_violations(program, &counts, input));
         PlanOutline {
@@ -337,6 +354,7 @@ impl<'a> Planner<'a> {
             all_blocks,
             notes,
             origins: program.origins.iter().map(Because::from).collect(),
+            prelude,
             chunk_sizes,
             assigned,
             planner: self,
@@ -421,6 +439,91 @@ struct ChunkPlan {
     /// need (in that target or its host) does not exist after the plan: (grant target,
     /// account target, person).
     accountless: Vec<(TargetId, TargetId, Arc<str>)>,
+    /// Groups the chunk's grants need that a `group` declaration covers.
+    groups: Vec<GroupNeed>,
+}
+
+/// A group that a grant needs and a `group` declaration covers: the first person (by
+/// id) who gets it.
+struct GroupNeed {
+    target: TargetId,
+    name: Arc<str>,
+    person: Arc<str>,
+}
+
+/// The managed groups the grants among `actions` need, each once, with the first
+/// person who gets it.
+fn groups_needed(program: &Program, actions: &[Action]) -> Vec<GroupNeed> {
+    if program.groups.is_empty() {
+        return Vec::new();
+    }
+    let mut seen: rustc_hash::FxHashSet<(TargetId, String)> = Default::default();
+    let mut out = Vec::new();
+    for a in actions {
+        let (OpKind::Grant, Some(Kind::Group), Some(name)) = (a.op, a.kind, &a.name) else {
+            continue;
+        };
+        let Some(target) = program.target_id(&a.target) else {
+            continue;
+        };
+        if program.managed_group(target, name).is_some()
+            && seen.insert((target, name.to_lowercase()))
+        {
+            out.push(GroupNeed {
+                target,
+                name: name.clone(),
+                person: a.person.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// One `create_group` per managed group a grant of this plan needs and nobody in the
+/// state holds (a group someone holds exists), in target and name order. The target
+/// looks before it creates, so a group made by hand is left as it is.
+fn create_group_actions(program: &Program, state: &State, needs: Vec<GroupNeed>) -> Vec<Action> {
+    if needs.is_empty() {
+        return Vec::new();
+    }
+    let mut wanted: FxHashMap<(TargetId, String), GroupNeed> = FxHashMap::default();
+    for need in needs {
+        // Chunks come in person order: the first need of a group is its first person.
+        wanted
+            .entry((need.target, need.name.to_lowercase()))
+            .or_insert(need);
+    }
+    for g in state.grants.iter().filter(|g| g.kind == Kind::Group) {
+        if let Some(t) = program.target_id(&g.target) {
+            wanted.remove(&(t, g.name.to_lowercase()));
+        }
+    }
+    let mut needs: Vec<GroupNeed> = wanted.into_values().collect();
+    needs.sort_by(|a, b| (a.target, &a.name).cmp(&(b.target, &b.name)));
+    needs
+        .into_iter()
+        .enumerate()
+        .filter_map(|(k, need)| {
+            let decl = program.managed_group(need.target, &need.name)?;
+            let target = program.targets.get(need.target as usize)?;
+            Some(Action {
+                seq: k as u32 + 1,
+                op: OpKind::CreateGroup,
+                kind: Some(Kind::Group),
+                person: need.person,
+                target: target.name.clone(),
+                because: std::iter::once(decl.origin).collect(),
+                reason: Some(Cow::Borrowed(
+                    "granted and not there yet; a `group` declaration lets Stroom create it",
+                )),
+                detail: Some(Box::new(super::Detail {
+                    group: Some(decl.settings_for(&need.name)),
+                    ..Default::default()
+                })),
+                name: Some(need.name),
+            })
+        })
+        .collect()
 }
 
 /// The entitlement names of a chunk's actions, one shared copy per constant name (by
@@ -494,6 +597,7 @@ fn plan_persons(
         notes: Vec::new(),
         blocks: Vec::new(),
         accountless: Vec::new(),
+        groups: Vec::new(),
     };
     for ev in evals {
         let st = by_person.get(&*ev.person.id).unwrap_or(&NO_STATE);
@@ -509,6 +613,7 @@ fn plan_persons(
         );
         plan.blocks.extend(forbid_violations(program, ev));
     }
+    plan.groups = groups_needed(program, &plan.actions);
     plan
 }
 
@@ -603,6 +708,8 @@ fn rank(op: OpKind, leaving: bool) -> u8 {
         (true, OpKind::Disable) => 0,
         (true, OpKind::Revoke) => 1,
         (true, OpKind::Delete) => 2,
+        // Planned for the whole plan, before every person's steps.
+        (_, OpKind::CreateGroup) => 0,
         (_, OpKind::Link) => 3,
         (_, OpKind::Create) => 3,
         (_, OpKind::Update) => 4,
@@ -1191,10 +1298,35 @@ impl OpCounts {
 /// person's actions and only a `forbid` of theirs blocks it. The whole plan's notes
 /// are left out (`stroom plan` shows them).
 pub fn plan_for_person(plan: Plan, input: &PlanInput, person: &str) -> Plan {
+    // The person's own steps, and the creation of a group one of them grants (planned
+    // for whoever needs it first, and theirs too in this plan).
+    let granted: std::collections::HashSet<(&str, String)> = plan
+        .actions
+        .iter()
+        .filter(|a| &*a.person == person && a.op == OpKind::Grant)
+        .filter_map(|a| Some((&*a.target, a.name.as_deref()?.to_lowercase())))
+        .collect();
+    let creates = |a: &Action| {
+        a.op == OpKind::CreateGroup
+            && a.name
+                .as_deref()
+                .is_some_and(|n| granted.contains(&(&*a.target, n.to_lowercase())))
+    };
+    let keep: Vec<bool> = plan
+        .actions
+        .iter()
+        .map(|a| &*a.person == person || creates(a))
+        .collect();
+    drop(granted);
     let mut actions: Vec<Action> = plan
         .actions
         .into_iter()
-        .filter(|a| &*a.person == person)
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(mut a, _)| {
+            a.person = Arc::from(person);
+            a
+        })
         .collect();
     for (k, a) in actions.iter_mut().enumerate() {
         a.seq = k as u32 + 1;

@@ -91,6 +91,8 @@ pub struct Detail {
     /// The account acted on, where the plan knows it rather than finding it by the
     /// person id: what adoption links (link_account), or an account no person owns.
     pub account: Option<crate::model::live::AccountRecord>,
+    /// How a managed group is made (create_group).
+    pub group: Option<crate::model::group::GroupSettings>,
 }
 
 impl Action {
@@ -122,6 +124,11 @@ impl Action {
     /// The account the action is on, when the plan names it.
     pub fn account(&self) -> Option<&crate::model::live::AccountRecord> {
         self.detail.as_ref().and_then(|d| d.account.as_ref())
+    }
+
+    /// How the group is made (create_group).
+    pub fn group(&self) -> Option<&crate::model::group::GroupSettings> {
+        self.detail.as_ref().and_then(|d| d.group.as_ref())
     }
 
     /// The detail, created on first use.
@@ -189,6 +196,9 @@ impl Serialize for ActionJson<'_> {
         }
         if let Some(acc) = a.account() {
             m.serialize_entry("account", acc)?;
+        }
+        if let Some(group) = a.group() {
+            m.serialize_entry("group", group)?;
         }
         m.serialize_entry("because", &BecauseJson(&a.because, self.1))?;
         if let Some(r) = &a.reason {

@@ -40,6 +40,9 @@ pub struct PlannedAction {
     /// person owns).
     #[serde(default)]
     pub account: Option<crate::model::live::AccountRecord>,
+    /// How a managed group is made (create_group).
+    #[serde(default)]
+    pub group: Option<crate::model::group::GroupSettings>,
 }
 
 /// A plan document.
@@ -82,6 +85,7 @@ impl From<&super::Plan> for PlanDocument {
                     field: text(a.field()),
                     value: text(a.value()),
                     account: a.account().cloned(),
+                    group: a.group().cloned(),
                 })
                 .collect(),
         }
@@ -128,6 +132,11 @@ pub fn parse_plan(file: &str, text: &str) -> Result<PlanDocument, PlanReadError>
             OpKind::Writeback if a.field.is_none() || a.value.is_none() => Some("field and value"),
             OpKind::Update if a.changes.is_none() => Some("changes"),
             OpKind::Link if a.account.is_none() => Some("account"),
+            OpKind::CreateGroup
+                if a.kind != Some(Kind::Group) || a.name.is_none() || a.group.is_none() =>
+            {
+                Some("kind group, name and group")
+            }
             _ => None,
         };
         if let Some(m) = missing {

@@ -121,6 +121,8 @@ impl StateEditor {
     /// Applies one outcome; `today` is the date a disable is recorded with.
     pub fn apply(&mut self, o: &Outcome<'_>, today: Option<NaiveDate>) {
         match o.op {
+            // The state records who holds what; a group enters it with its first grant.
+            OpKind::CreateGroup => {}
             OpKind::Link => {
                 let Some(record) = o.account else { return };
                 let linked = AccountState {

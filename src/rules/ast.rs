@@ -319,6 +319,37 @@ pub struct AccountBlock {
     pub items: Vec<AccountItem>,
 }
 
+/// `group "PATTERN" in TARGET { SETTING VALUE ... }`: groups Stroom creates when a
+/// grant first needs them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupBlock {
+    /// The names it covers (`*` for any run of characters).
+    pub pattern: StrLit,
+    /// Where the groups are made.
+    pub target: Ident,
+    /// Its settings in the order written.
+    pub settings: Vec<GroupSetting>,
+}
+
+/// One line of a group declaration: `ou "OU=..."`, `scope global`, `type security`,
+/// `description "..."`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSetting {
+    /// The setting's name.
+    pub name: Ident,
+    /// Its value.
+    pub value: SettingValue,
+}
+
+/// The value of a [`GroupSetting`]: a string or a word.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingValue {
+    /// `"text"`
+    Text(StrLit),
+    /// `word`
+    Word(Ident),
+}
+
 /// One key of `primary contract by ...`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SortKey {
@@ -393,6 +424,8 @@ pub enum StmtKind {
     Effect(Effect),
     /// `account in TARGET { ... }`
     Account(AccountBlock),
+    /// `group "PATTERN" in TARGET { ... }`
+    Group(GroupBlock),
 }
 
 /// A statement with its place.

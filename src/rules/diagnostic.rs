@@ -220,6 +220,12 @@ pub enum Problem {
         /// What the limit counts ("nodes", "bytes").
         unit: &'static str,
     },
+    /// A `group` declaration Stroom cannot carry out (its target, pattern or a setting).
+    #[error("invalid group declaration: {detail}")]
+    BadGroup {
+        /// What is wrong.
+        detail: String,
+    },
     /// A `primary contract by` key that is not a contract field.
     #[error("cannot sort contracts by `{name}`")]
     BadSortKey {
@@ -311,6 +317,8 @@ codes! {
     WritebackWithoutAccount = "stroom::writeback_without_account", Error;
     /// A write-back from an attribute the account does not set.
     UnknownAccountAttribute = "stroom::unknown_account_attribute", Error;
+    /// A `group` declaration that cannot be carried out.
+    BadGroup = "stroom::bad_group", Error;
     /// A bad `primary contract by` key.
     BadSortKey = "stroom::bad_sort_key", Error;
     /// Nesting past a limit.
@@ -351,6 +359,7 @@ impl Problem {
             Problem::NeverFires => Code::NeverFires,
             Problem::GrantWithoutAccount { .. } => Code::GrantWithoutAccount,
             Problem::BadThreshold { .. } => Code::BadThreshold,
+            Problem::BadGroup { .. } => Code::BadGroup,
             Problem::Include { .. } => Code::Include,
             Problem::UnknownWritebackField { .. } => Code::UnknownWritebackField,
             Problem::WrongTarget { .. } => Code::WrongTarget,

@@ -115,7 +115,10 @@ impl Printer<'_> {
         for (i, s) in stmts.iter().enumerate() {
             if i > 0
                 && (self.blank_line_before(self.first_pos(s))
-                    || matches!(s.kind, StmtKind::Rule { .. } | StmtKind::Account(_)))
+                    || matches!(
+                        s.kind,
+                        StmtKind::Rule { .. } | StmtKind::Account(_) | StmtKind::Group(_)
+                    ))
             {
                 self.ensure_blank();
             }
@@ -126,7 +129,10 @@ impl Printer<'_> {
             }
             self.stmt(s, depth);
             self.trailing_comment(s.span.end);
-            if matches!(s.kind, StmtKind::Rule { .. } | StmtKind::Account(_)) && i + 1 < stmts.len()
+            if matches!(
+                s.kind,
+                StmtKind::Rule { .. } | StmtKind::Account(_) | StmtKind::Group(_)
+            ) && i + 1 < stmts.len()
             {
                 self.ensure_blank();
             }
@@ -307,6 +313,31 @@ impl Printer<'_> {
                             self.trailing_comment(span.end);
                         }
                     }
+                }
+                self.comments_before(s.span.end, depth + 1, true);
+                self.indent(depth);
+                self.out.push_str("}\n");
+            }
+            StmtKind::Group(block) => {
+                let _ = write!(
+                    self.out,
+                    "group {} in {}",
+                    string(&block.pattern.value),
+                    block.target.name
+                );
+                if block.settings.is_empty() {
+                    self.out.push('\n');
+                    return;
+                }
+                self.out.push_str(" {\n");
+                for setting in &block.settings {
+                    self.comments_before(setting.name.span.start, depth + 1, true);
+                    self.indent(depth + 1);
+                    let value = match &setting.value {
+                        SettingValue::Text(t) => string(&t.value),
+                        SettingValue::Word(w) => w.name.clone(),
+                    };
+                    let _ = writeln!(self.out, "{} {value}", setting.name.name);
                 }
                 self.comments_before(s.span.end, depth + 1, true);
                 self.indent(depth);

@@ -32,11 +32,11 @@ const STATEMENT_STARTS: &[&str] = &[
 ];
 /// Of those, the ones that can never stand inside a `{ ... }` block: seeing one resets
 /// the brace depth, so a missing `}` costs one statement, not the rest of the file.
+/// (`scope` is also a setting of a `group` block.)
 const TOP_LEVEL_ONLY: &[&str] = &[
     "let",
     "rule",
     "default",
-    "scope",
     "primary",
     "include",
     "forbid",
@@ -403,7 +403,9 @@ fn rule_words(rule: Rule) -> &'static str {
         | Rule::threshold
         | Rule::rule_block
         | Rule::when_stmt
-        | Rule::account_block => "a statement (`when`, `rule`, `let`, `account`, ...)",
+        | Rule::account_block
+        | Rule::group_decl => "a statement (`when`, `rule`, `let`, `account`, ...)",
+        Rule::group_setting => "a group setting (`ou`, `scope`, `type`, `description`)",
         Rule::scope_from => "`from N days before start`",
         Rule::scope_until => "`until N days after end`",
         Rule::sort_key => "a contract field",
@@ -807,6 +809,28 @@ impl Builder<'_> {
                 let target = self.ident(inner.next()?);
                 let items = inner.filter_map(|p| self.account_item(p)).collect();
                 StmtKind::Account(AccountBlock { target, items })
+            }
+            Rule::group_decl => {
+                let pattern = self.string(inner.next()?);
+                let target = self.ident(inner.next()?);
+                let settings = inner
+                    .filter_map(|p| {
+                        let mut parts = p.into_inner();
+                        let name = self.ident(parts.next()?);
+                        let v = parts.next()?;
+                        let value = if v.as_rule() == Rule::string {
+                            SettingValue::Text(self.string(v))
+                        } else {
+                            SettingValue::Word(self.ident(v))
+                        };
+                        Some(GroupSetting { name, value })
+                    })
+                    .collect();
+                StmtKind::Group(GroupBlock {
+                    pattern,
+                    target,
+                    settings,
+                })
             }
             _ => return None,
         };

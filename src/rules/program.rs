@@ -470,6 +470,31 @@ pub enum KeyValue {
     Set(usize),
 }
 
+/// A `group "PATTERN" in TARGET { ... }` declaration: the groups of these names are
+/// Stroom's to create (never to delete) when a grant first needs one.
+#[derive(Debug, Clone)]
+pub struct ManagedGroup {
+    /// Where they are made.
+    pub target: TargetId,
+    /// The names covered; `*` stands for any run of characters.
+    pub pattern: Arc<str>,
+    /// How they are made; `{name}` in the description stands for the group's name.
+    pub settings: crate::model::group::GroupSettings,
+    /// The declaration.
+    pub origin: OriginId,
+}
+
+impl ManagedGroup {
+    /// The settings of the group `name`, its description filled in.
+    pub fn settings_for(&self, name: &str) -> crate::model::group::GroupSettings {
+        let mut s = self.settings.clone();
+        if let Some(d) = &mut s.description {
+            *d = d.replace("{name}", name);
+        }
+        s
+    }
+}
+
 /// A segregation-of-duties constraint.
 #[derive(Debug, Clone)]
 pub struct Forbid {
@@ -488,6 +513,10 @@ pub struct Forbid {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub enum OpKind {
+    /// `create_group`: a group a `group` declaration covers, made before its first
+    /// grant (an existing group is left as it is).
+    #[serde(rename = "create_group")]
+    CreateGroup,
     /// `link_account`: adoption writes the person id into an account made before
     /// Stroom (found by a `correlate` line), so plans find it from then on.
     #[serde(rename = "link_account")]
@@ -526,7 +555,8 @@ impl std::fmt::Display for OpKind {
 
 impl OpKind {
     /// All operations, in plan order.
-    pub const ALL: [OpKind; 9] = [
+    pub const ALL: [OpKind; 10] = [
+        OpKind::CreateGroup,
         OpKind::Link,
         OpKind::Create,
         OpKind::Update,
@@ -541,6 +571,7 @@ impl OpKind {
     /// The name in plans (`create_account`, `grant`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
+            OpKind::CreateGroup => "create_group",
             OpKind::Link => "link_account",
             OpKind::Create => "create_account",
             OpKind::Update => "update_account",
@@ -627,6 +658,8 @@ pub struct Program {
     pub forbids: Vec<Forbid>,
     /// Thresholds.
     pub thresholds: Vec<Threshold>,
+    /// Groups Stroom creates when needed, in declaration order.
+    pub groups: Vec<ManagedGroup>,
     /// The guard against mass removal where the rules declare no threshold (stroom.toml
     /// `[plan]` may change it; the rules' thresholds replace it per operation).
     pub removal_guard: RemovalGuard,
@@ -652,6 +685,13 @@ impl Program {
             .iter()
             .position(|t| &*t.name == name)
             .map(|i| i as TargetId)
+    }
+
+    /// The declaration that covers group `name` in `target` (the first one that does).
+    pub fn managed_group(&self, target: TargetId, name: &str) -> Option<&ManagedGroup> {
+        self.groups
+            .iter()
+            .find(|g| g.target == target && crate::model::group::fits_pattern(&g.pattern, name))
     }
 
     /// The account block of a target.

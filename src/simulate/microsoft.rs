@@ -108,6 +108,83 @@ struct Group {
     name: String,
     dynamic: bool,
     members: BTreeSet<String>,
+    /// Set when made through the API (an upsert's key).
+    unique_name: Option<String>,
+    mail_nickname: String,
+    description: Option<String>,
+    /// A Microsoft 365 group (`groupTypes: ["Unified"]`).
+    unified: bool,
+    /// When it was made: invisible by id for the replication lag, in filtered lists
+    /// until `indexed`.
+    created: Instant,
+    indexed: Instant,
+}
+
+impl Group {
+    fn json(&self) -> Value {
+        let types = if self.dynamic {
+            json!(["DynamicMembership"])
+        } else if self.unified {
+            json!(["Unified"])
+        } else {
+            json!([])
+        };
+        json!({"id": self.id, "displayName": self.name, "mailNickname": self.mail_nickname,
+               "securityEnabled": !self.unified, "mailEnabled": self.unified,
+               "groupTypes": types, "description": self.description,
+               "uniqueName": self.unique_name})
+    }
+}
+
+/// Graph's checks of a new group's body: the properties it requires, a mail alias of
+/// the allowed characters, and the two kinds it can make (security groups and
+/// Microsoft 365 groups; not mail-enabled security or distribution groups).
+/// What a valid new group's body says.
+struct NewGroup {
+    name: String,
+    nick: String,
+    unified: bool,
+    description: Option<String>,
+}
+
+fn check_new_group(body: &Value) -> Result<NewGroup, (u16, Value)> {
+    let bad = |m: &str| Err(error(400, "Request_BadRequest", m));
+    let name = text(body.get("displayName"));
+    let nick = text(body.get("mailNickname"));
+    let (Some(mail), Some(security)) = (
+        body.get("mailEnabled").and_then(Value::as_bool),
+        body.get("securityEnabled").and_then(Value::as_bool),
+    ) else {
+        return bad("A value is required for property 'mailEnabled' or 'securityEnabled' of resource 'Group'.");
+    };
+    if name.is_empty() || name.chars().count() > 256 {
+        return bad("Invalid value specified for property 'displayName' of resource 'Group'.");
+    }
+    if nick.is_empty()
+        || nick.len() > 64
+        || !nick
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !"@()\\[]\";:<>,".contains(c))
+    {
+        return bad("Invalid value specified for property 'mailNickname' of resource 'Group'.");
+    }
+    let unified = body
+        .get("groupTypes")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.iter().any(|t| t == "Unified"));
+    if unified != mail || (!unified && !security) {
+        return bad("The service does not currently support writes of mail-enabled groups. Please ensure that the mail-enablement property is unset or is set to false.");
+    }
+    let description = body
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(NewGroup {
+        name: name.to_string(),
+        nick: nick.to_string(),
+        unified,
+        description,
+    })
 }
 
 struct Sku {
@@ -612,11 +689,18 @@ impl MicrosoftSim {
             .chain(setup.dynamic_groups.iter().map(|g| (g, true)))
         {
             let id = tenant.new_id(0x6701);
+            let made = Instant::now();
             tenant.groups.push(Group {
                 id,
                 name: name.clone(),
                 dynamic,
                 members: BTreeSet::new(),
+                unique_name: None,
+                mail_nickname: name.replace(' ', ""),
+                description: None,
+                unified: false,
+                created: made,
+                indexed: made,
             });
         }
         for (part, units, exchange) in &setup.skus {
@@ -776,6 +860,19 @@ impl MicrosoftSim {
             }
             None => false,
         }
+    }
+
+    /// Every group: its Graph properties and `members` (user ids).
+    pub fn groups(&self) -> Vec<Value> {
+        let t = lock(&self.tenant);
+        t.groups
+            .iter()
+            .map(|g| {
+                let mut v = g.json();
+                v["members"] = json!(g.members);
+                v
+            })
+            .collect()
     }
 
     /// A user made outside Stroom (for conflict tests); returns its id.
@@ -1028,7 +1125,19 @@ async fn graph(
         let (s, b) = sim.batch(&body, &base);
         return reply(s, b, None);
     }
-    let (s, b) = sim.dispatch(method.as_str(), path, &query, &body, eventual, &base);
+    let prefer_create = headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("create-if-missing"));
+    let (s, b) = sim.dispatch(
+        method.as_str(),
+        path,
+        &query,
+        &body,
+        eventual,
+        prefer_create,
+        &base,
+    );
     reply(s, b, None)
 }
 
@@ -1037,7 +1146,9 @@ fn kind_of(method: &str, path: &str) -> String {
     let shape: Vec<&str> = path
         .split('/')
         .map(|seg| {
-            if seg.contains('-') && seg.len() >= 32 || seg.contains('@') {
+            if seg.starts_with("groups(uniqueName=") {
+                "groups(uniqueName={key})"
+            } else if seg.contains('-') && seg.len() >= 32 || seg.contains('@') {
                 "{id}"
             } else {
                 seg
@@ -1087,7 +1198,11 @@ impl MicrosoftSim {
                 let (path, query) = url.split_once('?').unwrap_or((url, ""));
                 let method = text(r.get("method")).to_ascii_uppercase();
                 let body = r.get("body").cloned().unwrap_or(Value::Null);
-                let (s, b) = self.dispatch(&method, path, query, &body, false, base);
+                let prefer_create = r
+                    .pointer("/headers/Prefer")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| p.contains("create-if-missing"));
+                let (s, b) = self.dispatch(&method, path, query, &body, false, prefer_create, base);
                 (s, b, json!({}))
             };
             statuses.insert(id.clone(), status);
@@ -1102,6 +1217,7 @@ impl MicrosoftSim {
         (200, json!({ "responses": responses }))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &self,
         method: &str,
@@ -1109,6 +1225,7 @@ impl MicrosoftSim {
         query: &str,
         body: &Value,
         eventual: bool,
+        prefer_create: bool,
         base: &str,
     ) -> (u16, Value) {
         self.count(kind_of(method, path));
@@ -1365,19 +1482,77 @@ impl MicrosoftSim {
                         "Unsupported or invalid query filter clause specified.",
                     );
                 }
+                // A filter reads the index, which lags behind writes.
                 let items: Vec<Value> = t
                     .groups
                     .iter()
-                    .filter(|g| wanted.as_ref().is_none_or(|(_, v)| g.name.eq_ignore_ascii_case(v)))
-                    .map(|g| {
-                        json!({"id": g.id, "displayName": g.name, "securityEnabled": true, "mailEnabled": false,
-                               "groupTypes": if g.dynamic { json!(["DynamicMembership"]) } else { json!([]) }})
+                    .filter(|g| {
+                        wanted
+                            .as_ref()
+                            .is_none_or(|(_, v)| g.name.eq_ignore_ascii_case(v) && now >= g.indexed)
                     })
+                    .map(|g| selected(g.json(), &params))
                     .collect();
                 page(items, &params, &format!("{base}/v1.0/groups"), query)
             }
+            (_, [key]) if key.starts_with("groups(uniqueName=") => {
+                let unique = key
+                    .trim_start_matches("groups(uniqueName=")
+                    .trim_end_matches(')')
+                    .trim_matches('\'')
+                    .to_string();
+                let found = t.groups.iter().position(|g| {
+                    g.unique_name
+                        .as_deref()
+                        .is_some_and(|u| u.eq_ignore_ascii_case(&unique))
+                });
+                match (method, found) {
+                    ("GET", Some(g)) if now >= t.groups[g].created + lag => {
+                        (200, selected(t.groups[g].json(), &params))
+                    }
+                    ("GET", _) => not_found(&unique),
+                    ("PATCH", Some(g)) => {
+                        let new = match check_new_group(body) {
+                            Ok(v) => v,
+                            Err(e) => return e,
+                        };
+                        let group = &mut t.groups[g];
+                        (group.name, group.mail_nickname, group.unified) =
+                            (new.name, new.nick, new.unified);
+                        group.description = new.description;
+                        (204, Value::Null)
+                    }
+                    ("PATCH", None) if !prefer_create => not_found(&unique),
+                    ("PATCH", None) => {
+                        let new = match check_new_group(body) {
+                            Ok(v) => v,
+                            Err(e) => return e,
+                        };
+                        let id = t.new_id(0x6702);
+                        t.groups.push(Group {
+                            id,
+                            name: new.name,
+                            dynamic: false,
+                            members: BTreeSet::new(),
+                            unique_name: Some(unique),
+                            mail_nickname: new.nick,
+                            description: new.description,
+                            unified: new.unified,
+                            created: now,
+                            indexed: now + Duration::from_millis(faults.index_lag_ms),
+                        });
+                        (201, t.groups[t.groups.len() - 1].json())
+                    }
+                    _ => unsupported(method, path),
+                }
+            }
             (_, ["groups", gid, "members", rest @ ..]) => {
-                let Some(g) = t.groups.iter().position(|g| g.id == *gid) else {
+                // A group made moments ago is not found by id yet.
+                let Some(g) = t
+                    .groups
+                    .iter()
+                    .position(|g| g.id == *gid && now >= g.created + lag)
+                else {
                     return not_found(gid);
                 };
                 match (method, rest) {

@@ -13,6 +13,7 @@
 //!   removing one who is not, counts as success.
 
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
+use crate::model::group::{GroupScope, GroupSettings, GroupType};
 use crate::rules::program::{Kind, OpKind};
 use crate::secret::Secret;
 use ldap3::{
@@ -307,14 +308,21 @@ impl ActiveDirectory {
         }
         let n = ldap_escape(name);
         let filter = format!("(&(objectClass=group)(|(cn={n})(sAMAccountName={n})))");
-        Ok(self
+        let found = self
             .search_one(
                 &self.settings.groups_dn,
                 &filter,
                 &["cn"],
                 &format!("find group {name:?}"),
             )?
-            .map(|e| e.dn))
+            .map(|e| e.dn);
+        if let Some(dn) = &found {
+            self.groups
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_string(), dn.clone());
+        }
+        Ok(found)
     }
 
     fn manager_dn(&self, value: &Value) -> TargetResult<Option<String>> {
@@ -573,6 +581,65 @@ impl ActiveDirectory {
         format!("CN={}", dn_escape(cn))
     }
 
+    /// The DN and attributes of a new managed group: in the declaration's OU (which
+    /// must lie under `groups_dn`, where grants look for groups), `groupType` from its
+    /// scope and type.
+    fn group_entry(
+        &self,
+        name: &str,
+        settings: &GroupSettings,
+    ) -> TargetResult<(String, LdapEntry)> {
+        let groups_dn = &self.settings.groups_dn;
+        let parent = settings.ou.as_deref().unwrap_or(groups_dn);
+        if !dn_within(parent, groups_dn) {
+            return Err(TargetError::refused(format!(
+                "group {name:?} would be made in {parent}, outside groups_dn {groups_dn} \
+                 where grants look for groups\n  help: choose an `ou` under {groups_dn} in \
+                 the `group` declaration, or widen groups_dn in stroom.toml"
+            )));
+        }
+        // Scope bits, and the security bit (as the signed 32-bit number AD stores).
+        let scope: i64 = match settings.scope {
+            GroupScope::Global => 0x2,
+            GroupScope::DomainLocal => 0x4,
+            GroupScope::Universal => 0x8,
+        };
+        let group_type = match settings.group_type {
+            GroupType::Security => scope - 0x8000_0000,
+            GroupType::Distribution => scope,
+            GroupType::Microsoft365 => {
+                return Err(TargetError::refused(format!(
+                    "group {name:?}: Active Directory has no Microsoft 365 groups\n  help: \
+                     declare `type security` or `type distribution`, or make it in entra"
+                )))
+            }
+        };
+        // The pre-Windows 2000 name may not hold these characters; `cn` keeps the name.
+        let sam: String = name
+            .chars()
+            .map(|c| {
+                if "\"/\\[]:;|=,+*?<>@".contains(c) {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .take(256)
+            .collect();
+        let mut entry: Vec<(String, HashSet<String>)> = vec![
+            (
+                "objectClass".into(),
+                ["top", "group"].map(String::from).into(),
+            ),
+            ("sAMAccountName".into(), HashSet::from([sam])),
+            ("groupType".into(), HashSet::from([group_type.to_string()])),
+        ];
+        if let Some(d) = settings.description.as_ref().filter(|d| !d.is_empty()) {
+            entry.push(("description".into(), HashSet::from([d.clone()])));
+        }
+        Ok((format!("{},{parent}", Self::rdn(name)), entry))
+    }
+
     /// The DN after moving `dn` under `parent`.
     fn moved(dn: &str, parent: &str) -> String {
         let rdn = first_rdn(dn);
@@ -630,6 +697,21 @@ fn generalized_time(v: &str) -> Option<String> {
     chrono::NaiveDateTime::parse_from_str(digits, "%Y%m%d%H%M%S")
         .ok()
         .map(|t| t.and_utc().to_rfc3339())
+}
+
+/// The attributes of an entry to add.
+type LdapEntry = Vec<(String, HashSet<String>)>;
+
+/// True if `dn` is `base` or lies under it (RDNs compared without regard to case or
+/// the spaces around commas).
+fn dn_within(dn: &str, base: &str) -> bool {
+    let norm = |d: &str| {
+        d.split(',')
+            .map(|p| p.trim().to_lowercase())
+            .collect::<Vec<_>>()
+    };
+    let (dn, base) = (norm(dn), norm(base));
+    dn.len() >= base.len() && dn[dn.len() - base.len()..] == base[..]
 }
 
 /// The parent of a DN (`CN=a,OU=X,DC=b` → `OU=X,DC=b`).
@@ -746,6 +828,26 @@ impl Target for ActiveDirectory {
                 a.name.as_deref().unwrap_or(""),
                 s.groups_dn
             ),
+            OpKind::CreateGroup => {
+                let name = a.name.as_deref().unwrap_or("");
+                let settings = a.group.clone().unwrap_or_default();
+                match self.group_entry(name, &settings) {
+                    Ok((dn, entry)) => format!(
+                        "LDAP search {} for group {name:?}; if absent, LDAP add {dn}: {}",
+                        s.groups_dn,
+                        entry
+                            .iter()
+                            .map(|(k, v)| {
+                                let mut v: Vec<&str> = v.iter().map(String::as_str).collect();
+                                v.sort_unstable();
+                                format!("{k} = {}", v.join("|"))
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Err(e) => format!("refused: {e}"),
+                }
+            }
             OpKind::Link => format!(
                 "LDAP read {dn}: refused if {attr} holds another person id; LDAP modify {dn}: replace {attr} = {}",
                 a.person,
@@ -1033,8 +1135,12 @@ impl Target for ActiveDirectory {
         }
         let Some(group) = self.group_dn(e.name)? else {
             return Err(TargetError::refused(format!(
-                "group {:?} does not exist under {}; create it or correct the rule",
-                e.name, self.settings.groups_dn
+                "group {:?} does not exist under {}\n  help: create it, correct the rule, or \
+                 let Stroom create it with `group {:?} in {} {{ ... }}` in the rules",
+                e.name,
+                self.settings.groups_dn,
+                e.name,
+                self.name()
             )));
         };
         self.tolerant(
@@ -1052,6 +1158,30 @@ impl Target for ActiveDirectory {
                 .map(|_| ())
             },
         )
+    }
+
+    fn create_group(&self, name: &str, settings: &GroupSettings) -> TargetResult<String> {
+        if let Some(dn) = self.group_dn(name)? {
+            return Ok(dn);
+        }
+        let (dn, entry) = self.group_entry(name, settings)?;
+        let added = self.with(&format!("create group {dn}"), |c| {
+            c.add(&dn, entry)?.success().map(|_| ())
+        });
+        match added {
+            Ok(()) => {
+                self.groups
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_string(), dn.clone());
+                Ok(dn)
+            }
+            // Made meanwhile (a resumed run, a colleague)? Then it is found now.
+            Err(e) => match self.group_dn(name)? {
+                Some(dn) => Ok(dn),
+                None => Err(e),
+            },
+        }
     }
 
     fn revoke(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {

@@ -21,6 +21,7 @@
 use super::microsoft::{quoted, runtime, Answer, Method, MicrosoftClient};
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
 use crate::http::encode;
+use crate::model::group::{GroupSettings, GroupType};
 use crate::model::live::{Holding, Inventory, LiveAccount, ReadRequest};
 use crate::plan::read::PlannedAction;
 use crate::rules::program::{Kind, OpKind};
@@ -936,6 +937,57 @@ impl EntraId {
         })
     }
 
+    /// Makes a managed group unless one of that name exists. The group is made by an
+    /// upsert on a `uniqueName` derived from its name, so a call repeated after a lost
+    /// answer updates the group it made instead of making a second one (Graph allows
+    /// many groups of one display name).
+    async fn make_group(&self, name: &str, settings: &GroupSettings) -> TargetResult<String> {
+        let existing = self.find_group(name).await?.map_err(TargetError::refused)?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let body = group_body(name, settings)?;
+                let path = format!("/v1.0/groups(uniqueName='{}')", unique_name(name));
+                let answer = self
+                    .client
+                    .send(
+                        Method::Patch,
+                        &path,
+                        Some(&body),
+                        &[("Prefer", "create-if-missing")],
+                    )
+                    .await?;
+                if !answer.ok() {
+                    return Err(self
+                        .client
+                        .refused("PATCH /groups(uniqueName=...)", &answer));
+                }
+                match answer.body.get("id").and_then(Value::as_str) {
+                    Some(id) => id.to_string(),
+                    // 204: it was there (made by an earlier try); ask for its id.
+                    None => {
+                        let answer = self
+                            .settled(Method::Get, &format!("{path}?$select=id"), None)
+                            .await?;
+                        answer
+                            .body
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                            .ok_or_else(|| {
+                                self.client.refused("GET /groups(uniqueName=...)", &answer)
+                            })?
+                    }
+                }
+            }
+        };
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), Ok(Some(id.clone())));
+        Ok(id)
+    }
+
     async fn sku_id(&self, name: &str) -> TargetResult<String> {
         let cached = self.skus.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let skus = match cached {
@@ -1010,7 +1062,9 @@ impl EntraId {
             if grant {
                 return Err(TargetError::refused(format!(
                     "Graph: there is no group named {group:?}\n  help: create it in Entra ID, \
-                     or fix the name in the rule"
+                     fix the name in the rule, or let Stroom create it with \
+                     `group {group:?} in {} {{ ... }}` in the rules",
+                    self.name()
                 )));
             }
             return Ok(());
@@ -1159,6 +1213,10 @@ impl Target for EntraId {
         })
     }
 
+    fn create_group(&self, name: &str, settings: &GroupSettings) -> TargetResult<String> {
+        self.runtime.block_on(self.make_group(name, settings))
+    }
+
     fn revoke(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
         self.runtime.block_on(async {
             match e.kind {
@@ -1173,6 +1231,19 @@ impl Target for EntraId {
         let user = "{id}";
         let empty = Map::new();
         Some(match a.op {
+            OpKind::CreateGroup => {
+                let name = a.name.as_deref().unwrap_or("");
+                let settings = a.group.clone().unwrap_or_default();
+                match group_body(name, &settings) {
+                    Ok(body) => format!(
+                        "GET /v1.0/groups?$filter=displayName eq {}; if absent, PATCH \
+                         /v1.0/groups(uniqueName='{}') (Prefer: create-if-missing) {body}",
+                        quoted(name),
+                        unique_name(name)
+                    ),
+                    Err(e) => format!("refused: {e}"),
+                }
+            }
             OpKind::Create => {
                 let (mut body, manager) = self.user_body(a.attributes.as_ref().unwrap_or(&empty));
                 body.insert("accountEnabled".into(), Value::Bool(false));
@@ -1247,6 +1318,64 @@ impl Target for EntraId {
             _ => return None,
         })
     }
+}
+
+/// The body that makes a managed group: a security or a Microsoft 365 group.
+fn group_body(name: &str, settings: &GroupSettings) -> TargetResult<Value> {
+    let unified = match settings.group_type {
+        GroupType::Security => false,
+        GroupType::Microsoft365 => true,
+        GroupType::Distribution => {
+            return Err(TargetError::refused(format!(
+                "group {name:?}: Graph cannot make distribution groups\n  help: declare \
+                 `type security` or `type microsoft365`, or make it in Exchange Online"
+            )))
+        }
+    };
+    let mut body = json!({
+        "displayName": name,
+        "mailNickname": mail_nickname(name),
+        "mailEnabled": unified,
+        "securityEnabled": !unified,
+        "groupTypes": if unified { json!(["Unified"]) } else { json!([]) },
+    });
+    if let Some(d) = settings.description.as_ref().filter(|d| !d.is_empty()) {
+        body["description"] = Value::from(d.as_str());
+    }
+    Ok(body)
+}
+
+/// A group's mail alias from its name: ASCII without the characters Graph refuses
+/// (`@ ( ) \ [ ] " ; : < > ,` and spaces), at most 64 characters.
+fn mail_nickname(name: &str) -> String {
+    let nick: String = crate::model::text::ascii(name)
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && !"@()\\[]\";:<>,".contains(*c))
+        .take(64)
+        .collect();
+    if nick.is_empty() {
+        "group".to_string()
+    } else {
+        nick
+    }
+}
+
+/// The `uniqueName` Stroom gives a group it makes: its alias and a hash of its exact
+/// name (two names with one alias stay apart); letters, digits and `-` only.
+fn unique_name(name: &str) -> String {
+    let nick: String = mail_nickname(name)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let hash = crate::files::content_hash(name.to_lowercase().as_bytes());
+    format!("stroom-{nick}-{}", &hash[..hash.len().min(12)])
 }
 
 fn unsupported(kind: &str) -> TargetError {

@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod microsoft;
 pub mod nmbrs;
 
+use crate::model::group::GroupSettings;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -147,6 +148,18 @@ pub trait Target: Send + Sync {
         let _ = (account, person);
         Err(TargetError::refused(format!(
             "`{}` cannot link accounts made before Stroom",
+            self.name()
+        )))
+    }
+
+    /// Makes a group a `group` declaration covers (`create_group`), as `settings`
+    /// say, unless a group of that name exists: then it is left exactly as it is.
+    /// Returns the group's id. Groups are never deleted by Stroom.
+    fn create_group(&self, name: &str, settings: &GroupSettings) -> TargetResult<String> {
+        let _ = (name, settings);
+        Err(TargetError::refused(format!(
+            "`{}` cannot create groups\n  help: create the group there yourself, or move \
+             the `group` declaration to an ad or entra target",
             self.name()
         )))
     }

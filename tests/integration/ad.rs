@@ -1000,3 +1000,131 @@ rule "groups" {{
     accounts.sort();
     assert_eq!(accounts, ["ad", "ad_emea"]);
 }
+
+/// `create_group` on a real Samba DC: made in the declared OU with the scope and type
+/// the rules give (groupType bits), left alone when it exists (twice is fine, and a
+/// group made by hand is not touched), refused with the fix outside `groups_dn`; then
+/// a plan's grants wait for the create and add their members.
+#[test]
+fn managed_groups_are_made_where_and_as_the_rules_say() {
+    use stroom::model::group::{GroupScope, GroupSettings, GroupType};
+    let (ou, ad, tag) = sandbox("groups");
+    let mut c = admin();
+    let departments = format!("OU=Departments,{ou}");
+    c.add(
+        &departments,
+        vec![("objectClass", HashSet::from(["organizationalUnit"]))],
+    )
+    .unwrap()
+    .success()
+    .unwrap();
+    let settings = GroupSettings {
+        ou: Some(departments.clone()),
+        scope: GroupScope::Universal,
+        group_type: GroupType::Security,
+        description: Some("Everyone in Sales".into()),
+    };
+    let name = format!("DEP-sales-{tag}");
+    let dn = ad.create_group(&name, &settings).unwrap();
+    assert_eq!(dn, format!("CN={name},{departments}"));
+    let entry = read(&dn, &["groupType", "description", "sAMAccountName"]).unwrap();
+    // Universal (0x8) and security (0x80000000), as the signed number AD stores.
+    assert_eq!(entry["groupType"], vec!["-2147483640".to_string()]);
+    assert_eq!(entry["description"], vec!["Everyone in Sales".to_string()]);
+    assert_eq!(entry["sAMAccountName"], vec![name.clone()]);
+    // Again (a resumed run), and from a process that does not remember it: the same.
+    assert_eq!(ad.create_group(&name, &settings).unwrap(), dn);
+    // A group made by hand is found and left exactly as it is.
+    let staff = format!("Staff-{tag}");
+    assert_eq!(
+        ad.create_group(&staff, &settings).unwrap(),
+        format!("CN={staff},{ou}")
+    );
+    assert!(!read(&format!("CN={staff},{ou}"), &["description"])
+        .unwrap()
+        .contains_key("description"));
+    // A distribution group of global scope: groupType 2, no security bit.
+    let list = format!("DL-news-{tag}");
+    let dl = ad
+        .create_group(
+            &list,
+            &GroupSettings {
+                group_type: GroupType::Distribution,
+                ..GroupSettings::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(dl, format!("CN={list},{ou}"));
+    assert_eq!(
+        read(&dl, &["groupType"]).unwrap()["groupType"],
+        vec!["2".to_string()]
+    );
+    // Outside groups_dn, where grants would never find it: refused, with the fix.
+    let outside = GroupSettings {
+        ou: Some(format!("OU=Elsewhere,{BASE}")),
+        ..GroupSettings::default()
+    };
+    let e = ad
+        .create_group(&format!("DEP-x-{tag}"), &outside)
+        .unwrap_err();
+    assert_eq!(e.kind, stroom::targets::ErrorKind::Refused);
+    assert!(e.message.contains("outside groups_dn"), "{e}");
+    assert!(e.message.contains("help: choose an `ou` under"), "{e}");
+
+    // A plan: the group is made first, the grants of two persons wait for it.
+    let rules = format!(
+        "default target ad\n\
+         group \"DEP-*\" in ad {{\n  ou \"{departments}\"\n  description \"Department {{name}}\"\n}}\n\
+         account in ad {{\n  set cn = display_name\n  set sAMAccountName = \"u\" + employee_number + \"{tag}\"\n}}\n\
+         when contract.active grant group \"DEP-\" + lower(department) + \"-{tag}\"\n"
+    );
+    let checked = stroom::check_sources(&[("groups.stroom", rules.as_str())]);
+    let program = checked
+        .program
+        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics));
+    let text = std::fs::read_to_string("rules-examples/vandijk-persons.json").unwrap();
+    let mut persons = stroom::source::persons::parse_persons("p", &text).unwrap();
+    persons.retain(|p| {
+        p.contracts
+            .first()
+            .is_some_and(|c| c.department.as_deref() == Some("Finance") && c.end.is_none())
+    });
+    persons.truncate(2);
+    assert_eq!(persons.len(), 2);
+    let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
+        program: &program,
+        persons: &persons,
+        state: &stroom::model::State::default(),
+        today: chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+    });
+    let text = serde_json::to_string(&plan).unwrap();
+    let doc = parse_plan("plan.json", &text).unwrap();
+    assert_eq!(
+        doc.actions[0].op,
+        stroom::rules::program::OpKind::CreateGroup
+    );
+    let finance = format!("DEP-finance-{tag}");
+    assert_eq!(doc.actions[0].name.as_deref(), Some(finance.as_str()));
+    let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
+    targets.insert("ad".into(), Arc::new(ad));
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let report = apply(
+        &doc,
+        &plan_id(&text),
+        &targets,
+        &journal,
+        &Audit::none(),
+        &ApplyOptions {
+            concurrency: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(report.failed, 0, "{:#?}", report.failures);
+    let made = format!("CN={finance},{departments}");
+    let entry = read(&made, &["member", "description", "groupType"]).unwrap();
+    assert_eq!(entry["member"].len(), 2, "{entry:?}");
+    assert_eq!(entry["description"], vec![format!("Department {finance}")]);
+    assert_eq!(entry["groupType"], vec!["-2147483646".to_string()]);
+}

@@ -57,6 +57,12 @@ diagnostic_snapshots! {
     writeback_unknown_attribute: "stroom::unknown_account_attribute" => "account in entra { set mail = \"x\" }\nwriteback business_email from entra.mial\n";
     bad_sort_key: "stroom::bad_sort_key" => "primary contract by hours desc\n";
     duplicate_declaration: "stroom::duplicate_declaration" => "default target ad\ndefault target entra\n";
+    bad_group_setting: "stroom::bad_group" => "group \"DEP-*\" in ad {\n    descripton \"Department {name}\"\n}\n";
+    bad_group_type: "stroom::bad_group" => "group \"DEP-*\" in entra {\n    type distribution\n}\n";
+    bad_group_target: "stroom::bad_group" => "group \"DEP-*\" in exchange\n";
+    bad_group_pattern: "stroom::bad_group" => "group \"*\" in ad\n";
+    bad_group_ou: "stroom::bad_group" => "group \"DEP-*\" in ad {\n    ou \"Departments\"\n}\n";
+    duplicate_group: "stroom::duplicate_declaration" => "group \"DEP-*\" in ad\ngroup \"dep-*\" in ad\n";
 }
 
 #[test]

@@ -1436,3 +1436,186 @@ fn reconcile_reads_exchange_mailboxes_permissions_and_distribution_groups() {
         alone.report.notes
     );
 }
+
+const GROUP_RULES: &str = r#"
+default target entra
+group "DEP-*" in entra {
+  type security
+  description "Department {name}, kept by Stroom"
+}
+account in entra {
+  set mail = lower(ascii(first_name) + "." + employee_number + "@vandijkgroep.nl")
+  set displayName = display_name
+}
+when contract.active
+  grant group "DEP-" + lower(department)
+  grant group "All Staff"
+"#;
+
+fn group_plan(rules: &str, persons: &[Person], state: &State) -> String {
+    let checked = stroom::check_sources(&[("groups.stroom", rules)]);
+    let program = checked
+        .program
+        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics));
+    let plan = build_plan(&PlanInput {
+        program: &program,
+        persons,
+        state,
+        today: date("2026-12-01"),
+    });
+    serde_json::to_string(&plan).unwrap()
+}
+
+/// Groups named after what a person is: `group "DEP-*" in entra` lets Stroom make
+/// each department's group before its first grant, once, through lag and throttling;
+/// one made by hand is left as it is; a repeated create (a lost answer, a resumed
+/// run) finds the group it made instead of making a second; an undeclared missing
+/// group stays a refusal that says how to declare it.
+#[test]
+fn managed_groups_are_made_once_before_their_first_grant() {
+    let mut setup = TenantSetup::default();
+    setup.groups.push("DEP-hr".into());
+    let t = tenant_with(
+        setup,
+        Faults {
+            throttle_every: 9,
+            replication_lag_ms: 150,
+            index_lag_ms: 1_000,
+            ..Faults::default()
+        },
+        None,
+    );
+    let staff = persons(12);
+    let mut departments: Vec<String> = staff
+        .iter()
+        .filter_map(|p| p.contracts.first()?.department.as_deref())
+        .map(|d| format!("DEP-{}", d.to_lowercase()))
+        .collect();
+    departments.sort();
+    departments.dedup();
+    assert!(departments.len() >= 6, "{departments:?}");
+
+    let text = group_plan(GROUP_RULES, &staff, &State::default());
+    let doc = parse_plan("plan.json", &text).unwrap();
+    let creates: Vec<_> = doc
+        .actions
+        .iter()
+        .filter(|a| a.op == stroom::rules::program::OpKind::CreateGroup)
+        .collect();
+    // One per department (the state knows no group yet), first in the plan, with the
+    // settings the declaration gives; `All Staff` is not covered and not made.
+    let mut made: Vec<&str> = creates.iter().map(|a| a.name.as_deref().unwrap()).collect();
+    made.sort();
+    assert_eq!(made, departments);
+    assert!(creates
+        .iter()
+        .enumerate()
+        .all(|(k, a)| a.seq == k as u32 + 1));
+    let first = creates[0];
+    let settings = first.group.as_ref().unwrap();
+    assert_eq!(
+        settings.description.as_deref(),
+        Some(
+            format!(
+                "Department {}, kept by Stroom",
+                first.name.as_deref().unwrap()
+            )
+            .as_str()
+        )
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let report = run(&text, &targets(&t), &journal, &options());
+    assert_eq!(report.failed, 0, "{:#?}", report.failures);
+    assert!(report.waiting.is_empty(), "{:?}", report.waiting);
+
+    let groups = t.sim.groups();
+    for name in &departments {
+        let same: Vec<&Value> = groups
+            .iter()
+            .filter(|g| {
+                g["displayName"]
+                    .as_str()
+                    .unwrap()
+                    .eq_ignore_ascii_case(name)
+            })
+            .collect();
+        assert_eq!(same.len(), 1, "{name}: {same:#?}");
+        let g = same[0];
+        let members = staff
+            .iter()
+            .filter(|p| {
+                p.contracts
+                    .first()
+                    .and_then(|c| c.department.as_deref())
+                    .is_some_and(|d| format!("DEP-{}", d.to_lowercase()) == *name)
+            })
+            .count();
+        assert_eq!(g["members"].as_array().unwrap().len(), members, "{name}");
+        if name == "DEP-hr" {
+            // Made by hand: left as it was.
+            assert!(g["uniqueName"].is_null());
+            assert!(g["description"].is_null());
+        } else {
+            assert_eq!(g["securityEnabled"], true);
+            assert_eq!(g["groupTypes"], json!([]));
+            assert!(g["uniqueName"].as_str().unwrap().starts_with("stroom-dep-"));
+            assert_eq!(
+                g["description"],
+                format!("Department {name}, kept by Stroom").as_str()
+            );
+            assert!(!g["mailNickname"].as_str().unwrap().contains(' '));
+        }
+    }
+    let calls = t.sim.calls_by_kind();
+    // Made once each; the one made by hand not at all.
+    assert_eq!(
+        calls.get("PATCH /v1.0/groups(uniqueName={key})").copied(),
+        Some(departments.len() as u64 - 1),
+        "{calls:#?}"
+    );
+
+    // The next plan knows the groups from their members: nothing to make.
+    let doc = parse_plan("plan.json", &text).unwrap();
+    let steps = journal.steps(&plan_id(&text)).unwrap();
+    let state = state_after_apply(&State::default(), &doc, &steps);
+    let again = group_plan(GROUP_RULES, &staff, &state);
+    let again = parse_plan("again.json", &again).unwrap();
+    assert!(again.actions.is_empty(), "{:#?}", again.actions);
+
+    // A create repeated by a process that does not remember it, while the filter
+    // index still lags: the upsert finds the group it made.
+    let fresh = restarted(&t);
+    let entra = &fresh["entra"];
+    let name = "DEP-nieuw";
+    let settings = stroom::model::group::GroupSettings::default();
+    let id = entra.create_group(name, &settings).unwrap();
+    let fresh = restarted(&t);
+    assert_eq!(fresh["entra"].create_group(name, &settings).unwrap(), id);
+    let count = t
+        .sim
+        .groups()
+        .iter()
+        .filter(|g| g["displayName"] == name)
+        .count();
+    assert_eq!(count, 1);
+
+    // Not declared and not there: refused, with how to declare it.
+    let undeclared = GROUP_RULES.replace("grant group \"DEP-\"", "grant group \"PROJ-\"");
+    let newcomer = persons(14).split_off(12);
+    let text = group_plan(&undeclared, &newcomer, &State::default());
+    let report = run(
+        &text,
+        &targets(&t),
+        &Journal::open(&dir.path().join("j2.db")).unwrap(),
+        &options(),
+    );
+    let refusal = report
+        .failures
+        .iter()
+        .map(|f| f.2.as_str())
+        .find(|e| e.contains("there is no group named"))
+        .unwrap_or_else(|| panic!("{:#?}", report.failures));
+    assert!(refusal.contains("in entra { ... }"), "{refusal}");
+}

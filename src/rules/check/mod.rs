@@ -18,6 +18,7 @@ use std::sync::Arc;
 mod accounts;
 mod declarations;
 mod expr;
+mod groups;
 mod lets;
 mod statements;
 
@@ -167,6 +168,7 @@ struct Checker<'a> {
     accounts: Vec<AccountSpec>,
     forbids: Vec<Forbid>,
     thresholds: Vec<Threshold>,
+    groups: Vec<ManagedGroup>,
     place: Place,
     file_names: HashMap<u32, Arc<str>>,
     rule_names: HashMap<String, Arc<str>>,
@@ -213,6 +215,7 @@ impl<'a> Checker<'a> {
             accounts: Vec::new(),
             forbids: Vec::new(),
             thresholds: Vec::new(),
+            groups: Vec::new(),
             place: Place::Rule,
             file_names: HashMap::new(),
             rule_names: HashMap::new(),
@@ -294,6 +297,7 @@ impl<'a> Checker<'a> {
             accounts: std::mem::take(&mut self.accounts),
             forbids: std::mem::take(&mut self.forbids),
             thresholds: std::mem::take(&mut self.thresholds),
+            groups: std::mem::take(&mut self.groups),
             removal_guard: RemovalGuard::default(),
             index,
             reads: Reads::default(),

@@ -30,6 +30,7 @@ impl<'a> Checker<'a> {
                 self.statement(origin, None, std::iter::once(action));
             }
             StmtKind::Account(block) => self.account(block, rule, s.span),
+            StmtKind::Group(block) => self.group(block, s.span),
             StmtKind::Forbid(a, b) => {
                 let origin = self.origin(rule, s.span);
                 if let (Some(a), Some(b)) =
