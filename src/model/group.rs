@@ -82,9 +82,9 @@ pub struct GroupSettings {
     /// AD: the OU the group is made in (the target's `groups_dn` when not given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ou: Option<String>,
-    /// AD: its scope.
-    #[serde(default)]
-    pub scope: GroupScope,
+    /// AD: its scope (AD's default, global, when not given; Entra ID groups have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<GroupScope>,
     /// Security, distribution (AD) or Microsoft 365 (Entra ID).
     #[serde(default, rename = "type")]
     pub group_type: GroupType,
@@ -143,7 +143,7 @@ mod tests {
     fn settings_round_trip_with_their_words() {
         let s = GroupSettings {
             ou: Some("OU=Groups,DC=x".into()),
-            scope: GroupScope::DomainLocal,
+            scope: Some(GroupScope::DomainLocal),
             group_type: GroupType::Microsoft365,
             description: Some("d".into()),
         };

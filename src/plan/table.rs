@@ -91,6 +91,17 @@ pub fn render_table(plan: &Plan, persons: &[Person]) -> String {
 /// What an action does, in a few words: the entitlement, the write-back, the first
 /// attributes of a create or the changes of an update.
 pub(super) fn what_of(a: &super::Action) -> String {
+    if let (Some(n), Some(g)) = (&a.name, a.group()) {
+        // How the group is made: `group "DEP-x" (global security in OU=...)`.
+        let mut how = match g.scope {
+            Some(scope) => format!("{} {}", scope.as_str(), g.group_type.as_str()),
+            None => g.group_type.as_str().to_string(),
+        };
+        if let Some(ou) = &g.ou {
+            how.push_str(&format!(" in {ou}"));
+        }
+        return format!("group {n:?} ({how})");
+    }
     match (a.kind, &a.name, a.field()) {
         (Some(k), Some(n), _) => match a.on() {
             Some(on) => format!("{} {n:?} on {on:?}", k.as_str()),

@@ -483,6 +483,37 @@ mod tests {
     }
 
     #[test]
+    fn group_declarations_keep_their_settings_and_comments() {
+        let src = "group \"DEP-*\"   in ad {scope   universal\n# where\nou \"OU=Dep,DC=x\"   description \"Dept {name}\"}\ngroup \"T-*\" in entra\nwhen true grant group \"T-x\" in entra\n";
+        let out = format_source(src).unwrap();
+        assert_eq!(
+            out,
+            "group \"DEP-*\" in ad {\n  scope universal\n  # where\n  ou \"OU=Dep,DC=x\"\n  description \"Dept {name}\"\n}\n\ngroup \"T-*\" in entra\n\nwhen true\n  grant group \"T-x\" in entra\n"
+        );
+        assert_eq!(format_source(&out).unwrap(), out);
+        let a = crate::rules::parse::parse_file(0, src).0;
+        let b = crate::rules::parse::parse_file(0, &out).0;
+        let kinds = |f: &crate::rules::ast::File| -> Vec<String> {
+            f.stmts
+                .iter()
+                .map(|s| match &s.kind {
+                    StmtKind::Group(g) => format!(
+                        "{} {} {:?}",
+                        g.pattern.value,
+                        g.target.name,
+                        g.settings
+                            .iter()
+                            .map(|x| x.name.name.clone())
+                            .collect::<Vec<_>>()
+                    ),
+                    _ => "other".into(),
+                })
+                .collect()
+        };
+        assert_eq!(kinds(&a), kinds(&b));
+    }
+
+    #[test]
     fn refuses_files_with_syntax_errors() {
         assert!(matches!(
             format_source("when x = 1 grant group \"A\""),

@@ -599,7 +599,7 @@ impl ActiveDirectory {
             )));
         }
         // Scope bits, and the security bit (as the signed 32-bit number AD stores).
-        let scope: i64 = match settings.scope {
+        let scope: i64 = match settings.scope.unwrap_or_default() {
             GroupScope::Global => 0x2,
             GroupScope::DomainLocal => 0x4,
             GroupScope::Universal => 0x8,

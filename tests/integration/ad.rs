@@ -1020,7 +1020,7 @@ fn managed_groups_are_made_where_and_as_the_rules_say() {
     .unwrap();
     let settings = GroupSettings {
         ou: Some(departments.clone()),
-        scope: GroupScope::Universal,
+        scope: Some(GroupScope::Universal),
         group_type: GroupType::Security,
         description: Some("Everyone in Sales".into()),
     };

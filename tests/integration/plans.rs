@@ -251,3 +251,100 @@ when department == "Sales" grant group "Sales""#,
         plan.notes
     );
 }
+
+/// `create_group` is planned once per group a declaration covers that a grant needs
+/// and nobody in the state holds: first in the plan, for the first person (by id) who
+/// gets it. An undeclared group is not made; `plan --person` of a later member shows
+/// the create as theirs; a threshold counts creates like any operation.
+#[test]
+fn managed_groups_are_planned_once_before_their_grants() {
+    let rules = r#"
+default target ad
+group "DEP-*" in ad {
+  ou "OU=Departments,OU=Groups,DC=acme,DC=nl"
+  description "Everyone in {name}"
+}
+when contract.active
+  grant group "DEP-" + lower(department)
+  grant group "TEAM-" + lower(department)
+"#;
+    let program = program(rules);
+    let people = persons(json!([
+        { "id": "p-3", "first_name": "C", "last_name": "C", "contracts": [{ "id": "c", "start": "2026-01-01", "department": "Duurzaamheid" }] },
+        { "id": "p-1", "first_name": "A", "last_name": "A", "contracts": [{ "id": "c", "start": "2026-01-01", "department": "Duurzaamheid" }] },
+        { "id": "p-2", "first_name": "B", "last_name": "B", "contracts": [{ "id": "c", "start": "2026-01-01", "department": "Sales" }] },
+        { "id": "p-4", "first_name": "D", "last_name": "D", "contracts": [{ "id": "c", "start": "2026-01-01", "department": "Sales" }] }
+    ]));
+    // Someone holds DEP-sales (in other letters): it exists.
+    let state: stroom::model::State = serde_json::from_value(json!({
+        "grants": [{ "person": "p-4", "target": "ad", "kind": "group", "name": "DEP-Sales" },
+                   { "person": "p-4", "target": "ad", "kind": "group", "name": "TEAM-sales" }]
+    }))
+    .unwrap();
+    let p = plan(&program, &people, &state, "2026-12-01");
+    let creates: Vec<_> = p
+        .actions
+        .iter()
+        .filter(|a| a.op == stroom::rules::program::OpKind::CreateGroup)
+        .collect();
+    assert_eq!(creates.len(), 1, "{:#?}", lines(&p));
+    let c = creates[0];
+    assert_eq!(
+        (c.seq, &*c.person, c.name.as_deref()),
+        (1, "p-1", Some("DEP-duurzaamheid"))
+    );
+    let g = c.group().unwrap();
+    assert_eq!(
+        g.ou.as_deref(),
+        Some("OU=Departments,OU=Groups,DC=acme,DC=nl")
+    );
+    assert_eq!(
+        g.description.as_deref(),
+        Some("Everyone in DEP-duurzaamheid")
+    );
+    assert_eq!(g.scope, Some(stroom::model::group::GroupScope::Global));
+    assert_eq!(
+        p.because(c).next().unwrap().rule.as_ref(),
+        "group \"DEP-*\" in ad"
+    );
+    // Every grant comes after it.
+    assert!(p
+        .actions
+        .iter()
+        .filter(|a| a.op == stroom::rules::program::OpKind::Grant)
+        .all(|a| a.seq > 1));
+    // The later member's own plan creates it too (and numbers it 1).
+    let input = stroom::plan::PlanInput {
+        program: &program,
+        persons: &people,
+        state: &state,
+        today: day("2026-12-01"),
+    };
+    let theirs = stroom::plan::plan_for_person(p.clone(), &input, "p-3");
+    assert_eq!(
+        theirs.actions[0].op,
+        stroom::rules::program::OpKind::CreateGroup
+    );
+    assert_eq!(&*theirs.actions[0].person, "p-3");
+    assert_eq!(theirs.actions[0].seq, 1);
+    let sales = stroom::plan::plan_for_person(p, &input, "p-2");
+    assert!(sales
+        .actions
+        .iter()
+        .all(|a| a.op != stroom::rules::program::OpKind::CreateGroup));
+    // A threshold on the operation holds.
+    let capped = crate::common::program(&format!("{rules}threshold create_group max 0\n"));
+    let p = plan(&capped, &people, &state, "2026-12-01");
+    assert!(
+        matches!(
+            p.blocked,
+            Some(stroom::plan::Blocked::Threshold {
+                op: stroom::rules::program::OpKind::CreateGroup,
+                count: 1,
+                ..
+            })
+        ),
+        "{:?}",
+        p.blocked
+    );
+}

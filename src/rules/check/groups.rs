@@ -85,7 +85,8 @@ impl<'a> Checker<'a> {
         let Some(settings) = self.group_settings(&block.settings, kind, &tname) else {
             return;
         };
-        let origin = self.origin(None, span);
+        let named = format!("group {pattern:?} in {tname}");
+        let origin = self.origin(Some(&named), span);
         self.groups.push(ManagedGroup {
             target,
             pattern: Arc::from(pattern),
@@ -101,7 +102,10 @@ impl<'a> Checker<'a> {
         tname: &str,
     ) -> Option<GroupSettings> {
         let (names, types) = settings_of(kind);
-        let mut settings = GroupSettings::default();
+        let mut settings = GroupSettings {
+            scope: (kind == TargetKind::ActiveDirectory).then_some(GroupScope::default()),
+            ..GroupSettings::default()
+        };
         let mut seen: HashMap<&str, Span> = HashMap::new();
         let mut ok = true;
         for line in lines {
@@ -186,7 +190,7 @@ impl<'a> Checker<'a> {
             }
             "scope" => match GroupScope::parse(text) {
                 Some(scope) => {
-                    settings.scope = scope;
+                    settings.scope = Some(scope);
                     true
                 }
                 None => {
