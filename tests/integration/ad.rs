@@ -1105,6 +1105,13 @@ fn managed_groups_are_made_where_and_as_the_rules_say() {
     );
     let finance = format!("DEP-finance-{tag}");
     assert_eq!(doc.actions[0].name.as_deref(), Some(finance.as_str()));
+    // `apply --dry-run` says what would be sent.
+    let preview = ad.preview(&doc.actions[0]).unwrap();
+    assert!(
+        preview.contains(&format!("if absent, LDAP add CN={finance},{departments}"))
+            && preview.contains("groupType = -2147483646"),
+        "{preview}"
+    );
     let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
     targets.insert("ad".into(), Arc::new(ad));
     let dir = tempfile::tempdir().unwrap();

@@ -566,3 +566,47 @@ fn reconcile_one_person_by_number() {
         text(&nobody)
     );
 }
+
+/// The shipped example with a department HR just made: the plan makes its group first
+/// (the example declares `group "DEP-*" in ad`), then adds the person. The book's
+/// managed-groups section shows this output.
+#[test]
+fn a_new_department_gets_its_group_made_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_in = std::fs::read_to_string("rules-examples/vandijk-persons.json").unwrap();
+    let mut persons: serde_json::Value = serde_json::from_str(&text_in).unwrap();
+    for p in persons.as_array_mut().unwrap() {
+        if p["employee_number"] == 1007 {
+            p["contracts"][0]["department"] = "Duurzaamheid".into();
+        }
+    }
+    let file = temp_file(dir.path(), "persons.json", persons.to_string());
+    let out = stroom(&[
+        "plan",
+        "--rules",
+        "rules-examples/vandijk",
+        "--persons",
+        file.to_str().unwrap(),
+        "--state",
+        "rules-examples/vandijk-state.json",
+        "--today",
+        "2026-12-01",
+        "--person",
+        "1007",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[1].starts_with("1  create_group"), "{table}");
+    assert!(
+        lines[1].contains("group \"DEP-duurzaamheid\" (global security)")
+            && lines[1].contains("group \"DEP-*\" in ad (20-groups.stroom:11)"),
+        "{table}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("4  grant") && l.contains("group \"DEP-duurzaamheid\"")),
+        "{table}"
+    );
+}

@@ -1525,6 +1525,12 @@ fn managed_groups_are_made_once_before_their_first_grant() {
     );
 
     let dir = tempfile::tempdir().unwrap();
+    let preview = t.entra.preview(first).unwrap();
+    assert!(
+        preview.contains("PATCH /v1.0/groups(uniqueName='stroom-dep-")
+            && preview.contains("\"securityEnabled\":true"),
+        "{preview}"
+    );
     let journal = Journal::open(&dir.path().join("j.db")).unwrap();
     let report = run(&text, &targets(&t), &journal, &options());
     assert_eq!(report.failed, 0, "{:#?}", report.failures);
