@@ -89,6 +89,8 @@ pub mod config;
 #[cfg(feature = "connectors")]
 pub mod http;
 #[cfg(feature = "connectors")]
+pub mod notify;
+#[cfg(feature = "connectors")]
 pub mod random;
 #[cfg(feature = "connectors")]
 pub mod sqlite;

@@ -53,6 +53,19 @@ pub struct ApplyOptions {
     pub ready_backoff: Duration,
     /// Told every step's result as it is audited: a live step view.
     pub on_step: Option<StepHook>,
+    /// Carries `notify` messages (the first-day hand-over); a plan with such steps is
+    /// not applied without it.
+    pub deliver: Option<Delivery>,
+}
+
+/// The channels that carry `notify` messages ([`crate::notify::Notifier`], or a test's).
+#[derive(Clone)]
+pub struct Delivery(pub Arc<dyn crate::notify::Deliver>);
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Delivery")
+    }
 }
 
 /// Called with each step's audit entry as the step ends (`stroom sync --person`
@@ -77,6 +90,7 @@ impl Default for ApplyOptions {
             ready_wait: Duration::from_secs(15 * 60),
             ready_backoff: Duration::from_secs(2),
             on_step: None,
+            deliver: None,
         }
     }
 }
@@ -90,6 +104,9 @@ pub enum ApplyError {
     /// A target the plan needs is not configured.
     #[error("the plan has actions for target `{0}`, which is not configured; nothing was applied")]
     UnknownTarget(String),
+    /// The plan hands over credentials or sends messages, and nothing carries them.
+    #[error("the plan sends messages (notify), but no mail server or webhook is configured; nothing was applied\n  help: add [notify] to stroom.toml (see the book, chapter Targets and apply)")]
+    NoDelivery,
     /// The journal failed: the run stops rather than lose track.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -124,6 +141,14 @@ pub fn plan_id(text: &str) -> String {
 }
 
 fn describe(a: &PlannedAction) -> String {
+    if let Some(n) = &a.notice {
+        let with = if n.credential {
+            " with the first credential"
+        } else {
+            ""
+        };
+        return format!("notify {} to {} via {}{with}", n.event.as_str(), n.to, n.via);
+    }
     match (a.kind, a.name.as_deref(), a.field.as_deref()) {
         (Some(kind), Some(name), _) => match &a.on {
             Some(on) => format!("{} {kind} {name:?} on {on:?}", a.op),
@@ -149,11 +174,82 @@ fn new_values(changes: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// Hands over a message, and the first credential when it carries one: the credential
+/// is made once, sent at once (tried again with growing pauses while the channel says
+/// "later"), and withdrawn when it cannot be delivered, so the next run makes a new one.
+/// It is never returned, logged or kept.
+fn notify(
+    target: &dyn Target,
+    acc: &AccountRef,
+    a: &PlannedAction,
+    options: &ApplyOptions,
+) -> Result<(), TargetError> {
+    let Some(n) = &a.notice else {
+        return Err(TargetError::refused("a notify without its notice"));
+    };
+    let Some(deliver) = &options.deliver else {
+        return Err(TargetError::fatal("no channel carries messages"));
+    };
+    let credential = if n.credential {
+        Some(target.issue_credential(acc, n.from, n.valid_days)?)
+    } else {
+        None
+    };
+    let from = n.from.map(|d| d.to_string()).unwrap_or_default();
+    let fields = crate::notify::Fields {
+        name: &n.name,
+        number: &n.number,
+        account: &n.account,
+        target: &a.target,
+        kind: credential.as_ref().map_or("", |c| c.kind),
+        credential: credential.as_ref().map(|c| &c.secret),
+        from: &from,
+        until: credential
+            .as_ref()
+            .and_then(|c| c.valid_until.as_deref())
+            .unwrap_or(""),
+        reason: "",
+    };
+    let (subject, body) = deliver.0.templates().render(n.event, &fields);
+    let message = crate::notify::Message {
+        event: n.event,
+        to: n.to.clone(),
+        via: n.via.clone(),
+        subject,
+        body,
+    };
+    let mut attempt = 0;
+    let failure = loop {
+        attempt += 1;
+        match deliver.0.deliver(&message) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.transient && attempt < options.max_attempts => {
+                std::thread::sleep(options.backoff.saturating_mul(1 << (attempt - 1).min(10)));
+            }
+            Err(e) => break e,
+        }
+    };
+    let withdrawn = match &credential {
+        Some(c) => match target.withdraw_credential(acc, c) {
+            Ok(()) => "; the credential was withdrawn and the next run sends a new one",
+            Err(_) => "; withdrawing the credential failed too: the next run sends a new one",
+        },
+        None => "; the next run does not send it again",
+    };
+    Err(TargetError::refused(format!(
+        "{} message to {} via {} not delivered after {attempt} attempt(s): {failure}{withdrawn}",
+        n.event.as_str(),
+        n.to,
+        n.via
+    )))
+}
+
 /// Carries out one action; returns the account involved.
 fn execute(
     target: &dyn Target,
     a: &PlannedAction,
     account: &mut Option<Option<AccountRef>>,
+    options: &ApplyOptions,
 ) -> Result<Option<AccountRef>, TargetError> {
     // An action that names its account (adoption's link, an account no person owns)
     // works on that one: it is not found by a person id it does not carry yet.
@@ -253,6 +349,11 @@ fn execute(
                 Ok(Some(acc))
             }
         },
+        OpKind::Notify => {
+            let acc = need("hand-over")?;
+            notify(target, &acc, a, options)?;
+            Ok(Some(acc))
+        }
     }
 }
 
@@ -397,6 +498,22 @@ impl Run<'_> {
         let mut failed: Option<String> = None;
         for (index, a) in steps.iter().enumerate().skip(from) {
             let recorded = done.get(&a.seq).map(|r| r.status);
+            if recorded == Some(StepStatus::Started)
+                && a.notice.as_ref().is_some_and(|n| n.credential)
+                && !self.options.dry_run
+            {
+                // Stopped while handing over: it may have reached the recipient, and a
+                // credential is never sent twice. Recorded as done, reported.
+                let why = "interrupted while the first credential was being sent: it may                            have arrived, so it is not sent again; if it did not, reset it                            by hand";
+                self.audit(a, "interrupted", None, Some(why));
+                self.settle(a);
+                if self.mark(a.seq, StepStatus::Done, None, Some(why)) {
+                    let mut r = self.report.lock().unwrap_or_else(|e| e.into_inner());
+                    r.failed += 1;
+                    r.failures.push((a.person.clone(), a.seq, why.to_string()));
+                }
+                continue;
+            }
             if recorded == Some(StepStatus::Done) {
                 self.report
                     .lock()
@@ -453,7 +570,7 @@ impl Run<'_> {
             let mut attempt = 0;
             let outcome = loop {
                 attempt += 1;
-                match execute(target.as_ref(), a, account) {
+                match execute(target.as_ref(), a, account, self.options) {
                     Err(e)
                         if e.kind == ErrorKind::Transient
                             && attempt < self.options.max_attempts =>
@@ -627,6 +744,12 @@ pub fn apply(
     {
         return Err(ApplyError::UnknownTarget(missing.target.clone()));
     }
+    if options.deliver.is_none()
+        && !options.dry_run
+        && doc.actions.iter().any(|a| a.op == OpKind::Notify)
+    {
+        return Err(ApplyError::NoDelivery);
+    }
     // Jobs in plan order: each person's steps in plan order, and each create_group on
     // its own.
     let mut persons: Vec<Vec<&PlannedAction>> = Vec::new();
@@ -778,6 +901,36 @@ pub fn state_after_apply(
             changes: a.changes.as_ref(),
             account_id: record.account.as_deref(),
             account: a.account.as_ref(),
+            handover: a
+                .notice
+                .as_ref()
+                .filter(|n| n.credential)
+                .map(|_| crate::model::notice::HandoverState::Done),
+        };
+        next.apply(&outcome, today);
+    }
+    // A hand-over that did not happen (failed, skipped, not reached) stays due: the
+    // next plan tries it again, so it is never dropped.
+    for a in doc
+        .actions
+        .iter()
+        .filter(|a| a.notice.as_ref().is_some_and(|n| n.credential))
+    {
+        if steps.get(&a.seq).is_some_and(|r| r.status == StepStatus::Done) {
+            continue;
+        }
+        let outcome = crate::plan::Outcome {
+            op: OpKind::Notify,
+            person: &a.person,
+            target: &a.target,
+            kind: None,
+            name: None,
+            on: None,
+            attributes: None,
+            changes: None,
+            account_id: None,
+            account: None,
+            handover: Some(crate::model::notice::HandoverState::Due),
         };
         next.apply(&outcome, today);
     }

@@ -5,6 +5,7 @@ pub mod group;
 pub mod kind;
 pub mod live;
 pub mod names;
+pub mod notice;
 pub mod person;
 pub mod state;
 pub mod text;

@@ -24,6 +24,9 @@ pub struct AccountState {
     /// Attribute values, including unique values given earlier.
     #[serde(default)]
     pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Whether the first credential was handed over (`handover` in the rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<super::notice::HandoverState>,
 }
 
 /// An entitlement a person holds in a target.

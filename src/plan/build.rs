@@ -706,19 +706,22 @@ fn existing_account<'s>(
 fn rank(op: OpKind, leaving: bool) -> u8 {
     match (leaving, op) {
         (true, OpKind::Disable) => 0,
-        (true, OpKind::Revoke) => 1,
-        (true, OpKind::Delete) => 2,
+        (true, OpKind::Notify) => 1,
+        (true, OpKind::Revoke) => 2,
+        (true, OpKind::Delete) => 3,
         // Planned for the whole plan, before every person's steps.
         (_, OpKind::CreateGroup) => 0,
-        (_, OpKind::Link) => 3,
-        (_, OpKind::Create) => 3,
-        (_, OpKind::Update) => 4,
-        (_, OpKind::Enable) => 5,
-        (_, OpKind::Grant) => 6,
-        (_, OpKind::Revoke) => 7,
-        (_, OpKind::Writeback) => 8,
-        (_, OpKind::Disable) => 9,
-        (_, OpKind::Delete) => 10,
+        (_, OpKind::Link) => 4,
+        (_, OpKind::Create) => 4,
+        (_, OpKind::Update) => 5,
+        (_, OpKind::Enable) => 6,
+        (_, OpKind::Grant) => 7,
+        (_, OpKind::Revoke) => 8,
+        (_, OpKind::Writeback) => 9,
+        // The credential when the account is ready: after its groups and licences.
+        (_, OpKind::Notify) => 10,
+        (_, OpKind::Disable) => 11,
+        (_, OpKind::Delete) => 12,
     }
 }
 

@@ -93,6 +93,8 @@ pub struct Detail {
     pub account: Option<crate::model::live::AccountRecord>,
     /// How a managed group is made (create_group).
     pub group: Option<crate::model::group::GroupSettings>,
+    /// What a message says and to whom (notify).
+    pub notice: Option<crate::model::notice::Notice>,
 }
 
 impl Action {
@@ -129,6 +131,11 @@ impl Action {
     /// How the group is made (create_group).
     pub fn group(&self) -> Option<&crate::model::group::GroupSettings> {
         self.detail.as_ref().and_then(|d| d.group.as_ref())
+    }
+
+    /// What a message says and to whom (notify).
+    pub fn notice(&self) -> Option<&crate::model::notice::Notice> {
+        self.detail.as_ref().and_then(|d| d.notice.as_ref())
     }
 
     /// The detail, created on first use.
@@ -199,6 +206,9 @@ impl Serialize for ActionJson<'_> {
         }
         if let Some(group) = a.group() {
             m.serialize_entry("group", group)?;
+        }
+        if let Some(notice) = a.notice() {
+            m.serialize_entry("notice", notice)?;
         }
         m.serialize_entry("because", &BecauseJson(&a.because, self.1))?;
         if let Some(r) = &a.reason {

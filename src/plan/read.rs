@@ -43,6 +43,9 @@ pub struct PlannedAction {
     /// How a managed group is made (create_group).
     #[serde(default)]
     pub group: Option<crate::model::group::GroupSettings>,
+    /// What a message says and to whom (notify).
+    #[serde(default)]
+    pub notice: Option<crate::model::notice::Notice>,
 }
 
 /// A plan document.
@@ -86,6 +89,7 @@ impl From<&super::Plan> for PlanDocument {
                     value: text(a.value()),
                     account: a.account().cloned(),
                     group: a.group().cloned(),
+                    notice: a.notice().cloned(),
                 })
                 .collect(),
         }
@@ -137,6 +141,7 @@ pub fn parse_plan(file: &str, text: &str) -> Result<PlanDocument, PlanReadError>
             {
                 Some("kind group, name and group")
             }
+            OpKind::Notify if a.notice.is_none() => Some("notice"),
             _ => None,
         };
         if let Some(m) = missing {

@@ -33,6 +33,9 @@ pub struct Outcome<'a> {
     pub account_id: Option<&'a str>,
     /// The account the plan names (link_account: what it records).
     pub account: Option<&'a crate::model::live::AccountRecord>,
+    /// Where the account's first credential stands after a `notify` that hands it
+    /// over (done when sent; due when it failed or was not tried).
+    pub handover: Option<crate::model::notice::HandoverState>,
 }
 
 /// A state being changed by outcomes, with the one rule of what an outcome does: a
@@ -132,6 +135,7 @@ impl StateEditor {
                     enabled: record.enabled,
                     disabled_on: if record.enabled { None } else { today },
                     attributes: record.attributes.clone().into_iter().collect(),
+                    handover: None,
                 };
                 match self.account_mut(o.person, o.target) {
                     Some(acc) => *acc = linked,
@@ -174,6 +178,7 @@ impl StateEditor {
                         .attributes
                         .map(|m| m.clone().into_iter().collect())
                         .unwrap_or_default(),
+                    handover: None,
                 }),
             },
             OpKind::Update => {
@@ -244,6 +249,11 @@ impl StateEditor {
                     self.push_grant(grant);
                 }
             }
+            OpKind::Notify => {
+                if let (Some(h), Some(acc)) = (o.handover, self.account_mut(o.person, o.target)) {
+                    acc.handover = Some(h);
+                }
+            }
             OpKind::Writeback => {}
         }
     }
@@ -272,6 +282,10 @@ pub fn state_after(state: &State, plan: &Plan) -> State {
             changes: a.changes(),
             account_id: None,
             account: a.account(),
+            handover: a
+                .notice()
+                .filter(|n| n.credential)
+                .map(|_| crate::model::notice::HandoverState::Done),
         };
         next.apply(&outcome, Some(plan.today));
     }
@@ -294,6 +308,7 @@ mod tests {
             changes: None,
             account_id: None,
             account: None,
+            handover: None,
         }
     }
 

@@ -533,6 +533,7 @@ fn live_state_of(
             attributes: recorded_attributes(program, target, a, &person_of)
                 .into_iter()
                 .collect(),
+            handover: None,
         });
         for (kind, held, on) in c.holdings_of(inv, k) {
             state.grants.push(GrantState {

@@ -545,6 +545,10 @@ pub enum OpKind {
     /// `writeback`
     #[serde(rename = "writeback")]
     Writeback,
+    /// `notify`: a message about the account to the person responsible; on create or
+    /// on the start date it hands over the first credential (`handover` in the rules).
+    #[serde(rename = "notify")]
+    Notify,
 }
 
 impl std::fmt::Display for OpKind {
@@ -555,7 +559,7 @@ impl std::fmt::Display for OpKind {
 
 impl OpKind {
     /// All operations, in plan order.
-    pub const ALL: [OpKind; 10] = [
+    pub const ALL: [OpKind; 11] = [
         OpKind::CreateGroup,
         OpKind::Link,
         OpKind::Create,
@@ -564,6 +568,7 @@ impl OpKind {
         OpKind::Grant,
         OpKind::Revoke,
         OpKind::Writeback,
+        OpKind::Notify,
         OpKind::Disable,
         OpKind::Delete,
     ];
@@ -581,6 +586,7 @@ impl OpKind {
             OpKind::Grant => "grant",
             OpKind::Revoke => "revoke",
             OpKind::Writeback => "writeback",
+            OpKind::Notify => "notify",
         }
     }
 

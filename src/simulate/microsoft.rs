@@ -66,6 +66,8 @@ pub struct TenantSetup {
     pub shared_mailboxes: Vec<String>,
     /// Distribution groups (their name).
     pub distribution_groups: Vec<String>,
+    /// The Temporary Access Pass policy's lifetime bounds, in minutes.
+    pub tap_minutes: (u64, u64),
 }
 
 impl Default for TenantSetup {
@@ -89,6 +91,7 @@ impl Default for TenantSetup {
                 "sales@vandijkgroep.nl".into(),
             ],
             distribution_groups: vec!["Nieuwsbrief".into()],
+            tap_minutes: (60, 43_200),
         }
     }
 }
@@ -101,6 +104,17 @@ struct User {
     manager: Option<String>,
     licences: BTreeSet<String>,
     revocations: u32,
+    /// The user's Temporary Access Pass (a user has one at most).
+    tap: Option<Tap>,
+}
+
+/// A Temporary Access Pass as Graph keeps it.
+#[derive(Clone)]
+struct Tap {
+    id: String,
+    pass: String,
+    start: String,
+    minutes: u64,
 }
 
 struct Group {
@@ -862,6 +876,16 @@ impl MicrosoftSim {
         }
     }
 
+    /// The Temporary Access Pass of the user with this UPN: its pass, start and lifetime.
+    pub fn tap(&self, upn: &str) -> Option<Value> {
+        let t = lock(&self.tenant);
+        t.users
+            .iter()
+            .find(|u| text(u.props.get("userPrincipalName")).eq_ignore_ascii_case(upn))
+            .and_then(|u| u.tap.as_ref())
+            .map(|p| json!({"id": p.id, "pass": p.pass, "startDateTime": p.start, "lifetimeInMinutes": p.minutes}))
+    }
+
     /// Every group: its Graph properties and `members` (user ids).
     pub fn groups(&self) -> Vec<Value> {
         let t = lock(&self.tenant);
@@ -888,6 +912,7 @@ impl MicrosoftSim {
             manager: None,
             licences: BTreeSet::new(),
             revocations: 0,
+            tap: None,
         });
         let last = t.users.len() - 1;
         t.index_user(last);
@@ -1350,6 +1375,7 @@ impl MicrosoftSim {
                     manager: None,
                     licences: BTreeSet::new(),
                     revocations: 0,
+                    tap: None,
                 };
                 let json = user.json();
                 t.users.push(user);
@@ -1444,6 +1470,51 @@ impl MicrosoftSim {
                         match m.and_then(|m| t.users.iter().find(|u| u.id == m)) {
                             Some(u) => (200, u.json()),
                             None => not_found("manager"),
+                        }
+                    }
+                    ("POST", ["authentication", "temporaryAccessPassMethods"]) => {
+                        // The tenant's Temporary Access Pass policy: lifetime within
+                        // its bounds, a start no earlier than now.
+                        let minutes = body.get("lifetimeInMinutes").and_then(Value::as_u64).unwrap_or(60);
+                        let (min, max) = (self.setup.tap_minutes.0, self.setup.tap_minutes.1);
+                        if !(min..=max).contains(&minutes) {
+                            return error(
+                                400,
+                                "badRequest",
+                                &format!("The lifetime must be between {min} and {max} minutes as the Temporary Access Pass policy sets."),
+                            );
+                        }
+                        let start = match body.get("startDateTime").and_then(Value::as_str) {
+                            None => chrono::Utc::now(),
+                            Some(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+                                Ok(t) if t.with_timezone(&chrono::Utc) + chrono::Duration::minutes(5) >= chrono::Utc::now() => t.with_timezone(&chrono::Utc),
+                                _ => return error(400, "badRequest", "startDateTime must be a time in the future."),
+                            },
+                        };
+                        let id = t.new_id(0x7a90);
+                        // A pass of letters and digits, new each time.
+                        let alphabet = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+                        let pass: String = (0..16)
+                            .map(|_| alphabet[crate::random::random_u64() as usize % alphabet.len()] as char)
+                            .collect();
+                        let tap = Tap {
+                            id: id.clone(),
+                            pass: pass.clone(),
+                            start: start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            minutes,
+                        };
+                        // Graph: a new pass replaces the one there is.
+                        t.users[i].tap = Some(tap.clone());
+                        (201, json!({"id": id, "temporaryAccessPass": pass, "startDateTime": tap.start,
+                                     "lifetimeInMinutes": minutes, "isUsableOnce": body.get("isUsableOnce").cloned().unwrap_or(json!(false)),
+                                     "isUsable": false, "methodUsabilityReason": "NotYetValid"}))
+                    }
+                    ("DELETE", ["authentication", "temporaryAccessPassMethods", tid]) => {
+                        if t.users[i].tap.as_ref().is_some_and(|p| p.id == *tid) {
+                            t.users[i].tap = None;
+                            (204, Value::Null)
+                        } else {
+                            not_found(tid)
                         }
                     }
                     ("POST", ["revokeSignInSessions"]) => {

@@ -349,6 +349,24 @@ impl ActiveDirectory {
             .unwrap_or(512))
     }
 
+    /// Sets a password (sent as `unicodePwd` over the encrypted connection); with
+    /// `change_first`, `pwdLastSet` 0 makes the person choose their own at first sign-in.
+    fn set_password(&self, dn: &str, password: &str, change_first: bool) -> TargetResult<()> {
+        let mut mods = vec![Mod::Replace(
+            b"unicodePwd".to_vec(),
+            HashSet::from([unicode_pwd(password)]),
+        )];
+        if change_first {
+            mods.push(Mod::Replace(
+                b"pwdLastSet".to_vec(),
+                HashSet::from([b"0".to_vec()]),
+            ));
+        }
+        self.with("set the password", |c| {
+            c.modify(dn, mods)?.success().map(|_| ())
+        })
+    }
+
     fn set_uac(&self, dn: &str, disabled: bool) -> TargetResult<()> {
         let uac = self.user_account_control(dn)?;
         let new = if disabled { uac | 2 } else { uac & !2 };
@@ -1028,18 +1046,7 @@ impl Target for ActiveDirectory {
             }
             return Err(e);
         }
-        let password = super::generate_password();
-        self.with("set the initial password", |c| {
-            c.modify(
-                &dn,
-                vec![Mod::Replace(
-                    b"unicodePwd".to_vec(),
-                    HashSet::from([unicode_pwd(&password)]),
-                )],
-            )?
-            .success()
-            .map(|_| ())
-        })?;
+        self.set_password(&dn, &super::generate_password(), false)?;
         Ok(AccountRef {
             id: dn,
             enabled: Some(false),
@@ -1158,6 +1165,32 @@ impl Target for ActiveDirectory {
                 .map(|_| ())
             },
         )
+    }
+
+    fn issue_credential(
+        &self,
+        account: &AccountRef,
+        _from: Option<chrono::NaiveDate>,
+        _valid_days: Option<u32>,
+    ) -> TargetResult<super::Credential> {
+        // A new initial password, to be changed at the first sign-in.
+        let password = super::generate_password();
+        self.set_password(&account.id, &password, true)?;
+        Ok(super::Credential {
+            secret: crate::secret::Secret::new(password),
+            kind: "initial password",
+            valid_until: None,
+            id: None,
+        })
+    }
+
+    fn withdraw_credential(
+        &self,
+        account: &AccountRef,
+        _credential: &super::Credential,
+    ) -> TargetResult<()> {
+        // A password nobody received is replaced by one nobody knows.
+        self.set_password(&account.id, &super::generate_password(), true)
     }
 
     fn create_group(&self, name: &str, settings: &GroupSettings) -> TargetResult<String> {

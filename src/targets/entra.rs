@@ -1217,6 +1217,90 @@ impl Target for EntraId {
         self.runtime.block_on(self.make_group(name, settings))
     }
 
+    fn issue_credential(
+        &self,
+        account: &AccountRef,
+        from: Option<chrono::NaiveDate>,
+        valid_days: Option<u32>,
+    ) -> TargetResult<super::Credential> {
+        let days = valid_days.unwrap_or(1).clamp(1, 30);
+        let now = chrono::Utc::now();
+        // From the start of the first day (Dutch time); a day already begun starts now.
+        let start = from.and_then(dutch_midnight).filter(|t| *t > now);
+        let mut body = json!({ "lifetimeInMinutes": days * 24 * 60, "isUsableOnce": false });
+        if let Some(t) = start {
+            body["startDateTime"] =
+                Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        let until = start.unwrap_or(now) + chrono::Duration::days(i64::from(days));
+        let path = format!(
+            "/v1.0/users/{}/authentication/temporaryAccessPassMethods",
+            account.id
+        );
+        self.runtime.block_on(async {
+            let answer = self.settled(Method::Post, &path, Some(&body)).await?;
+            if !answer.ok() {
+                let help = match answer.status {
+                    401 | 403 => "\n  help: grant the app UserAuthenticationMethod.ReadWrite.All",
+                    400 => {
+                        "\n  help: check the Temporary Access Pass policy (Entra admin center → \
+                         Authentication methods): enabled for this user, and `valid` within \
+                         its lifetime bounds"
+                    }
+                    _ => "",
+                };
+                let mut e = self
+                    .client
+                    .refused("POST /users/{id}/authentication/temporaryAccessPassMethods", &answer);
+                e.message.push_str(help);
+                return Err(e);
+            }
+            let pass = answer
+                .body
+                .get("temporaryAccessPass")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| TargetError::refused("Graph: a Temporary Access Pass without its pass"))?;
+            Ok(super::Credential {
+                secret: crate::secret::Secret::new(pass),
+                kind: "Temporary Access Pass",
+                valid_until: Some(crate::model::dutch_date(until).to_string()),
+                id: answer.body.get("id").and_then(Value::as_str).map(str::to_string),
+            })
+        })
+    }
+
+    fn withdraw_credential(
+        &self,
+        account: &AccountRef,
+        credential: &super::Credential,
+    ) -> TargetResult<()> {
+        let Some(id) = &credential.id else {
+            return Ok(());
+        };
+        self.runtime.block_on(async {
+            let answer = self
+                .client
+                .send(
+                    Method::Delete,
+                    &format!(
+                        "/v1.0/users/{}/authentication/temporaryAccessPassMethods/{id}",
+                        account.id
+                    ),
+                    None,
+                    &[],
+                )
+                .await?;
+            if answer.ok() || answer.status == 404 {
+                Ok(())
+            } else {
+                Err(self
+                    .client
+                    .refused("DELETE /users/{id}/authentication/temporaryAccessPassMethods/{id}", &answer))
+            }
+        })
+    }
+
     fn revoke(&self, account: &AccountRef, e: &Entitlement) -> TargetResult<()> {
         self.runtime.block_on(async {
             match e.kind {
@@ -1318,6 +1402,18 @@ impl Target for EntraId {
             _ => return None,
         })
     }
+}
+
+/// Midnight at the start of `date` in the Netherlands, as a UTC time.
+fn dutch_midnight(date: chrono::NaiveDate) -> Option<chrono::DateTime<chrono::Utc>> {
+    let midnight = date.and_hms_opt(0, 0, 0)?.and_utc();
+    // CET is UTC+1, CEST UTC+2: the one at which the Dutch date begins.
+    [1, 2].into_iter().find_map(|h| {
+        let t = midnight - chrono::Duration::hours(h);
+        (crate::model::dutch_date(t) == date
+            && crate::model::dutch_date(t - chrono::Duration::seconds(1)) != date)
+            .then_some(t)
+    })
 }
 
 /// The body that makes a managed group: a security or a Microsoft 365 group.

@@ -164,6 +164,31 @@ pub trait Target: Send + Sync {
         )))
     }
 
+    /// Makes the account's first credential, to be handed over at once (`handover` in
+    /// the rules): Entra ID a Temporary Access Pass valid from `from` for
+    /// `valid_days`, AD a new initial password to change at first sign-in. By default
+    /// refused.
+    fn issue_credential(
+        &self,
+        account: &AccountRef,
+        from: Option<chrono::NaiveDate>,
+        valid_days: Option<u32>,
+    ) -> TargetResult<Credential> {
+        let _ = (account, from, valid_days);
+        Err(TargetError::refused(format!(
+            "`{}` cannot make a first credential\n  help: hand over in an ad or entra \
+             target",
+            self.name()
+        )))
+    }
+
+    /// Withdraws a credential that could not be delivered, so that no working one is
+    /// left unknown to everyone. Best effort.
+    fn withdraw_credential(&self, account: &AccountRef, credential: &Credential) -> TargetResult<()> {
+        let _ = (account, credential);
+        Ok(())
+    }
+
     /// Reads every account in the target's scope and their memberships of the managed
     /// entitlements (`stroom reconcile`), a page at a time.
     fn read_inventory(
@@ -202,6 +227,20 @@ pub trait Target: Send + Sync {
         let _ = action;
         None
     }
+}
+
+/// A first credential, made by [`Target::issue_credential`]: kept in memory only until
+/// it is sent.
+#[derive(Debug)]
+pub struct Credential {
+    /// The secret itself.
+    pub secret: crate::secret::Secret,
+    /// What it is, for the message ("Temporary Access Pass", "initial password").
+    pub kind: &'static str,
+    /// Until when it works, when it expires (a date).
+    pub valid_until: Option<String>,
+    /// The target's id of it, to withdraw it.
+    pub id: Option<String>,
 }
 
 /// A new account's first password: 24 characters from the OS's random source, with
