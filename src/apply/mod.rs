@@ -147,7 +147,12 @@ fn describe(a: &PlannedAction) -> String {
         } else {
             ""
         };
-        return format!("notify {} to {} via {}{with}", n.event.as_str(), n.to, n.via);
+        return format!(
+            "notify {} to {} via {}{with}",
+            n.event.as_str(),
+            n.to,
+            n.via
+        );
     }
     match (a.kind, a.name.as_deref(), a.field.as_deref()) {
         (Some(kind), Some(name), _) => match &a.on {
@@ -916,7 +921,10 @@ pub fn state_after_apply(
         .iter()
         .filter(|a| a.notice.as_ref().is_some_and(|n| n.credential))
     {
-        if steps.get(&a.seq).is_some_and(|r| r.status == StepStatus::Done) {
+        if steps
+            .get(&a.seq)
+            .is_some_and(|r| r.status == StepStatus::Done)
+        {
             continue;
         }
         let outcome = crate::plan::Outcome {

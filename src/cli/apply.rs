@@ -144,7 +144,17 @@ pub fn apply_document(
             }
         }
     };
+    let notifier = match config.notifier() {
+        Ok(n) => n.map(std::sync::Arc::new),
+        Err(e) => {
+            errln!("error: {e}");
+            return UNUSABLE;
+        }
+    };
     let options = ApplyOptions {
+        deliver: notifier
+            .clone()
+            .map(|n| stroom::apply::Delivery(n as std::sync::Arc<dyn stroom::notify::Deliver>)),
         concurrency: config.apply.concurrency,
         dry_run: args.dry_run,
         approve: args.approve,
@@ -155,9 +165,20 @@ pub fn apply_document(
     };
     let report = match apply(doc, id, &targets, &journal, &audit, &options) {
         Ok(r) => r,
-        Err(e @ ApplyError::Blocked(_)) => {
-            errln!("blocked: {e}");
+        Err(ApplyError::Blocked(why)) => {
+            errln!("blocked: {}", ApplyError::Blocked(why.clone()));
+            // The admins hear of it (`[notify] blocked_to`); a failure to tell them is
+            // said, never hidden.
+            if let Some(n) = notifier.as_ref().filter(|_| !args.dry_run) {
+                for (to, e) in n.blocked(&why) {
+                    errln!("warning: could not tell {to} that the plan is blocked: {e}");
+                }
+            }
             return BLOCKED;
+        }
+        Err(e @ ApplyError::NoDelivery) => {
+            errln!("error: {e}");
+            return UNUSABLE;
         }
         Err(e @ ApplyError::UnknownTarget(_)) => {
             errln!("error: {e}\n  help: configure it under [targets] in stroom.toml");

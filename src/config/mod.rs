@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod environment;
+mod notify;
 mod secrets;
 mod targets;
 
@@ -32,6 +33,8 @@ pub struct Config {
     pub apply: ApplyConfig,
     /// `[plan]`
     pub plan: PlanConfig,
+    /// `[notify]`: the mail server and webhooks that carry hand-overs and messages.
+    pub notify: Option<NotifyConfig>,
     /// `[targets.NAME]`: the target instances, in name order (read from
     /// `target_tables` when the file is loaded).
     #[serde(skip)]
@@ -39,6 +42,58 @@ pub struct Config {
     /// The `[targets.NAME]` tables as written, with their place in the file.
     #[serde(rename = "targets")]
     target_tables: BTreeMap<String, toml::Spanned<toml::Table>>,
+}
+
+/// `[notify]`: how messages go out (see [`crate::notify`]). Secrets (the SMTP
+/// password, a webhook's URL) come from the environment or a file, never from here.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// The mail server's host name (STARTTLS is required).
+    pub smtp: Option<String>,
+    /// Its port.
+    #[serde(default = "submission_port")]
+    pub port: u16,
+    /// The sender, `Name <address>`.
+    pub from: Option<String>,
+    /// For SMTP AUTH (the password from STROOM_SMTP_PASSWORD or `password_file`).
+    pub username: Option<String>,
+    /// A file holding the SMTP password.
+    pub password_file: Option<PathBuf>,
+    /// A PEM file with the CA of the server's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (test servers only).
+    #[serde(default)]
+    pub accept_invalid_certificates: bool,
+    /// Seconds per connection and command.
+    #[serde(default = "notify_timeout")]
+    pub timeout_seconds: u64,
+    /// Who hears of a blocked plan.
+    #[serde(default)]
+    pub blocked_to: Vec<String>,
+    /// `[notify.templates.EVENT]`: a message's subject and body per event.
+    #[serde(default)]
+    pub templates: BTreeMap<String, crate::notify::Template>,
+    /// `[notify.webhooks.NAME]`.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, WebhookConfig>,
+}
+
+/// `[notify.webhooks.NAME]`: the URL (which holds the webhook's secret) from
+/// STROOM_WEBHOOK_<NAME> or `url_file`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// A file holding the URL.
+    pub url_file: Option<PathBuf>,
+}
+
+fn submission_port() -> u16 {
+    587
+}
+
+fn notify_timeout() -> u64 {
+    30
 }
 
 /// `[plan]`: the guard against mass removal where the rules set no threshold.
@@ -285,6 +340,16 @@ impl Config {
             &mut self.apply.audit_log,
         ] {
             resolve(base, p);
+        }
+        if let Some(n) = &mut self.notify {
+            for p in n
+                .password_file
+                .iter_mut()
+                .chain(n.ca_file.iter_mut())
+                .chain(n.webhooks.values_mut().filter_map(|w| w.url_file.as_mut()))
+            {
+                resolve(base, p);
+            }
         }
         for p in self
             .nmbrs

@@ -56,7 +56,10 @@ impl Mailer {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("cannot read notify.ca_file {}: {e}", path.display()))?;
             let cert = Certificate::from_pem(&pem).map_err(|e| {
-                format!("notify.ca_file {} is not a PEM certificate: {e}", path.display())
+                format!(
+                    "notify.ca_file {} is not a PEM certificate: {e}",
+                    path.display()
+                )
             })?;
             tls = tls.add_root_certificate(cert);
         }

@@ -57,12 +57,9 @@ impl Webhook {
             "body": m.body.expose(),
         });
         let name = &self.name;
-        let sent = self.runtime.block_on(
-            self.client
-                .post(self.url.expose())
-                .json(&body)
-                .send(),
-        );
+        let sent = self
+            .runtime
+            .block_on(self.client.post(self.url.expose()).json(&body).send());
         // reqwest's errors name the URL: they are described, never shown.
         let response = sent.map_err(|e| {
             let what = if e.is_timeout() {

@@ -935,6 +935,7 @@ fn lifecycle_actions(
             .copied();
         let because = b.because(&[acc.because]);
         let spec = program.account_spec(acc.target);
+        let first_step = b.out.len();
         let wanted_attrs = || {
             let mut m = Map::new();
             for (name, w) in &acc.attributes {
@@ -1080,8 +1081,98 @@ fn lifecycle_actions(
             }
             (AccountWant::Ended(_) | AccountWant::None, None) => {}
         }
+        if let Some(h) = program.handover(acc.target) {
+            let done: Vec<OpKind> = b.out[first_step..].iter().map(|a| a.op).collect();
+            handover_actions(b, h, acc, existing, &done, usable.get(&acc.target), notes);
+        }
     }
     usable
+}
+
+/// The `notify` steps of an account's hand-over: the first credential with the
+/// account's create (`on create`) or first enable (`on start`), again while the state
+/// says it is due (a delivery failed), never once it was handed over; and word of a
+/// disable with `notify disable`. An empty recipient is a note, never a guess.
+fn handover_actions(
+    b: &mut Builder,
+    h: &crate::rules::program::Handover,
+    acc: &AccountWanted,
+    existing: Option<&AccountState>,
+    planned: &[OpKind],
+    attributes: Option<&Map<String, Json>>,
+    notes: &mut Vec<String>,
+) {
+    use crate::model::notice::{HandoverState, Notice, NoticeEvent};
+    let state = existing.and_then(|a| a.handover);
+    let trigger = match h.on {
+        NoticeEvent::Enable => OpKind::Enable,
+        _ => OpKind::Create,
+    };
+    let wanted = matches!(acc.want, AccountWant::Enabled | AccountWant::PreStart);
+    let credential = wanted
+        && state != Some(HandoverState::Done)
+        && (planned.contains(&trigger) || state == Some(HandoverState::Due));
+    let disabled = h.notify_disable && planned.contains(&OpKind::Disable);
+    if !credential && !disabled {
+        return;
+    }
+    let person = b.person;
+    let target = &b.program.targets[acc.target as usize].name;
+    let Some(to) = acc.handover_to.clone() else {
+        notes.push(format!(
+            "person {}: no recipient for the hand-over in {target} (the `to` line gives              nothing, e.g. no manager or no business e-mail); nothing is sent, hand it over              by hand",
+            person.id
+        ));
+        return;
+    };
+    let sign_in = attributes
+        .and_then(|m| {
+            ["userPrincipalName", "mail", "sAMAccountName", "cn"]
+                .iter()
+                .find_map(|k| m.get(*k).and_then(Json::as_str))
+        })
+        .unwrap_or("")
+        .to_string();
+    let notice = |event: NoticeEvent, credential: bool| Notice {
+        event,
+        to: to.clone(),
+        via: h.via.clone(),
+        name: crate::model::names::compose(person).display_name,
+        number: person
+            .employee_number
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        account: sign_in.clone(),
+        credential,
+        from: credential.then_some(acc.first_day).flatten(),
+        valid_days: credential.then_some(h.valid_days).flatten(),
+    };
+    let because = b.because(&[h.origin]);
+    if credential {
+        let reason = if state == Some(HandoverState::Due) {
+            "the first credential was not handed over yet: sent again"
+        } else {
+            "hand over the first credential"
+        };
+        b.push(
+            OpKind::Notify,
+            acc.target,
+            because.clone(),
+            Some(Cow::Borrowed(reason)),
+        )
+        .detail_mut()
+        .notice = Some(notice(h.on, true));
+    }
+    if disabled {
+        b.push(
+            OpKind::Notify,
+            acc.target,
+            because,
+            Some(Cow::Borrowed("tell the recipient the account is disabled")),
+        )
+        .detail_mut()
+        .notice = Some(notice(NoticeEvent::Disable, false));
+    }
 }
 
 /// Entitlements: grants the rules want that the state lacks, and revokes of what the

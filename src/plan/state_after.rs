@@ -358,6 +358,7 @@ mod tests {
                     enabled: false,
                     disabled_on: None,
                     attributes: Default::default(),
+                    handover: None,
                 }),
             },
             OpKind::Enable | OpKind::Disable => {

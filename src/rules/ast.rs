@@ -350,6 +350,48 @@ pub enum SettingValue {
     Word(Ident),
 }
 
+/// `handover in TARGET { ... }`: who gets a new account's first credential, how and
+/// when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoverBlock {
+    /// The target whose accounts are handed over.
+    pub target: Ident,
+    /// Its lines in the order written.
+    pub items: Vec<HandoverItem>,
+}
+
+/// One line of a `handover` block.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandoverItem {
+    /// `on create` or `on start`.
+    On(Ident),
+    /// `to EXPR`: the recipient's e-mail address.
+    To(Expr),
+    /// `via mail` or `via webhook "NAME"`.
+    Via {
+        /// `mail` or `webhook`.
+        channel: Ident,
+        /// The webhook's name.
+        name: Option<StrLit>,
+    },
+    /// `valid N days`: how long an Entra Temporary Access Pass works.
+    Valid(DurationLit),
+    /// `notify disable`: also tell the recipient when the account is disabled.
+    Notify(Ident),
+}
+
+impl HandoverItem {
+    /// Where the line begins.
+    pub fn start(&self) -> u32 {
+        match self {
+            HandoverItem::On(i) | HandoverItem::Notify(i) => i.span.start,
+            HandoverItem::To(e) => e.span.start,
+            HandoverItem::Via { channel, .. } => channel.span.start,
+            HandoverItem::Valid(d) => d.span.start,
+        }
+    }
+}
+
 /// One key of `primary contract by ...`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SortKey {
@@ -426,6 +468,8 @@ pub enum StmtKind {
     Account(AccountBlock),
     /// `group "PATTERN" in TARGET { ... }`
     Group(GroupBlock),
+    /// `handover in TARGET { ... }`
+    Handover(HandoverBlock),
 }
 
 /// A statement with its place.

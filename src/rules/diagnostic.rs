@@ -226,6 +226,12 @@ pub enum Problem {
         /// What is wrong.
         detail: String,
     },
+    /// A `handover` declaration Stroom cannot carry out.
+    #[error("invalid handover: {detail}")]
+    BadHandover {
+        /// What is wrong.
+        detail: String,
+    },
     /// A `primary contract by` key that is not a contract field.
     #[error("cannot sort contracts by `{name}`")]
     BadSortKey {
@@ -319,6 +325,8 @@ codes! {
     UnknownAccountAttribute = "stroom::unknown_account_attribute", Error;
     /// A `group` declaration that cannot be carried out.
     BadGroup = "stroom::bad_group", Error;
+    /// A `handover` declaration that cannot be carried out.
+    BadHandover = "stroom::bad_handover", Error;
     /// A bad `primary contract by` key.
     BadSortKey = "stroom::bad_sort_key", Error;
     /// Nesting past a limit.
@@ -360,6 +368,7 @@ impl Problem {
             Problem::GrantWithoutAccount { .. } => Code::GrantWithoutAccount,
             Problem::BadThreshold { .. } => Code::BadThreshold,
             Problem::BadGroup { .. } => Code::BadGroup,
+            Problem::BadHandover { .. } => Code::BadHandover,
             Problem::Include { .. } => Code::Include,
             Problem::UnknownWritebackField { .. } => Code::UnknownWritebackField,
             Problem::WrongTarget { .. } => Code::WrongTarget,

@@ -520,6 +520,11 @@ pub struct AccountWanted {
     pub attributes: Vec<(String, AttrWanted)>,
     /// The account block.
     pub because: OriginId,
+    /// Who gets the first credential (`handover`), when the rules hand it over and
+    /// the address is not empty.
+    pub handover_to: Option<String>,
+    /// The first day of the account's next contract, when it has not begun.
+    pub first_day: Option<NaiveDate>,
 }
 
 /// The result of evaluating one person.
@@ -636,6 +641,9 @@ pub fn reads_of(program: &Program) -> Reads {
             }
         }
     }
+    for h in &program.handovers {
+        look(&h.to);
+    }
     let index = &program.index;
     if index
         .person_keyed
@@ -734,7 +742,8 @@ pub fn evaluate_person<'a>(
             .dedup_by(|b, a| a.field == b.field && a.value == b.value);
     }
     for spec in &program.accounts {
-        out.accounts.push(account(spec, &ctx, person));
+        out.accounts
+            .push(account(spec, program.handover(spec.target), &ctx, person));
     }
     out
 }
@@ -1009,7 +1018,12 @@ pub fn account_contracts<'p>(
         .collect()
 }
 
-fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
+fn account(
+    spec: &AccountSpec,
+    handover: Option<&Handover>,
+    ctx: &Ctx,
+    person: &Person,
+) -> AccountWanted {
     let today = ctx.today;
     let relevant = account_contracts(spec, ctx, person);
     let active = relevant.iter().any(|c| c.is_active_on(today));
@@ -1077,10 +1091,26 @@ fn account(spec: &AccountSpec, ctx: &Ctx, person: &Person) -> AccountWanted {
             attributes.push((name.to_string(), v));
         }
     }
+    let handover_to = match (handover, want) {
+        (Some(h), AccountWant::Enabled | AccountWant::PreStart | AccountWant::Ended(_)) => {
+            match eval(&h.to, ctx) {
+                Value::Str(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let first_day = relevant
+        .iter()
+        .filter_map(|c| c.start)
+        .filter(|s| *s > today)
+        .min();
     AccountWanted {
         target: spec.target,
         want,
         attributes,
         because: spec.origin,
+        handover_to,
+        first_day,
     }
 }

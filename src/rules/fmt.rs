@@ -117,7 +117,10 @@ impl Printer<'_> {
                 && (self.blank_line_before(self.first_pos(s))
                     || matches!(
                         s.kind,
-                        StmtKind::Rule { .. } | StmtKind::Account(_) | StmtKind::Group(_)
+                        StmtKind::Rule { .. }
+                            | StmtKind::Account(_)
+                            | StmtKind::Group(_)
+                            | StmtKind::Handover(_)
                     ))
             {
                 self.ensure_blank();
@@ -313,6 +316,27 @@ impl Printer<'_> {
                             self.trailing_comment(span.end);
                         }
                     }
+                }
+                self.comments_before(s.span.end, depth + 1, true);
+                self.indent(depth);
+                self.out.push_str("}\n");
+            }
+            StmtKind::Handover(block) => {
+                let _ = writeln!(self.out, "handover in {} {{", block.target.name);
+                for item in &block.items {
+                    self.comments_before(item.start(), depth + 1, true);
+                    self.indent(depth + 1);
+                    let line = match item {
+                        HandoverItem::On(w) => format!("on {}", w.name),
+                        HandoverItem::To(e) => format!("to {}", expr(e, 0)),
+                        HandoverItem::Via { channel, name } => match name {
+                            Some(n) => format!("via {} {}", channel.name, string(&n.value)),
+                            None => format!("via {}", channel.name),
+                        },
+                        HandoverItem::Valid(d) => format!("valid {}", duration(d.amount, d.unit)),
+                        HandoverItem::Notify(w) => format!("notify {}", w.name),
+                    };
+                    let _ = writeln!(self.out, "{line}");
                 }
                 self.comments_before(s.span.end, depth + 1, true);
                 self.indent(depth);

@@ -29,6 +29,7 @@ const STATEMENT_STARTS: &[&str] = &[
     "include",
     "forbid",
     "threshold",
+    "handover",
 ];
 /// Of those, the ones that can never stand inside a `{ ... }` block: seeing one resets
 /// the brace depth, so a missing `}` costs one statement, not the rest of the file.
@@ -41,6 +42,7 @@ const TOP_LEVEL_ONLY: &[&str] = &[
     "include",
     "forbid",
     "threshold",
+    "handover",
 ];
 
 fn pratt() -> &'static PrattParser<Rule> {
@@ -404,7 +406,13 @@ fn rule_words(rule: Rule) -> &'static str {
         | Rule::rule_block
         | Rule::when_stmt
         | Rule::account_block
-        | Rule::group_decl => "a statement (`when`, `rule`, `let`, `account`, ...)",
+        | Rule::group_decl
+        | Rule::handover_decl => "a statement (`when`, `rule`, `let`, `account`, ...)",
+        Rule::handover_on
+        | Rule::handover_to
+        | Rule::handover_via
+        | Rule::handover_valid
+        | Rule::handover_notify => "a handover line (`on`, `to`, `via`, `valid`, `notify`)",
         Rule::group_setting => "a group setting (`ou`, `scope`, `type`, `description`)",
         Rule::scope_from => "`from N days before start`",
         Rule::scope_until => "`until N days after end`",
@@ -831,6 +839,31 @@ impl Builder<'_> {
                     target,
                     settings,
                 })
+            }
+            Rule::handover_decl => {
+                let target = self.ident(inner.next()?);
+                let items = inner
+                    .filter_map(|p| {
+                        let rule = p.as_rule();
+                        let mut parts = p.into_inner();
+                        Some(match rule {
+                            Rule::handover_on => HandoverItem::On(self.ident(parts.next()?)),
+                            Rule::handover_to => HandoverItem::To(self.expr(parts.next()?)),
+                            Rule::handover_via => HandoverItem::Via {
+                                channel: self.ident(parts.next()?),
+                                name: parts.next().map(|n| self.string(n)),
+                            },
+                            Rule::handover_valid => {
+                                HandoverItem::Valid(self.duration(parts.next()?))
+                            }
+                            Rule::handover_notify => {
+                                HandoverItem::Notify(self.ident(parts.next()?))
+                            }
+                            _ => return None,
+                        })
+                    })
+                    .collect();
+                StmtKind::Handover(HandoverBlock { target, items })
             }
             _ => return None,
         };

@@ -495,6 +495,29 @@ impl ManagedGroup {
     }
 }
 
+/// A `handover in TARGET { ... }` declaration: a new account's first credential goes
+/// to the person responsible (the manager by default), on create or on the start date.
+#[derive(Debug, Clone)]
+pub struct Handover {
+    /// The target whose accounts are handed over.
+    pub target: TargetId,
+    /// The declaration.
+    pub origin: OriginId,
+    /// When: [`NoticeEvent::Create`] or [`NoticeEvent::Enable`] (`on start`).
+    ///
+    /// [`NoticeEvent::Create`]: crate::model::notice::NoticeEvent::Create
+    /// [`NoticeEvent::Enable`]: crate::model::notice::NoticeEvent::Enable
+    pub on: crate::model::notice::NoticeEvent,
+    /// The recipient's address; contract fields mean the primary contract's.
+    pub to: CExpr,
+    /// How.
+    pub via: crate::model::notice::Channel,
+    /// Entra ID: the Temporary Access Pass's lifetime in days.
+    pub valid_days: Option<u32>,
+    /// Also tell the recipient when the account is disabled.
+    pub notify_disable: bool,
+}
+
 /// A segregation-of-duties constraint.
 #[derive(Debug, Clone)]
 pub struct Forbid {
@@ -666,6 +689,8 @@ pub struct Program {
     pub thresholds: Vec<Threshold>,
     /// Groups Stroom creates when needed, in declaration order.
     pub groups: Vec<ManagedGroup>,
+    /// First-day hand-overs, one per target at most.
+    pub handovers: Vec<Handover>,
     /// The guard against mass removal where the rules declare no threshold (stroom.toml
     /// `[plan]` may change it; the rules' thresholds replace it per operation).
     pub removal_guard: RemovalGuard,
@@ -698,6 +723,11 @@ impl Program {
         self.groups
             .iter()
             .find(|g| g.target == target && crate::model::group::fits_pattern(&g.pattern, name))
+    }
+
+    /// The hand-over of a target's accounts, if declared.
+    pub fn handover(&self, target: TargetId) -> Option<&Handover> {
+        self.handovers.iter().find(|h| h.target == target)
     }
 
     /// The account block of a target.

@@ -1475,7 +1475,10 @@ impl MicrosoftSim {
                     ("POST", ["authentication", "temporaryAccessPassMethods"]) => {
                         // The tenant's Temporary Access Pass policy: lifetime within
                         // its bounds, a start no earlier than now.
-                        let minutes = body.get("lifetimeInMinutes").and_then(Value::as_u64).unwrap_or(60);
+                        let minutes = body
+                            .get("lifetimeInMinutes")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(60);
                         let (min, max) = (self.setup.tap_minutes.0, self.setup.tap_minutes.1);
                         if !(min..=max).contains(&minutes) {
                             return error(
@@ -1487,15 +1490,30 @@ impl MicrosoftSim {
                         let start = match body.get("startDateTime").and_then(Value::as_str) {
                             None => chrono::Utc::now(),
                             Some(s) => match chrono::DateTime::parse_from_rfc3339(s) {
-                                Ok(t) if t.with_timezone(&chrono::Utc) + chrono::Duration::minutes(5) >= chrono::Utc::now() => t.with_timezone(&chrono::Utc),
-                                _ => return error(400, "badRequest", "startDateTime must be a time in the future."),
+                                Ok(t)
+                                    if t.with_timezone(&chrono::Utc)
+                                        + chrono::Duration::minutes(5)
+                                        >= chrono::Utc::now() =>
+                                {
+                                    t.with_timezone(&chrono::Utc)
+                                }
+                                _ => {
+                                    return error(
+                                        400,
+                                        "badRequest",
+                                        "startDateTime must be a time in the future.",
+                                    )
+                                }
                             },
                         };
                         let id = t.new_id(0x7a90);
                         // A pass of letters and digits, new each time.
                         let alphabet = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
                         let pass: String = (0..16)
-                            .map(|_| alphabet[crate::random::random_u64() as usize % alphabet.len()] as char)
+                            .map(|_| {
+                                alphabet[crate::random::random_u64() as usize % alphabet.len()]
+                                    as char
+                            })
                             .collect();
                         let tap = Tap {
                             id: id.clone(),
@@ -1505,9 +1523,12 @@ impl MicrosoftSim {
                         };
                         // Graph: a new pass replaces the one there is.
                         t.users[i].tap = Some(tap.clone());
-                        (201, json!({"id": id, "temporaryAccessPass": pass, "startDateTime": tap.start,
+                        (
+                            201,
+                            json!({"id": id, "temporaryAccessPass": pass, "startDateTime": tap.start,
                                      "lifetimeInMinutes": minutes, "isUsableOnce": body.get("isUsableOnce").cloned().unwrap_or(json!(false)),
-                                     "isUsable": false, "methodUsabilityReason": "NotYetValid"}))
+                                     "isUsable": false, "methodUsabilityReason": "NotYetValid"}),
+                        )
                     }
                     ("DELETE", ["authentication", "temporaryAccessPassMethods", tid]) => {
                         if t.users[i].tap.as_ref().is_some_and(|p| p.id == *tid) {

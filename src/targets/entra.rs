@@ -1249,9 +1249,10 @@ impl Target for EntraId {
                     }
                     _ => "",
                 };
-                let mut e = self
-                    .client
-                    .refused("POST /users/{id}/authentication/temporaryAccessPassMethods", &answer);
+                let mut e = self.client.refused(
+                    "POST /users/{id}/authentication/temporaryAccessPassMethods",
+                    &answer,
+                );
                 e.message.push_str(help);
                 return Err(e);
             }
@@ -1260,12 +1261,18 @@ impl Target for EntraId {
                 .get("temporaryAccessPass")
                 .and_then(Value::as_str)
                 .filter(|p| !p.is_empty())
-                .ok_or_else(|| TargetError::refused("Graph: a Temporary Access Pass without its pass"))?;
+                .ok_or_else(|| {
+                    TargetError::refused("Graph: a Temporary Access Pass without its pass")
+                })?;
             Ok(super::Credential {
                 secret: crate::secret::Secret::new(pass),
                 kind: "Temporary Access Pass",
                 valid_until: Some(crate::model::dutch_date(until).to_string()),
-                id: answer.body.get("id").and_then(Value::as_str).map(str::to_string),
+                id: answer
+                    .body
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             })
         })
     }
@@ -1294,9 +1301,10 @@ impl Target for EntraId {
             if answer.ok() || answer.status == 404 {
                 Ok(())
             } else {
-                Err(self
-                    .client
-                    .refused("DELETE /users/{id}/authentication/temporaryAccessPassMethods/{id}", &answer))
+                Err(self.client.refused(
+                    "DELETE /users/{id}/authentication/temporaryAccessPassMethods/{id}",
+                    &answer,
+                ))
             }
         })
     }

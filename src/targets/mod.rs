@@ -184,7 +184,11 @@ pub trait Target: Send + Sync {
 
     /// Withdraws a credential that could not be delivered, so that no working one is
     /// left unknown to everyone. Best effort.
-    fn withdraw_credential(&self, account: &AccountRef, credential: &Credential) -> TargetResult<()> {
+    fn withdraw_credential(
+        &self,
+        account: &AccountRef,
+        credential: &Credential,
+    ) -> TargetResult<()> {
         let _ = (account, credential);
         Ok(())
     }

@@ -19,6 +19,7 @@ mod accounts;
 mod declarations;
 mod expr;
 mod groups;
+mod handover;
 mod lets;
 mod statements;
 
@@ -169,6 +170,7 @@ struct Checker<'a> {
     forbids: Vec<Forbid>,
     thresholds: Vec<Threshold>,
     groups: Vec<ManagedGroup>,
+    handovers: Vec<Handover>,
     place: Place,
     file_names: HashMap<u32, Arc<str>>,
     rule_names: HashMap<String, Arc<str>>,
@@ -216,6 +218,7 @@ impl<'a> Checker<'a> {
             forbids: Vec::new(),
             thresholds: Vec::new(),
             groups: Vec::new(),
+            handovers: Vec::new(),
             place: Place::Rule,
             file_names: HashMap::new(),
             rule_names: HashMap::new(),
@@ -278,6 +281,20 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        // A hand-over needs the account it hands over.
+        for h in &self.handovers {
+            if !self.accounts.iter().any(|a| a.target == h.target) {
+                let tname = &self.targets[h.target as usize].name;
+                problems.push(Diagnostic::new(
+                    Problem::BadHandover {
+                        detail: format!("no `account in {tname}` block makes the accounts to hand over"),
+                    },
+                    self.origins[h.origin as usize].span,
+                    "nothing to hand over",
+                    format!("add `account in {tname} {{ ... }}`, or hand over in the target whose accounts the rules make"),
+                ));
+            }
+        }
         self.diags.extend(problems);
         if self.diags.iter().any(|d| d.severity == Severity::Error) {
             return None;
@@ -298,6 +315,7 @@ impl<'a> Checker<'a> {
             forbids: std::mem::take(&mut self.forbids),
             thresholds: std::mem::take(&mut self.thresholds),
             groups: std::mem::take(&mut self.groups),
+            handovers: std::mem::take(&mut self.handovers),
             removal_guard: RemovalGuard::default(),
             index,
             reads: Reads::default(),

@@ -31,6 +31,7 @@ impl<'a> Checker<'a> {
             }
             StmtKind::Account(block) => self.account(block, rule, s.span),
             StmtKind::Group(block) => self.group(block, s.span),
+            StmtKind::Handover(block) => self.handover(block, s.span),
             StmtKind::Forbid(a, b) => {
                 let origin = self.origin(rule, s.span);
                 if let (Some(a), Some(b)) =
