@@ -509,7 +509,9 @@ impl Run<'_> {
             {
                 // Stopped while handing over: it may have reached the recipient, and a
                 // credential is never sent twice. Recorded as done, reported.
-                let why = "interrupted while the first credential was being sent: it may                            have arrived, so it is not sent again; if it did not, reset it                            by hand";
+                let why = "interrupted while the first credential was being sent: it may \
+                           have arrived, so it is not sent again; if it did not, reset it \
+                           by hand";
                 self.audit(a, "interrupted", None, Some(why));
                 self.settle(a);
                 if self.mark(a.seq, StepStatus::Done, None, Some(why)) {
@@ -840,7 +842,17 @@ pub fn apply(
                     break;
                 };
                 let steps = persons[job.person];
-                let outcome = run.person(steps, job.from, &mut job.accounts, &done);
+                // A target that panics (a bug) stops the run instead of leaving the
+                // other workers waiting for a job that never ends.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run.person(steps, job.from, &mut job.accounts, &done)
+                }))
+                .unwrap_or_else(|_| {
+                    run.halt(
+                        "a target stopped unexpectedly (a bug); the rest stays pending".into(),
+                    );
+                    None
+                });
                 let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
                 q.busy -= 1;
                 if let Some((from, why)) = outcome {

@@ -57,9 +57,10 @@ impl Webhook {
             "body": m.body.expose(),
         });
         let name = &self.name;
+        // The request is made inside the runtime: its timeout needs the runtime's timer.
         let sent = self
             .runtime
-            .block_on(self.client.post(self.url.expose()).json(&body).send());
+            .block_on(async { self.client.post(self.url.expose()).json(&body).send().await });
         // reqwest's errors name the URL: they are described, never shown.
         let response = sent.map_err(|e| {
             let what = if e.is_timeout() {

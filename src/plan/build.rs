@@ -706,9 +706,8 @@ fn existing_account<'s>(
 fn rank(op: OpKind, leaving: bool) -> u8 {
     match (leaving, op) {
         (true, OpKind::Disable) => 0,
-        (true, OpKind::Notify) => 1,
-        (true, OpKind::Revoke) => 2,
-        (true, OpKind::Delete) => 3,
+        (true, OpKind::Revoke) => 1,
+        (true, OpKind::Delete) => 2,
         // Planned for the whole plan, before every person's steps.
         (_, OpKind::CreateGroup) => 0,
         (_, OpKind::Link) => 4,
@@ -718,7 +717,8 @@ fn rank(op: OpKind, leaving: bool) -> u8 {
         (_, OpKind::Grant) => 7,
         (_, OpKind::Revoke) => 8,
         (_, OpKind::Writeback) => 9,
-        // The credential when the account is ready: after its groups and licences.
+        // The credential when the account is ready (after its groups and licences), and
+        // word of a disable once the leaver's steps are done.
         (_, OpKind::Notify) => 10,
         (_, OpKind::Disable) => 11,
         (_, OpKind::Delete) => 12,
@@ -1120,7 +1120,9 @@ fn handover_actions(
     let target = &b.program.targets[acc.target as usize].name;
     let Some(to) = acc.handover_to.clone() else {
         notes.push(format!(
-            "person {}: no recipient for the hand-over in {target} (the `to` line gives              nothing, e.g. no manager or no business e-mail); nothing is sent, hand it over              by hand",
+            "person {}: no recipient for the hand-over in {target} (the `to` line gives \
+             nothing, e.g. no manager or no business e-mail); nothing is sent, hand it over \
+             by hand",
             person.id
         ));
         return;

@@ -1135,3 +1135,50 @@ fn managed_groups_are_made_where_and_as_the_rules_say() {
     assert_eq!(entry["description"], vec![format!("Department {finance}")]);
     assert_eq!(entry["groupType"], vec!["-2147483646".to_string()]);
 }
+
+/// The AD hand-over on a real DC: a new initial password, set over LDAPS and to be
+/// changed at the first sign-in; the old one stops working; a withdrawn one is
+/// replaced by one nobody knows.
+#[test]
+fn an_initial_password_is_made_to_change_at_first_sign_in() {
+    let (_ou, ad, tag) = sandbox("handover");
+    let sam = format!("h{tag}");
+    let upn = format!("{sam}@stroom.test");
+    let acc = ad
+        .create(
+            "p-h",
+            &attrs(json!({"cn": format!("Hand Over {tag}"), "sAMAccountName": sam, "userPrincipalName": upn})),
+        )
+        .unwrap();
+    ad.enable(&acc).unwrap();
+    let credential = ad.issue_credential(&acc, None, None).unwrap();
+    assert_eq!(credential.kind, "initial password");
+    assert_eq!(format!("{:?}", credential.secret), "***");
+    let entry = read(&acc.id, &["pwdLastSet"]).unwrap();
+    assert_eq!(
+        entry["pwdLastSet"],
+        vec!["0".to_string()],
+        "must change at first sign-in"
+    );
+    let bind = |password: &str| {
+        let mut c = ldap3::LdapConn::with_settings(
+            ldap3::LdapConnSettings::new().set_no_tls_verify(true),
+            "ldaps://127.0.0.1:636",
+        )
+        .unwrap();
+        c.simple_bind(&upn, password).map(|r| (r.rc, r.text))
+    };
+    // The password is the account's: a wrong one is told apart from it.
+    let right = bind(credential.secret.expose()).unwrap();
+    let wrong = bind("Wrong-Password-1!").unwrap();
+    assert_ne!(wrong.0, 0);
+    assert!(
+        right.0 == 0 || right.1.contains("773"),
+        "{right:?} vs {wrong:?}"
+    );
+    assert_ne!(right, wrong);
+    // Withdrawn: the handed-out one works no more.
+    ad.withdraw_credential(&acc, &credential).unwrap();
+    let after = bind(credential.secret.expose()).unwrap();
+    assert_eq!(after.0, wrong.0, "{after:?}");
+}

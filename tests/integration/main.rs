@@ -12,6 +12,7 @@ mod book;
 mod cli;
 mod diagnostics;
 mod fuzz;
+mod handover;
 mod hardening;
 mod html;
 mod microsoft;
