@@ -37,11 +37,16 @@ const NMBRS_SECRETS: &[(&str, &str)] = &[
         "STROOM_NMBRS_SUBSCRIPTION_KEY",
         "the subscription key itself (instead of nmbrs.subscription_key_file)",
     ),
+    (
+        "STROOM_SMTP_PASSWORD",
+        "the SMTP password for notify.username (instead of notify.password_file)",
+    ),
 ];
 
 /// The environment variables Stroom reads besides the file: (variable, what it holds).
 /// Target secrets follow one pattern: `STROOM_<NAME>_PASSWORD` (AD) and
-/// `STROOM_<NAME>_CLIENT_SECRET` (Entra ID, Exchange Online) for `[targets.NAME]`.
+/// `STROOM_<NAME>_CLIENT_SECRET` (Entra ID, Exchange Online) for `[targets.NAME]`; a
+/// webhook's URL is `STROOM_WEBHOOK_<NAME>` for `[notify.webhooks.NAME]`.
 pub fn variables() -> impl Iterator<Item = (&'static str, &'static str)> {
     OVERRIDES
         .iter()

@@ -102,6 +102,14 @@ pub(super) fn what_of(a: &super::Action) -> String {
         }
         return format!("group {n:?} ({how})");
     }
+    if let Some(n) = a.notice() {
+        let with = if n.credential {
+            ", first credential"
+        } else {
+            ""
+        };
+        return format!("{} → {} ({}{with})", n.event.as_str(), n.to, n.via);
+    }
     match (a.kind, &a.name, a.field()) {
         (Some(k), Some(n), _) => match a.on() {
             Some(on) => format!("{} {n:?} on {on:?}", k.as_str()),
