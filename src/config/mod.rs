@@ -508,6 +508,8 @@ mod tests {
             format!("[nmbrs]\nconcurrency = \"{SECRET}\"\n"),
             format!("[targets.entra]\ncorrelation_property = \"{SECRET}\"\n"),
             format!("[nmbrs]\nclient_id = \"{SECRET}\" x\n"),
+            format!("[notify]\nsmtp = \"x\"\npassword = \"{SECRET}\"\n"),
+            format!("[notify.webhooks.desk]\nurl = \"https://hooks/{SECRET}\"\n"),
         ];
         for text in cases {
             let e = load_text(&text).expect_err(&text);
@@ -523,6 +525,44 @@ mod tests {
             );
             assert!(shown.contains("line "), "{text:?} names no line: {shown}");
         }
+    }
+
+    #[test]
+    fn notify_sections_are_checked_when_read() {
+        let notifier = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
+            load_text(text).and_then(|c| c.notifier_with_env(env).map(|n| n.is_some()))
+        };
+        let none = |_: &str| None;
+        assert_eq!(notifier("", &none).ok(), Some(false));
+        // A placeholder the event does not have, with the ones it has.
+        let e = notifier(
+            "[notify]\nsmtp = \"localhost\"\nfrom = \"a@b.nl\"\n[notify.templates.disable]\nsubject = \"x\"\nbody = \"{credential}\"\n",
+            &none,
+        )
+        .expect_err("placeholder");
+        assert!(e.message.contains("{credential}"), "{e}");
+        assert!(e.help.contains("{name}"), "{e}");
+        // Half a mail server; a username without its password.
+        assert!(notifier("[notify]\nsmtp = \"localhost\"\n", &none).is_err());
+        let e = notifier(
+            "[notify]\nsmtp = \"localhost\"\nfrom = \"a@b.nl\"\nusername = \"u\"\n",
+            &none,
+        )
+        .expect_err("no password");
+        assert!(e.help.contains("STROOM_SMTP_PASSWORD"), "{e}");
+        // A webhook's URL from its variable; plain http only to loopback, never shown.
+        let hook = "[notify.webhooks.desk]\n";
+        let e = notifier(hook, &|k| {
+            (k == "STROOM_WEBHOOK_DESK").then(|| format!("http://hooks.example/{SECRET}"))
+        })
+        .expect_err("http");
+        assert!(!format!("{e} {e:?}").contains(SECRET), "{e}");
+        assert_eq!(
+            notifier(hook, &|k| (k == "STROOM_WEBHOOK_DESK")
+                .then(|| "https://hooks.example/x".to_string()))
+            .ok(),
+            Some(true)
+        );
     }
 
     #[test]

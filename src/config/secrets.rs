@@ -109,6 +109,12 @@ pub(super) fn parse_help(text: &str, e: &toml::de::Error) -> String {
             "the keys are listed in the book, chapter Targets and apply".into()
         }
         (None, "sync" | "store") => "the keys are listed in the book, chapter Sync".into(),
+        (None, s) if s.starts_with("notify") => {
+            "the keys are listed in the book, chapter The first-day hand-over; a webhook's URL \
+             comes from url_file or STROOM_WEBHOOK_<NAME>, the SMTP password from \
+             password_file or STROOM_SMTP_PASSWORD"
+                .into()
+        }
         (None, _) => "the keys are listed in the book, chapter Connecting to Nmbrs".into(),
     }
 }
