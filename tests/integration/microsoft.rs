@@ -148,7 +148,12 @@ fn date(s: &str) -> chrono::NaiveDate {
 }
 
 fn plan_text(persons: &[Person], state: &State, today: &str) -> String {
-    let checked = stroom::check_sources(&[("m365.stroom", RULES)]);
+    plan_of(RULES, persons, state, today)
+}
+
+/// The plan document of `rules` for these persons and state on `today`.
+fn plan_of(rules: &str, persons: &[Person], state: &State, today: &str) -> String {
+    let checked = stroom::check_sources(&[("rules.stroom", rules)]);
     let program = checked
         .program
         .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics));
@@ -1453,17 +1458,7 @@ when contract.active
 "#;
 
 fn group_plan(rules: &str, persons: &[Person], state: &State) -> String {
-    let checked = stroom::check_sources(&[("groups.stroom", rules)]);
-    let program = checked
-        .program
-        .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics));
-    let plan = build_plan(&PlanInput {
-        program: &program,
-        persons,
-        state,
-        today: date("2026-12-01"),
-    });
-    serde_json::to_string(&plan).unwrap()
+    plan_of(rules, persons, state, "2026-12-01")
 }
 
 /// Groups named after what a person is: `group "DEP-*" in entra` lets Stroom make

@@ -69,16 +69,11 @@ impl<'a> Checker<'a> {
             .find(|g| g.target == target && g.pattern.to_lowercase() == pattern.to_lowercase())
         {
             let first = self.origins[first.origin as usize].span;
-            self.diags.push(
-                Diagnostic::new(
-                    Problem::DuplicateDeclaration {
-                        what: format!("group {pattern:?} in {tname}"),
-                    },
-                    block.pattern.span,
-                    "declared again here",
-                    "one declaration per pattern and target; keep one and delete the other",
-                )
-                .with_related(first, "first declared here"),
+            self.declared_twice(
+                format!("group {pattern:?} in {tname}"),
+                (block.pattern.span, "declared again here"),
+                (first, "first declared here"),
+                "one declaration per pattern and target; keep one and delete the other",
             );
             return;
         }
@@ -129,16 +124,11 @@ impl<'a> Checker<'a> {
                 continue;
             }
             if let Some(first) = seen.insert(name, line.name.span) {
-                self.diags.push(
-                    Diagnostic::new(
-                        Problem::DuplicateDeclaration {
-                            what: format!("group setting `{name}`"),
-                        },
-                        line.name.span,
-                        "set again here",
-                        "each setting once; keep one and delete the other",
-                    )
-                    .with_related(first, "first set here"),
+                self.declared_twice(
+                    format!("group setting `{name}`"),
+                    (line.name.span, "set again here"),
+                    (first, "first set here"),
+                    "each setting once; keep one and delete the other",
                 );
                 ok = false;
                 continue;

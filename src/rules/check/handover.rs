@@ -31,16 +31,11 @@ impl<'a> Checker<'a> {
         }
         if let Some(first) = self.handovers.iter().find(|h| h.target == target) {
             let first = self.origins[first.origin as usize].span;
-            self.diags.push(
-                Diagnostic::new(
-                    Problem::DuplicateDeclaration {
-                        what: format!("handover in {tname}"),
-                    },
-                    block.target.span,
-                    "declared again here",
-                    "one hand-over per target; keep one and delete the other",
-                )
-                .with_related(first, "first declared here"),
+            self.declared_twice(
+                format!("handover in {tname}"),
+                (block.target.span, "declared again here"),
+                (first, "first declared here"),
+                "one hand-over per target; keep one and delete the other",
             );
             return;
         }
@@ -60,16 +55,11 @@ impl<'a> Checker<'a> {
                 HandoverItem::Notify(w) => ("notify", w.span),
             };
             if let Some(first) = seen.insert(line, at) {
-                self.diags.push(
-                    Diagnostic::new(
-                        Problem::DuplicateDeclaration {
-                            what: format!("handover line `{line}`"),
-                        },
-                        at,
-                        "given again here",
-                        "each line once; keep one and delete the other",
-                    )
-                    .with_related(first, "first given here"),
+                self.declared_twice(
+                    format!("handover line `{line}`"),
+                    (at, "given again here"),
+                    (first, "first given here"),
+                    "each line once; keep one and delete the other",
                 );
                 ok = false;
                 continue;

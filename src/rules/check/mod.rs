@@ -239,6 +239,25 @@ impl<'a> Checker<'a> {
         self.diags.push(Diagnostic::new(problem, span, label, help));
     }
 
+    /// A declaration (or a line of one) made twice: where again, where first.
+    fn declared_twice(
+        &mut self,
+        what: String,
+        again: (Span, &str),
+        first: (Span, &str),
+        help: &str,
+    ) {
+        self.diags.push(
+            Diagnostic::new(
+                Problem::DuplicateDeclaration { what },
+                again.0,
+                again.1,
+                help,
+            )
+            .with_related(first.0, first.1),
+        );
+    }
+
     fn all_stmts(&self) -> impl Iterator<Item = &'a ast::Stmt> {
         let files: &'a [ast::File] = self.files;
         files.iter().flat_map(|f| f.stmts.iter())
