@@ -491,6 +491,21 @@ impl Sim {
         true
     }
 
+    /// Gives an employee another name (two employees of one name, for tests).
+    pub fn rename(&self, employee_id: &str, first: &str, last: &str) -> bool {
+        let mut data = lock(&self.data);
+        let Some(e) = data
+            .employees
+            .iter_mut()
+            .find(|e| e.person.id.as_ref() == employee_id)
+        else {
+            return false;
+        };
+        e.person.first_name = Some(first.to_string());
+        e.person.last_name = last.to_string();
+        true
+    }
+
     /// Ends an employee's employment and contracts on `day`.
     pub fn end_employment(&self, employee_id: &str, day: NaiveDate) -> bool {
         let mut data = lock(&self.data);

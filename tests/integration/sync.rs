@@ -569,6 +569,10 @@ rule "write-back-mail" {
         working.next().unwrap().clone(),
     );
     let second = working.next().unwrap().clone();
+    let twins = (
+        working.next().unwrap().clone(),
+        working.next().unwrap().clone(),
+    );
     let run = |args: &[&str]| {
         let mut all = vec!["sync", "--rules", "rules.stroom", "--today", "2026-12-01"];
         all.extend_from_slice(args);
@@ -691,6 +695,21 @@ rule "write-back-mail" {
     assert!(
         err.contains("no employee with employee id 00000000-0000-4000-8000-00000000dead")
             && err.contains("nothing was planned"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    // A name two employees have in Nmbrs (renamed since the snapshot): both listed,
+    // nothing planned.
+    assert!(s.sim.rename(&twins.0.id, "Twee", "Gelijk"));
+    assert!(s.sim.rename(&twins.1.id, "Twee", "Gelijk"));
+    let o = run(&["--person", "twee gelijk"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.contains("2 employees fit")
+            && err.contains(twins.0.id.as_ref())
+            && err.contains(twins.1.id.as_ref())
+            && err.contains("help: give the employee id"),
         "{err}"
     );
     assert!(o.stdout.is_empty());
