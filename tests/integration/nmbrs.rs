@@ -626,6 +626,102 @@ fn answers_generated_from_the_official_openapi_file_are_read() {
     assert!(employees_seen > 0, "Prism sent no employees in 25 rounds");
 }
 
+/// One person read through the `employeeId` filter and the employee lists, against
+/// Prism on the official OpenAPI file: Prism checks each request against the spec
+/// (an unknown parameter or a malformed id is a 4xx there), so every request
+/// `stroom sync --person` makes is one the spec allows. The answers are random, so any
+/// outcome but a refused request passes.
+#[test]
+fn one_person_requests_are_valid_for_the_official_openapi_file() {
+    use stroom::source::nmbrs::auth::Tokens;
+    use stroom::source::nmbrs::{import_person, Wanted};
+    let Ok(base) = std::env::var("STROOM_PRISM_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must start Prism first: STROOM_PRISM_URL=$(bash tests/prism.sh)"
+        );
+        eprintln!("skipped: STROOM_PRISM_URL is not set (STROOM_PRISM_URL=$(bash tests/prism.sh))");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = TokenStore::new(dir.path().join("tokens.json"));
+    let now = chrono::Utc::now();
+    store
+        .save(&Tokens {
+            access_token: Secret::new("prism"),
+            access_expires_at: now + chrono::Duration::hours(1),
+            refresh_token: Secret::new("prism"),
+            scope: None,
+            obtained_at: now,
+        })
+        .unwrap();
+    let oauth = OAuthClient {
+        identity_url: base.clone(),
+        client_id: "prism".into(),
+        client_secret: Secret::new("prism"),
+        redirect_uri: "http://127.0.0.1:1/callback".into(),
+        scopes: vec!["employee.info.read".into()],
+    };
+    let settings = ClientSettings {
+        base_url: base.clone(),
+        subscription_key: Secret::new("prism"),
+        concurrency: 4,
+        page_size: 100,
+        timeout: Duration::from_secs(10),
+        max_attempts: 2,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(20),
+        // Prism's paging is made up: a few pages are enough to show the requests.
+        max_pages: 3,
+        deadline: ClientSettings::DEFAULT_DEADLINE,
+    };
+    let client = Client::new(settings, Session::new(oauth, store)).unwrap();
+    let rt = runtime();
+    // The employee lists filtered to one employee, through the client (which adds
+    // the paging parameters): Prism answers each, so the spec allows each.
+    let company = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+    let employee = "6ba7b810-9dad-41d1-80b4-00c04fd430c8";
+    let lists = stroom::source::nmbrs::employee_lists(company, Some(employee));
+    assert!(lists
+        .iter()
+        .all(|p| p.ends_with(&format!("?employeeId={employee}"))));
+    // Prism's paging is random (links that go back, totals that do not add up); a
+    // refused request is what must never happen.
+    let refused = |what: &str, e: NmbrsError| {
+        let text = e.to_string();
+        assert!(
+            !text.contains("Nmbrs answered HTTP 4"),
+            "{what}: Prism refused the request: {text}"
+        );
+    };
+    for path in lists {
+        if let Err(e) = rt.block_on(client.get_all::<serde_json::Value>(path.clone())) {
+            refused(&path, e);
+        }
+    }
+    // And the whole lookup, by id, number and name.
+    for wanted in [
+        Wanted::Id {
+            id: employee.into(),
+            company: None,
+        },
+        Wanted::Number(1042),
+        Wanted::Name("Jan de Vries".into()),
+    ] {
+        let what = format!("{wanted:?}");
+        if let Err(e) = rt.block_on(import_person(&client, &Selection::default(), &wanted, &[])) {
+            refused(&what, e);
+        }
+    }
+    assert!(
+        client
+            .stats
+            .calls
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 8
+    );
+}
+
 /// A free loopback port for a redirect address.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -217,6 +217,27 @@ pub async fn current_period(
     Ok(periods.data.into_iter().next().map(|p| p.period))
 }
 
+/// The eight bulk lists Stroom reads of a company, in [`CompanyData`]'s order
+/// (employees, personal info, contracts, employments, departments, functions, managers,
+/// cost centres); with `only`, filtered to that employee (`employeeId`).
+pub fn employee_lists(company: &str, only: Option<&str>) -> [String; 8] {
+    let base = format!("/api/companies/{company}/employees");
+    let filter = only
+        .map(|e| format!("?employeeId={}", crate::http::encode(e)))
+        .unwrap_or_default();
+    [
+        "",
+        "/personalinfo",
+        "/contracts",
+        "/employments",
+        "/departments",
+        "/functions",
+        "/managers",
+        "/costcenters",
+    ]
+    .map(|what| format!("{base}{what}{filter}"))
+}
+
 /// Everything Stroom reads of one company; with `only`, of that one employee (the
 /// `employeeId` filter of the bulk endpoints).
 async fn company(
@@ -225,11 +246,7 @@ async fn company(
     name: &str,
     only: Option<&str>,
 ) -> Result<CompanyData, NmbrsError> {
-    let base = format!("/api/companies/{id}");
-    let filter = only
-        .map(|e| format!("?employeeId={}", crate::http::encode(e)))
-        .unwrap_or_default();
-    let list = |what: &str| format!("{base}/employees{what}{filter}");
+    let [e, pi, co, em, de, fu, ma, cc] = employee_lists(id, only);
     let period = current_period(client, id);
     let (
         period,
@@ -243,14 +260,14 @@ async fn company(
         cost_centers,
     ) = tokio::try_join!(
         period,
-        client.get_all(list("")),
-        client.get_all(list("/personalinfo")),
-        client.get_all(list("/contracts")),
-        client.get_all(list("/employments")),
-        client.get_all(list("/departments")),
-        client.get_all(list("/functions")),
-        client.get_all(list("/managers")),
-        client.get_all(list("/costcenters")),
+        client.get_all(e),
+        client.get_all(pi),
+        client.get_all(co),
+        client.get_all(em),
+        client.get_all(de),
+        client.get_all(fu),
+        client.get_all(ma),
+        client.get_all(cc),
     )?;
     Ok(CompanyData {
         company_id: id.to_string(),
