@@ -696,3 +696,44 @@ fn a_webhook_gets_the_hand_over_as_json() {
         1440
     );
 }
+
+/// `stroom apply` of a blocked plan tells the admins (`[notify] blocked_to`) by mail,
+/// applies nothing and exits 3.
+#[test]
+fn a_blocked_plan_is_mailed_to_the_admins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path());
+    let smtp = SmtpServer::start(dir.path(), free_port(), Some((&cert, &key)));
+    let toml = format!(
+        "[store]\ndatabase = \"data/stroom.db\"\n[apply]\naudit_log = \"data/audit.jsonl\"\n\
+         [notify]\nsmtp = \"localhost\"\nport = {}\nfrom = \"Stroom <iam@vandijkgroep.nl>\"\n\
+         ca_file = \"{}\"\nblocked_to = [\"iam-team@vandijkgroep.nl\"]\n",
+        smtp.port,
+        ca.display()
+    );
+    temp_file(dir.path(), "stroom.toml", toml);
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let plan = json!({
+        "today": "2026-12-01",
+        "blocked": { "kind": "threshold", "op": "disable_account", "count": 30, "limit": "25",
+                     "rule": { "rule": "settings", "file": "00-settings.stroom", "line": 17 },
+                     "message": "the plan holds 30 disable_account action(s), more than the threshold of 25" },
+        "actions": [{ "seq": 1, "op": "disable_account", "person": "p-1", "target": "ad", "because": [] }]
+    });
+    temp_file(dir.path(), "plan.json", plan.to_string());
+    let out = stroom_cmd(&["apply", "--plan", "plan.json", "--state", "state.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let got = smtp.received();
+    assert_eq!(got.len(), 1, "{got:#?} {}", text(&out));
+    assert_eq!(got[0].0, "iam-team@vandijkgroep.nl");
+    assert_eq!(got[0].1, "Stroom: a plan was blocked and not applied");
+    assert!(
+        got[0].2.contains("more than the threshold of 25"),
+        "{}",
+        got[0].2
+    );
+    assert!(!dir.path().join("state.json").exists(), "nothing applied");
+}

@@ -348,3 +348,93 @@ when contract.active
         p.blocked
     );
 }
+
+/// `handover ... { on start }`: the first credential goes with the account's first
+/// enable on the first day, not with its create; a person without a recipient gets a
+/// note; `notify disable` tells the recipient of a leaver's disable, without a
+/// credential.
+#[test]
+fn a_hand_over_on_start_comes_with_the_first_enable() {
+    use stroom::model::notice::{HandoverState, NoticeEvent};
+    use stroom::rules::program::OpKind;
+    let rules = r#"
+default target ad
+account in ad {
+  create 7 days before start
+  set sAMAccountName = lower(first_name)
+}
+handover in ad {
+  on start
+  to "servicedesk@acme.nl"
+  notify disable
+}
+"#;
+    let program = program(rules);
+    let people = persons(json!([
+        { "id": "p-later", "first_name": "Later", "last_name": "L", "contracts": [{ "id": "c", "start": "2026-12-05" }] },
+        { "id": "p-today", "first_name": "Today", "last_name": "T", "contracts": [{ "id": "c", "start": "2026-12-01" }] },
+        { "id": "p-gone", "first_name": "Gone", "last_name": "G", "contracts": [{ "id": "c", "start": "2020-01-01", "end": "2026-11-30" }] }
+    ]));
+    let state: stroom::model::State = serde_json::from_value(json!({
+        "accounts": [
+            { "person": "p-today", "target": "ad", "enabled": false, "attributes": { "sAMAccountName": "today" } },
+            { "person": "p-gone", "target": "ad", "enabled": true, "attributes": { "sAMAccountName": "gone" }, "handover": "done" }
+        ]
+    }))
+    .unwrap();
+    let p = plan(&program, &people, &state, "2026-12-01");
+    let notices: Vec<(&str, NoticeEvent, bool)> = p
+        .actions
+        .iter()
+        .filter_map(|a| a.notice().map(|n| (&*a.person, n.event, n.credential)))
+        .collect();
+    assert_eq!(
+        notices,
+        vec![
+            ("p-gone", NoticeEvent::Disable, false),
+            ("p-today", NoticeEvent::Enable, true),
+        ],
+        "{:#?}",
+        lines(&p)
+    );
+    // The credential step after the enable; the disable notice after the disable.
+    for (person, first) in [("p-today", OpKind::Enable), ("p-gone", OpKind::Disable)] {
+        let ops: Vec<OpKind> = p
+            .actions
+            .iter()
+            .filter(|a| &*a.person == person)
+            .map(|a| a.op)
+            .collect();
+        let at = |op| ops.iter().position(|o| *o == op).unwrap();
+        assert!(at(first) < at(OpKind::Notify), "{person}: {ops:?}");
+    }
+    // AD credentials have no lifetime; the later starter's create sends nothing.
+    let today = p
+        .actions
+        .iter()
+        .find(|a| a.notice().is_some_and(|n| n.credential))
+        .unwrap();
+    assert_eq!(today.notice().unwrap().valid_days, None);
+    assert!(p
+        .actions
+        .iter()
+        .any(|a| &*a.person == "p-later" && a.op == OpKind::Create));
+    // Once handed over, a later enable (a rehire) sends none.
+    let mut after = stroom::plan::state_after(&state, &p);
+    let acc = after
+        .accounts
+        .iter_mut()
+        .find(|a| a.person == "p-today")
+        .unwrap();
+    assert_eq!(acc.handover, Some(HandoverState::Done));
+    acc.enabled = false;
+    let again = plan(&program, &people, &after, "2026-12-01");
+    assert!(
+        again
+            .actions
+            .iter()
+            .all(|a| !(a.op == OpKind::Notify && &*a.person == "p-today")),
+        "{:#?}",
+        lines(&again)
+    );
+}
