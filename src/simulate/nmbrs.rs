@@ -123,6 +123,13 @@ struct Data {
 }
 
 impl Data {
+    /// The employee with this id.
+    fn employee_mut(&mut self, employee_id: &str) -> Option<&mut Employee> {
+        self.employees
+            .iter_mut()
+            .find(|e| e.person.id.as_ref() == employee_id)
+    }
+
     fn reindex(&mut self) {
         self.staff = vec![Vec::new(); self.companies.len()];
         for (k, e) in self.employees.iter().enumerate() {
@@ -426,11 +433,7 @@ impl Sim {
         data.changes += 1;
         let created = format!("2030-01-01T00:00:{:02}Z", data.changes % 60);
         let period = data.period;
-        let Some(e) = data
-            .employees
-            .iter_mut()
-            .find(|e| e.person.id.as_ref() == employee_id)
-        else {
+        let Some(e) = data.employee_mut(employee_id) else {
             return false;
         };
         e.departments
@@ -476,11 +479,7 @@ impl Sim {
     /// `last_name` (empty).
     pub fn corrupt(&self, employee_id: &str, what: &str) -> bool {
         let mut data = lock(&self.data);
-        let Some(e) = data
-            .employees
-            .iter_mut()
-            .find(|e| e.person.id.as_ref() == employee_id)
-        else {
+        let Some(e) = data.employee_mut(employee_id) else {
             return false;
         };
         match what {
@@ -494,11 +493,7 @@ impl Sim {
     /// Gives an employee another name (two employees of one name, for tests).
     pub fn rename(&self, employee_id: &str, first: &str, last: &str) -> bool {
         let mut data = lock(&self.data);
-        let Some(e) = data
-            .employees
-            .iter_mut()
-            .find(|e| e.person.id.as_ref() == employee_id)
-        else {
+        let Some(e) = data.employee_mut(employee_id) else {
             return false;
         };
         e.person.first_name = Some(first.to_string());
@@ -509,11 +504,7 @@ impl Sim {
     /// Ends an employee's employment and contracts on `day`.
     pub fn end_employment(&self, employee_id: &str, day: NaiveDate) -> bool {
         let mut data = lock(&self.data);
-        let Some(e) = data
-            .employees
-            .iter_mut()
-            .find(|e| e.person.id.as_ref() == employee_id)
-        else {
+        let Some(e) = data.employee_mut(employee_id) else {
             return false;
         };
         for c in &mut e.person.contracts {
