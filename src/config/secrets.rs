@@ -7,11 +7,12 @@ use crate::secret::Secret;
 use std::path::PathBuf;
 
 /// The keys that would hold a secret if they were allowed.
-pub(super) const SECRET_KEYS: [&str; 4] = [
+pub(super) const SECRET_KEYS: [&str; 5] = [
     "client_secret",
     "subscription_key",
     "bind_password",
     "password",
+    "token",
 ];
 
 fn secret_key(e: &toml::de::Error) -> Option<&'static str> {

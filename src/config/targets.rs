@@ -11,16 +11,17 @@
 use super::secrets::{redact_values, secret, SECRET_KEYS};
 use super::ConfigError;
 use crate::rules::program::{TargetDecl, TargetKind};
-use crate::targets::{ad, entra, exchange, Target, TargetError};
+use crate::targets::{ad, entra, exchange, scim, Target, TargetError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The kinds a `[targets.NAME]` section can have.
-const CONFIGURABLE: [TargetKind; 3] = [
+const CONFIGURABLE: [TargetKind; 4] = [
     TargetKind::ActiveDirectory,
     TargetKind::Entra,
     TargetKind::Exchange,
+    TargetKind::Scim,
 ];
 
 /// One `[targets.NAME]` section, its kind settled and its keys checked.
@@ -43,6 +44,8 @@ pub enum SectionKeys {
     Entra(entra::EntraConfig),
     /// `kind = "exchange"`.
     Exchange(exchange::ExchangeConfig),
+    /// `kind = "scim"`.
+    Scim(scim::ScimConfig),
 }
 
 impl TargetSection {
@@ -52,6 +55,7 @@ impl TargetSection {
             SectionKeys::Ad(_) => TargetKind::ActiveDirectory,
             SectionKeys::Entra(_) => TargetKind::Entra,
             SectionKeys::Exchange(_) => TargetKind::Exchange,
+            SectionKeys::Scim(_) => TargetKind::Scim,
         }
     }
 
@@ -72,6 +76,7 @@ impl TargetSection {
         let keys = match kind {
             TargetKind::ActiveDirectory => SectionKeys::Ad(value.try_into()?),
             TargetKind::Entra => SectionKeys::Entra(value.try_into()?),
+            TargetKind::Scim => SectionKeys::Scim(value.try_into()?),
             _ => SectionKeys::Exchange(value.try_into()?),
         };
         Ok(Self {
@@ -87,6 +92,7 @@ impl TargetSection {
             SectionKeys::Ad(c) => c.bind_password_file.as_mut(),
             SectionKeys::Entra(c) => c.client_secret_file.as_mut(),
             SectionKeys::Exchange(c) => c.client_secret_file.as_mut(),
+            SectionKeys::Scim(c) => c.token_file.as_mut(),
         };
         if let Some(p) = file {
             super::resolve(base, p);
@@ -99,6 +105,7 @@ impl TargetSection {
             SectionKeys::Ad(c) => &c.bind_password_file,
             SectionKeys::Entra(c) => &c.client_secret_file,
             SectionKeys::Exchange(c) => &c.client_secret_file,
+            SectionKeys::Scim(c) => &c.token_file,
         };
         (kind_secret_key(self.kind()), file)
     }
@@ -108,6 +115,7 @@ impl TargetSection {
 fn secret_variable(name: &str, kind: TargetKind) -> String {
     let suffix = match kind {
         TargetKind::ActiveDirectory => "PASSWORD",
+        TargetKind::Scim => "TOKEN",
         _ => "CLIENT_SECRET",
     };
     format!(
@@ -261,6 +269,7 @@ fn dates_as_text(v: &mut toml::Value) {
 fn kind_secret_key(kind: TargetKind) -> &'static str {
     match kind {
         TargetKind::ActiveDirectory => "bind_password",
+        TargetKind::Scim => "token",
         _ => "client_secret",
     }
 }
@@ -476,6 +485,10 @@ impl super::Config {
             SectionKeys::Entra(c) => {
                 let settings = c.settings(name, self.section_secret(section, env)?);
                 Arc::new(entra::EntraId::new(settings).map_err(unusable)?)
+            }
+            SectionKeys::Scim(c) => {
+                let settings = c.settings(name, self.section_secret(section, env)?);
+                Arc::new(scim::Scim::new(settings).map_err(unusable)?)
             }
             SectionKeys::Exchange(c) => {
                 let entra = self.entra_of(section, c)?;

@@ -11,6 +11,7 @@ pub mod entra;
 pub mod exchange;
 pub mod microsoft;
 pub mod nmbrs;
+pub mod scim;
 
 use crate::model::group::GroupSettings;
 use serde_json::{Map, Value};

@@ -21,6 +21,7 @@ mod normalize;
 mod plans;
 mod properties;
 mod schemas;
+mod scim;
 mod semantics;
 mod state_store;
 mod sync;
