@@ -304,15 +304,18 @@ impl Scim {
         Ok(f)
     }
 
-    /// The users of a filter (at most two: one is expected).
-    fn find(&self, filter: &str) -> TargetResult<Vec<Value>> {
+    /// The resources (`Users`, `Groups`) a filter finds, at most two: one is expected.
+    fn find(&self, resources: &str, filter: &str) -> TargetResult<Vec<Value>> {
         self.features()?;
-        let path = format!("/Users?filter={}&count=2", crate::http::encode(filter));
+        let path = format!(
+            "/{resources}?filter={}&count=2",
+            crate::http::encode(filter)
+        );
         let answer = self
             .runtime
             .block_on(self.send(reqwest::Method::GET, &path, None, None))?;
         if !answer.ok() {
-            return Err(self.fail("GET /Users?filter=...", &answer));
+            return Err(self.fail(&format!("GET /{resources}?filter=..."), &answer));
         }
         Ok(answer
             .body
@@ -464,21 +467,10 @@ impl Scim {
         {
             return Ok(known.clone());
         }
-        self.features()?;
-        let filter = format!("displayName eq {}", filter_literal(name));
-        let path = format!("/Groups?filter={}&count=2", crate::http::encode(&filter));
-        let answer = self
-            .runtime
-            .block_on(self.send(reqwest::Method::GET, &path, None, None))?;
-        if !answer.ok() {
-            return Err(self.fail("GET /Groups?filter=...", &answer));
-        }
-        let found: Vec<&Value> = answer
-            .body
-            .get("Resources")
-            .and_then(Value::as_array)
-            .map(|v| v.iter().collect())
-            .unwrap_or_default();
+        let found = self.find(
+            "Groups",
+            &format!("displayName eq {}", filter_literal(name)),
+        )?;
         let id = match found.as_slice() {
             [] => None,
             [g] => g.get("id").and_then(Value::as_str).map(str::to_string),
@@ -576,8 +568,10 @@ impl Target for Scim {
     }
 
     fn correlate(&self, person: &str) -> TargetResult<Option<AccountRef>> {
-        let filter = format!("externalId eq {}", filter_literal(person));
-        let found = self.find(&filter)?;
+        let found = self.find(
+            "Users",
+            &format!("externalId eq {}", filter_literal(person)),
+        )?;
         match found.as_slice() {
             [] => Ok(None),
             [u] => Ok(u.get("id").and_then(Value::as_str).map(|id| AccountRef {
