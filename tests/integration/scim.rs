@@ -280,3 +280,319 @@ fn joiner_mover_leaver_and_rehire_in_a_real_scim_server() {
     assert!(e.message.contains("HTTP 409 uniqueness"), "{e}");
     assert!(e.message.contains("make it unique in the rules"), "{e}");
 }
+
+/// The project's fault-injecting wrapper: a proxy in front of the real server that
+/// answers every `throttle_every`th request 429 (with `Retry-After`) and every
+/// `fail_every`th 503 with a SCIM error body, and counts what it forwards.
+struct Faulty {
+    base: String,
+    forwarded: Arc<std::sync::atomic::AtomicU64>,
+    refused: Arc<std::sync::atomic::AtomicU64>,
+}
+
+fn faulty(upstream: &str, throttle_every: u64, fail_every: u64) -> Faulty {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, Method, StatusCode, Uri};
+    use axum::response::{IntoResponse, Response};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let seen = Arc::new(AtomicU64::new(0));
+    let forwarded = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let upstream = upstream.trim_end_matches("/v2").to_string();
+    let client = reqwest::Client::new();
+    let (f, r) = (forwarded.clone(), refused.clone());
+    let router = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let (seen, f, r, client, upstream) = (
+                seen.clone(),
+                f.clone(),
+                r.clone(),
+                client.clone(),
+                upstream.clone(),
+            );
+            async move {
+                let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                let error = |status: u16, detail: &str| -> Response {
+                    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                                      "status": status.to_string(), "detail": detail});
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        [
+                            ("retry-after", "0"),
+                            ("content-type", "application/scim+json"),
+                        ],
+                        body.to_string(),
+                    )
+                        .into_response()
+                };
+                if n % throttle_every == 0 {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    return error(429, "Too many requests");
+                }
+                if n % fail_every == 0 {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    return error(503, "Service unavailable");
+                }
+                f.fetch_add(1, Ordering::SeqCst);
+                let mut req = client.request(
+                    method.as_str().parse().unwrap(),
+                    format!(
+                        "{upstream}{}",
+                        uri.path_and_query().map_or("", |p| p.as_str())
+                    ),
+                );
+                for (k, v) in &headers {
+                    if k != "host" && k != "content-length" {
+                        req = req.header(k.as_str(), v.as_bytes());
+                    }
+                }
+                match req.body(body.to_vec()).send().await {
+                    Ok(a) => {
+                        let status = StatusCode::from_u16(a.status().as_u16()).unwrap();
+                        let etag = a
+                            .headers()
+                            .get("etag")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string();
+                        let text = a.text().await.unwrap_or_default();
+                        let mut h = HeaderMap::new();
+                        h.insert("content-type", "application/scim+json".parse().unwrap());
+                        if !etag.is_empty() {
+                            h.insert("etag", etag.parse().unwrap());
+                        }
+                        (status, h, text).into_response()
+                    }
+                    Err(_) => error(502, "upstream down"),
+                }
+            }
+        },
+    );
+    let base = stroom::simulate::spawn(router).unwrap();
+    Faulty {
+        base: format!("{base}/v2"),
+        forwarded,
+        refused,
+    }
+}
+
+/// Through throttling and server errors (the fault-injecting wrapper), then `kill -9`
+/// in the middle of `stroom apply` three times: the application ends with exactly the
+/// intended users and memberships, each once; `--dry-run` shows the SCIM requests.
+#[test]
+fn through_throttling_and_kill_9_a_rollout_ends_exactly_right() {
+    use std::sync::atomic::Ordering;
+    let server = ScimServer::start();
+    for g in ["All Staff", "Sales"] {
+        http(
+            "POST",
+            &server.base,
+            "/Groups",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": g}),
+            ),
+        );
+    }
+    let proxy = faulty(&server.base, 7, 11);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stroom.toml"),
+        format!(
+            "[store]\ndatabase = \"data/stroom.db\"\n[apply]\naudit_log = \"data/audit.jsonl\"\nconcurrency = 3\n\
+             [targets.portal]\nkind = \"scim\"\nbase_url = \"{}\"\n",
+            proxy.base
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("rules.stroom"), RULES).unwrap();
+    let n = 24;
+    let people: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({ "id": format!("p-{i:03}"), "employee_number": 2000 + i, "first_name": format!("Test{i}"),
+                    "last_name": "Persoon", "contracts": [{ "id": "c", "start": "2026-01-01",
+                    "department": if i % 2 == 0 { "Sales" } else { "IT" } }] })
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("persons.json"),
+        Value::Array(people).to_string(),
+    )
+    .unwrap();
+    let cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"));
+        c.args(args)
+            .current_dir(dir.path())
+            .env("STROOM_PORTAL_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let plan = cmd(&[
+        "plan",
+        "--rules",
+        "rules.stroom",
+        "--persons",
+        "persons.json",
+        "--today",
+        "2026-12-01",
+        "--format",
+        "json",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    std::fs::write(dir.path().join("plan.json"), &plan.stdout).unwrap();
+
+    // A dry run says what would be sent, and sends nothing.
+    let before = proxy.forwarded.load(Ordering::SeqCst);
+    let dry = cmd(&["apply", "--plan", "plan.json", "--dry-run"])
+        .output()
+        .unwrap();
+    let out =
+        String::from_utf8_lossy(&dry.stdout).to_string() + &String::from_utf8_lossy(&dry.stderr);
+    assert!(dry.status.success(), "{out}");
+    assert!(out.contains("POST /Users {"), "{out}");
+    assert!(out.contains("\"externalId\":\"p-000\""), "{out}");
+    assert!(
+        out.contains("PATCH /Users/{id} replace active = true"),
+        "{out}"
+    );
+    assert!(
+        out.contains("PATCH /Groups/{id of \"Sales\"} add members"),
+        "{out}"
+    );
+    assert_eq!(
+        proxy.forwarded.load(Ordering::SeqCst),
+        before,
+        "a dry run sent requests"
+    );
+    assert!(!out.contains(TOKEN));
+
+    let apply = |kill_at: Option<usize>| {
+        let mut child = cmd(&["apply", "--plan", "plan.json", "--state", "state.json"])
+            .spawn()
+            .unwrap();
+        if let Some(lines) = kill_at {
+            crate::common::kill_at_audit_line(
+                &mut child,
+                &dir.path().join("data/audit.jsonl"),
+                lines,
+            );
+        }
+        child.wait_with_output().unwrap()
+    };
+    for at in [5, 30, 61] {
+        let out = apply(Some(at));
+        assert!(
+            !out.status.success(),
+            "killed at {at}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = apply(None);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("0 failed"), "{err}");
+    assert!(!err.contains(TOKEN));
+    assert!(
+        proxy.refused.load(Ordering::SeqCst) > 5,
+        "the wrapper throttled"
+    );
+    eprintln!(
+        "scim rollout of {n}: {} requests forwarded, {} answered 429/503 by the wrapper",
+        proxy.forwarded.load(Ordering::SeqCst),
+        proxy.refused.load(Ordering::SeqCst)
+    );
+
+    // Exactly the intended users, each once and active, and each membership once.
+    let all = users(&server.base);
+    assert_eq!(all.len(), n as usize, "{all:#?}");
+    let mut ids: Vec<&str> = all
+        .iter()
+        .map(|u| u["externalId"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n as usize);
+    assert!(all.iter().all(|u| u["active"] == true));
+    assert_eq!(members(&server.base, "All Staff").len(), n as usize);
+    assert_eq!(
+        members(&server.base, "Sales").len(),
+        (n as usize).div_ceil(2)
+    );
+    let state: State =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state.accounts.len(), n as usize);
+    assert!(state.accounts.iter().all(|a| a.enabled && a.id.is_some()));
+}
+
+/// The request count and time of a 1,000-person first rollout against scim2-server
+/// (figures for the book; `cargo test --release --test integration -- --ignored
+/// scim_rollout --nocapture`).
+#[test]
+#[ignore]
+fn scim_rollout_of_a_thousand() {
+    use std::sync::atomic::Ordering;
+    let server = ScimServer::start();
+    for g in ["All Staff", "Sales"] {
+        http(
+            "POST",
+            &server.base,
+            "/Groups",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": g}),
+            ),
+        );
+    }
+    let counter = faulty(&server.base, u64::MAX, u64::MAX);
+    let checked = stroom::rules::check::check_for(
+        stroom::rules::load::parse_sources(&[("portal.stroom", RULES)]),
+        &[TargetDecl::new("portal", TargetKind::Scim)],
+    );
+    let program = checked.program.unwrap();
+    let n = 1000;
+    let people: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({ "id": format!("p-{i:04}"), "employee_number": 3000 + i, "first_name": format!("Test{i}"),
+                    "last_name": "Persoon", "contracts": [{ "id": "c", "start": "2026-01-01",
+                    "department": if i % 2 == 0 { "Sales" } else { "IT" } }] })
+        })
+        .collect();
+    let people = persons(Value::Array(people));
+    let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
+        program: &program,
+        persons: &people,
+        state: &State::default(),
+        today: day("2026-12-01"),
+    });
+    let text = serde_json::to_string(&plan).unwrap();
+    let doc = parse_plan("plan.json", &text).unwrap();
+    let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
+    targets.insert("portal".into(), target(&counter.base, TOKEN));
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let started = Instant::now();
+    let report = apply(
+        &doc,
+        &plan_id(&text),
+        &targets,
+        &journal,
+        &Audit::none(),
+        &ApplyOptions::default(),
+    )
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(report.failed, 0, "{:#?}", report.failures);
+    eprintln!(
+        "scim rollout of {n} persons: {} actions, {} requests, {:.1} s",
+        doc.actions.len(),
+        counter.forwarded.load(Ordering::SeqCst),
+        took.as_secs_f64()
+    );
+    assert_eq!(users(&server.base).len(), n as usize);
+}
