@@ -518,6 +518,100 @@ impl Scim {
     }
 }
 
+impl Scim {
+    /// Every resource of a list (`/Users`, `/Groups`), a page at a time by
+    /// `startIndex` and `count` (RFC 7644 §3.4.2.4). A server whose pages do not add up
+    /// (a page repeated, more pages than `totalResults` allows) stops the read with the
+    /// reason instead of looping.
+    fn all(&self, resources: &str, calls: &mut u64) -> TargetResult<Vec<Value>> {
+        self.features()?;
+        let count = self.settings.page_size;
+        let mut out: Vec<Value> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut start = 1u64;
+        loop {
+            let path = format!("/{resources}?startIndex={start}&count={count}");
+            let answer =
+                self.runtime
+                    .block_on(self.send(reqwest::Method::GET, &path, None, None))?;
+            *calls += 1;
+            if !answer.ok() {
+                return Err(self.fail(&format!("GET /{resources}"), &answer));
+            }
+            let page = answer
+                .body
+                .get("Resources")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let total = answer
+                .body
+                .get("totalResults")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let fresh = page
+                .iter()
+                .filter(|r| {
+                    r.get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| seen.insert(id.to_string()))
+                })
+                .count();
+            if !page.is_empty() && fresh == 0 {
+                return Err(TargetError::refused(format!(
+                    "{}: GET /{resources} sent a page it sent before (startIndex {start});                      the list cannot be read whole",
+                    self.settings.name
+                )));
+            }
+            let n = page.len() as u64;
+            out.extend(page);
+            if n == 0 || out.len() as u64 >= total {
+                return Ok(out);
+            }
+            if *calls > total / u64::from(count.max(1)) + 10 {
+                return Err(TargetError::refused(format!(
+                    "{}: GET /{resources} keeps sending pages past its totalResults ({total})",
+                    self.settings.name
+                )));
+            }
+            start += n;
+        }
+    }
+}
+
+/// The value at a mapped attribute's place in a user read back.
+fn read_attribute(user: &Value, attribute: &str) -> Value {
+    let Some((schema, path)) = attribute_path(attribute) else {
+        return Value::Null;
+    };
+    let container = if schema == ENTERPRISE {
+        user.get(ENTERPRISE).unwrap_or(&Value::Null)
+    } else {
+        user
+    };
+    if path.starts_with("emails") {
+        let emails = container.get("emails").and_then(Value::as_array);
+        return emails
+            .and_then(|e| {
+                e.iter()
+                    .find(|m| m.get("type").and_then(Value::as_str) == Some("work"))
+                    .or(e.first())
+            })
+            .and_then(|m| m.get("value"))
+            .cloned()
+            .unwrap_or(Value::Null);
+    }
+    let v = match path.split_once('.') {
+        Some((outer, inner)) => container.get(outer).and_then(|o| o.get(inner)),
+        None => container.get(path),
+    };
+    match (attribute, v) {
+        ("manager", Some(m)) => m.get("value").cloned().unwrap_or(Value::Null),
+        (_, Some(v)) => v.clone(),
+        (_, None) => Value::Null,
+    }
+}
+
 /// Applies PATCH operations to a user read back (for servers without PATCH).
 fn apply_operations(user: &mut Value, ops: &[Value]) {
     for op in ops {
@@ -584,6 +678,92 @@ impl Target for Scim {
                 many.len()
             ))),
         }
+    }
+
+    fn read_inventory(
+        &self,
+        request: &crate::model::live::ReadRequest,
+    ) -> TargetResult<crate::model::live::Inventory> {
+        use crate::model::live::{Holding, Inventory, LiveAccount};
+        let mut inv = Inventory {
+            target: self.settings.name.clone(),
+            ..Inventory::default()
+        };
+        let users = self.all("Users", &mut inv.calls)?;
+        // The manager is held as a SCIM id; reconciliation compares person ids.
+        let person_of: HashMap<&str, &str> = users
+            .iter()
+            .filter_map(|u| {
+                Some((
+                    u.get("id")?.as_str()?,
+                    u.get("externalId").and_then(Value::as_str)?,
+                ))
+            })
+            .collect();
+        for u in &users {
+            let Some(id) = u.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let mut attributes = std::collections::BTreeMap::new();
+            for a in request.attributes {
+                let mut v = read_attribute(u, a);
+                if a == "manager" {
+                    v = v
+                        .as_str()
+                        .and_then(|m| person_of.get(m))
+                        .map_or(Value::Null, |p| Value::from(*p));
+                }
+                attributes.insert(a.clone(), v);
+            }
+            inv.accounts.push(LiveAccount {
+                id: id.to_string(),
+                name: u
+                    .get("userName")
+                    .and_then(Value::as_str)
+                    .unwrap_or(id)
+                    .to_string(),
+                person: u
+                    .get("externalId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                enabled: u.get("active").and_then(Value::as_bool),
+                created: u
+                    .pointer("/meta/created")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                last_logon: None,
+                attributes,
+            });
+        }
+        if let Some(groups) = request.managed.of(Kind::Group) {
+            for g in self.all("Groups", &mut inv.calls)? {
+                let Some(name) = g.get("displayName").and_then(Value::as_str) else {
+                    continue;
+                };
+                if !groups.covers(name) {
+                    continue;
+                }
+                let spelled = groups.spelling(name).to_string();
+                for m in g
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(account) = m.get("value").and_then(Value::as_str) {
+                        inv.holdings.push(Holding {
+                            account: account.to_string(),
+                            kind: Kind::Group,
+                            name: spelled.clone(),
+                            on: None,
+                        });
+                    }
+                }
+            }
+        }
+        inv.holdings.sort();
+        inv.holdings.dedup();
+        Ok(inv)
     }
 
     fn read_grants(&self, account: &AccountRef) -> TargetResult<Vec<(String, String)>> {

@@ -94,11 +94,15 @@ fn http(method: &str, base: &str, path: &str, body: Option<Value>) -> (u16, Valu
 }
 
 fn target(base: &str, token: &str) -> Arc<dyn Target> {
+    target_paged(base, token, 100)
+}
+
+fn target_paged(base: &str, token: &str, page_size: u32) -> Arc<dyn Target> {
     let config = ScimConfig {
         base_url: base.to_string(),
         token_file: None,
         timeout_seconds: 10,
-        page_size: 100,
+        page_size,
     };
     Arc::new(Scim::new(config.settings("portal", Secret::new(token))).unwrap())
 }
@@ -279,6 +283,31 @@ fn joiner_mover_leaver_and_rehire_in_a_real_scim_server() {
     assert_eq!(e.kind, stroom::targets::ErrorKind::Refused, "{e}");
     assert!(e.message.contains("HTTP 409 uniqueness"), "{e}");
     assert!(e.message.contains("make it unique in the rules"), "{e}");
+
+    // Reconciliation reads every user, a page of one at a time, and the managed
+    // groups' members.
+    let paged = target_paged(base, TOKEN, 1);
+    let (inventories, _) =
+        stroom::targets::read_inventories(&program, &[("portal", paged.as_ref())]).unwrap();
+    let inv = &inventories[0];
+    assert_eq!(inv.accounts.len(), 2, "{inv:#?}");
+    let zoe = inv
+        .accounts
+        .iter()
+        .find(|a| a.person.as_deref() == Some("p-1"))
+        .unwrap();
+    assert_eq!(zoe.id, id);
+    assert_eq!(zoe.name, "zoe.ozturk");
+    assert_eq!(zoe.enabled, Some(true));
+    assert_eq!(zoe.attributes["department"], "IT");
+    assert_eq!(zoe.attributes["email"], "zoe.ozturk@acme.nl");
+    assert!(inv.calls >= 4, "{}", inv.calls);
+    let held: Vec<(&str, &str)> = inv
+        .holdings
+        .iter()
+        .map(|h| (h.account.as_str(), h.name.as_str()))
+        .collect();
+    assert_eq!(held, vec![(id.as_str(), "All Staff")]);
 }
 
 /// The project's fault-injecting wrapper: a proxy in front of the real server that
