@@ -393,22 +393,12 @@ fn kill_9_in_the_middle_of_stroom_apply_resumes_cleanly() {
     let persons = 30;
     std::fs::write(dir.path().join("plan.json"), big_plan(&tag, persons)).unwrap();
     let stroom = |wait: Option<usize>| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
-            .args(["apply", "--plan", "plan.json", "--state", "state.json"])
-            .current_dir(dir.path())
-            .env("STROOM_AD_PASSWORD", PASS)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(lines) = wait {
-            crate::common::kill_at_audit_line(
-                &mut child,
-                &dir.path().join("data/audit.jsonl"),
-                lines,
-            );
-        }
-        child.wait_with_output().unwrap()
+        crate::common::apply_killed_at(
+            dir.path(),
+            "plan.json",
+            &[("STROOM_AD_PASSWORD", PASS)],
+            wait,
+        )
     };
     // Killed three times at different points, then run to the end.
     for at in [7, 52, 118] {

@@ -559,22 +559,12 @@ rule "groups" {{
     assert_eq!(links.len(), matched.len() + 1 + 2, "{plan:#}");
     assert!(plan["blocked"].is_null(), "{}", plan["blocked"]);
     let apply = |wait: Option<usize>| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
-            .args(["apply", "--plan", "adopt.json", "--state", "state.json"])
-            .current_dir(dir.path())
-            .env("STROOM_AD_PASSWORD", PASS)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(lines) = wait {
-            crate::common::kill_at_audit_line(
-                &mut child,
-                &dir.path().join("data/audit.jsonl"),
-                lines,
-            );
-        }
-        child.wait_with_output().unwrap()
+        crate::common::apply_killed_at(
+            dir.path(),
+            "adopt.json",
+            &[("STROOM_AD_PASSWORD", PASS)],
+            wait,
+        )
     };
     // A dry run says what each link would write, and writes nothing.
     let out = stroom(&[

@@ -124,6 +124,21 @@ when department == "Sales"
   grant group "Sales" in portal
 "#;
 
+/// The groups an administrator made in the application before Stroom.
+fn add_groups(base: &str) {
+    for g in ["All Staff", "Sales"] {
+        let (status, _) = http(
+            "POST",
+            base,
+            "/Groups",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": g}),
+            ),
+        );
+        assert_eq!(status, 201, "{g}");
+    }
+}
+
 fn users(base: &str) -> Vec<Value> {
     http("GET", base, "/Users", None).1["Resources"]
         .as_array()
@@ -148,17 +163,7 @@ fn members(base: &str, group: &str) -> Vec<String> {
 fn joiner_mover_leaver_and_rehire_in_a_real_scim_server() {
     let server = ScimServer::start();
     let base = &server.base;
-    for g in ["All Staff", "Sales"] {
-        let (status, _) = http(
-            "POST",
-            base,
-            "/Groups",
-            Some(
-                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": g}),
-            ),
-        );
-        assert_eq!(status, 201);
-    }
+    add_groups(base);
     let checked = stroom::rules::check::check_for(
         stroom::rules::load::parse_sources(&[("portal.stroom", RULES)]),
         &[TargetDecl::new("portal", TargetKind::Scim)],
@@ -412,16 +417,7 @@ fn faulty(upstream: &str, throttle_every: u64, fail_every: u64) -> Faulty {
 fn through_throttling_and_kill_9_a_rollout_ends_exactly_right() {
     use std::sync::atomic::Ordering;
     let server = ScimServer::start();
-    for g in ["All Staff", "Sales"] {
-        http(
-            "POST",
-            &server.base,
-            "/Groups",
-            Some(
-                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": g}),
-            ),
-        );
-    }
+    add_groups(&server.base);
     let proxy = faulty(&server.base, 7, 11);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -502,17 +498,12 @@ fn through_throttling_and_kill_9_a_rollout_ends_exactly_right() {
     assert!(!out.contains(TOKEN));
 
     let apply = |kill_at: Option<usize>| {
-        let mut child = cmd(&["apply", "--plan", "plan.json", "--state", "state.json"])
-            .spawn()
-            .unwrap();
-        if let Some(lines) = kill_at {
-            crate::common::kill_at_audit_line(
-                &mut child,
-                &dir.path().join("data/audit.jsonl"),
-                lines,
-            );
-        }
-        child.wait_with_output().unwrap()
+        crate::common::apply_killed_at(
+            dir.path(),
+            "plan.json",
+            &[("STROOM_PORTAL_TOKEN", TOKEN)],
+            kill_at,
+        )
     };
     for at in [5, 30, 61] {
         let out = apply(Some(at));
@@ -568,16 +559,7 @@ fn through_throttling_and_kill_9_a_rollout_ends_exactly_right() {
 fn scim_rollout_of_a_thousand() {
     use std::sync::atomic::Ordering;
     let server = ScimServer::start();
-    for g in ["All Staff", "Sales"] {
-        http(
-            "POST",
-            &server.base,
-            "/Groups",
-            Some(
-                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": g}),
-            ),
-        );
-    }
+    add_groups(&server.base);
     let counter = faulty(&server.base, u64::MAX, u64::MAX);
     let checked = stroom::rules::check::check_for(
         stroom::rules::load::parse_sources(&[("portal.stroom", RULES)]),

@@ -159,6 +159,30 @@ pub fn example() -> (Program, Vec<Person>, State) {
 
 /// Kills `child` with SIGKILL once the audit log has `lines` lines (or it ended, or a
 /// minute passed): a crash in the middle of `stroom apply`.
+/// `stroom apply --plan PLAN --state state.json` in `dir` (with `env` set), killed
+/// (SIGKILL) once its audit log (`data/audit.jsonl`) has `kill_at` lines, or run to
+/// the end without.
+pub fn apply_killed_at(
+    dir: &std::path::Path,
+    plan: &str,
+    env: &[(&str, &str)],
+    kill_at: Option<usize>,
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stroom"));
+    cmd.args(["apply", "--plan", plan, "--state", "state.json"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("stroom apply");
+    if let Some(lines) = kill_at {
+        kill_at_audit_line(&mut child, &dir.join("data/audit.jsonl"), lines);
+    }
+    child.wait_with_output().expect("wait")
+}
+
 pub fn kill_at_audit_line(child: &mut std::process::Child, audit: &std::path::Path, lines: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
