@@ -528,6 +528,39 @@ mod tests {
     }
 
     #[test]
+    fn a_scim_section_takes_a_token_or_oauth_client_credentials() {
+        let bearer = load_text(
+            "[targets.portal]\nkind = \"scim\"\nbase_url = \"https://portal.example/scim/v2\"\n",
+        )
+        .unwrap();
+        let e = bearer.targets_with_env(&|_| None).err().expect("no token");
+        assert!(e.help.contains("STROOM_PORTAL_TOKEN"), "{e}");
+        assert!(bearer
+            .targets_with_env(&|k| (k == "STROOM_PORTAL_TOKEN").then(|| "t".to_string()))
+            .is_ok());
+        let oauth = load_text(
+            "[targets.portal]\nkind = \"scim\"\nbase_url = \"https://portal.example/scim/v2\"\n\
+             token_url = \"https://login.example/token\"\nclient_id = \"stroom\"\n",
+        )
+        .unwrap();
+        let e = oauth
+            .targets_with_env(&|k| (k == "STROOM_PORTAL_TOKEN").then(|| "t".to_string()))
+            .err()
+            .expect("no client secret");
+        assert!(e.help.contains("STROOM_PORTAL_CLIENT_SECRET"), "{e}");
+        assert!(oauth
+            .targets_with_env(&|k| (k == "STROOM_PORTAL_CLIENT_SECRET").then(|| "s".to_string()))
+            .is_ok());
+        // A token written into the file is refused without its value.
+        let e = load_text(&format!(
+            "[targets.portal]\nkind = \"scim\"\nbase_url = \"https://p\"\ntoken = \"{SECRET}\"\n"
+        ))
+        .expect_err("token in the file");
+        assert!(!format!("{e} {e:?}").contains(SECRET), "{e}");
+        assert!(e.help.contains("token_file"), "{e}");
+    }
+
+    #[test]
     fn notify_sections_are_checked_when_read() {
         let notifier = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
             load_text(text).and_then(|c| c.notifier_with_env(env).map(|n| n.is_some()))

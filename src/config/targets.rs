@@ -67,7 +67,14 @@ impl TargetSection {
     /// The environment variable holding this target's secret: `STROOM_AD_PASSWORD` for
     /// `[targets.ad]`, `STROOM_AD_EMEA_PASSWORD` for `[targets.ad_emea]`.
     pub fn secret_variable(&self) -> String {
-        secret_variable(&self.name, self.kind())
+        match &self.keys {
+            // With OAuth 2.0 client credentials the secret is the client's.
+            SectionKeys::Scim(c) if c.token_url.is_some() => format!(
+                "STROOM_{}_CLIENT_SECRET",
+                self.name.to_ascii_uppercase().replace('-', "_")
+            ),
+            _ => secret_variable(&self.name, self.kind()),
+        }
     }
 
     /// Reads the section from its table (without `kind`).
@@ -92,6 +99,7 @@ impl TargetSection {
             SectionKeys::Ad(c) => c.bind_password_file.as_mut(),
             SectionKeys::Entra(c) => c.client_secret_file.as_mut(),
             SectionKeys::Exchange(c) => c.client_secret_file.as_mut(),
+            SectionKeys::Scim(c) if c.token_url.is_some() => c.client_secret_file.as_mut(),
             SectionKeys::Scim(c) => c.token_file.as_mut(),
         };
         if let Some(p) = file {
@@ -105,6 +113,9 @@ impl TargetSection {
             SectionKeys::Ad(c) => &c.bind_password_file,
             SectionKeys::Entra(c) => &c.client_secret_file,
             SectionKeys::Exchange(c) => &c.client_secret_file,
+            SectionKeys::Scim(c) if c.token_url.is_some() => {
+                return ("client_secret", &c.client_secret_file)
+            }
             SectionKeys::Scim(c) => &c.token_file,
         };
         (kind_secret_key(self.kind()), file)

@@ -31,6 +31,18 @@ pub struct ScimConfig {
     /// File holding the bearer token.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// OAuth 2.0 client credentials instead of a fixed token: the token endpoint.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// The OAuth client id (with `token_url`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// File holding the OAuth client secret (or STROOM_<NAME>_CLIENT_SECRET).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The OAuth scope, when the application wants one.
+    #[serde(default)]
+    pub scope: Option<String>,
     /// Seconds per request.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
@@ -48,12 +60,22 @@ fn default_page_size() -> u32 {
 }
 
 impl ScimConfig {
-    /// The settings of target `name` with its token.
-    pub fn settings(&self, name: &str, token: Secret) -> ScimSettings {
+    /// The settings of target `name` with its secret: the bearer token, or with
+    /// `token_url` the OAuth client secret.
+    pub fn settings(&self, name: &str, secret: Secret) -> ScimSettings {
+        let auth = match &self.token_url {
+            Some(url) => Auth::ClientCredentials {
+                token_url: url.clone(),
+                client_id: self.client_id.clone().unwrap_or_default(),
+                client_secret: secret,
+                scope: self.scope.clone(),
+            },
+            None => Auth::Bearer(secret),
+        };
         ScimSettings {
             name: name.to_string(),
             base_url: self.base_url.trim_end_matches('/').to_string(),
-            token,
+            auth,
             timeout: Duration::from_secs(self.timeout_seconds.max(1)),
             page_size: self.page_size.clamp(1, 1000),
             max_attempts: 5,
@@ -69,8 +91,8 @@ pub struct ScimSettings {
     pub name: String,
     /// The base URL, without a trailing `/`.
     pub base_url: String,
-    /// The bearer token.
-    pub token: Secret,
+    /// How requests are signed.
+    pub auth: Auth,
     /// Per request.
     pub timeout: Duration,
     /// Users per page.
@@ -79,6 +101,25 @@ pub struct ScimSettings {
     pub max_attempts: u32,
     /// First pause between attempts when the server names none.
     pub backoff: Duration,
+}
+
+/// How a SCIM application is signed in to.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// A fixed bearer token.
+    Bearer(Secret),
+    /// OAuth 2.0 client credentials (RFC 6749 §4.4): a token from `token_url`, kept
+    /// until shortly before it expires and fetched again once after a 401.
+    ClientCredentials {
+        /// The token endpoint.
+        token_url: String,
+        /// The client id.
+        client_id: String,
+        /// The client secret.
+        client_secret: Secret,
+        /// The scope, if any.
+        scope: Option<String>,
+    },
 }
 
 /// What `/ServiceProviderConfig` announces.
@@ -157,6 +198,8 @@ pub struct Scim {
     runtime: tokio::runtime::Runtime,
     features: Mutex<Option<Features>>,
     groups: Mutex<HashMap<String, Option<String>>>,
+    /// An OAuth access token and when to fetch a new one.
+    token: Mutex<Option<(Secret, std::time::Instant)>>,
 }
 
 impl Scim {
@@ -186,16 +229,93 @@ impl Scim {
             runtime,
             features: Mutex::new(None),
             groups: Mutex::new(HashMap::new()),
+            token: Mutex::new(None),
         })
+    }
+
+    /// The token to send: the fixed one, or an OAuth access token (fetched when there
+    /// is none, it is about to expire, or `renew`).
+    async fn access_token(&self, renew: bool) -> TargetResult<Secret> {
+        let (token_url, client_id, client_secret, scope) = match &self.settings.auth {
+            Auth::Bearer(t) => return Ok(t.clone()),
+            Auth::ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            } => (token_url, client_id, client_secret, scope),
+        };
+        if !renew {
+            if let Some((t, until)) = &*self.token.lock().unwrap_or_else(|e| e.into_inner()) {
+                if std::time::Instant::now() < *until {
+                    return Ok(t.clone());
+                }
+            }
+        }
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", client_secret.expose()),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s.as_str()));
+        }
+        let name = &self.settings.name;
+        let answer = self
+            .http
+            .post(token_url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                TargetError::transient(format!(
+                    "{name}: the token endpoint: {}",
+                    crate::http::transport_message(&e)
+                ))
+            })?;
+        let status = answer.status().as_u16();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        let token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|_| (200..300).contains(&status));
+        let Some(token) = token else {
+            let error = body.get("error").and_then(Value::as_str).unwrap_or("");
+            let message = format!(
+                "{name}: the token endpoint refused the client (HTTP {status} {error})\n  \
+                 help: check client_id, and the client secret (STROOM_{}_CLIENT_SECRET or \
+                 client_secret_file)",
+                name.to_ascii_uppercase()
+            );
+            return Err(if status >= 500 || status == 429 {
+                TargetError::transient(message)
+            } else {
+                TargetError::fatal(message)
+            });
+        };
+        let lifetime = body
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .unwrap_or(300);
+        let until = std::time::Instant::now()
+            + Duration::from_secs(lifetime.saturating_sub(60).max(lifetime / 2));
+        let token = Secret::new(token);
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some((token.clone(), until));
+        Ok(token)
     }
 
     fn fail(&self, what: &str, answer: &Answer) -> TargetError {
         let message = format!("{}: {what}: {}", self.settings.name, answer.describe());
         match answer.status {
             401 | 403 => TargetError::fatal(format!(
-                "{message}\n  help: check the bearer token (STROOM_{}_TOKEN or token_file) \
-                 and its rights in the application",
-                self.settings.name.to_ascii_uppercase()
+                "{message}\n  help: check {} and its rights in the application",
+                match self.settings.auth {
+                    Auth::Bearer(_) => format!(
+                        "the bearer token (STROOM_{}_TOKEN or token_file)",
+                        self.settings.name.to_ascii_uppercase()
+                    ),
+                    Auth::ClientCredentials { .. } => "the OAuth client".to_string(),
+                }
             )),
             429 | 500..=599 => TargetError::transient(message),
             _ => TargetError::refused(message),
@@ -212,12 +332,14 @@ impl Scim {
     ) -> TargetResult<Answer> {
         let url = format!("{}{path}", self.settings.base_url);
         let mut attempt = 0;
+        let mut renewed = false;
         loop {
             attempt += 1;
+            let token = self.access_token(false).await?;
             let mut request = self
                 .http
                 .request(method.clone(), &url)
-                .bearer_auth(self.settings.token.expose())
+                .bearer_auth(token.expose())
                 .header(reqwest::header::ACCEPT, "application/scim+json");
             if let Some(b) = body {
                 request = request
@@ -242,6 +364,18 @@ impl Scim {
                 }
                 Err(e) => Err(crate::http::transport_message(&e)),
             };
+            // An OAuth token revoked or expired early: a new one, once.
+            if let Ok((a, _)) = &outcome {
+                if a.status == 401
+                    && !renewed
+                    && matches!(self.settings.auth, Auth::ClientCredentials { .. })
+                {
+                    renewed = true;
+                    self.access_token(true).await?;
+                    attempt -= 1;
+                    continue;
+                }
+            }
             let again = match &outcome {
                 Ok((a, _)) => matches!(a.status, 429 | 502 | 503 | 504),
                 Err(_) => true,

@@ -101,6 +101,10 @@ fn target_paged(base: &str, token: &str, page_size: u32) -> Arc<dyn Target> {
     let config = ScimConfig {
         base_url: base.to_string(),
         token_file: None,
+        token_url: None,
+        client_id: None,
+        client_secret_file: None,
+        scope: None,
         timeout_seconds: 10,
         page_size,
     };
@@ -606,4 +610,75 @@ fn scim_rollout_of_a_thousand() {
         took.as_secs_f64()
     );
     assert_eq!(users(&server.base).len(), n as usize);
+}
+
+/// OAuth 2.0 client credentials: the token comes from the token endpoint once and is
+/// kept; a refused client stops the run with the fix, its secret never shown.
+#[test]
+fn oauth_client_credentials_fetch_the_token_once() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let server = ScimServer::start();
+    let asked = Arc::new(AtomicU64::new(0));
+    let count = asked.clone();
+    let router = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move |body: String| {
+            let count = count.clone();
+            async move {
+                count.fetch_add(1, Ordering::SeqCst);
+                let form: HashMap<String, String> = url_pairs(&body);
+                let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
+                    && form.get("client_id").map(String::as_str) == Some("stroom")
+                    && form.get("client_secret").map(String::as_str) == Some("client-secret-1");
+                if ok {
+                    (
+                        axum::http::StatusCode::OK,
+                        axum::Json(json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600})),
+                    )
+                } else {
+                    (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        axum::Json(json!({"error": "invalid_client"})),
+                    )
+                }
+            }
+        }),
+    );
+    let issuer = stroom::simulate::spawn(router).unwrap();
+    let with = |secret: &str| -> Arc<dyn Target> {
+        let config = ScimConfig {
+            base_url: server.base.clone(),
+            token_file: None,
+            token_url: Some(format!("{issuer}/token")),
+            client_id: Some("stroom".into()),
+            client_secret_file: None,
+            scope: Some("scim".into()),
+            timeout_seconds: 10,
+            page_size: 100,
+        };
+        Arc::new(Scim::new(config.settings("portal", Secret::new(secret))).unwrap())
+    };
+    let portal = with("client-secret-1");
+    for i in 0..5 {
+        assert!(portal.correlate(&format!("p-{i}")).unwrap().is_none());
+    }
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "one token for six requests"
+    );
+    let e = with("wrong-secret").correlate("p-1").unwrap_err();
+    assert_eq!(e.kind, stroom::targets::ErrorKind::Fatal, "{e}");
+    assert!(
+        e.message.contains("invalid_client") && e.message.contains("STROOM_PORTAL_CLIENT_SECRET"),
+        "{e}"
+    );
+    assert!(!e.message.contains("wrong-secret"));
+}
+
+/// `a=b&c=d` as a map (what a form body holds).
+fn url_pairs(body: &str) -> HashMap<String, String> {
+    reqwest::Url::parse(&format!("http://x/?{body}"))
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
 }
