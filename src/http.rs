@@ -51,6 +51,15 @@ pub fn backoff(
     half + Duration::from_millis(extra)
 }
 
+/// True for an `https://` URL, or an `http://` one to loopback (tests): where a secret
+/// (a token, a webhook's URL) may be sent.
+pub fn secure_or_loopback(url: &str) -> bool {
+    url.starts_with("https://")
+        || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|p| url.starts_with(p))
+}
+
 /// The `Retry-After` header: seconds, or an HTTP date.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;

@@ -179,6 +179,13 @@ fn new_values(changes: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// The pause after failed attempt `attempt`: `backoff`, doubled each time.
+fn retry_pause(options: &ApplyOptions, attempt: u32) -> Duration {
+    options
+        .backoff
+        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
+}
+
 /// Hands over a message, and the first credential when it carries one: the credential
 /// is made once, sent at once (tried again with growing pauses while the channel says
 /// "later"), and withdrawn when it cannot be delivered, so the next run makes a new one.
@@ -229,7 +236,7 @@ fn notify(
         match deliver.0.deliver(&message) {
             Ok(()) => return Ok(()),
             Err(e) if e.transient && attempt < options.max_attempts => {
-                std::thread::sleep(options.backoff.saturating_mul(1 << (attempt - 1).min(10)));
+                std::thread::sleep(retry_pause(options, attempt));
             }
             Err(e) => break e,
         }
@@ -586,11 +593,7 @@ impl Run<'_> {
                         if !stable || matches!(account, Some(None)) {
                             *account = None;
                         }
-                        let wait = self
-                            .options
-                            .backoff
-                            .saturating_mul(1 << (attempt - 1).min(10));
-                        std::thread::sleep(wait);
+                        std::thread::sleep(retry_pause(self.options, attempt));
                     }
                     other => break other,
                 }

@@ -23,11 +23,7 @@ impl std::fmt::Debug for Webhook {
 impl Webhook {
     /// A webhook at `url` (https, or http to loopback for tests).
     pub fn new(name: &str, url: Secret, timeout: Duration) -> Result<Self, String> {
-        let u = url.expose();
-        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| u.starts_with(p));
-        if !u.starts_with("https://") && !loopback {
+        if !crate::http::secure_or_loopback(url.expose()) {
             return Err(format!(
                 "the URL of webhook {name:?} must start with https:// (its value is not shown)"
             ));

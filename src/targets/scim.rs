@@ -205,10 +205,7 @@ pub struct Scim {
 impl Scim {
     /// A target for `settings`; nothing is sent until the first operation.
     pub fn new(settings: ScimSettings) -> TargetResult<Self> {
-        let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| settings.base_url.starts_with(p));
-        if !settings.base_url.starts_with("https://") && !local {
+        if !crate::http::secure_or_loopback(&settings.base_url) {
             return Err(TargetError::fatal(format!(
                 "{}: base_url must start with https:// (http:// only to loopback)\n  help: \
                  the bearer token must not cross the network in clear text",
@@ -390,13 +387,16 @@ impl Scim {
                     ))),
                 };
             }
-            let wait = match &outcome {
-                Ok((_, Some(w))) => (*w).min(Duration::from_secs(60)),
-                _ => self
-                    .settings
-                    .backoff
-                    .saturating_mul(1 << (attempt - 1).min(6)),
+            let retry_after = match &outcome {
+                Ok((_, wait)) => *wait,
+                Err(_) => None,
             };
+            let wait = crate::http::backoff(
+                self.settings.backoff,
+                Duration::from_secs(60),
+                attempt,
+                retry_after,
+            );
             tokio::time::sleep(wait).await;
         }
     }
