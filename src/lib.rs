@@ -88,6 +88,8 @@ pub mod apply;
 pub mod config;
 #[cfg(feature = "connectors")]
 pub mod http;
+#[cfg(feature = "lsp")]
+pub mod lsp;
 #[cfg(feature = "connectors")]
 pub mod notify;
 #[cfg(feature = "connectors")]

@@ -82,6 +82,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Serve the Language Server Protocol over stdio, for editors (diagnostics, hover,
+    /// completion, definitions, references, outline, formatting, quick fixes).
+    Lsp,
     /// Run rule test files (*.stroomtest.toml): expected entitlements per person.
     Test(test::TestArgs),
     /// Nmbrs: sign in, import.
@@ -120,6 +123,13 @@ pub fn run() -> ExitCode {
             check,
             format,
         } => fmt::run(&paths, check, format),
+        Command::Lsp => match stroom::lsp::serve_stdio() {
+            Ok(()) => OK,
+            Err(e) => {
+                errln!("error: {e}");
+                UNUSABLE
+            }
+        },
         Command::Test(args) => test::run(&args),
         Command::Nmbrs(command) => nmbrs::run(&command),
         Command::Sync(args) => sync::run(&args),

@@ -314,6 +314,37 @@ fn text(s: &str) -> Value<'_> {
 }
 
 impl PersonField {
+    /// Where the value comes from in Nmbrs (the book's mapping table, for hovers).
+    pub fn nmbrs_origin(self) -> &'static str {
+        use PersonField::*;
+        match self {
+            Id => "`employeeId`",
+            EmployeeNumber => "`basicInfo.employeeNumber`",
+            Company => "the company's `name` (its id is `extra.nmbrs_company_id`)",
+            EmployeeType => "`basicInfo.employeeType`",
+            FirstName => "`basicInfo.firstName`",
+            FirstNameFull => "`basicInfo.firstNameInFull`",
+            Initials => "`basicInfo.initials`",
+            Prefix => "`basicInfo.prefix`",
+            LastName => "`basicInfo.lastName`",
+            PartnerPrefix => "`partnerInfo.partnerPrefix`",
+            PartnerLastName => "`partnerInfo.partnerName`",
+            NameConvention => "`partnerInfo.ascription` (B, P, BP, PB or codes 0-3)",
+            Gender => "`birthInfo.gender`",
+            BirthDate => "`birthInfo.birthDate`",
+            BusinessEmail => "`contactInfo.businessEmail` (the usual write-back field)",
+            PrivateEmail => "`contactInfo.privateEmail`",
+            BusinessPhone => "`contactInfo.businessPhone`",
+            BusinessMobile => "`contactInfo.businessMobilePhone`",
+            ManagerId => {
+                "the current `managers[]` entry, linked to an employee by e-mail, number or name"
+            }
+            DisplayName | FamilyName | NameLastFirst => {
+                "computed by Stroom from the name parts and `name_convention`"
+            }
+        }
+    }
+
     /// Reads the field.
     pub fn get(self, p: &Person) -> Value<'_> {
         match self {
@@ -477,6 +508,25 @@ pub const CONTRACT_FIELDS: &[(&str, ContractField, Ty, &str)] = &[
 ];
 
 impl ContractField {
+    /// Where the value comes from in Nmbrs (the book's mapping table, for hovers).
+    pub fn nmbrs_origin(self) -> &'static str {
+        use ContractField::*;
+        match self {
+            Id => "`contracts[].contractId`",
+            Start => "`contracts[].startDate`",
+            End => "`contracts[].endDate`, capped by `employments[].endDate`",
+            HoursPerWeek => "`contracts[].hoursPerWeek`",
+            Department => "the current `departments[].description`",
+            DepartmentCode => "the current `departments[].code`",
+            Function => "the current `functions[].description`",
+            FunctionCode => "the current `functions[].code`",
+            CostCenter => "the current default `costcenters[]` entry's description",
+            CostCenterCode => "the current default `costcenters[]` entry's code",
+            ManagerId => "the current `managers[]` entry, linked to an employee",
+            Active => "computed by Stroom: start <= today <= end",
+        }
+    }
+
     /// Reads the field; `today` is needed for `active`.
     pub fn get(self, c: &Contract, today: NaiveDate) -> Value<'_> {
         match self {

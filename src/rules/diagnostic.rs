@@ -413,6 +413,9 @@ pub struct Diagnostic {
     pub help: String,
     /// Further places worth showing (e.g. the first definition of a duplicate).
     pub related: Vec<(Span, String)>,
+    /// The text that would fix it in place of `span` (a did-you-mean), for editors'
+    /// quick fixes and `stroom check --format json`.
+    pub replacement: Option<String>,
 }
 
 impl Diagnostic {
@@ -430,7 +433,14 @@ impl Diagnostic {
             label: label.into(),
             help: help.into(),
             related: Vec::new(),
+            replacement: None,
         }
+    }
+
+    /// Adds the text that fixes the problem in place of the main span.
+    pub fn with_replacement(mut self, text: impl Into<String>) -> Self {
+        self.replacement = Some(text.into());
+        self
     }
 
     /// Adds a related place.
@@ -664,6 +674,9 @@ pub struct JsonDiagnostic {
     pub label: String,
     /// The help text.
     pub help: String,
+    /// The text that fixes it in place of the range, when there is one (a did-you-mean).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
 }
 
 /// Converts diagnostics to their JSON form.
@@ -690,6 +703,7 @@ pub fn to_json(diags: &[Diagnostic], sources: &SourceMap) -> Vec<JsonDiagnostic>
                 end_column,
                 label: d.label.clone(),
                 help: d.help.clone(),
+                replacement: d.replacement.clone(),
             }
         })
         .collect()

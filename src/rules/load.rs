@@ -37,8 +37,24 @@ pub enum LoadError {
 
 /// Reads and parses rule files and directories.
 pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Parsed, LoadError> {
-    let files = rule_files(paths)?;
-    load_files(files)
+    load_paths_with(paths, &[], &|p| crate::files::read_text(p))
+}
+
+/// [`load_paths`] through another reader: an editor's unsaved text stands in for the
+/// file on disk. `extra` are files to read beside those found in the folders (an open
+/// file not saved yet).
+pub fn load_paths_with<P: AsRef<Path>>(
+    paths: &[P],
+    extra: &[PathBuf],
+    read: &dyn Fn(&Path) -> std::io::Result<String>,
+) -> Result<Parsed, LoadError> {
+    let mut files = rule_files(paths)?;
+    for e in extra {
+        if !files.contains(e) {
+            files.push(e.clone());
+        }
+    }
+    load_files(files, read)
 }
 
 /// The rule files named: files as given, directories searched for `*.stroom` files (in
@@ -60,7 +76,10 @@ pub fn rule_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<PathBuf>, LoadError
     Ok(files)
 }
 
-fn load_files(files: Vec<PathBuf>) -> Result<Parsed, LoadError> {
+fn load_files(
+    files: Vec<PathBuf>,
+    read: &dyn Fn(&Path) -> std::io::Result<String>,
+) -> Result<Parsed, LoadError> {
     let mut parsed = Parsed::default();
     let mut seen = HashSet::new();
     let mut queue: Vec<(PathBuf, Option<Span>)> = files.into_iter().map(|f| (f, None)).collect();
@@ -79,7 +98,7 @@ fn load_files(files: Vec<PathBuf>) -> Result<Parsed, LoadError> {
             too_large(&mut parsed, path.display().to_string(), len);
             continue;
         }
-        let text = match crate::files::read_text(&path) {
+        let text = match read(&path) {
             Ok(t) => t,
             Err(e) => match included_at {
                 Some(span) => {

@@ -15,6 +15,7 @@ mod fuzz;
 mod handover;
 mod hardening;
 mod html;
+mod lsp;
 mod microsoft;
 mod nmbrs;
 mod normalize;

@@ -143,14 +143,15 @@ impl<'a> Checker<'a> {
             }
             let known = kind.known_attributes();
             if !known.is_empty() && !known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-                let help = match did_you_mean(name, known.iter().copied()) {
+                let hint = did_you_mean(name, known.iter().copied());
+                let help = match hint {
                     Some(s) => format!("did you mean `{s}`? (a schema extension is fine: then ignore this)"),
                     None => format!(
                         "{kind} accounts are known to have {}; a schema extension is fine: then ignore this",
                         known.iter().take(8).copied().collect::<Vec<_>>().join(", ")
                     ),
                 };
-                self.diags.push(Diagnostic::new(
+                let mut d = Diagnostic::new(
                     Problem::UnknownCorrelationAttribute {
                         target: target.to_string(),
                         attribute: name.clone(),
@@ -158,7 +159,9 @@ impl<'a> Checker<'a> {
                     key.attribute.span,
                     "not a known attribute",
                     help,
-                ));
+                );
+                d.replacement = hint.map(String::from);
+                self.diags.push(d);
             }
             let value = match &key.value {
                 Some(e) => match self.correlation_value(e) {

@@ -138,7 +138,8 @@ impl<'a> Checker<'a> {
                 Some((f, ty)) if ty != Ty::Bool => out.push((f, k.descending)),
                 _ => {
                     let names = CONTRACT_FIELDS.iter().map(|(n, ..)| *n);
-                    let help = match did_you_mean(&k.field.name, names) {
+                    let hint = did_you_mean(&k.field.name, names);
+                    let help = match hint {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => {
                             "sort by a contract field such as hours_per_week, start or id".into()
@@ -151,7 +152,8 @@ impl<'a> Checker<'a> {
                         k.field.span,
                         "not a contract field",
                         help,
-                    );
+                    )
+                    .replacement = hint.map(String::from);
                 }
             }
         }
@@ -163,7 +165,8 @@ impl<'a> Checker<'a> {
             return Some(i as TargetId);
         }
         let names: Vec<&str> = self.targets.iter().map(|t| &*t.name).collect();
-        let help = match did_you_mean(&name.name, names.iter().copied()) {
+        let hint = did_you_mean(&name.name, names.iter().copied()).map(String::from);
+        let help = match &hint {
             Some(s) => format!(
                 "did you mean `{s}`? Another target is configured in stroom.toml as \
                  [targets.{}] with its kind",
@@ -185,7 +188,8 @@ impl<'a> Checker<'a> {
             name.span,
             "no such target",
             help,
-        );
+        )
+        .replacement = hint;
         None
     }
 
@@ -242,7 +246,8 @@ impl<'a> Checker<'a> {
                 .iter()
                 .map(|n| n.trim_end_matches("_account"))
                 .collect();
-            let help = match did_you_mean(&op.name, short.iter().copied()) {
+            let hint = did_you_mean(&op.name, short.iter().copied());
+            let help = match hint {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("limit one of: {}", short.join(", ")),
             };
@@ -253,7 +258,8 @@ impl<'a> Checker<'a> {
                 op.span,
                 "unknown operation",
                 help,
-            );
+            )
+            .replacement = hint.map(String::from);
             return;
         };
         let mut t = Threshold {

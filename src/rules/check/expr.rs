@@ -305,7 +305,8 @@ impl<'a> Checker<'a> {
         span: Span,
         candidates: Vec<String>,
     ) -> (CExpr, Ty) {
-        let help = match did_you_mean(name, candidates.iter().map(String::as_str)) {
+        let hint = did_you_mean(name, candidates.iter().map(String::as_str));
+        let help = match hint {
             Some(s) => format!("did you mean `{s}`?"),
             None => "see the field list in the book (Language reference → Fields); free fields are `extra.NAME`".into(),
         };
@@ -314,7 +315,8 @@ impl<'a> Checker<'a> {
             span,
             "no such field",
             help,
-        );
+        )
+        .replacement = hint.map(String::from);
         (
             CExpr {
                 kind: CKind::Const(Value::Null),
@@ -418,7 +420,8 @@ impl<'a> Checker<'a> {
             Ty::Any,
         );
         let Some(info) = Func::by_name(&name.name) else {
-            let help = match did_you_mean(&name.name, FUNCTIONS.iter().map(|f| f.name)) {
+            let hint = did_you_mean(&name.name, FUNCTIONS.iter().map(|f| f.name));
+            let help = match hint {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!(
                     "the functions are {}",
@@ -436,7 +439,8 @@ impl<'a> Checker<'a> {
                 name.span,
                 "no such function",
                 help,
-            );
+            )
+            .replacement = hint.map(String::from);
             return any;
         };
         let (func, min, max) = (info.func, info.min, info.max);

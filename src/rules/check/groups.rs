@@ -27,8 +27,14 @@ fn words<T: Copy>(all: &[T], word: impl Fn(T) -> &'static str) -> String {
 }
 
 impl<'a> Checker<'a> {
-    fn bad_group(&mut self, detail: String, span: Span, label: impl Into<String>, help: String) {
-        self.error(Problem::BadGroup { detail }, span, label, help);
+    fn bad_group(
+        &mut self,
+        detail: String,
+        span: Span,
+        label: impl Into<String>,
+        help: String,
+    ) -> &mut Diagnostic {
+        self.error(Problem::BadGroup { detail }, span, label, help)
     }
 
     /// A `group` declaration: where, which names, and how they are made.
@@ -106,7 +112,8 @@ impl<'a> Checker<'a> {
         for line in lines {
             let name = line.name.name.as_str();
             if !names.contains(&name) {
-                let help = match did_you_mean(name, names.iter().copied()) {
+                let hint = did_you_mean(name, names.iter().copied());
+                let help = match hint {
                     Some(s) => format!("did you mean `{s}`?"),
                     None if name == "ou" || name == "scope" => format!(
                         "`{name}` is for Active Directory groups; a group in {tname} takes {}",
@@ -119,7 +126,8 @@ impl<'a> Checker<'a> {
                     line.name.span,
                     "unknown setting",
                     help,
-                );
+                )
+                .replacement = hint.map(String::from);
                 ok = false;
                 continue;
             }
@@ -185,7 +193,8 @@ impl<'a> Checker<'a> {
                 }
                 None => {
                     let all = words(&GroupScope::ALL, GroupScope::as_str);
-                    let help = match did_you_mean(text, GroupScope::ALL.map(GroupScope::as_str)) {
+                    let hint = did_you_mean(text, GroupScope::ALL.map(GroupScope::as_str));
+                    let help = match hint {
                         Some(s) => format!("did you mean `{s}`? The scopes are {all}"),
                         None => format!("the scopes are {all}"),
                     };
@@ -194,7 +203,8 @@ impl<'a> Checker<'a> {
                         span,
                         "unknown scope",
                         help,
-                    );
+                    )
+                    .replacement = hint.map(String::from);
                     false
                 }
             },
@@ -205,7 +215,9 @@ impl<'a> Checker<'a> {
                 }
                 None => {
                     let all = words(types, GroupType::as_str);
-                    let help = match (GroupType::parse(text), did_you_mean(text, types.iter().map(|t| t.as_str()))) {
+                    let hint = did_you_mean(text, types.iter().map(|t| t.as_str()))
+                        .filter(|_| GroupType::parse(text).is_none());
+                    let help = match (GroupType::parse(text), hint) {
                         (Some(_), _) => format!(
                             "a group of type `{text}` is not made in {tname}; here the types are {all}"
                         ),
@@ -216,7 +228,7 @@ impl<'a> Checker<'a> {
                         Some(_) => (format!("{tname} makes no {text} groups"), "not made here"),
                         None => (format!("unknown group type `{text}`"), "unknown type"),
                     };
-                    self.bad_group(detail, span, label, help);
+                    self.bad_group(detail, span, label, help).replacement = hint.map(String::from);
                     false
                 }
             },

@@ -9,8 +9,14 @@ use ast::{HandoverBlock, HandoverItem};
 const MAX_TAP_DAYS: i64 = 30;
 
 impl<'a> Checker<'a> {
-    fn bad_handover(&mut self, detail: String, span: Span, label: impl Into<String>, help: String) {
-        self.error(Problem::BadHandover { detail }, span, label, help);
+    fn bad_handover(
+        &mut self,
+        detail: String,
+        span: Span,
+        label: impl Into<String>,
+        help: String,
+    ) -> &mut Diagnostic {
+        self.error(Problem::BadHandover { detail }, span, label, help)
     }
 
     /// A `handover` declaration.
@@ -69,7 +75,8 @@ impl<'a> Checker<'a> {
                     "create" => on = NoticeEvent::Create,
                     "start" => on = NoticeEvent::Enable,
                     other => {
-                        let help = match did_you_mean(other, ["create", "start"]) {
+                        let hint = did_you_mean(other, ["create", "start"]);
+                        let help = match hint {
                             Some(s) => format!("did you mean `on {s}`?"),
                             None => "`on create` hands over when the account is made (disabled, \
                                      before the first day), `on start` on the first day"
@@ -80,7 +87,8 @@ impl<'a> Checker<'a> {
                             w.span,
                             "unknown",
                             help,
-                        );
+                        )
+                        .replacement = hint.map(String::from);
                         ok = false;
                     }
                 },
@@ -114,7 +122,8 @@ impl<'a> Checker<'a> {
                         ok = false;
                     }
                     (other, _) => {
-                        let help = match did_you_mean(other, ["mail", "webhook"]) {
+                        let hint = did_you_mean(other, ["mail", "webhook"]);
+                        let help = match hint {
                             Some(s) => format!("did you mean `via {s}`?"),
                             None => "the channels are `via mail` and `via webhook \"NAME\"`".into(),
                         };
@@ -123,7 +132,8 @@ impl<'a> Checker<'a> {
                             channel.span,
                             "unknown",
                             help,
-                        );
+                        )
+                        .replacement = hint.map(String::from);
                         ok = false;
                     }
                 },

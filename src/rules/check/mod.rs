@@ -33,6 +33,8 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
     /// The sources, for rendering diagnostics.
     pub sources: SourceMap,
+    /// The type of every `let` that compiled, by name (for editors' hovers).
+    pub let_types: HashMap<String, Ty>,
 }
 
 impl Checked {
@@ -74,7 +76,16 @@ pub fn check_for(parsed: Parsed, targets: &[TargetDecl]) -> Checked {
     c.statements();
     c.unused_lets();
     let program = c.finish();
-    let Checker { mut diags, .. } = c;
+    let Checker {
+        mut diags, lets, ..
+    } = c;
+    let let_types = lets
+        .into_iter()
+        .filter_map(|(name, slot)| match slot.state {
+            LetState::Done(_, ty, _) => Some((name, ty)),
+            _ => None,
+        })
+        .collect();
     let had_errors = diags.iter().any(Diagnostic::is_error);
     if let Some(p) = &program {
         diags.extend(lint::lint(p, &sources));
@@ -84,6 +95,7 @@ pub fn check_for(parsed: Parsed, targets: &[TargetDecl]) -> Checked {
         program: if had_errors { None } else { program },
         diagnostics: diags,
         sources,
+        let_types,
     }
 }
 
@@ -235,8 +247,10 @@ impl<'a> Checker<'a> {
         span: Span,
         label: impl Into<String>,
         help: impl Into<String>,
-    ) {
+    ) -> &mut Diagnostic {
         self.diags.push(Diagnostic::new(problem, span, label, help));
+        let last = self.diags.len() - 1;
+        &mut self.diags[last]
     }
 
     /// A declaration (or a line of one) made twice: where again, where first.

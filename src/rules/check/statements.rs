@@ -143,9 +143,13 @@ impl<'a> Checker<'a> {
         let k = Kind::parse(&ident.name);
         if k.is_none() {
             let kinds = ["group", "license", "mailbox", "permission"];
-            let help = match did_you_mean(&ident.name, kinds) {
+            let hint = match did_you_mean(&ident.name, kinds) {
+                None if ident.name == "licence" => Some("license"),
+                hint => hint,
+            };
+            let help = match hint {
+                Some("license") if ident.name == "licence" => "Stroom spells it `license`".into(),
                 Some(s) => format!("did you mean `{s}`?"),
-                None if ident.name == "licence" => "Stroom spells it `license`".into(),
                 None => "the kinds are group, license, mailbox and permission".into(),
             };
             self.error(
@@ -155,7 +159,8 @@ impl<'a> Checker<'a> {
                 ident.span,
                 "no such kind",
                 help,
-            );
+            )
+            .replacement = hint.map(String::from);
         }
         k
     }
@@ -269,7 +274,8 @@ impl<'a> Checker<'a> {
             }
             Effect::Writeback { field, source, .. } => {
                 if !WRITEBACK_FIELDS.contains(&field.name.as_str()) {
-                    let help = match did_you_mean(&field.name, WRITEBACK_FIELDS.iter().copied()) {
+                    let hint = did_you_mean(&field.name, WRITEBACK_FIELDS.iter().copied());
+                    let help = match hint {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => {
                             format!("Nmbrs takes write-backs of {}", WRITEBACK_FIELDS.join(", "))
@@ -282,7 +288,8 @@ impl<'a> Checker<'a> {
                         field.span,
                         "not a write-back field",
                         help,
-                    );
+                    )
+                    .replacement = hint.map(String::from);
                     return None;
                 }
                 let source = match source {
