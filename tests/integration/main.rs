@@ -17,6 +17,7 @@ mod hardening;
 mod html;
 mod lsp;
 mod microsoft;
+mod neovim;
 mod nmbrs;
 mod normalize;
 mod plans;
