@@ -49,6 +49,15 @@ pub struct ScimConfig {
     /// Users per page when reading them all.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// Requests in flight to this application at once, whatever `apply.concurrency`
+    /// is: many SaaS applications throttle per client, and some fail under parallel
+    /// writes.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrent_requests: u32,
+}
+
+fn default_concurrency() -> u32 {
+    4
 }
 
 fn default_timeout() -> u64 {
@@ -78,6 +87,7 @@ impl ScimConfig {
             auth,
             timeout: Duration::from_secs(self.timeout_seconds.max(1)),
             page_size: self.page_size.clamp(1, 1000),
+            max_concurrent_requests: self.max_concurrent_requests.clamp(1, 64) as usize,
             max_attempts: 5,
             backoff: Duration::from_millis(500),
         }
@@ -97,6 +107,8 @@ pub struct ScimSettings {
     pub timeout: Duration,
     /// Users per page.
     pub page_size: u32,
+    /// Requests in flight at once.
+    pub max_concurrent_requests: usize,
     /// Attempts per request (429, 503, broken connections).
     pub max_attempts: u32,
     /// First pause between attempts when the server names none.
@@ -200,11 +212,14 @@ pub struct Scim {
     groups: Mutex<HashMap<String, Option<String>>>,
     /// An OAuth access token and when to fetch a new one.
     token: Mutex<Option<(Secret, std::time::Instant)>>,
+    /// One permit per request in flight (`max_concurrent_requests`).
+    permits: tokio::sync::Semaphore,
 }
 
 impl Scim {
     /// A target for `settings`; nothing is sent until the first operation.
     pub fn new(settings: ScimSettings) -> TargetResult<Self> {
+        let settings_permits = settings.max_concurrent_requests.max(1);
         if !crate::http::secure_or_loopback(&settings.base_url) {
             return Err(TargetError::fatal(format!(
                 "{}: base_url must start with https:// (http:// only to loopback)\n  help: \
@@ -227,6 +242,7 @@ impl Scim {
             features: Mutex::new(None),
             groups: Mutex::new(HashMap::new()),
             token: Mutex::new(None),
+            permits: tokio::sync::Semaphore::new(settings_permits),
         })
     }
 
@@ -346,6 +362,14 @@ impl Scim {
             if let Some(tag) = if_match {
                 request = request.header(reqwest::header::IF_MATCH, tag);
             }
+            // Held while the request is out and its answer read, not while waiting to
+            // try again.
+            let permit = self.permits.acquire().await.map_err(|_| {
+                TargetError::fatal(format!(
+                    "{}: the target is shutting down",
+                    self.settings.name
+                ))
+            })?;
             let outcome = match request.send().await {
                 Ok(r) => {
                     let status = r.status().as_u16();
@@ -361,6 +385,7 @@ impl Scim {
                 }
                 Err(e) => Err(crate::http::transport_message(&e)),
             };
+            drop(permit);
             // An OAuth token revoked or expired early: a new one, once.
             if let Ok((a, _)) = &outcome {
                 if a.status == 401

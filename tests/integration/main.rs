@@ -11,6 +11,7 @@ mod apply;
 mod book;
 mod cli;
 mod diagnostics;
+mod editors;
 mod fuzz;
 mod handover;
 mod hardening;

@@ -98,6 +98,10 @@ fn target(base: &str, token: &str) -> Arc<dyn Target> {
 }
 
 fn target_paged(base: &str, token: &str, page_size: u32) -> Arc<dyn Target> {
+    target_with(base, token, page_size, 4)
+}
+
+fn target_with(base: &str, token: &str, page_size: u32, concurrency: u32) -> Arc<dyn Target> {
     let config = ScimConfig {
         base_url: base.to_string(),
         token_file: None,
@@ -107,6 +111,7 @@ fn target_paged(base: &str, token: &str, page_size: u32) -> Arc<dyn Target> {
         scope: None,
         timeout_seconds: 10,
         page_size,
+        max_concurrent_requests: concurrency,
     };
     Arc::new(Scim::new(config.settings("portal", Secret::new(token))).unwrap())
 }
@@ -326,9 +331,17 @@ struct Faulty {
     base: String,
     forwarded: Arc<std::sync::atomic::AtomicU64>,
     refused: Arc<std::sync::atomic::AtomicU64>,
+    /// The most requests it had in flight at once.
+    most_in_flight: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn faulty(upstream: &str, throttle_every: u64, fail_every: u64) -> Faulty {
+    faulty_slow(upstream, throttle_every, fail_every, Duration::ZERO)
+}
+
+/// [`faulty`] that also holds each forwarded request for `delay`, so that requests
+/// sent at once are seen at once.
+fn faulty_slow(upstream: &str, throttle_every: u64, fail_every: u64, delay: Duration) -> Faulty {
     use axum::body::Bytes;
     use axum::http::{HeaderMap, Method, StatusCode, Uri};
     use axum::response::{IntoResponse, Response};
@@ -336,19 +349,27 @@ fn faulty(upstream: &str, throttle_every: u64, fail_every: u64) -> Faulty {
     let seen = Arc::new(AtomicU64::new(0));
     let forwarded = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
+    let most_in_flight = Arc::new(AtomicU64::new(0));
+    let in_flight = Arc::new(AtomicU64::new(0));
     let upstream = upstream.trim_end_matches("/v2").to_string();
     let client = reqwest::Client::new();
-    let (f, r) = (forwarded.clone(), refused.clone());
+    let (f, r, most) = (forwarded.clone(), refused.clone(), most_in_flight.clone());
     let router = axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (seen, f, r, client, upstream) = (
+            let (seen, f, r, client, upstream, most, in_flight) = (
                 seen.clone(),
                 f.clone(),
                 r.clone(),
                 client.clone(),
                 upstream.clone(),
+                most.clone(),
+                in_flight.clone(),
             );
             async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                let answer = async {
                 let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
                 let error = |status: u16, detail: &str| -> Response {
                     let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
@@ -403,6 +424,10 @@ fn faulty(upstream: &str, throttle_every: u64, fail_every: u64) -> Faulty {
                     }
                     Err(_) => error(502, "upstream down"),
                 }
+                }
+                .await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                answer
             }
         },
     );
@@ -411,6 +436,7 @@ fn faulty(upstream: &str, throttle_every: u64, fail_every: u64) -> Faulty {
         base: format!("{base}/v2"),
         forwarded,
         refused,
+        most_in_flight,
     }
 }
 
@@ -655,6 +681,7 @@ fn oauth_client_credentials_fetch_the_token_once() {
             scope: Some("scim".into()),
             timeout_seconds: 10,
             page_size: 100,
+            max_concurrent_requests: 4,
         };
         Arc::new(Scim::new(config.settings("portal", Secret::new(secret))).unwrap())
     };
@@ -681,4 +708,60 @@ fn url_pairs(body: &str) -> HashMap<String, String> {
     reqwest::Url::parse(&format!("http://x/?{body}"))
         .map(|u| u.query_pairs().into_owned().collect())
         .unwrap_or_default()
+}
+
+/// `max_concurrent_requests` holds however many apply workers there are: 8 workers send
+/// at most 2 requests at once to an application limited to 2, and more to one that is
+/// not (so the count can tell).
+#[test]
+fn requests_in_flight_stay_within_the_applications_limit() {
+    use std::sync::atomic::Ordering;
+    let server = ScimServer::start();
+    add_groups(&server.base);
+    let checked = stroom::rules::check::check_for(
+        stroom::rules::load::parse_sources(&[("portal.stroom", RULES)]),
+        &[TargetDecl::new("portal", TargetKind::Scim)],
+    );
+    let program = checked.program.unwrap();
+    let mut most = Vec::new();
+    for (limit, offset) in [(2, 0), (8, 100)] {
+        let proxy = faulty_slow(&server.base, u64::MAX, u64::MAX, Duration::from_millis(30));
+        let people: Vec<Value> = (0..16)
+            .map(|i| {
+                json!({ "id": format!("c-{}", offset + i), "employee_number": 5000 + offset + i,
+                        "first_name": format!("Para{}", offset + i), "last_name": "Llel",
+                        "contracts": [{ "id": "c", "start": "2026-01-01", "department": "IT" }] })
+            })
+            .collect();
+        let people = persons(Value::Array(people));
+        let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
+            program: &program,
+            persons: &people,
+            state: &State::default(),
+            today: day("2026-12-01"),
+        });
+        let text = serde_json::to_string(&plan).unwrap();
+        let doc = parse_plan("plan.json", &text).unwrap();
+        let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
+        targets.insert("portal".into(), target_with(&proxy.base, TOKEN, 100, limit));
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+        let options = ApplyOptions {
+            concurrency: 8,
+            ..ApplyOptions::default()
+        };
+        let report = apply(
+            &doc,
+            &plan_id(&text),
+            &targets,
+            &journal,
+            &Audit::none(),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(report.failed, 0, "{:#?}", report.failures);
+        most.push(proxy.most_in_flight.load(Ordering::SeqCst));
+    }
+    assert!(most[0] <= 2 && most[0] >= 1, "limit 2: {} at once", most[0]);
+    assert!(most[1] > 2, "limit 8: only {} at once", most[1]);
 }
