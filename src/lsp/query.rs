@@ -547,22 +547,23 @@ fn keyword(word: &str, detail: &str) -> Completion {
 }
 
 fn person_fields(scope: &str) -> impl Iterator<Item = Completion> + '_ {
-    PERSON_FIELDS.iter().map(move |(name, ..)| {
-        let segs = if scope.is_empty() {
-            vec![*name]
-        } else {
-            vec![scope, *name]
-        };
-        field_completion(name, &segs)
-    })
+    fields_in(scope, PERSON_FIELDS.iter().map(|(name, ..)| *name))
 }
 
 fn contract_fields(scope: &str) -> impl Iterator<Item = Completion> + '_ {
-    CONTRACT_FIELDS.iter().map(move |(name, ..)| {
+    fields_in(scope, CONTRACT_FIELDS.iter().map(|(name, ..)| *name))
+}
+
+/// Completions for `names` as read after `scope.` (or bare, for an empty scope).
+fn fields_in<'a>(
+    scope: &'a str,
+    names: impl Iterator<Item = &'static str> + 'a,
+) -> impl Iterator<Item = Completion> + 'a {
+    names.map(move |name| {
         let segs = if scope.is_empty() {
-            vec![*name]
+            vec![name]
         } else {
-            vec![scope, *name]
+            vec![scope, name]
         };
         field_completion(name, &segs)
     })

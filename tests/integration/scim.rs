@@ -591,11 +591,6 @@ fn scim_rollout_of_a_thousand() {
     let server = ScimServer::start();
     add_groups(&server.base);
     let counter = faulty(&server.base, u64::MAX, u64::MAX);
-    let checked = stroom::rules::check::check_for(
-        stroom::rules::load::parse_sources(&[("portal.stroom", RULES)]),
-        &[TargetDecl::new("portal", TargetKind::Scim)],
-    );
-    let program = checked.program.unwrap();
     let n = 1000;
     let people: Vec<Value> = (0..n)
         .map(|i| {
@@ -604,34 +599,16 @@ fn scim_rollout_of_a_thousand() {
                     "department": if i % 2 == 0 { "Sales" } else { "IT" } }] })
         })
         .collect();
-    let people = persons(Value::Array(people));
-    let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
-        program: &program,
-        persons: &people,
-        state: &State::default(),
-        today: day("2026-12-01"),
-    });
-    let text = serde_json::to_string(&plan).unwrap();
-    let doc = parse_plan("plan.json", &text).unwrap();
-    let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
-    targets.insert("portal".into(), target(&counter.base, TOKEN));
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
     let started = Instant::now();
-    let report = apply(
-        &doc,
-        &plan_id(&text),
-        &targets,
-        &journal,
-        &Audit::none(),
+    let (actions, report) = roll_out(
+        people,
+        target(&counter.base, TOKEN),
         &ApplyOptions::default(),
-    )
-    .unwrap();
+    );
     let took = started.elapsed();
     assert_eq!(report.failed, 0, "{:#?}", report.failures);
     eprintln!(
-        "scim rollout of {n} persons: {} actions, {} requests, {:.1} s",
-        doc.actions.len(),
+        "scim rollout of {n} persons: {actions} actions, {} requests, {:.1} s",
         counter.forwarded.load(Ordering::SeqCst),
         took.as_secs_f64()
     );
@@ -718,11 +695,6 @@ fn requests_in_flight_stay_within_the_applications_limit() {
     use std::sync::atomic::Ordering;
     let server = ScimServer::start();
     add_groups(&server.base);
-    let checked = stroom::rules::check::check_for(
-        stroom::rules::load::parse_sources(&[("portal.stroom", RULES)]),
-        &[TargetDecl::new("portal", TargetKind::Scim)],
-    );
-    let program = checked.program.unwrap();
     let mut most = Vec::new();
     for (limit, offset) in [(2, 0), (8, 100)] {
         let proxy = faulty_slow(&server.base, u64::MAX, u64::MAX, Duration::from_millis(30));
@@ -733,35 +705,55 @@ fn requests_in_flight_stay_within_the_applications_limit() {
                         "contracts": [{ "id": "c", "start": "2026-01-01", "department": "IT" }] })
             })
             .collect();
-        let people = persons(Value::Array(people));
-        let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
-            program: &program,
-            persons: &people,
-            state: &State::default(),
-            today: day("2026-12-01"),
-        });
-        let text = serde_json::to_string(&plan).unwrap();
-        let doc = parse_plan("plan.json", &text).unwrap();
-        let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
-        targets.insert("portal".into(), target_with(&proxy.base, TOKEN, 100, limit));
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db")).unwrap();
         let options = ApplyOptions {
             concurrency: 8,
             ..ApplyOptions::default()
         };
-        let report = apply(
-            &doc,
-            &plan_id(&text),
-            &targets,
-            &journal,
-            &Audit::none(),
+        let (_, report) = roll_out(
+            people,
+            target_with(&proxy.base, TOKEN, 100, limit),
             &options,
-        )
-        .unwrap();
+        );
         assert_eq!(report.failed, 0, "{:#?}", report.failures);
         most.push(proxy.most_in_flight.load(Ordering::SeqCst));
     }
     assert!(most[0] <= 2 && most[0] >= 1, "limit 2: {} at once", most[0]);
     assert!(most[1] > 2, "limit 8: only {} at once", most[1]);
+}
+
+/// Plans `people` (JSON persons) with the portal rules from nothing and applies the plan
+/// through `portal`; returns the plan's action count and the report.
+fn roll_out(
+    people: Vec<Value>,
+    portal: Arc<dyn Target>,
+    options: &ApplyOptions,
+) -> (usize, stroom::apply::ApplyReport) {
+    let checked = stroom::rules::check::check_for(
+        stroom::rules::load::parse_sources(&[("portal.stroom", RULES)]),
+        &[TargetDecl::new("portal", TargetKind::Scim)],
+    );
+    let program = checked.program.unwrap();
+    let people = persons(Value::Array(people));
+    let plan = stroom::plan::build_plan(&stroom::plan::PlanInput {
+        program: &program,
+        persons: &people,
+        state: &State::default(),
+        today: day("2026-12-01"),
+    });
+    let text = serde_json::to_string(&plan).unwrap();
+    let doc = parse_plan("plan.json", &text).unwrap();
+    let mut targets: HashMap<String, Arc<dyn Target>> = HashMap::new();
+    targets.insert("portal".into(), portal);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let report = apply(
+        &doc,
+        &plan_id(&text),
+        &targets,
+        &journal,
+        &Audit::none(),
+        options,
+    )
+    .unwrap();
+    (doc.actions.len(), report)
 }
