@@ -685,15 +685,18 @@ impl Scim {
     fn all(&self, resources: &str, calls: &mut u64) -> TargetResult<Vec<Value>> {
         self.features()?;
         let count = self.settings.page_size;
+        let name = &self.settings.name;
         let mut out: Vec<Value> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut start = 1u64;
+        let mut pages = 0u64;
         loop {
             let path = format!("/{resources}?startIndex={start}&count={count}");
             let answer =
                 self.runtime
                     .block_on(self.send(reqwest::Method::GET, &path, None, None))?;
             *calls += 1;
+            pages += 1;
             if !answer.ok() {
                 return Err(self.fail(&format!("GET /{resources}"), &answer));
             }
@@ -703,40 +706,52 @@ impl Scim {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let total = answer
-                .body
-                .get("totalResults")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let fresh = page
-                .iter()
+            // RFC 7644 §3.4.2 requires it; without it the list ends at an empty page.
+            let total = answer.body.get("totalResults").and_then(Value::as_u64);
+            let n = page.len() as u64;
+            let fresh: Vec<Value> = page
+                .into_iter()
                 .filter(|r| {
                     r.get("id")
                         .and_then(Value::as_str)
                         .is_some_and(|id| seen.insert(id.to_string()))
                 })
-                .count();
-            if !page.is_empty() && fresh == 0 {
+                .collect();
+            if n > 0 && fresh.is_empty() {
                 return Err(TargetError::refused(format!(
-                    "{}: GET /{resources} sent a page it sent before (startIndex {start});                      the list cannot be read whole",
-                    self.settings.name
+                    "{name}: GET /{resources} sent a page it sent before (startIndex {start}); \
+                     the list cannot be read whole, so nothing is concluded from part of it"
                 )));
             }
-            let n = page.len() as u64;
-            out.extend(page);
-            if n == 0 || out.len() as u64 >= total {
-                return Ok(out);
+            out.extend(fresh);
+            match total {
+                Some(total) if out.len() as u64 >= total => return Ok(out),
+                None if n == 0 => return Ok(out),
+                Some(total) if n == 0 => {
+                    return Err(TargetError::refused(format!(
+                        "{name}: GET /{resources} ended after {} of the {total} it announced \
+                         (startIndex {start}); the list cannot be read whole, so nothing is \
+                         concluded from part of it",
+                        out.len()
+                    )))
+                }
+                _ => {}
             }
-            if *calls > total / u64::from(count.max(1)) + 10 {
+            // Every page brings someone new (or is refused above), so a list with a
+            // total ends within it; one without ends at an empty page, or here.
+            if pages >= MAX_PAGES {
                 return Err(TargetError::refused(format!(
-                    "{}: GET /{resources} keeps sending pages past its totalResults ({total})",
-                    self.settings.name
+                    "{name}: GET /{resources} keeps sending pages ({pages} read without an end)"
                 )));
             }
             start += n;
         }
     }
 }
+
+/// The most pages one list is read in (a server that never ends its list is refused,
+/// not followed).
+const MAX_PAGES: u64 = 100_000;
 
 /// The value at a mapped attribute's place in a user read back.
 fn read_attribute(user: &Value, attribute: &str) -> Value {

@@ -757,3 +757,92 @@ fn roll_out(
     .unwrap();
     (doc.actions.len(), report)
 }
+
+/// How the fake server of [`paging_fake`] lists its users.
+#[derive(Clone, Copy)]
+enum Listing {
+    /// The same first page at every startIndex.
+    SamePage,
+    /// `totalResults: 3`, and new users on every page after it.
+    PastTotal,
+    /// No `totalResults`; five users, then an empty page.
+    NoTotal,
+    /// `totalResults: 9`, but an empty page after four.
+    Short,
+}
+
+/// A SCIM server that lists users wrongly in one of the ways above (pages of two).
+fn paging_fake(listing: Listing) -> String {
+    use axum::extract::Query;
+    let router = axum::Router::new()
+        .route(
+            "/v2/ServiceProviderConfig",
+            axum::routing::get(|| async {
+                axum::Json(json!({"patch": {"supported": true}, "filter": {"supported": true, "maxResults": 100},
+                                  "etag": {"supported": false}, "bulk": {"supported": false}}))
+            }),
+        )
+        .route(
+            "/v2/Groups",
+            axum::routing::get(|| async { axum::Json(json!({"totalResults": 0, "Resources": []})) }),
+        )
+        .route(
+            "/v2/Users",
+            axum::routing::get(move |Query(q): Query<HashMap<String, String>>| async move {
+                let start: u64 = q.get("startIndex").and_then(|s| s.parse().ok()).unwrap_or(1);
+                let user = |i: u64| json!({"id": format!("u{i}"), "userName": format!("user{i}"), "active": true});
+                let page = |from: u64, to: u64| (from..to).map(user).collect::<Vec<_>>();
+                axum::Json(match listing {
+                    Listing::SamePage => json!({"totalResults": 10, "Resources": page(1, 3)}),
+                    Listing::PastTotal => json!({"totalResults": 3, "Resources": page(start, start + 2)}),
+                    Listing::NoTotal => json!({"Resources": page(start, (start + 2).min(6))}),
+                    Listing::Short => json!({"totalResults": 9, "Resources": page(start, (start + 2).min(5))}),
+                })
+            }),
+        );
+    format!("{}/v2", stroom::simulate::spawn(router).unwrap())
+}
+
+/// A list read in part is never taken for the whole: a server that repeats a page or
+/// ends before its `totalResults` is refused with what it did (reconciliation then
+/// reads nothing from it); pages past `totalResults` are not asked for; a list without
+/// `totalResults` is read to its empty page.
+#[test]
+fn a_user_list_that_cannot_be_read_whole_is_refused() {
+    let checked = stroom::rules::check::check_for(
+        stroom::rules::load::parse_sources(&[("portal.stroom", RULES)]),
+        &[TargetDecl::new("portal", TargetKind::Scim)],
+    );
+    let program = checked.program.unwrap();
+    let read = |listing| {
+        let t = target_with(&paging_fake(listing), TOKEN, 2, 4);
+        stroom::targets::read_inventories(&program, &[("portal", t.as_ref())])
+    };
+    let refused = |listing, words: &str| match read(listing) {
+        Ok((inv, _)) => panic!("read {} accounts from a broken list", inv[0].accounts.len()),
+        Err((_, e)) => {
+            assert_eq!(e.kind, stroom::targets::ErrorKind::Refused, "{e}");
+            assert!(e.message.contains(words), "{e}");
+        }
+    };
+    refused(
+        Listing::SamePage,
+        "sent a page it sent before (startIndex 3)",
+    );
+    refused(Listing::Short, "ended after 4 of the 9 it announced");
+    let names = |listing| {
+        let (inv, _) = read(listing).unwrap_or_else(|(_, e)| panic!("{e}"));
+        let mut names: Vec<String> = inv[0].accounts.iter().map(|a| a.name.clone()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(Listing::NoTotal),
+        ["user1", "user2", "user3", "user4", "user5"]
+    );
+    // Two pages of two for a total of three: the third page is never asked for.
+    assert_eq!(
+        names(Listing::PastTotal),
+        ["user1", "user2", "user3", "user4"]
+    );
+}
