@@ -53,9 +53,7 @@ pub fn hover(analysis: &Analysis, file: u32, offset: u32) -> Option<(Span, Strin
         Name::Entitlement(e, value) => entitlement_hover(analysis, e, value),
         Name::GroupPattern(g) => {
             let covered = grants(analysis)
-                .filter(|(k, n, t, _)| {
-                    *k == Kind::Group && *t == g.target.name && fits_pattern(&g.pattern.value, n)
-                })
+                .filter(|(k, n, t, _)| makes(g, k.as_str(), n, Some(t)))
                 .count();
             format!(
                 "Groups matching `{}` in `{}` are made by Stroom when a grant first needs them, and never deleted.\n\n{covered} grant(s) in this rule set name such a group.",
@@ -113,13 +111,9 @@ pub fn definition(analysis: &Analysis, file: u32, offset: u32) -> Vec<Place> {
             .collect(),
         Name::Target(i) | Name::TargetDefinition(i) => target_definition(analysis, &i.name),
         Name::Entitlement(e, value) => {
-            let target = target_of(analysis, e);
+            let target = target_of(e, default_target(analysis));
             managed_groups(analysis)
-                .filter(|g| {
-                    e.kind.name == "group"
-                        && Some(g.target.name.as_str()) == target.as_deref()
-                        && fits_pattern(&g.pattern.value, value)
-                })
+                .filter(|g| makes(g, &e.kind.name, value, target))
                 .map(|g| Place::Rules(g.pattern.span))
                 .collect()
         }
@@ -153,12 +147,13 @@ pub fn references(
             _ => {}
         }),
         Name::Entitlement(e, value) => {
-            let target = target_of(analysis, e);
+            let default = default_target(analysis);
+            let target = target_of(e, default);
             each_name(analysis, |n| {
                 if let Name::Entitlement(other, v) = n {
                     if other.kind.name == e.kind.name
                         && v.eq_ignore_ascii_case(value)
-                        && target_of(analysis, other) == target
+                        && target_of(other, default) == target
                     {
                         out.push(other.name.span);
                     }
@@ -167,9 +162,7 @@ pub fn references(
         }
         Name::GroupPattern(g) => each_name(analysis, |n| match n {
             Name::Entitlement(e, v)
-                if e.kind.name == "group"
-                    && target_of(analysis, e).as_deref() == Some(g.target.name.as_str())
-                    && fits_pattern(&g.pattern.value, v) =>
+                if makes(g, &e.kind.name, v, target_of(e, default_target(analysis))) =>
             {
                 out.push(e.name.span)
             }
@@ -740,22 +733,22 @@ fn let_named<'a>(analysis: &Analysis, segs: &'a [Ident]) -> Option<&'a str> {
     }
 }
 
-fn let_definition<'a>(analysis: &'a Analysis, name: &str) -> Option<&'a Ident> {
+/// `let NAME = VALUE`: the name as written and the value.
+fn let_statement<'a>(analysis: &'a Analysis, name: &str) -> Option<(&'a Ident, &'a ast::Expr)> {
     analysis.files.iter().find_map(|f| {
         f.stmts.iter().find_map(|s| match &s.kind {
-            StmtKind::Let { name: n, .. } if n.name == name => Some(n),
+            StmtKind::Let { name: n, value } if n.name == name => Some((n, value)),
             _ => None,
         })
     })
 }
 
+fn let_definition<'a>(analysis: &'a Analysis, name: &str) -> Option<&'a Ident> {
+    let_statement(analysis, name).map(|(n, _)| n)
+}
+
 fn let_hover(analysis: &Analysis, name: &str) -> String {
-    let value = analysis.files.iter().find_map(|f| {
-        f.stmts.iter().find_map(|s| match &s.kind {
-            StmtKind::Let { name: n, value } if n.name == name => Some((n.span, value)),
-            _ => None,
-        })
-    });
+    let value = let_statement(analysis, name).map(|(n, value)| (n.span, value));
     let ty = analysis
         .let_types
         .get(name)
@@ -891,23 +884,17 @@ fn kind_hover(analysis: &Analysis, kind: Kind) -> String {
 }
 
 fn entitlement_hover(analysis: &Analysis, e: &ast::Entitlement, value: &str) -> String {
-    let target = target_of(analysis, e);
+    let target = target_of(e, default_target(analysis));
     let count = grants(analysis)
         .filter(|(k, n, t, _)| {
-            Some(k.as_str()) == Some(e.kind.name.as_str())
-                && n.eq_ignore_ascii_case(value)
-                && Some(*t) == target.as_deref()
+            k.as_str() == e.kind.name && n.eq_ignore_ascii_case(value) && Some(*t) == target
         })
         .count();
-    let managed = managed_groups(analysis).find(|g| {
-        e.kind.name == "group"
-            && Some(g.target.name.as_str()) == target.as_deref()
-            && fits_pattern(&g.pattern.value, value)
-    });
+    let managed = managed_groups(analysis).find(|g| makes(g, &e.kind.name, value, target));
     let mut text = format!(
         "{} \"{value}\" in `{}`: named {count} time(s) in this rule set",
         e.kind.name,
-        target.as_deref().unwrap_or("?")
+        target.unwrap_or("?")
     );
     if let Some(g) = managed {
         text.push_str(&format!(
@@ -920,33 +907,36 @@ fn entitlement_hover(analysis: &Analysis, e: &ast::Entitlement, value: &str) -> 
     text
 }
 
-/// The target an entitlement is granted in: its own `in`, or the rule set's default.
-fn target_of(analysis: &Analysis, e: &ast::Entitlement) -> Option<String> {
-    if let Some(t) = &e.target {
-        return Some(t.name.clone());
-    }
+/// The rule set's `default target`, if it declares one.
+fn default_target(analysis: &Analysis) -> Option<&str> {
     analysis.files.iter().find_map(|f| {
         f.stmts.iter().find_map(|s| match &s.kind {
-            StmtKind::DefaultTarget(t) => Some(t.name.clone()),
+            StmtKind::DefaultTarget(t) => Some(t.name.as_str()),
             _ => None,
         })
     })
 }
 
+/// The target an entitlement is granted in: its own `in`, or the rule set's default.
+fn target_of<'a>(e: &'a ast::Entitlement, default: Option<&'a str>) -> Option<&'a str> {
+    e.target.as_ref().map(|t| t.name.as_str()).or(default)
+}
+
+/// True when the declaration `g` makes the entitlement `kind name` granted in `target`.
+fn makes(g: &ast::GroupBlock, kind: &str, name: &str, target: Option<&str>) -> bool {
+    kind == "group"
+        && target == Some(g.target.name.as_str())
+        && fits_pattern(&g.pattern.value, name)
+}
+
 /// Every literal entitlement: kind, name, target, span.
 fn grants(analysis: &Analysis) -> impl Iterator<Item = (Kind, &str, &str, Span)> {
-    let default = analysis.files.iter().find_map(|f| {
-        f.stmts.iter().find_map(|s| match &s.kind {
-            StmtKind::DefaultTarget(t) => Some(t.name.as_str()),
-            _ => None,
-        })
-    });
+    let default = default_target(analysis);
     let mut out = Vec::new();
     each_name(analysis, |n| {
         if let Name::Entitlement(e, value) = n {
             if let Some(k) = Kind::parse(&e.kind.name) {
-                let t = e.target.as_ref().map(|t| t.name.as_str()).or(default);
-                out.push((k, value, t.unwrap_or(""), e.name.span));
+                out.push((k, value, target_of(e, default).unwrap_or(""), e.name.span));
             }
         }
     });
