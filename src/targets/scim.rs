@@ -210,6 +210,8 @@ pub struct Scim {
     runtime: tokio::runtime::Runtime,
     features: Mutex<Option<Features>>,
     groups: Mutex<HashMap<String, Option<String>>>,
+    /// The version (ETag) of each user this run made or changed, for `If-Match`.
+    versions: Mutex<HashMap<String, String>>,
     /// An OAuth access token and when to fetch a new one.
     token: Mutex<Option<(Secret, std::time::Instant)>>,
     /// One permit per request in flight (`max_concurrent_requests`).
@@ -241,6 +243,7 @@ impl Scim {
             runtime,
             features: Mutex::new(None),
             groups: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
             token: Mutex::new(None),
             permits: tokio::sync::Semaphore::new(settings_permits),
         })
@@ -574,28 +577,45 @@ impl Scim {
         Ok(ops)
     }
 
-    /// Changes a user: PATCH when offered (with `If-Match` when ETags are), else the
-    /// user read, changed and put back.
+    /// Changes a user: PATCH when offered, else the user read, changed and put back.
+    /// With ETags, `If-Match` carries the version this run last saw of the user (from
+    /// its create or last change), so a change costs one request; when someone else
+    /// changed the user since (412), it is read once and the change sent again.
     fn change_user(&self, id: &str, ops: Vec<Value>) -> TargetResult<()> {
         if ops.is_empty() {
             return Ok(());
         }
         let f = self.features()?;
         let path = format!("/Users/{}", crate::http::encode(id));
+        let body = json!({ "schemas": [PATCH_OP], "Operations": ops });
+        let gone = || {
+            TargetError::refused(format!(
+                "{}: the user {id} is gone from the application",
+                self.settings.name
+            ))
+        };
         self.runtime.block_on(async {
+            let known = f.etag.then(|| self.version_of(id)).flatten();
+            if f.patch && (known.is_some() || !f.etag) {
+                let answer = self
+                    .send(reqwest::Method::PATCH, &path, Some(&body), known.as_deref())
+                    .await?;
+                match answer.status {
+                    // Changed since this run saw it: read below, then once more.
+                    412 if known.is_some() => {}
+                    404 => return Err(gone()),
+                    _ => return self.changed(id, &answer),
+                }
+            }
             let current = self.send(reqwest::Method::GET, &path, None, None).await?;
             if current.status == 404 {
-                return Err(TargetError::refused(format!(
-                    "{}: the user {id} is gone from the application",
-                    self.settings.name
-                )));
+                return Err(gone());
             }
             if !current.ok() {
                 return Err(self.fail("GET /Users/{id}", &current));
             }
             let tag = current.etag.clone().filter(|_| f.etag);
             let answer = if f.patch {
-                let body = json!({ "schemas": [PATCH_OP], "Operations": ops });
                 self.send(reqwest::Method::PATCH, &path, Some(&body), tag.as_deref())
                     .await?
             } else {
@@ -604,16 +624,60 @@ impl Scim {
                 self.send(reqwest::Method::PUT, &path, Some(&user), tag.as_deref())
                     .await?
             };
-            match answer.status {
-                // Changed by someone else since it was read: the engine tries again.
-                412 => Err(TargetError::transient(format!(
+            self.changed(id, &answer)
+        })
+    }
+
+    /// The outcome of a change to user `id`; its new version is remembered.
+    fn changed(&self, id: &str, answer: &Answer) -> TargetResult<()> {
+        match answer.status {
+            // Changed by someone else since it was read: the engine tries again.
+            412 => {
+                self.forget_version(id);
+                Err(TargetError::transient(format!(
                     "{}: the user changed while being updated (HTTP 412)",
                     self.settings.name
-                ))),
-                _ if answer.ok() => Ok(()),
-                _ => Err(self.fail("change /Users/{id}", &answer)),
+                )))
             }
-        })
+            _ if answer.ok() => {
+                self.remember_version(id, answer);
+                Ok(())
+            }
+            _ => Err(self.fail("change /Users/{id}", answer)),
+        }
+    }
+
+    /// The version (ETag) of user `id` as this run last saw it.
+    fn version_of(&self, id: &str) -> Option<String> {
+        self.versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Keeps the version an answer about user `id` carries (none: forgets it, as a
+    /// version not known is never guessed).
+    fn remember_version(&self, id: &str, answer: &Answer) {
+        let tag = answer.etag.clone().or_else(|| {
+            answer
+                .body
+                .pointer("/meta/version")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        match tag {
+            Some(t) => versions.insert(id.to_string(), t),
+            None => versions.remove(id),
+        };
+    }
+
+    fn forget_version(&self, id: &str) {
+        self.versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 
     /// A group's id by its display name (`None`: no such group), once per run.
@@ -970,6 +1034,7 @@ impl Target for Scim {
             .and_then(Value::as_str)
             .filter(|_| answer.ok())
         {
+            self.remember_version(id, &answer);
             return Ok(AccountRef {
                 id: id.to_string(),
                 enabled: Some(false),

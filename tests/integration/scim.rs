@@ -846,3 +846,51 @@ fn a_user_list_that_cannot_be_read_whole_is_refused() {
         ["user1", "user2", "user3", "user4"]
     );
 }
+
+/// A change costs one request: `If-Match` carries the version Stroom last saw of the
+/// user. When an administrator changed the user since (the server answers 412), the
+/// user is read and the change sent again, and the administrator's change stays.
+#[test]
+fn a_change_sends_the_version_it_saw_and_survives_a_change_made_since() {
+    use std::sync::atomic::Ordering;
+    let server = ScimServer::start();
+    let counter = faulty(&server.base, u64::MAX, u64::MAX);
+    let portal = target(&counter.base, TOKEN);
+    // As the engine does: looked for first (which reads what the server offers).
+    assert!(portal.correlate("p-etag").unwrap().is_none());
+    let attributes = json!({ "userName": "eva.etag", "displayName": "Eva" });
+    let account = portal
+        .create("p-etag", attributes.as_object().unwrap())
+        .unwrap();
+    let sent = |before: u64| counter.forwarded.load(Ordering::SeqCst) - before;
+
+    let before = counter.forwarded.load(Ordering::SeqCst);
+    portal.enable(&account).unwrap();
+    assert_eq!(sent(before), 1, "one PATCH with the version from the create");
+
+    // An administrator renames her title in the application.
+    let path = format!("/Users/{}", account.id);
+    let (status, _) = http(
+        "PATCH",
+        &server.base,
+        &path,
+        Some(json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                     "Operations": [{ "op": "replace", "path": "title", "value": "Chef" }] })),
+    );
+    assert!((200..300).contains(&status), "{status}");
+
+    let before = counter.forwarded.load(Ordering::SeqCst);
+    let change = json!({ "displayName": "Eva de Vries" });
+    portal
+        .update(&account, change.as_object().unwrap())
+        .unwrap();
+    assert_eq!(sent(before), 3, "a PATCH refused with 412, a GET, the PATCH again");
+    let (_, user) = http("GET", &server.base, &path, None);
+    assert_eq!(user["displayName"], "Eva de Vries");
+    assert_eq!(user["title"], "Chef", "the administrator's change stays");
+    assert_eq!(user["active"], true);
+
+    let before = counter.forwarded.load(Ordering::SeqCst);
+    portal.disable(&account).unwrap();
+    assert_eq!(sent(before), 1, "the version of the last change is known again");
+}
