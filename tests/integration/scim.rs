@@ -866,7 +866,11 @@ fn a_change_sends_the_version_it_saw_and_survives_a_change_made_since() {
 
     let before = counter.forwarded.load(Ordering::SeqCst);
     portal.enable(&account).unwrap();
-    assert_eq!(sent(before), 1, "one PATCH with the version from the create");
+    assert_eq!(
+        sent(before),
+        1,
+        "one PATCH with the version from the create"
+    );
 
     // An administrator renames her title in the application.
     let path = format!("/Users/{}", account.id);
@@ -874,8 +878,10 @@ fn a_change_sends_the_version_it_saw_and_survives_a_change_made_since() {
         "PATCH",
         &server.base,
         &path,
-        Some(json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                     "Operations": [{ "op": "replace", "path": "title", "value": "Chef" }] })),
+        Some(
+            json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                     "Operations": [{ "op": "replace", "path": "title", "value": "Chef" }] }),
+        ),
     );
     assert!((200..300).contains(&status), "{status}");
 
@@ -884,7 +890,11 @@ fn a_change_sends_the_version_it_saw_and_survives_a_change_made_since() {
     portal
         .update(&account, change.as_object().unwrap())
         .unwrap();
-    assert_eq!(sent(before), 3, "a PATCH refused with 412, a GET, the PATCH again");
+    assert_eq!(
+        sent(before),
+        3,
+        "a PATCH refused with 412, a GET, the PATCH again"
+    );
     let (_, user) = http("GET", &server.base, &path, None);
     assert_eq!(user["displayName"], "Eva de Vries");
     assert_eq!(user["title"], "Chef", "the administrator's change stays");
@@ -892,5 +902,9 @@ fn a_change_sends_the_version_it_saw_and_survives_a_change_made_since() {
 
     let before = counter.forwarded.load(Ordering::SeqCst);
     portal.disable(&account).unwrap();
-    assert_eq!(sent(before), 1, "the version of the last change is known again");
+    assert_eq!(
+        sent(before),
+        1,
+        "the version of the last change is known again"
+    );
 }
