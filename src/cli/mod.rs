@@ -65,6 +65,10 @@ enum Command {
         /// ./stroom.toml when there is one).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also check `set` lines against the schema each SCIM application the rules
+        /// make accounts in announces (its /ResourceTypes and /Schemas).
+        #[arg(long)]
+        online: bool,
     },
     /// Evaluate the rules against persons and current state; print the ordered plan.
     Plan(plan::PlanArgs),
@@ -115,7 +119,8 @@ pub fn run() -> ExitCode {
             format,
             deny_warnings,
             config,
-        } => check::run(&paths, format, deny_warnings, config.as_deref()),
+            online,
+        } => check::run(&paths, format, deny_warnings, config.as_deref(), online),
         Command::Plan(args) => plan::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Fmt {

@@ -365,6 +365,16 @@ impl super::Config {
         self.targets_with_env(&|k| std::env::var(k).ok())
     }
 
+    /// The configured target of this name, built; `None`: no `[targets.NAME]` section.
+    pub fn target(&self, name: &str) -> Result<Option<Arc<dyn Target>>, ConfigError> {
+        let env = |k: &str| std::env::var(k).ok();
+        self.targets
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| self.build(s, &env))
+            .transpose()
+    }
+
     /// [`Config::targets`](super::Config::targets) with another environment.
     pub fn targets_with_env(
         &self,

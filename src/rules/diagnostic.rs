@@ -202,6 +202,15 @@ pub enum Problem {
         /// The attribute as written.
         attribute: String,
     },
+    /// A `set` attribute the target would not send: outside what its kind maps, or
+    /// absent from the schema its system announced.
+    #[error("{target} does not take the attribute `{attribute}`")]
+    AttributeNotTaken {
+        /// The target.
+        target: String,
+        /// The attribute as written.
+        attribute: String,
+    },
     /// Brackets, `not`s or an expression nested past a documented limit.
     #[error("{what} more than {limit} levels deep")]
     TooDeep {
@@ -343,6 +352,8 @@ codes! {
     GrantWithoutAccount = "stroom::grant_without_account", Warning;
     /// A `correlate` key the target kind is not known to have.
     UnknownCorrelationAttribute = "stroom::unknown_correlation_attribute", Warning;
+    /// A `set` attribute the target does not take.
+    AttributeNotTaken = "stroom::attribute_not_taken", Warning;
 }
 
 impl Problem {
@@ -381,6 +392,7 @@ impl Problem {
             Problem::WritebackWithoutAccount { .. } => Code::WritebackWithoutAccount,
             Problem::UnknownAccountAttribute { .. } => Code::UnknownAccountAttribute,
             Problem::UnknownCorrelationAttribute { .. } => Code::UnknownCorrelationAttribute,
+            Problem::AttributeNotTaken { .. } => Code::AttributeNotTaken,
             Problem::BadSortKey { .. } => Code::BadSortKey,
             Problem::TooDeep { .. } => Code::TooDeep,
             Problem::TooLarge { .. } => Code::TooLarge,

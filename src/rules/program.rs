@@ -136,17 +136,16 @@ impl TargetKind {
                 "onPremisesSamAccountName",
                 "onPremisesImmutableId",
             ],
+            // Exactly what the SCIM target maps (`targets::scim::attribute_path`);
+            // `externalId` is always the person id.
             TargetKind::Scim => &[
                 "userName",
-                "externalId",
                 "displayName",
                 "nickName",
                 "title",
                 "userType",
                 "preferredLanguage",
                 "locale",
-                "emails",
-                "phoneNumbers",
                 "givenName",
                 "familyName",
                 "email",
@@ -159,6 +158,20 @@ impl TargetKind {
             ],
             TargetKind::Nmbrs => &[],
         }
+    }
+
+    /// True when a target of this kind sends only its
+    /// [`known_attributes`](TargetKind::known_attributes) and drops any other: a `set`
+    /// line outside them gets a warning. Directories take schema extensions, so theirs are open.
+    pub fn sends_known_attributes_only(self) -> bool {
+        self == TargetKind::Scim
+    }
+
+    /// True when a target of this kind can say what its accounts take
+    /// (`Target::schema`, a SCIM application's `/Schemas`): `stroom check --online`
+    /// asks it.
+    pub fn announces_schema(self) -> bool {
+        self == TargetKind::Scim
     }
 
     /// Account attributes that hold a reference to another account (the manager):
@@ -198,6 +211,19 @@ pub struct TargetDecl {
     /// on, when the configuration names one; else the first of the host kind whose
     /// accounts the rules manage.
     pub host: Option<Arc<str>>,
+    /// What the target's own system says its accounts take, when it was asked
+    /// (`stroom check --online`); `None`: what its kind takes.
+    pub schema: Option<Arc<TargetSchema>>,
+}
+
+/// The account attributes a target's system offers, as it announced them (a SCIM
+/// application's `/ResourceTypes` and `/Schemas`), in the rules' attribute names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSchema {
+    /// Where it was read, for help texts: `https://app.example/scim/v2/Schemas`.
+    pub source: String,
+    /// The attributes the rules may `set` there.
+    pub attributes: Vec<Arc<str>>,
 }
 
 impl TargetDecl {
@@ -207,6 +233,7 @@ impl TargetDecl {
             name: Arc::from(name),
             kind,
             host: None,
+            schema: None,
         }
     }
 

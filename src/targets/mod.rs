@@ -194,6 +194,12 @@ pub trait Target: Send + Sync {
         Ok(())
     }
 
+    /// What the target's system says its accounts take (`stroom check --online`), in
+    /// the rules' attribute names; `None`: it does not say, and the kind's list holds.
+    fn schema(&self) -> TargetResult<Option<crate::rules::program::TargetSchema>> {
+        Ok(None)
+    }
+
     /// Reads every account in the target's scope and their memberships of the managed
     /// entitlements (`stroom reconcile`), a page at a time.
     fn read_inventory(

@@ -9,7 +9,7 @@
 
 use super::{AccountRef, Entitlement, Target, TargetError, TargetResult};
 use crate::plan::read::PlannedAction;
-use crate::rules::program::{Kind, OpKind};
+use crate::rules::program::{Kind, OpKind, TargetSchema};
 use crate::secret::Secret;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -145,28 +145,35 @@ pub struct Features {
     pub etag: bool,
 }
 
-/// Where a rule's attribute goes in a SCIM user: a core attribute, a sub-attribute of
-/// `name`, the work e-mail, or an Enterprise User attribute; `None`: not mapped.
+/// Where each rule attribute goes in a SCIM user: its schema and its path there (a
+/// core attribute, a sub-attribute of `name`, the work e-mail, or an Enterprise User
+/// attribute). `TargetKind::Scim.known_attributes()` names exactly these.
+pub const MAPPING: &[(&str, &str, &str)] = &[
+    ("userName", CORE, "userName"),
+    ("displayName", CORE, "displayName"),
+    ("nickName", CORE, "nickName"),
+    ("title", CORE, "title"),
+    ("userType", CORE, "userType"),
+    ("preferredLanguage", CORE, "preferredLanguage"),
+    ("locale", CORE, "locale"),
+    ("givenName", CORE, "name.givenName"),
+    ("familyName", CORE, "name.familyName"),
+    ("email", CORE, "emails[type eq \"work\"].value"),
+    ("employeeNumber", ENTERPRISE, "employeeNumber"),
+    ("department", ENTERPRISE, "department"),
+    ("organization", ENTERPRISE, "organization"),
+    ("division", ENTERPRISE, "division"),
+    ("costCenter", ENTERPRISE, "costCenter"),
+    ("manager", ENTERPRISE, "manager"),
+];
+
+/// Where a rule's attribute goes in a SCIM user ([`MAPPING`]; attribute names are
+/// case-insensitive in SCIM, RFC 7643 §2.1, and so here); `None`: not mapped.
 pub fn attribute_path(attribute: &str) -> Option<(&'static str, &'static str)> {
-    Some(match attribute {
-        "userName" => (CORE, "userName"),
-        "displayName" => (CORE, "displayName"),
-        "nickName" => (CORE, "nickName"),
-        "title" => (CORE, "title"),
-        "userType" => (CORE, "userType"),
-        "preferredLanguage" => (CORE, "preferredLanguage"),
-        "locale" => (CORE, "locale"),
-        "givenName" => (CORE, "name.givenName"),
-        "familyName" => (CORE, "name.familyName"),
-        "email" => (CORE, "emails[type eq \"work\"].value"),
-        "employeeNumber" => (ENTERPRISE, "employeeNumber"),
-        "department" => (ENTERPRISE, "department"),
-        "organization" => (ENTERPRISE, "organization"),
-        "division" => (ENTERPRISE, "division"),
-        "costCenter" => (ENTERPRISE, "costCenter"),
-        "manager" => (ENTERPRISE, "manager"),
-        _ => return None,
-    })
+    MAPPING
+        .iter()
+        .find(|(name, _, _)| name.eq_ignore_ascii_case(attribute))
+        .map(|&(_, schema, path)| (schema, path))
 }
 
 /// A string as a SCIM filter literal (RFC 7644 §3.4.2.2: a JSON string), so a value
@@ -466,6 +473,35 @@ impl Scim {
         Ok(f)
     }
 
+    /// A discovery document (`/ResourceTypes`, `/Schemas`): its resources, from a
+    /// list response or a bare array (older servers); `None` when the server does not
+    /// offer the endpoint (404, 501).
+    fn discovery(&self, path: &str) -> TargetResult<Option<Vec<Value>>> {
+        let answer = self
+            .runtime
+            .block_on(self.send(reqwest::Method::GET, path, None, None))?;
+        if matches!(answer.status, 404 | 501) {
+            return Ok(None);
+        }
+        if !answer.ok() {
+            return Err(self.fail(&format!("GET {path}"), &answer));
+        }
+        let list = match answer.body {
+            Value::Array(items) => items,
+            Value::Object(mut o) => match o.remove("Resources") {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            },
+            _ => {
+                return Err(TargetError::refused(format!(
+                    "{}: GET {path} answered no JSON",
+                    self.settings.name
+                )))
+            }
+        };
+        Ok(Some(list))
+    }
+
     /// The resources (`Users`, `Groups`) a filter finds, at most two: one is expected.
     fn find(&self, resources: &str, filter: &str) -> TargetResult<Vec<Value>> {
         self.features()?;
@@ -505,7 +541,7 @@ impl Scim {
             let Some((schema, path)) = attribute_path(k) else {
                 continue;
             };
-            let v = if k == "manager" {
+            let v = if path == "manager" {
                 match v.as_str().filter(|p| !p.is_empty()) {
                     Some(p) => match self.user_id_of(p)? {
                         Some(id) => json!({ "value": id }),
@@ -561,7 +597,7 @@ impl Scim {
             } else {
                 path.to_string()
             };
-            let value = if k == "manager" {
+            let value = if path == "manager" {
                 match v.as_str().filter(|p| !p.is_empty()) {
                     Some(p) => self.user_id_of(p)?.map(|id| json!({ "value": id })),
                     None => None,
@@ -817,6 +853,16 @@ impl Scim {
 /// not followed).
 const MAX_PAGES: u64 = 100_000;
 
+/// The attribute of this name in a schema's attribute list, unless it is read-only.
+fn writable<'a>(attributes: &'a [Value], name: &str) -> Option<&'a Value> {
+    attributes.iter().find(|a| {
+        a.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            && a.get("mutability").and_then(Value::as_str) != Some("readOnly")
+    })
+}
+
 /// The value at a mapped attribute's place in a user read back.
 fn read_attribute(user: &Value, attribute: &str) -> Value {
     let Some((schema, path)) = attribute_path(attribute) else {
@@ -843,7 +889,7 @@ fn read_attribute(user: &Value, attribute: &str) -> Value {
         Some((outer, inner)) => container.get(outer).and_then(|o| o.get(inner)),
         None => container.get(path),
     };
-    match (attribute, v) {
+    match (path, v) {
         ("manager", Some(m)) => m.get("value").cloned().unwrap_or(Value::Null),
         (_, Some(v)) => v.clone(),
         (_, None) => Value::Null,
@@ -893,6 +939,85 @@ fn apply_operations(user: &mut Value, ops: &[Value]) {
 impl Target for Scim {
     fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// The mapped attributes the application's User resource type has, from
+    /// `/ResourceTypes` (its schema and extensions) and `/Schemas` (their attributes,
+    /// read-only ones left out); `None` when it publishes no `/Schemas`.
+    fn schema(&self) -> TargetResult<Option<TargetSchema>> {
+        let Some(schemas) = self.discovery("/Schemas")? else {
+            return Ok(None);
+        };
+        // Without /ResourceTypes a User is the core schema and the extension, where
+        // /Schemas has them.
+        let user_schemas: Vec<String> = match self.discovery("/ResourceTypes")? {
+            None => vec![CORE.to_string(), ENTERPRISE.to_string()],
+            Some(types) => {
+                let user = types.iter().find(|t| {
+                    t.get("endpoint").and_then(Value::as_str) == Some("/Users")
+                        || t.get("name").and_then(Value::as_str) == Some("User")
+                });
+                let Some(user) = user else {
+                    return Err(TargetError::fatal(format!(
+                        "{}: /ResourceTypes has no User resource type\n  help: Stroom \
+                         provisions SCIM users; is base_url the SCIM root of the application?",
+                        self.settings.name
+                    )));
+                };
+                let extensions = user
+                    .get("schemaExtensions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.get("schema").and_then(Value::as_str));
+                user.get("schema")
+                    .and_then(Value::as_str)
+                    .into_iter()
+                    .chain(extensions)
+                    .map(str::to_string)
+                    .collect()
+            }
+        };
+        let attributes_of = |urn: &str| {
+            schemas
+                .iter()
+                .find(|s| {
+                    user_schemas.iter().any(|u| u.eq_ignore_ascii_case(urn))
+                        && s.get("id")
+                            .and_then(Value::as_str)
+                            .is_some_and(|id| id.eq_ignore_ascii_case(urn))
+                })
+                .and_then(|s| s.get("attributes"))
+                .and_then(Value::as_array)
+        };
+        let attributes = MAPPING
+            .iter()
+            .filter(|(_, urn, path)| {
+                let outer = path.split(['.', '[']).next().unwrap_or(path);
+                let inner = path
+                    .split_once('.')
+                    .map(|(_, i)| i)
+                    .or(path.starts_with("emails").then_some("value"));
+                attributes_of(urn).is_some_and(|list| {
+                    let Some(a) = writable(list, outer) else {
+                        return false;
+                    };
+                    match inner {
+                        None => true,
+                        Some(inner) => a
+                            .get("subAttributes")
+                            .and_then(Value::as_array)
+                            // No sub-attributes listed: the complex attribute is open.
+                            .is_none_or(|subs| writable(subs, inner).is_some()),
+                    }
+                })
+            })
+            .map(|(name, _, _)| std::sync::Arc::from(*name))
+            .collect();
+        Ok(Some(TargetSchema {
+            source: format!("{}/Schemas", self.settings.base_url),
+            attributes,
+        }))
     }
 
     fn stable_ids(&self) -> bool {
@@ -1171,5 +1296,18 @@ mod tests {
         assert_eq!(user[ENTERPRISE]["department"], "Sales");
         assert_eq!(user["emails"][0]["value"], "z@x.nl");
         assert!(user.get("userName").is_none());
+    }
+
+    #[test]
+    fn the_checker_knows_exactly_the_mapped_attributes() {
+        use crate::rules::program::TargetKind;
+        let mapped: Vec<&str> = MAPPING.iter().map(|(name, _, _)| *name).collect();
+        assert_eq!(mapped, TargetKind::Scim.known_attributes());
+        assert_eq!(
+            attribute_path("GIVENNAME"),
+            Some((CORE, "name.givenName")),
+            "attribute names are case-insensitive"
+        );
+        assert_eq!(attribute_path("phoneNumbers"), None);
     }
 }

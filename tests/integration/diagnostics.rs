@@ -63,6 +63,8 @@ diagnostic_snapshots! {
     bad_group_pattern: "stroom::bad_group" => "group \"*\" in ad\n";
     bad_group_ou: "stroom::bad_group" => "group \"DEP-*\" in ad {\n    ou \"Departments\"\n}\n";
     duplicate_group: "stroom::duplicate_declaration" => "group \"DEP-*\" in ad\ngroup \"dep-*\" in ad\n";
+    attribute_not_mapped: "stroom::attribute_not_taken" => "target portal\naccount in portal {\n    set userName = \"x\"\n    set phoneNumbers = \"06\"\n}\n";
+    attribute_misspelt: "stroom::attribute_not_taken" => "target portal\naccount in portal {\n    set userName = \"x\"\n    set departement = department\n}\n";
 }
 
 #[test]

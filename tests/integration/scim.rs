@@ -30,6 +30,11 @@ struct ScimServer {
 
 impl ScimServer {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With more of the command line's options (`--resource-type FILE`, ...).
+    fn start_with(options: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -46,6 +51,7 @@ impl ScimServer {
                 "--bearer-token",
                 TOKEN,
             ])
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -907,4 +913,101 @@ fn a_change_sends_the_version_it_saw_and_survives_a_change_made_since() {
         1,
         "the version of the last change is known again"
     );
+}
+
+/// `stroom check --online` in a folder holding RULES and a stroom.toml for `base`.
+fn check_online(base: &str, extra: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stroom.toml"),
+        format!("[targets.portal]\nkind = \"scim\"\nbase_url = \"{base}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("rules.stroom"), RULES).unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_stroom"))
+        .args(["check", "rules.stroom", "--online"])
+        .args(extra)
+        .current_dir(dir.path())
+        .env("STROOM_PORTAL_TOKEN", TOKEN)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_online_warns_about_attributes_the_applications_schema_lacks() {
+    // The default server: the core User and the Enterprise User extension take every
+    // attribute RULES sets.
+    let full = ScimServer::start();
+    let schema = target(&full.base, TOKEN).schema().unwrap().unwrap();
+    assert_eq!(schema.source, format!("{}/Schemas", full.base));
+    let names: Vec<&str> = schema.attributes.iter().map(|a| &**a).collect();
+    assert_eq!(
+        names,
+        TargetKind::Scim.known_attributes(),
+        "all mapped, none read-only"
+    );
+    let out = check_online(&full.base, &["--deny-warnings"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("announces 16 of the 16 attributes"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("0 warning(s)"), "{stderr}");
+
+    // An application whose User has no Enterprise User extension.
+    let dir = tempfile::tempdir().unwrap();
+    let types = dir.path().join("resource-types.json");
+    std::fs::write(
+        &types,
+        json!([{
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "User", "name": "User", "endpoint": "/Users",
+            "schema": "urn:ietf:params:scim:schemas:core:2.0:User"
+        }, {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "Group", "name": "Group", "endpoint": "/Groups",
+            "schema": "urn:ietf:params:scim:schemas:core:2.0:Group"
+        }])
+        .to_string(),
+    )
+    .unwrap();
+    let core_only = ScimServer::start_with(&["--resource-type", types.to_str().unwrap()]);
+    let schema = target(&core_only.base, TOKEN).schema().unwrap().unwrap();
+    assert!(schema.attributes.iter().any(|a| &**a == "givenName"));
+    assert!(!schema.attributes.iter().any(|a| &**a == "department"));
+    let out = check_online(&core_only.base, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a warning only: {stderr}");
+    assert!(stderr.contains("stroom::attribute_not_taken"), "{stderr}");
+    assert!(
+        stderr.contains("portal does not take the attribute `department`")
+            && stderr.contains("portal does not take the attribute `employeeNumber`")
+            && stderr.contains(&format!(
+                "{}/Schemas announces no `department`",
+                core_only.base
+            )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 warning(s)"), "{stderr}");
+    let out = check_online(&core_only.base, &["--deny-warnings", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "--deny-warnings");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["warnings"], 2);
+
+    // An application that cannot be asked stops the check: never checked as if asked.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = check_online(&format!("http://127.0.0.1:{port}/v2"), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--online") && stderr.contains("portal"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(TOKEN), "no secret in an error");
 }

@@ -86,6 +86,7 @@ impl<'a> Checker<'a> {
                     self.place = Place::Attribute;
                     let rule = self.attr_value(value);
                     self.place = Place::Rule;
+                    self.attribute_taken(target, attribute);
                     if let Some(rule) = rule {
                         spec.attributes
                             .push((Arc::from(attribute.name.as_str()), rule));
@@ -100,6 +101,44 @@ impl<'a> Checker<'a> {
             }
         }
         self.accounts.push(spec);
+    }
+
+    /// A `set` attribute the target would not send gets a warning: one outside what
+    /// its kind maps, or outside what its system announced (when it was asked).
+    fn attribute_taken(&mut self, target: u16, attribute: &ast::Ident) {
+        let decl = &self.targets[target as usize];
+        let name = attribute.name.as_str();
+        let known = decl.kind.known_attributes();
+        let (taken, help): (Vec<&str>, String) =
+            if decl.kind.sends_known_attributes_only() && !has(known.iter().copied(), name) {
+                let help = format!("a {} target sends only the attributes it maps", decl.kind);
+                (known.to_vec(), help)
+            } else {
+                match &decl.schema {
+                    Some(schema) if !has(schema.attributes.iter().map(|a| &**a), name) => {
+                        let help = format!(
+                            "{} announces no `{name}` for its users, so the application would \
+                             refuse or drop it",
+                            schema.source
+                        );
+                        (schema.attributes.iter().map(|a| &**a).collect(), help)
+                    }
+                    _ => return,
+                }
+            };
+        let hint = did_you_mean(name, taken.iter().copied());
+        let help = match hint {
+            Some(s) => format!("{help}: did you mean `{s}`?"),
+            None if taken.is_empty() => help,
+            None => format!("{help}; it takes {}", taken.join(", ")),
+        };
+        let problem = Problem::AttributeNotTaken {
+            target: decl.name.to_string(),
+            attribute: name.to_string(),
+        };
+        let mut d = Diagnostic::new(problem, attribute.span, "not sent", help);
+        d.replacement = hint.map(String::from);
+        self.diags.push(d);
     }
 
     /// A `correlate` key's own value: text, where contract fields mean the primary
@@ -252,4 +291,9 @@ impl<'a> Checker<'a> {
             }
         }
     }
+}
+
+/// True when `names` holds `name`, as attribute names compare: case-insensitively.
+fn has<'n>(mut names: impl Iterator<Item = &'n str>, name: &str) -> bool {
+    names.any(|n| n.eq_ignore_ascii_case(name))
 }
