@@ -990,6 +990,10 @@ fn check_online_warns_about_attributes_the_applications_schema_lacks() {
             )),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("announces 10 of the 16 attributes"),
+        "{stderr}"
+    );
     assert!(stderr.contains("2 warning(s)"), "{stderr}");
     let out = check_online(&core_only.base, &["--deny-warnings", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1), "--deny-warnings");
