@@ -90,7 +90,10 @@ fn ask_schemas(
         let name = program.targets[t].name.clone();
         let target = match config.target(&name) {
             Ok(Some(target)) => target,
-            Ok(None) => continue,
+            Ok(None) => {
+                errln!("note: {name}: stroom.toml has no [targets.{name}] section, so it was not asked");
+                continue;
+            }
             Err(e) => {
                 errln!("error: {e}");
                 return Err(UNUSABLE);

@@ -979,13 +979,15 @@ impl Target for Scim {
             }
         };
         let attributes_of = |urn: &str| {
+            if !user_schemas.iter().any(|u| u.eq_ignore_ascii_case(urn)) {
+                return None;
+            }
             schemas
                 .iter()
                 .find(|s| {
-                    user_schemas.iter().any(|u| u.eq_ignore_ascii_case(urn))
-                        && s.get("id")
-                            .and_then(Value::as_str)
-                            .is_some_and(|id| id.eq_ignore_ascii_case(urn))
+                    s.get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|id| id.eq_ignore_ascii_case(urn))
                 })
                 .and_then(|s| s.get("attributes"))
                 .and_then(Value::as_array)
@@ -993,23 +995,17 @@ impl Target for Scim {
         let attributes = MAPPING
             .iter()
             .filter(|(_, urn, path)| {
+                // `name.givenName`; `emails[type eq "work"].value`.
                 let outer = path.split(['.', '[']).next().unwrap_or(path);
-                let inner = path
-                    .split_once('.')
-                    .map(|(_, i)| i)
-                    .or(path.starts_with("emails").then_some("value"));
-                attributes_of(urn).is_some_and(|list| {
-                    let Some(a) = writable(list, outer) else {
-                        return false;
-                    };
-                    match inner {
-                        None => true,
-                        Some(inner) => a
-                            .get("subAttributes")
-                            .and_then(Value::as_array)
-                            // No sub-attributes listed: the complex attribute is open.
-                            .is_none_or(|subs| writable(subs, inner).is_some()),
-                    }
+                let inner = path.split_once('.').map(|(_, i)| i);
+                let Some(a) = attributes_of(urn).and_then(|list| writable(list, outer)) else {
+                    return false;
+                };
+                inner.is_none_or(|inner| {
+                    a.get("subAttributes")
+                        .and_then(Value::as_array)
+                        // No sub-attributes listed: the complex attribute is open.
+                        .is_none_or(|subs| writable(subs, inner).is_some())
                 })
             })
             .map(|(name, _, _)| std::sync::Arc::from(*name))

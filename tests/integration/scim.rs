@@ -1015,3 +1015,84 @@ fn check_online_warns_about_attributes_the_applications_schema_lacks() {
     );
     assert!(!stderr.contains(TOKEN), "no secret in an error");
 }
+
+/// How a fake application answers discovery.
+#[derive(Clone, Copy)]
+enum Discovery {
+    /// 404 for `/Schemas`: it publishes none.
+    NoSchemas,
+    /// `/ResourceTypes` with a Group only: `base_url` is not its SCIM root for users.
+    NoUserType,
+    /// An HTML page where the schemas should be (a login page, a proxy's error).
+    Html,
+}
+
+fn discovery_fake(answer: Discovery) -> String {
+    use axum::response::IntoResponse;
+    let router = axum::Router::new()
+        .route(
+            "/v2/Schemas",
+            axum::routing::get(move || async move {
+                match answer {
+                    Discovery::NoSchemas => axum::http::StatusCode::NOT_FOUND.into_response(),
+                    Discovery::NoUserType => axum::Json(json!({ "totalResults": 0, "Resources": [] })).into_response(),
+                    Discovery::Html => axum::response::Html("<html>sign in</html>").into_response(),
+                }
+            }),
+        )
+        .route(
+            "/v2/ResourceTypes",
+            axum::routing::get(|| async {
+                axum::Json(json!({ "totalResults": 1, "Resources": [{ "id": "Group", "name": "Group",
+                    "endpoint": "/Groups", "schema": "urn:ietf:params:scim:schemas:core:2.0:Group" }] }))
+            }),
+        );
+    format!("{}/v2", stroom::simulate::spawn(router).unwrap())
+}
+
+/// Discovery answers that say nothing or nonsense: no `/Schemas` is checked as without
+/// `--online` and said so; no User resource type and a page that is not JSON stop the
+/// check with what the application did and the fix.
+#[test]
+fn check_online_names_discovery_answers_it_cannot_use() {
+    let none = discovery_fake(Discovery::NoSchemas);
+    assert_eq!(target(&none, TOKEN).schema().unwrap(), None);
+    let out = check_online(&none, &["--deny-warnings"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("portal: the application publishes no /Schemas"),
+        "{stderr}"
+    );
+
+    let groups_only = discovery_fake(Discovery::NoUserType);
+    let e = target(&groups_only, TOKEN).schema().unwrap_err();
+    assert_eq!(e.kind, stroom::targets::ErrorKind::Fatal);
+    assert!(
+        e.message.contains("no User resource type") && e.message.contains("base_url"),
+        "{}",
+        e.message
+    );
+    let out = check_online(&groups_only, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let html = discovery_fake(Discovery::Html);
+    let e = target(&html, TOKEN).schema().unwrap_err();
+    assert!(
+        e.message.contains("portal: GET /Schemas answered no JSON"),
+        "{}",
+        e.message
+    );
+    let out = check_online(&html, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("help: check base_url in [targets.portal]"),
+        "{stderr}"
+    );
+}
